@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package that building and testing clawd needs. Safe to rerun: when all
+# packages are already installed it does not touch apt. Uses sudo only when not run as root.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  cmake g++ ninja-build ccache pkg-config clang-format python3
+  # tests
+  catch2
+  # wire contract: protobuf + gRPC
+  protobuf-compiler libprotobuf-dev protobuf-compiler-grpc libgrpc++-dev
+  # storage
+  librocksdb-dev
+  # server, config, tools
+  libboost-dev libboost-program-options-dev libspdlog-dev libyaml-cpp-dev prometheus-cpp-dev
+  libsystemd-dev
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$package" 2>/dev/null || true)
+  [[ "$status" == installed ]] || missing+=("$package")
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "setup-debian: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+
+sudo=()
+[[ $(id -u) -eq 0 ]] || sudo=(sudo)
+echo "setup-debian: installing ${missing[*]}"
+"${sudo[@]}" apt-get update
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+  apt-get install -y --no-install-recommends "${missing[@]}"
