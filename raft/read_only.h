@@ -6,7 +6,6 @@
 // Owned by Replica; single-threaded.
 #pragma once
 
-#include <deque>
 #include <vector>
 
 #include "raft/progress.h"
@@ -32,7 +31,7 @@ class ReadOnlyQueue {
   std::vector<PendingRead> TakeAll();
 
  private:
-  std::deque<PendingRead> queue_;
+  std::vector<PendingRead> queue_;  // arrival order; short, so front erases are cheap
 };
 
 }  // namespace claw::raft

@@ -1,7 +1,6 @@
 #include "raft/replica.h"
 
 #include <algorithm>
-#include <deque>
 #include <type_traits>
 #include <utility>
 
@@ -153,7 +152,7 @@ struct Replica::State {
   std::vector<Message> msgs;
   std::vector<Message> msgs_after_persist;  // wait for the next write
   std::vector<ReadState> read_states;
-  std::deque<InflightWrite> inflight_writes;
+  std::vector<InflightWrite> inflight_writes;  // in WriteId order
   WriteId next_write_id = 1;
   HardState prev_hard_state;  // as of the last write taken
   SoftState prev_soft_state;
@@ -1071,9 +1070,12 @@ Ready Replica::TakeReady() {
 
 void Replica::OnPersisted(WriteId id) {
   State& s = *s_;
-  while (!s.inflight_writes.empty() && s.inflight_writes.front().id <= id) {
-    InflightWrite w = std::move(s.inflight_writes.front());
-    s.inflight_writes.pop_front();
+  size_t done = 0;
+  while (done < s.inflight_writes.size() && s.inflight_writes[done].id <= id) ++done;
+  std::vector<InflightWrite> durable(std::make_move_iterator(s.inflight_writes.begin()),
+                                     std::make_move_iterator(s.inflight_writes.begin() + done));
+  s.inflight_writes.erase(s.inflight_writes.begin(), s.inflight_writes.begin() + done);
+  for (InflightWrite& w : durable) {
     if (w.snapshot_index) s.log.StableSnapshotTo(*w.snapshot_index);
     if (w.last_entry) s.log.StableTo(w.last_entry->first, w.last_entry->second);
     s.ReleaseAfterPersist(std::move(w.after));
