@@ -15,14 +15,14 @@ CheckFailureHandler SetCheckFailureHandler(CheckFailureHandler handler);
 
 }  // namespace claw::raft
 
-#define CLAW_CHECK(cond)                                                      \
-  do {                                                                        \
-    if (!(cond)) [[unlikely]]                                                 \
+#define CLAW_CHECK(cond)                                                     \
+  do {                                                                       \
+    if (!(cond)) [[unlikely]]                                                \
       ::claw::raft::CheckFailed(__FILE__, __LINE__, "check failed: " #cond); \
   } while (0)
 
-#define CLAW_CHECK_MSG(cond, msg)                                       \
-  do {                                                                  \
-    if (!(cond)) [[unlikely]]                                           \
+#define CLAW_CHECK_MSG(cond, msg)                                          \
+  do {                                                                     \
+    if (!(cond)) [[unlikely]]                                              \
       ::claw::raft::CheckFailed(__FILE__, __LINE__, "check failed: " msg); \
   } while (0)

@@ -163,7 +163,8 @@ std::expected<ConfState, std::string> DecodeConfState(std::string_view bytes) {
   if (!bytes.empty()) return std::unexpected("trailing bytes after configuration entry");
   ConfState normalized = conf;
   Normalize(normalized);
-  if (!(normalized == conf)) return std::unexpected("configuration lists are not sorted and unique");
+  if (!(normalized == conf))
+    return std::unexpected("configuration lists are not sorted and unique");
   for (NodeId id : conf.learners) {
     if (IsVoter(conf, id)) return std::unexpected(NodeName(id) + " is both voter and learner");
   }

@@ -6,7 +6,9 @@
 
 namespace claw::raft {
 
-MemoryLogStorage::MemoryLogStorage(ConfState initial_conf) { point_.conf = std::move(initial_conf); }
+MemoryLogStorage::MemoryLogStorage(ConfState initial_conf) {
+  point_.conf = std::move(initial_conf);
+}
 
 void MemoryLogStorage::SetHardState(const HardState& hs) { hard_state_ = hs; }
 

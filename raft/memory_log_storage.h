@@ -47,7 +47,7 @@ class MemoryLogStorage final : public LogStorage {
 
  private:
   HardState hard_state_;
-  SnapshotMeta point_;                  // entries_ start at point_.index + 1
+  SnapshotMeta point_;  // entries_ start at point_.index + 1
   std::deque<Entry> entries_;
   std::optional<SnapshotMeta> shippable_;
 };

@@ -32,8 +32,8 @@ struct AppendRequest {
 
 struct AppendResponse {
   // Accepted: the follower's log matches the leader's up to `index`.
-  // Rejected: `index` is the rejected prev_index; (reject_hint, hint_term) is the follower's guess of
-  // the last index where the logs could agree (fast backtracking, thesis §5.4.2 / etcd).
+  // Rejected: `index` is the rejected prev_index; (reject_hint, hint_term) is the follower's guess
+  // of the last index where the logs could agree (fast backtracking, thesis §5.4.2 / etcd).
   LogIndex index{};
   bool rejected = false;
   LogIndex reject_hint{};
@@ -46,8 +46,8 @@ struct VoteRequest {
   ElectionKind kind = ElectionKind::kVote;
   LogIndex last_index{};
   Term last_term{};
-  // Set by a candidate that was told to campaign by the old leader (TimeoutNow, thesis §3.10); voters
-  // then skip the "I heard from a leader recently" check that otherwise protects leases.
+  // Set by a candidate that was told to campaign by the old leader (TimeoutNow, thesis §3.10);
+  // voters then skip the "I heard from a leader recently" check that otherwise protects leases.
   bool leader_transfer = false;
 };
 
@@ -94,8 +94,9 @@ struct TransferLeaderRequest {
   NodeId target{};
 };
 
-// The leader tells a caught-up follower that the group is idle: stop ticking until woken. A follower
-// that is not at (index, commit) ignores it and the leader stays awake on its next response.
+// The leader tells a caught-up follower that the group is idle: stop ticking until woken. A
+// follower that is not at (index, commit) ignores it and the leader stays awake on its next
+// response.
 struct Hibernate {
   LogIndex index{};
   LogIndex commit{};

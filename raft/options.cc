@@ -11,7 +11,8 @@ std::string Options::Validate() const {
   if (max_apply_bytes == 0) return "max_apply_bytes must be positive";
   if (max_clock_drift_ppm >= 500'000) return "max_clock_drift_ppm must be below 500000 (50%)";
   if (read_mode == ReadMode::kLease && !check_quorum) {
-    return "read_mode kLease requires check_quorum (a leader must step down when it loses its quorum)";
+    return "read_mode kLease requires check_quorum (a leader must step down when it loses its "
+           "quorum)";
   }
   if (hibernate_after_ticks < 0) return "hibernate_after_ticks must not be negative";
   return {};

@@ -47,8 +47,8 @@ struct Options {
   uint32_t max_inflight_appends = 256;
   // Entry payload bytes in flight per follower; 0 = no byte limit.
   uint64_t max_inflight_bytes = 0;
-  // Payload bytes the leader accepts beyond its commit index before refusing proposals; 0 = no limit.
-  // One proposal is always accepted when nothing is uncommitted.
+  // Payload bytes the leader accepts beyond its commit index before refusing proposals; 0 = no
+  // limit. One proposal is always accepted when nothing is uncommitted.
   uint64_t max_uncommitted_bytes = 64ull << 20;
   // Soft cap on committed entry bytes handed out per Ready (at least one entry is).
   uint64_t max_apply_bytes = 16ull << 20;

@@ -103,8 +103,7 @@ LogIndex RaftLog::FindConflict(const std::vector<Entry>& entries) const {
 }
 
 std::optional<LogIndex> RaftLog::MaybeAppend(LogIndex prev_index, Term prev_term,
-                                             std::vector<Entry> entries,
-                                             LogIndex* first_written) {
+                                             std::vector<Entry> entries, LogIndex* first_written) {
   *first_written = LogIndex{};
   if (!MatchTerm(prev_index, prev_term)) return std::nullopt;
   const LogIndex last_new = prev_index + entries.size();

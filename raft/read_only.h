@@ -27,7 +27,8 @@ class ReadOnlyQueue {
   bool empty() const { return queue_.empty(); }
   ReadId LastId() const { return queue_.empty() ? ReadId{} : queue_.back().id; }
   // Records that `voter` acknowledged request `id` and returns the requests released by it.
-  std::vector<PendingRead> Ack(ReadId id, NodeId voter, NodeId self, const ProgressTracker& tracker);
+  std::vector<PendingRead> Ack(ReadId id, NodeId voter, NodeId self,
+                               const ProgressTracker& tracker);
   std::vector<PendingRead> TakeAll();
 
  private:

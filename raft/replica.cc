@@ -47,7 +47,9 @@ struct Replica::State {
 
   // --- Configuration.
   const ConfState& Conf() const { return tracker.conf(); }
-  LogIndex ConfIndex() const { return conf_entries.empty() ? base_conf_index : conf_entries.back().first; }
+  LogIndex ConfIndex() const {
+    return conf_entries.empty() ? base_conf_index : conf_entries.back().first;
+  }
   bool Promotable() const { return IsVoter(Conf(), opts.id) && !log.HasPendingSnapshot(); }
   void RecoverConf();
   void OnLogRewritten(LogIndex first_written, std::vector<std::pair<LogIndex, ConfState>> confs);
@@ -67,9 +69,15 @@ struct Replica::State {
   void Send(NodeId to, MessageBody body, Term t);
   void Send(NodeId to, MessageBody body) { Send(to, std::move(body), term); }
   void SendAfterPersist(NodeId to, MessageBody body, Term t);
-  void SendAfterPersist(NodeId to, MessageBody body) { SendAfterPersist(to, std::move(body), term); }
-  HardState CurrentHardState() const { return HardState{.term = term, .vote = vote, .commit = log.committed()}; }
-  SoftState CurrentSoftState() const { return SoftState{.role = role, .leader = leader, .hibernating = hibernating}; }
+  void SendAfterPersist(NodeId to, MessageBody body) {
+    SendAfterPersist(to, std::move(body), term);
+  }
+  HardState CurrentHardState() const {
+    return HardState{.term = term, .vote = vote, .commit = log.committed()};
+  }
+  SoftState CurrentSoftState() const {
+    return SoftState{.role = role, .leader = leader, .hibernating = hibernating};
+  }
 
   // --- Leader.
   LogIndex AppendLocal(EntryType type, std::string data);
@@ -232,8 +240,7 @@ void Replica::State::Reset(Term new_term) {
   election_elapsed = 0;
   heartbeat_elapsed = 0;
   idle_ticks = 0;
-  randomized_election_timeout =
-      opts.election_ticks + int(rng.Below(uint64_t(opts.election_ticks)));
+  randomized_election_timeout = opts.election_ticks + int(rng.Below(uint64_t(opts.election_ticks)));
   AbortTransfer();
   tracker.ResetVotes();
   tracker.ResetAll(log.LastIndex() + 1);
@@ -780,7 +787,8 @@ void Replica::State::StepFollower(Message& m) {
 
 void Replica::State::HandleAppend(const Message& m, AppendRequest& req) {
   if (req.prev_index < log.committed()) {
-    SendAfterPersist(m.from, AppendResponse{.index = log.committed(), .leader_tick = req.leader_tick});
+    SendAfterPersist(m.from,
+                     AppendResponse{.index = log.committed(), .leader_tick = req.leader_tick});
     return;
   }
   std::vector<std::pair<LogIndex, ConfState>> confs;
@@ -1006,9 +1014,9 @@ void Replica::ReportSnapshot(NodeId peer, SnapshotOutcome outcome) {
 
 bool Replica::HasReady() const {
   const State& s = *s_;
-  return !s.msgs.empty() || s.log.HasUnsentWrites() ||
-         s.CurrentHardState() != s.prev_hard_state || s.log.HasCommittedToApply() ||
-         !s.read_states.empty() || s.CurrentSoftState() != s.prev_soft_state ||
+  return !s.msgs.empty() || s.log.HasUnsentWrites() || s.CurrentHardState() != s.prev_hard_state ||
+         s.log.HasCommittedToApply() || !s.read_states.empty() ||
+         s.CurrentSoftState() != s.prev_soft_state ||
          (s.broadcast_pending && s.role == Role::kLeader) || !s.msgs_after_persist.empty();
 }
 
@@ -1035,8 +1043,8 @@ Ready Replica::TakeReady() {
     s.msgs_after_persist.clear();
     rd.write_id = w.id;
     rd.must_sync = rd.snapshot.has_value() || !rd.entries.empty() ||
-                   (rd.hard_state && (rd.hard_state->term != written.term ||
-                                      rd.hard_state->vote != written.vote));
+                   (rd.hard_state &&
+                    (rd.hard_state->term != written.term || rd.hard_state->vote != written.vote));
     s.inflight_writes.push_back(std::move(w));
   } else if (!s.msgs_after_persist.empty()) {
     auto pending = std::move(s.msgs_after_persist);

@@ -17,8 +17,8 @@
 //      WriteId order. When write r.write_id is durable, call OnPersisted(r.write_id).
 //   4. Send r.messages now. They never depend on unpersisted local state: replies that do
 //      (votes, append acks) are held inside the replica and released by OnPersisted into a later
-//      Ready. This is what lets a leader send appends before its own write is durable while counting
-//      itself in the quorum only after it is (thesis §10.2.1).
+//      Ready. This is what lets a leader send appends before its own write is durable while
+//      counting itself in the quorum only after it is (thesis §10.2.1).
 //   5. Apply r.committed_entries in order (they are committed and durable), serve r.read_states
 //      once applied >= index, then call OnApplied(last applied index), possibly later.
 //
@@ -61,12 +61,12 @@
 namespace claw::raft {
 
 enum class ProposeError : uint8_t {
-  kNotLeader,             // route to SoftState::leader
-  kTransferring,          // leadership is moving; retry shortly
-  kUncommittedLimit,      // Options::max_uncommitted_bytes reached; back off
-  kConfChangePending,     // a configuration change is not yet committed, or the joint one not left
-  kNotReady,              // the new leader has not committed an entry of its term yet
-  kInvalidConfChange,     // NextConf refused it
+  kNotLeader,          // route to SoftState::leader
+  kTransferring,       // leadership is moving; retry shortly
+  kUncommittedLimit,   // Options::max_uncommitted_bytes reached; back off
+  kConfChangePending,  // a configuration change is not yet committed, or the joint one not left
+  kNotReady,           // the new leader has not committed an entry of its term yet
+  kInvalidConfChange,  // NextConf refused it
 };
 
 enum class WakeReason : uint8_t {

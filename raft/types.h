@@ -86,8 +86,8 @@ struct HardState {
 };
 
 // A group's membership. Outside a joint configuration voters_outgoing and learners_next are empty.
-// During a joint configuration (thesis §4.3) decisions need a majority of `voters` AND a majority of
-// `voters_outgoing`; `learners_next` are outgoing voters that become learners when the joint
+// During a joint configuration (thesis §4.3) decisions need a majority of `voters` AND a majority
+// of `voters_outgoing`; `learners_next` are outgoing voters that become learners when the joint
 // configuration is left. A node is never both a voter (of either half) and a learner.
 struct ConfState {
   std::vector<NodeId> voters{};

@@ -15,10 +15,10 @@ namespace {
 
 using raft::NodeId;
 
-constexpr int kTickMs = 10;            // virtual time per tick
-constexpr int kElectionTicks = 10;     // 100 ms
-constexpr int kHibernateTicks = 20;    // 200 ms idle
-constexpr int kLivenessTicks = 30;     // node liveness declares a silent node dead after 300 ms
+constexpr int kTickMs = 10;          // virtual time per tick
+constexpr int kElectionTicks = 10;   // 100 ms
+constexpr int kHibernateTicks = 20;  // 200 ms idle
+constexpr int kLivenessTicks = 30;   // node liveness declares a silent node dead after 300 ms
 constexpr int kMaxTicksPerPhase = 20'000;
 
 struct ReplicaSlot {
@@ -106,8 +106,8 @@ class LocalCluster {
         auto& replica = *nodes_[leader->id.value() - 1].groups[g].replica;
         // A few per tick: the core batches them into one append per follower.
         for (int k = 0; k < 8 && proposed[g] < count; ++k) {
-          std::string cmd = std::string(tag) + "-" + std::to_string(g) + "-" +
-                            std::to_string(proposed[g]);
+          std::string cmd =
+              std::string(tag) + "-" + std::to_string(g) + "-" + std::to_string(proposed[g]);
           if (!replica.Propose(std::move(cmd))) break;
           ++proposed[g];
         }
@@ -247,8 +247,10 @@ bool RunUntil(LocalCluster& c, Done done) {
 
 int RunDemo(const DemoOptions& o, std::FILE* out) {
   LocalCluster c(o);
-  std::fprintf(out, "clawd demo: %d nodes x %d groups (one Raft group per shard), %d ms ticks, "
-               "virtual time\n\n", o.nodes, o.groups, kTickMs);
+  std::fprintf(out,
+               "clawd demo: %d nodes x %d groups (one Raft group per shard), %d ms ticks, "
+               "virtual time\n\n",
+               o.nodes, o.groups, kTickMs);
   auto ms = [&](int ticks) { return ticks * kTickMs; };
   bool ok = true;
 
@@ -269,7 +271,8 @@ int RunDemo(const DemoOptions& o, std::FILE* out) {
 
   start = c.ticks();
   RunUntil(c, [&] { return c.CountHibernating() == o.nodes * o.groups; });
-  std::fprintf(out, "3. idle: %d of %d replicas hibernating after %d ms (no ticks, no heartbeats)\n",
+  std::fprintf(out,
+               "3. idle: %d of %d replicas hibernating after %d ms (no ticks, no heartbeats)\n",
                c.CountHibernating(), o.nodes * o.groups, ms(c.ticks() - start));
 
   int victim = 0;
@@ -281,7 +284,8 @@ int RunDemo(const DemoOptions& o, std::FILE* out) {
   start = c.ticks();
   const bool failed_over = RunUntil(c, [&] { return c.AllGroupsLed(); });
   ok = failed_over && ok;
-  std::fprintf(out, "4. crash: node n%d (leader of %d groups) killed; %s after %d ms "
+  std::fprintf(out,
+               "4. crash: node n%d (leader of %d groups) killed; %s after %d ms "
                "(node liveness wakes sleeping followers after %d ms)\n",
                victim + 1, lost, failed_over ? "all groups led again" : "FAIL: groups leaderless",
                ms(c.ticks() - start), ms(kLivenessTicks));
@@ -300,7 +304,8 @@ int RunDemo(const DemoOptions& o, std::FILE* out) {
 
   const bool agree = c.Converged();
   ok = agree && ok;
-  std::fprintf(out, "\n%s: %d groups x %d replicas hold identical histories of %d writes each; "
+  std::fprintf(out,
+               "\n%s: %d groups x %d replicas hold identical histories of %d writes each; "
                "%llu messages in %d ms of virtual time\n",
                ok ? "OK" : "FAIL", o.groups, o.nodes, 2 * o.writes_per_group,
                static_cast<unsigned long long>(c.messages()), ms(c.ticks()));
