@@ -100,6 +100,9 @@ struct TransferLeaderRequest {
 struct Hibernate {
   LogIndex index{};
   LogIndex commit{};
+  // The leader's tick when it fell asleep. A follower ignores a Hibernate older than leader traffic
+  // it already saw (the leader woke since), and wakes on traffic newer than this.
+  uint64_t leader_tick = 0;
 };
 
 using MessageBody =

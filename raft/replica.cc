@@ -29,6 +29,14 @@ bool Is(const Message& m) {
   return std::holds_alternative<T>(m.body);
 }
 
+// The leader's tick stamped on leader traffic (zero for snapshots).
+uint64_t LeaderTickOf(const Message& m) {
+  if (const auto* a = std::get_if<AppendRequest>(&m.body)) return a->leader_tick;
+  if (const auto* h = std::get_if<Heartbeat>(&m.body)) return h->leader_tick;
+  if (const auto* z = std::get_if<Hibernate>(&m.body)) return z->leader_tick;
+  return 0;
+}
+
 // Messages through which a leader of m.term speaks.
 bool IsFromLeader(const Message& m) {
   return Is<AppendRequest>(m) || Is<Heartbeat>(m) || Is<InstallSnapshot>(m) || Is<Hibernate>(m);
@@ -142,6 +150,12 @@ struct Replica::State {
   int heartbeat_elapsed = 0;
   int randomized_election_timeout = 0;
   int idle_ticks = 0;
+  int transfer_elapsed = 0;
+  // Newest leader tick seen in the current leader's traffic, and the tick of the Hibernate that put
+  // this follower to sleep.
+  uint64_t leader_tick_seen = 0;
+  uint64_t sleep_tick = 0;
+  bool heartbeat_pending = false;  // one heartbeat round per Ready serves every new read
   // Refuse campaigns for an election timeout after starting: before the crash we may have
   // acknowledged a leader whose lease is still running.
   bool fresh_start = true;
@@ -240,6 +254,10 @@ void Replica::State::Reset(Term new_term) {
   election_elapsed = 0;
   heartbeat_elapsed = 0;
   idle_ticks = 0;
+  transfer_elapsed = 0;
+  leader_tick_seen = 0;
+  sleep_tick = 0;
+  heartbeat_pending = false;
   randomized_election_timeout = opts.election_ticks + int(rng.Below(uint64_t(opts.election_ticks)));
   AbortTransfer();
   tracker.ResetVotes();
@@ -492,7 +510,8 @@ void Replica::State::OnCommitAdvanced() {
         best_match = pr.match;
       }
     }
-    if (!best.IsZero() && best_match == log.LastIndex()) SendTimeoutNow(best);
+    // Its uncommitted tail may be missing there; it was never acknowledged, so it may be lost.
+    if (!best.IsZero()) SendTimeoutNow(best);
     BecomeFollower(term, kNoNode);
   }
 }
@@ -513,7 +532,7 @@ void Replica::State::HandleReadRequest(ReadId id, NodeId from) {
     AnswerRead(id, from, log.committed());
     return;
   }
-  if (reads.Add(id, from, log.committed())) BroadcastHeartbeat();
+  if (reads.Add(id, from, log.committed())) heartbeat_pending = true;
 }
 
 void Replica::State::AnswerRead(ReadId id, NodeId from, LogIndex index) {
@@ -546,7 +565,7 @@ void Replica::State::HandleTransfer(NodeId target) {
   Progress* pr = tracker.Find(target);
   if (pr == nullptr || !IsVoter(Conf(), target) || target == transferee) return;
   transferee = target;
-  election_elapsed = 0;  // the transfer must finish within an election timeout
+  transfer_elapsed = 0;  // the transfer must finish within an election timeout
   if (pr->match == log.LastIndex()) {
     SendTimeoutNow(target);
   } else {
@@ -556,8 +575,9 @@ void Replica::State::HandleTransfer(NodeId target) {
 
 bool Replica::State::IsIdle() const {
   if (role != Role::kLeader || !transferee.IsZero() || !reads.empty() ||
-      !reads_waiting_commit.empty() || broadcast_pending || !inflight_writes.empty() ||
-      log.HasUnsentWrites() || Conf().IsJoint() || ConfIndex() > log.committed()) {
+      !reads_waiting_commit.empty() || broadcast_pending || heartbeat_pending ||
+      !inflight_writes.empty() || log.HasUnsentWrites() || Conf().IsJoint() ||
+      ConfIndex() > log.committed()) {
     return false;
   }
   const LogIndex last = log.LastIndex();
@@ -580,16 +600,22 @@ bool Replica::State::WakesUp(const Message& m) const {
     }
     return true;
   }
+  // Traffic the leader sent after it woke carries newer ticks: then we wake too. A follower that
+  // acknowledged an awake leader must be awake, because WakeUp(kLeaderSuspected) only lets
+  // sleeping followers vote early, and the acknowledgement may back the leader's lease.
   if (m.from != leader) return true;
-  if (Is<Heartbeat>(m) || Is<Hibernate>(m)) return false;
-  if (const auto* req = std::get_if<AppendRequest>(&m.body)) return !req->entries.empty();
+  if (Is<Hibernate>(m)) return false;
+  if (const auto* hb = std::get_if<Heartbeat>(&m.body)) return hb->leader_tick > sleep_tick;
+  if (const auto* req = std::get_if<AppendRequest>(&m.body)) {
+    return !req->entries.empty() || req->leader_tick > sleep_tick;
+  }
   return true;
 }
 
 void Replica::State::EnterHibernation() {
   for (const auto& [id, pr] : tracker.peers()) {
     if (id == opts.id) continue;
-    Send(id, Hibernate{.index = log.LastIndex(), .commit = log.committed()});
+    Send(id, Hibernate{.index = log.LastIndex(), .commit = log.committed(), .leader_tick = now});
   }
   hibernating = true;
   // No ticks while asleep: push every acknowledgement dated so far out of the lease.
@@ -603,7 +629,7 @@ void Replica::State::Wake() {
   election_elapsed = 0;
   if (role == Role::kLeader) {
     for (auto& [id, pr] : tracker.peers()) pr.recent_active = id == opts.id;
-    BroadcastHeartbeat();
+    heartbeat_pending = true;
   }
 }
 
@@ -764,9 +790,13 @@ void Replica::State::StepCandidate(Message& m) {
 
 void Replica::State::StepFollower(Message& m) {
   if (IsFromLeader(m)) {
+    const uint64_t tick = LeaderTickOf(m);
+    // A Hibernate older than traffic we already saw is stale: the leader has woken since.
+    if (Is<Hibernate>(m) && m.from == leader && tick < leader_tick_seen) return;
     election_elapsed = 0;
     leader = m.from;
     fresh_start = false;
+    leader_tick_seen = std::max(leader_tick_seen, tick);
   }
   if (auto* req = std::get_if<AppendRequest>(&m.body)) {
     HandleAppend(m, *req);
@@ -853,6 +883,7 @@ void Replica::State::HandleHibernate(const Message& m, const Hibernate& h) {
   log.CommitTo(h.commit);
   CollapseCommittedConfs();
   hibernating = true;
+  sleep_tick = h.leader_tick;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -881,8 +912,10 @@ void Replica::State::TickLeader() {
       }
       for (auto& [id, pr] : tracker.peers()) pr.recent_active = id == opts.id;
     }
-    AbortTransfer();  // a transfer that did not finish within an election timeout is abandoned
   }
+  // A transfer that did not finish within an election timeout is abandoned. It has its own timer:
+  // repeated requests must not postpone check-quorum.
+  if (!transferee.IsZero() && ++transfer_elapsed >= opts.election_ticks) AbortTransfer();
   if (heartbeat_elapsed >= opts.heartbeat_ticks) {
     heartbeat_elapsed = 0;
     BroadcastHeartbeat();
@@ -1017,14 +1050,19 @@ bool Replica::HasReady() const {
   return !s.msgs.empty() || s.log.HasUnsentWrites() || s.CurrentHardState() != s.prev_hard_state ||
          s.log.HasCommittedToApply() || !s.read_states.empty() ||
          s.CurrentSoftState() != s.prev_soft_state ||
-         (s.broadcast_pending && s.role == Role::kLeader) || !s.msgs_after_persist.empty();
+         ((s.broadcast_pending || s.heartbeat_pending) && s.role == Role::kLeader) ||
+         !s.msgs_after_persist.empty();
 }
 
 Ready Replica::TakeReady() {
   State& s = *s_;
   Ready rd;
-  if (s.broadcast_pending && s.role == Role::kLeader) s.BroadcastAppend();
+  if (s.role == Role::kLeader) {
+    if (s.broadcast_pending) s.BroadcastAppend();
+    if (s.heartbeat_pending) s.BroadcastHeartbeat();
+  }
   s.broadcast_pending = false;
+  s.heartbeat_pending = false;
 
   rd.snapshot = s.log.TakeUnsentSnapshot();
   rd.entries = s.log.TakeUnsentEntries();
