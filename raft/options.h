@@ -31,7 +31,8 @@ struct Options {
   // Pre-vote (thesis §9.6): a partitioned node cannot disrupt the group when it returns.
   bool pre_vote = true;
   // Check-quorum (thesis §6.2): a leader that did not hear from a quorum within an election timeout
-  // steps down, and voters ignore campaigns while they hear from a leader. Required by kLease.
+  // steps down. Required by kLease. (Voters ignore campaigns for an election timeout after hearing
+  // from a leader either way, thesis §4.2.3.)
   bool check_quorum = true;
 
   ReadMode read_mode = ReadMode::kLease;

@@ -30,6 +30,10 @@ void Inflights::FreeUpTo(LogIndex index) {
   if (count_ == 0) start_ = 0;
 }
 
+void Inflights::FreeFirstOne() {
+  if (count_ > 0) FreeUpTo(ring_[start_].first);
+}
+
 bool Inflights::Full() const {
   return count_ >= capacity_ || (max_bytes_ != 0 && bytes_ >= max_bytes_);
 }

@@ -24,6 +24,8 @@ class Inflights {
   void Add(LogIndex last, uint64_t bytes);
   // Releases every append whose last index is <= index (acknowledged).
   void FreeUpTo(LogIndex index);
+  // Releases the oldest append: used when its acknowledgement was evidently lost.
+  void FreeFirstOne();
   bool Full() const;
   uint32_t count() const { return count_; }
   void Reset();

@@ -104,6 +104,10 @@ struct Replica::State {
   void DropReads();
   void HandleTransfer(NodeId target);
   void AbortTransfer() { transferee = kNoNode; }
+  // Thesis §4.2.3: a voter that heard from a leader within an election timeout (or restarted
+  // within one) ignores campaigns. This keeps removed servers from disrupting the group, with or
+  // without check-quorum, and it is what bounds the leader's lease (§6.4.1).
+  bool InLease() const { return role == Role::kLeader || ticks_since_leader < opts.election_ticks; }
   bool IsIdle() const;
   bool WakesUp(const Message& m) const;
   void EnterHibernation();
@@ -156,9 +160,10 @@ struct Replica::State {
   uint64_t leader_tick_seen = 0;
   uint64_t sleep_tick = 0;
   bool heartbeat_pending = false;  // one heartbeat round per Ready serves every new read
-  // Refuse campaigns for an election timeout after starting: before the crash we may have
-  // acknowledged a leader whose lease is still running.
-  bool fresh_start = true;
+  // Ticks since this replica last heard from a leader, saturating at election_ticks; it starts at 0
+  // after a restart (before the crash we may have acknowledged a leader whose lease still runs)
+  // and is reset by nothing but leader traffic — campaigns and term changes leave it alone.
+  int ticks_since_leader = 0;
   // Local tick counter; leases are measured in it.
   uint64_t now = 1;
   // Set when this leader sent TimeoutNow in its term: the target may win without waiting out the
@@ -246,6 +251,8 @@ void Replica::State::CollapseCommittedConfs() {
 // Roles
 
 void Replica::State::Reset(Term new_term) {
+  // A deposed leader holds no lease of its own and acknowledged no other leader.
+  if (role == Role::kLeader) ticks_since_leader = opts.election_ticks;
   if (term != new_term) {
     term = new_term;
     vote = kNoNode;
@@ -308,7 +315,6 @@ void Replica::State::BecomeLeader() {
 
 void Replica::State::StartCampaign(ElectionKind kind, bool leader_transfer) {
   if (!Promotable()) return;
-  fresh_start = false;
   Term vote_term;
   if (kind == ElectionKind::kPreVote) {
     BecomePreCandidate();
@@ -644,9 +650,7 @@ void Replica::State::StepMessage(Message m) {
     if (const auto* req = std::get_if<VoteRequest>(&m.body)) {
       // Thesis §4.2.3 / §6.4.1: while a leader is known to be alive, ignore campaigns, unless the
       // leader itself asked for this one.
-      const bool in_lease = opts.check_quorum && (!leader.IsZero() || fresh_start) &&
-                            election_elapsed < opts.election_ticks;
-      if (in_lease && !req->leader_transfer) return;
+      if (InLease() && !req->leader_transfer) return;
       if (req->kind == ElectionKind::kVote) BecomeFollower(m.term, kNoNode);
       // A pre-vote request changes nothing here.
     } else if (const auto* resp = std::get_if<VoteResponse>(&m.body);
@@ -656,13 +660,16 @@ void Replica::State::StepMessage(Message m) {
       BecomeFollower(m.term, IsFromLeader(m) ? m.from : kNoNode);
     }
   } else if (m.term < term) {
-    if ((opts.check_quorum || opts.pre_vote) && (Is<AppendRequest>(m) || Is<Heartbeat>(m))) {
-      // A stale leader (perhaps cut off while we moved on with pre-vote) learns our term and
-      // steps down; without this it could stay leader of a minority forever.
+    if (Is<AppendRequest>(m) || Is<Heartbeat>(m) || Is<Hibernate>(m)) {
+      // Figure 3.1: a stale leader learns our term and steps down. We may have moved on while
+      // cut off; since voters that hear from a leader ignore our campaigns (§4.2.3), this is how
+      // we rejoin.
       SendAfterPersist(m.from, AppendResponse{});
-    } else if (const auto* req = std::get_if<VoteRequest>(&m.body);
-               req != nullptr && req->kind == ElectionKind::kPreVote) {
-      SendAfterPersist(m.from, VoteResponse{.kind = ElectionKind::kPreVote, .granted = false});
+    } else if (const auto* req = std::get_if<VoteRequest>(&m.body)) {
+      // Figure 3.1: refuse with our term so the candidate catches up. Staying silent (as etcd
+      // does for votes) can deadlock: a candidate whose configuration lists us as its only other
+      // voter would campaign at stale terms forever while we campaign only to others.
+      SendAfterPersist(m.from, VoteResponse{.kind = req->kind, .granted = false});
     }
     return;
   }
@@ -764,6 +771,9 @@ void Replica::State::HandleHeartbeatResponse(const Message& m, const HeartbeatRe
   pr->recent_active = true;
   pr->acked_tick = std::max(pr->acked_tick, resp.leader_tick);
   pr->probe_sent = false;
+  // The peer is alive, yet the window is full: acknowledgements were lost. Free one slot so that
+  // the next append provokes a fresh acknowledgement (or a rejection that resets next).
+  if (pr->state == ProgressState::kReplicate && pr->inflights.Full()) pr->inflights.FreeFirstOne();
   if (pr->match < log.LastIndex() || pr->state == ProgressState::kProbe) {
     SendAppend(m.from, SendEmpty::kYes);
   }
@@ -794,8 +804,8 @@ void Replica::State::StepFollower(Message& m) {
     // A Hibernate older than traffic we already saw is stale: the leader has woken since.
     if (Is<Hibernate>(m) && m.from == leader && tick < leader_tick_seen) return;
     election_elapsed = 0;
+    ticks_since_leader = 0;
     leader = m.from;
-    fresh_start = false;
     leader_tick_seen = std::max(leader_tick_seen, tick);
   }
   if (auto* req = std::get_if<AppendRequest>(&m.body)) {
@@ -891,7 +901,7 @@ void Replica::State::HandleHibernate(const Message& m, const Hibernate& h) {
 
 void Replica::State::TickFollower() {
   ++election_elapsed;
-  if (election_elapsed >= opts.election_ticks) fresh_start = false;
+  if (ticks_since_leader < opts.election_ticks) ++ticks_since_leader;
   if (Promotable() && election_elapsed >= randomized_election_timeout) {
     election_elapsed = 0;
     StartCampaign(opts.pre_vote ? ElectionKind::kPreVote : ElectionKind::kVote, false);
@@ -939,6 +949,8 @@ Replica::Replica(const Options& options, LogStorage* storage) {
   s_->prev_hard_state = s_->CurrentHardState();
   s_->RecoverConf();
   s_->BecomeFollower(hs.term, kNoNode);
+  // A replica that never saw a term acknowledged no leader: it may vote (and bootstrap) at once.
+  s_->ticks_since_leader = hs.term.IsZero() ? options.election_ticks : 0;
   s_->vote = hs.vote;
   s_->prev_soft_state = s_->CurrentSoftState();
 }
@@ -1010,7 +1022,7 @@ void Replica::TransferLeadership(NodeId target) {
 
 void Replica::Campaign() {
   State& s = *s_;
-  if (s.role == Role::kLeader) return;
+  if (s.role == Role::kLeader || s.InLease()) return;
   s.Wake();
   s.StartCampaign(s.opts.pre_vote ? ElectionKind::kPreVote : ElectionKind::kVote, false);
 }
@@ -1023,7 +1035,7 @@ void Replica::WakeUp(WakeReason reason) {
     // Only a sleeping follower may be told so: an awake one still counts the leader's silence
     // itself, and overriding that could break the leader's lease.
     s.election_elapsed = s.opts.election_ticks;
-    s.fresh_start = false;
+    s.ticks_since_leader = s.opts.election_ticks;
   }
 }
 

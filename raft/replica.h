@@ -126,7 +126,10 @@ class Replica {
   void ReadIndex(ReadId id);
   // Asks the leader to hand leadership to `target` (thesis §3.10). On a follower it is forwarded.
   void TransferLeadership(NodeId target);
-  // Starts an election now if this replica is a voter (pre-vote first when enabled).
+  // Starts an election now if this replica is a voter (pre-vote first when enabled). Refused
+  // while the replica heard from a leader within an election timeout, or restarted within one
+  // after having seen a term: its vote may back that leader's lease. To move leadership use
+  // TransferLeadership.
   void Campaign();
   void WakeUp(WakeReason reason);
 
