@@ -75,7 +75,7 @@ class ProgressTracker {
       : max_inflight_(max_inflight), max_inflight_bytes_(max_inflight_bytes) {}
 
   // Adopts `conf`, keeping the progress of members that stay; new members start probing at
-  // next_index.
+  // next_index. Invalidates every Progress pointer obtained before.
   void SetConf(const ConfState& conf, LogIndex next_index);
   // Forgets all progress: every member probes from next_index, match zero.
   void ResetAll(LogIndex next_index);

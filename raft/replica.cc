@@ -761,6 +761,10 @@ void Replica::State::HandleAppendResponse(const Message& m, const AppendResponse
     SendAppend(m.from, SendEmpty::kNo);
   }
   if (role != Role::kLeader) return;  // stepped down after committing its own removal
+  // Committing may have appended a configuration entry (leaving a joint configuration), which
+  // rebuilds the tracker: look the peer up again.
+  pr = tracker.Find(m.from);
+  if (pr == nullptr) return;
   SendAppendsUntilPaused(m.from);
   if (m.from == transferee && pr->match == log.LastIndex()) SendTimeoutNow(m.from);
 }
