@@ -869,7 +869,10 @@ void Replica::State::HandleHeartbeat(const Message& m, const Heartbeat& hb) {
 
 void Replica::State::HandleSnapshot(const Message& m, const InstallSnapshot& snap) {
   const SnapshotMeta& meta = snap.meta;
-  if (meta.index <= log.committed() || !IsMember(meta.conf, opts.id)) {
+  // A snapshot whose configuration lacks us is accepted: configurations take effect when appended,
+  // so the entries after the snapshot carry our membership (refusing, as etcd does, would strand a
+  // replica added after the newest snapshot).
+  if (meta.index <= log.committed()) {
     SendAfterPersist(m.from, AppendResponse{.index = log.committed()});
     return;
   }
