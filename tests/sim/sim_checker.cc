@@ -50,8 +50,7 @@ void Checker::Fail(const std::string& what) {
   if (error_.empty()) error_ = what;
 }
 
-void Checker::CheckEntry(int node, int group, const raft::Entry& e, uint64_t prev_term,
-                         Prev prev) {
+void Checker::CheckEntry(int node, int group, const raft::Entry& e, uint64_t prev_term, Prev prev) {
   const bool check_prev = prev == Prev::kKnown;
   GroupRecord& g = groups_[group];
   const EntryKey key{e.index.value(), e.term.value()};
@@ -63,8 +62,8 @@ void Checker::CheckEntry(int node, int group, const raft::Entry& e, uint64_t pre
   }
   EntryRecord& rec = it->second;
   if (rec.content != content) {
-    Fail(Cat("log matching: g", group, " n", node + 1, " holds ", Describe(e),
-             " but n", rec.writer + 1, " wrote different contents at the same (index, term)"));
+    Fail(Cat("log matching: g", group, " n", node + 1, " holds ", Describe(e), " but n",
+             rec.writer + 1, " wrote different contents at the same (index, term)"));
     return;
   }
   if (!check_prev) return;
@@ -165,8 +164,8 @@ void Checker::OnDurableHardState(int node, int group, const raft::HardState& hs)
     Fail(Cat("durability: g", group, " n", node + 1, " persists term ", hs.term.value(),
              " below its durable term ", d.term.value()));
   } else if (hs.term == d.term && !d.vote.IsZero() && hs.vote != d.vote) {
-    Fail(Cat("durability: g", group, " n", node + 1, " changes its vote in term ",
-             hs.term.value(), " from n", d.vote.value(), " to n", hs.vote.value()));
+    Fail(Cat("durability: g", group, " n", node + 1, " changes its vote in term ", hs.term.value(),
+             " from n", d.vote.value(), " to n", hs.vote.value()));
   } else if (hs.commit < d.commit) {
     Fail(Cat("durability: g", group, " n", node + 1, " persists commit ", hs.commit.value(),
              " below its durable commit ", d.commit.value()));
@@ -234,8 +233,8 @@ void Checker::OnSnapshotInstalled(int node, int group, const StateMachine& befor
              " below its applied index ", before.applied.value(), " (state machine rollback)"));
   } else if (i > g.history.size() || g.history[i - 1].hash != image.hash) {
     Fail(Cat("snapshot: g", group, " n", node + 1, " installs a snapshot at ", i,
-             " whose contents differ from the applied history (history size ",
-             g.history.size(), ")"));
+             " whose contents differ from the applied history (history size ", g.history.size(),
+             ")"));
   }
 }
 

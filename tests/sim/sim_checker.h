@@ -55,7 +55,8 @@ class Checker {
   void OnReadRequested(int group, raft::ReadId id);
   void OnReadState(int node, int group, const raft::ReadState& rs);
   // After every event that touched the replica: term, commit, role.
-  void AfterStep(int node, int group, const raft::Replica& r, const raft::MemoryLogStorage& storage);
+  void AfterStep(int node, int group, const raft::Replica& r,
+                 const raft::MemoryLogStorage& storage);
 
   // --- End-of-run checks and facts for the driver.
   // Log matching over everything the replica holds (durable and not).
@@ -96,10 +97,10 @@ class Checker {
   };
   struct GroupRecord {
     std::unordered_map<EntryKey, EntryRecord, EntryKeyHash> entries;
-    std::vector<HistoryEntry> history;     // history[i - 1] is the entry applied at index i
-    std::vector<uint64_t> committed_terms; // [i] = term known committed at i; 0 = not known
+    std::vector<HistoryEntry> history;      // history[i - 1] is the entry applied at index i
+    std::vector<uint64_t> committed_terms;  // [i] = term known committed at i; 0 = not known
     uint64_t known_commit = 0;
-    std::map<uint64_t, int> leaders;       // term -> node
+    std::map<uint64_t, int> leaders;                           // term -> node
     std::unordered_map<std::string, uint64_t> applied_values;  // client value -> index
   };
   struct ReplicaRecord {

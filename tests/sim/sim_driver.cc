@@ -54,8 +54,8 @@ std::vector<raft::NodeId> Members(const raft::ConfState& c) {
 }  // namespace
 
 std::string ReproLine(uint64_t seed, const std::string& test_name) {
-  return "seed=" + std::to_string(seed) + ": reproduce with CLAW_SIM_SEED=" +
-         std::to_string(seed) + " build/tests/sim_tests '" + test_name + "'";
+  return "seed=" + std::to_string(seed) + ": reproduce with CLAW_SIM_SEED=" + std::to_string(seed) +
+         " build/tests/sim_tests '" + test_name + "'";
 }
 
 SeedPlan PlanFromEnv(uint64_t default_first, uint64_t default_count) {
@@ -90,7 +90,8 @@ Scenario DrawScenario(uint64_t seed) {
   o.pre_vote = !rng.Chance(1, 10);
   o.read_mode = rng.Chance(6, 10) ? raft::ReadMode::kLease : raft::ReadMode::kReadIndex;
   o.check_quorum = o.read_mode == raft::ReadMode::kLease || !rng.Chance(2, 10);
-  if (rng.Chance(1, 4)) o.hibernate_after_ticks = int(rng.Range(o.election_ticks, 3 * o.election_ticks));
+  if (rng.Chance(1, 4))
+    o.hibernate_after_ticks = int(rng.Range(o.election_ticks, 3 * o.election_ticks));
   if (rng.Chance(1, 5)) o.max_inflight_appends = uint32_t(rng.Range(1, 4));
   if (rng.Chance(1, 5)) o.max_append_bytes = rng.Range(8, 64);
   if (rng.Chance(1, 5)) o.max_apply_bytes = rng.Range(8, 64);
@@ -142,11 +143,9 @@ std::string DescribeScenario(const Scenario& s) {
      << " read_mode=" << (o.read_mode == raft::ReadMode::kLease ? "lease" : "read_index")
      << " lease_ticks=" << o.LeaseTicks() << " hibernate_after=" << o.hibernate_after_ticks
      << " max_inflight=" << o.max_inflight_appends << " max_append_bytes=" << o.max_append_bytes
-     << " max_apply_bytes=" << o.max_apply_bytes
-     << " max_uncommitted=" << o.max_uncommitted_bytes
+     << " max_apply_bytes=" << o.max_apply_bytes << " max_uncommitted=" << o.max_uncommitted_bytes
      << " snapshots=" << (w.refresh_snapshots ? "on_demand" : "compaction_only")
-     << " chaos=" << s.chaos / kTick
-     << "ticks";
+     << " chaos=" << s.chaos / kTick << "ticks";
   return os.str();
 }
 
@@ -160,7 +159,8 @@ Run::Run(const Scenario& scenario, std::string test_name)
   raft::SetCheckFailureHandler(&Run::OnCoreCheckFailure);
 #if defined(__SANITIZE_ADDRESS__)
   // A sanitizer report names the failing seed too.
-  __sanitizer_set_death_callback([] { OnCoreCheckFailure("sanitizer", 0, "see the report above"); });
+  __sanitizer_set_death_callback(
+      [] { OnCoreCheckFailure("sanitizer", 0, "see the report above"); });
 #endif
   world_ = std::make_unique<World>(scenario_.world, &checker_);
 }
@@ -207,8 +207,8 @@ std::optional<std::string> Run::ProposeAtLeader(int g) {
 void Run::ClientOp() {
   const int g = int(rng_.Below(uint64_t(world_->groups())));
   const Scenario& s = scenario_;
-  const size_t op = Pick(rng_, {s.w_propose, s.w_read, s.w_transfer, s.w_conf_change,
-                                s.w_compact, s.w_campaign});
+  const size_t op =
+      Pick(rng_, {s.w_propose, s.w_read, s.w_transfer, s.w_conf_change, s.w_compact, s.w_campaign});
   std::optional<int> leader = world_->FindLeader(g);
   const int any = RandomUpNode();
   if (any < 0) return;
@@ -217,8 +217,8 @@ void Run::ClientOp() {
     case 0: {
       const uint64_t batch = rng_.Chance(1, 4) ? rng_.Range(2, 5) : 1;
       for (uint64_t i = 0; i < batch && !failed(); ++i) {
-        (void)world_->Propose(target, g, "g" + std::to_string(g) + "-v" +
-                                             std::to_string(next_value_++));
+        (void)world_->Propose(target, g,
+                              "g" + std::to_string(g) + "-v" + std::to_string(next_value_++));
       }
       break;
     }
@@ -267,9 +267,9 @@ void Run::ConfChangeOp(int g) {
     // Joint: two learners replace two voters.
     for (int k = 0; k < 2; ++k) {
       change.steps.push_back({ConfChangeType::kAddVoter, take(learners)});
-      change.steps.push_back({rng_.Chance(1, 2) ? ConfChangeType::kAddLearner
-                                                : ConfChangeType::kRemove,
-                              take(voters)});
+      change.steps.push_back(
+          {rng_.Chance(1, 2) ? ConfChangeType::kAddLearner : ConfChangeType::kRemove,
+           take(voters)});
     }
   } else if (!learners.empty() && rng_.Chance(2, 3)) {
     change.steps.push_back({ConfChangeType::kAddVoter, take(learners)});
@@ -277,13 +277,12 @@ void Run::ConfChangeOp(int g) {
       change.steps.push_back({ConfChangeType::kAddLearner, take(voters)});  // joint, 1 for 1
     }
   } else if (!absent.empty() && rng_.Chance(3, 4)) {
-    change.steps.push_back({rng_.Chance(3, 4) ? ConfChangeType::kAddLearner
-                                              : ConfChangeType::kAddVoter,
-                            take(absent)});
+    change.steps.push_back(
+        {rng_.Chance(3, 4) ? ConfChangeType::kAddLearner : ConfChangeType::kAddVoter,
+         take(absent)});
   } else if (voters.size() > min_voters) {
-    change.steps.push_back({rng_.Chance(1, 2) ? ConfChangeType::kAddLearner
-                                              : ConfChangeType::kRemove,
-                            take(voters)});
+    change.steps.push_back(
+        {rng_.Chance(1, 2) ? ConfChangeType::kAddLearner : ConfChangeType::kRemove, take(voters)});
   } else if (!learners.empty()) {
     change.steps.push_back({ConfChangeType::kAddVoter, take(learners)});
   }
@@ -412,8 +411,8 @@ bool Run::Converged(int g, std::string* why) {
     if (other == l) continue;
     if (raft::IsMember(conf, raft::NodeId(other + 1)) || scenario_.world.options.check_quorum) {
       *why = "g" + std::to_string(g) + " has leaders n" + std::to_string(l + 1) + " (term " +
-             std::to_string(lr.term().value()) + ") and n" + std::to_string(other + 1) +
-             " (term " + std::to_string(w.replica(other, g)->term().value()) + ")";
+             std::to_string(lr.term().value()) + ") and n" + std::to_string(other + 1) + " (term " +
+             std::to_string(w.replica(other, g)->term().value()) + ")";
       return false;
     }
   }

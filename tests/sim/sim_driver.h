@@ -53,7 +53,7 @@ struct Scenario {
   bool faults = true;
   Time nemesis_interval = 100'000;
   int w_heal = 4;
-  int w_network = 3;    // new drop / duplicate / spike rates
+  int w_network = 3;  // new drop / duplicate / spike rates
   int w_one_way = 2;
   int w_partition = 2;
   int w_isolate = 2;

@@ -1,9 +1,9 @@
 // Rng: the simulator's pseudo-random source, xoshiro256** seeded through SplitMix64.
 //
 // Every random choice of a simulation run (network delays, faults, workload, scenario shape) comes
-// from Rng streams derived from the run's one uint64 seed, so the seed reproduces the run exactly on
-// every platform. No <random> distributions: their outputs are implementation-defined.
-// Value type; thread-compatible.
+// from Rng streams derived from the run's one uint64 seed, so the seed reproduces the run exactly
+// on every platform. No <random> distributions: their outputs are implementation-defined. Value
+// type; thread-compatible.
 #pragma once
 
 #include <cstdint>

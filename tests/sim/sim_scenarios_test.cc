@@ -71,7 +71,8 @@ void Conclude(Run& run) {
 }  // namespace
 
 TEST_CASE("sim: isolated leader steps down, reads stay linearizable, group recovers", "[sim]") {
-  Run run(Targeted(11, 5, 2), "sim: isolated leader steps down, reads stay linearizable, group recovers");
+  Run run(Targeted(11, 5, 2),
+          "sim: isolated leader steps down, reads stay linearizable, group recovers");
   World& w = run.world();
   run.Workload(30 * kTick);
   const std::optional<int> old = WaitForLeader(run, 0);
@@ -157,8 +158,8 @@ TEST_CASE("sim: a leader's unsynced tail is lost in a crash", "[sim]") {
   const std::optional<int> leader = WaitForLeader(run, 0);
   run.Expect(leader.has_value(), "scenario: no leader");
   if (leader) {
-    w.SetSyncDelay(*leader, 100 * kTick, 100 * kTick);  // the leader's disk stalls
-    w.RunFor(kTick);  // let already scheduled syncs finish
+    w.SetSyncDelay(*leader, 100 * kTick, 100 * kTick);     // the leader's disk stalls
+    w.RunFor(kTick);                                       // let already scheduled syncs finish
     std::vector<std::pair<std::string, uint64_t>> values;  // value, proposed index
     for (int i = 0; i < 5; ++i) {
       const std::string v = "tail-" + std::to_string(i);
@@ -166,7 +167,8 @@ TEST_CASE("sim: a leader's unsynced tail is lost in a crash", "[sim]") {
       run.Expect(index.has_value(), "scenario: proposal refused");
       if (index) values.emplace_back(v, index->value());
     }
-    w.RunFor(3 * kTick);  // followers persist and acknowledge: the entries commit without the leader
+    w.RunFor(3 *
+             kTick);  // followers persist and acknowledge: the entries commit without the leader
     const uint64_t committed = run.checker().known_commit(0);
     run.Expect(!values.empty() && committed >= values.back().second,
                "a leader whose disk stalls did not commit with its two followers' acks");
@@ -264,10 +266,10 @@ TEST_CASE("sim: joint change replaces two voters under message loss", "[sim]") {
     raft::Normalize(conf);
     const std::vector<raft::NodeId> want = {raft::NodeId(third + 1), raft::NodeId(4),
                                             raft::NodeId(5)};
-    run.Expect(conf.voters == want && raft::IsLearner(conf, raft::NodeId(*leader + 1)) &&
-                   !raft::IsMember(conf, raft::NodeId(other + 1)),
-               "the joint change did not end with voters {n" + std::to_string(third + 1) +
-                   ", n4, n5}");
+    run.Expect(
+        conf.voters == want && raft::IsLearner(conf, raft::NodeId(*leader + 1)) &&
+            !raft::IsMember(conf, raft::NodeId(other + 1)),
+        "the joint change did not end with voters {n" + std::to_string(third + 1) + ", n4, n5}");
   }
   Conclude(run);
 }
@@ -291,7 +293,8 @@ TEST_CASE("sim: a campaign forced by the host does not break a leader's lease", 
     w.Isolate(l);
     w.Campaign(b, 0);
     for (int i = 0; i < 10 && !run.failed(); ++i) {
-      if (auto other = OtherLeader(w, 0, l)) (void)w.Propose(*other, 0, "after-" + std::to_string(i));
+      if (auto other = OtherLeader(w, 0, l))
+        (void)w.Propose(*other, 0, "after-" + std::to_string(i));
       w.ReadIndex(l, 0);  // the checker fails a lease read older than b's commits
       w.RunFor(kTick / 2);
     }
@@ -301,7 +304,8 @@ TEST_CASE("sim: a campaign forced by the host does not break a leader's lease", 
 }
 
 TEST_CASE("sim: replication resumes after a one-way partition swallowed 300 acks", "[sim]") {
-  Run run(Targeted(88, 3, 1), "sim: replication resumes after a one-way partition swallowed 300 acks");
+  Run run(Targeted(88, 3, 1),
+          "sim: replication resumes after a one-way partition swallowed 300 acks");
   World& w = run.world();
   run.Workload(20 * kTick);
   const std::optional<int> leader = WaitForLeader(run, 0);

@@ -75,8 +75,8 @@ SweepTotals Sweep(const std::string& test_name, uint64_t default_first, uint64_t
       (unsigned long long)s.conf_changes, (unsigned long long)s.transfers,
       (unsigned long long)s.compactions, (unsigned long long)s.snapshots_installed,
       (unsigned long long)s.snapshots_sent, (unsigned long long)s.crashes,
-      (unsigned long long)s.wakeups, (unsigned long long)s.delivered,
-      (unsigned long long)s.dropped, (unsigned long long)s.duplicated);
+      (unsigned long long)s.wakeups, (unsigned long long)s.delivered, (unsigned long long)s.dropped,
+      (unsigned long long)s.duplicated);
   std::fflush(stdout);
   return t;
 }

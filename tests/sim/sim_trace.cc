@@ -9,8 +9,9 @@ namespace claw::sim {
 namespace {
 
 const char* const kMessageNames[] = {
-    "append",     "append_resp", "vote_req",     "vote_resp",          "heartbeat",      "heartbeat_resp",
-    "install_snap", "timeout_now", "read_index", "read_index_resp", "transfer_leader", "hibernate",
+    "append",     "append_resp",     "vote_req",        "vote_resp",
+    "heartbeat",  "heartbeat_resp",  "install_snap",    "timeout_now",
+    "read_index", "read_index_resp", "transfer_leader", "hibernate",
 };
 static_assert(std::size(kMessageNames) == std::variant_size_v<raft::MessageBody>);
 
@@ -20,8 +21,9 @@ std::string FormatMessageDetails(const TraceRecord& r) {
   char buf[160];
   switch (r.msg_type) {
     case 0:
-      std::snprintf(buf, sizeof buf, "prev=(%" PRIu64 ",t%" PRIu64 ") commit=%" PRIu64
-                    " entries=%" PRIu64, r.a, r.b, r.c, r.d);
+      std::snprintf(buf, sizeof buf,
+                    "prev=(%" PRIu64 ",t%" PRIu64 ") commit=%" PRIu64 " entries=%" PRIu64, r.a, r.b,
+                    r.c, r.d);
       break;
     case 1:
       std::snprintf(buf, sizeof buf, "index=%" PRIu64 "%s hint=(%" PRIu64 ",t%" PRIu64 ")", r.a,
@@ -130,8 +132,7 @@ TraceRecord Trace::ForMessage(Time t, TraceKind kind, int group, const raft::Mes
 
 std::string Trace::Format(const TraceRecord& r) {
   char head[64];
-  std::snprintf(head, sizeof head, "t=%" PRIu64 ".%03" PRIu64 "ms ", r.time / 1000,
-                r.time % 1000);
+  std::snprintf(head, sizeof head, "t=%" PRIu64 ".%03" PRIu64 "ms ", r.time / 1000, r.time % 1000);
   std::string out = head;
   char buf[200];
   switch (r.kind) {
@@ -167,8 +168,10 @@ std::string Trace::Format(const TraceRecord& r) {
       std::snprintf(buf, sizeof buf, "transfer g%d at n%d to n%" PRIu64, r.group, r.node + 1, r.a);
       break;
     case TraceKind::kConfChange:
-      std::snprintf(buf, sizeof buf, "conf_change g%d at n%d -> index=%" PRIu64 " err=%" PRIu64
-                    " (%" PRIu64 " steps)", r.group, r.node + 1, r.a, r.b, r.c);
+      std::snprintf(buf, sizeof buf,
+                    "conf_change g%d at n%d -> index=%" PRIu64 " err=%" PRIu64 " (%" PRIu64
+                    " steps)",
+                    r.group, r.node + 1, r.a, r.b, r.c);
       break;
     case TraceKind::kCompact:
       std::snprintf(buf, sizeof buf, "compact g%d n%d through=%" PRIu64, r.group, r.node + 1, r.a);
@@ -181,8 +184,10 @@ std::string Trace::Format(const TraceRecord& r) {
       std::snprintf(buf, sizeof buf, "RESTART n%d", r.node + 1);
       break;
     case TraceKind::kFault:
-      std::snprintf(buf, sizeof buf, "faults drop=%" PRIu64 "ppm dup=%" PRIu64
-                    "ppm blocked_links=%" PRIu64 " spike=%" PRIu64 "ppm", r.a, r.b, r.c, r.d);
+      std::snprintf(buf, sizeof buf,
+                    "faults drop=%" PRIu64 "ppm dup=%" PRIu64 "ppm blocked_links=%" PRIu64
+                    " spike=%" PRIu64 "ppm",
+                    r.a, r.b, r.c, r.d);
       break;
     case TraceKind::kWakeUp:
       std::snprintf(buf, sizeof buf, "wake_up g%d n%d (leader n%" PRIu64 " suspected)", r.group,

@@ -18,21 +18,21 @@ namespace claw::sim {
 using Time = uint64_t;
 
 enum class TraceKind : uint8_t {
-  kDeliver,    // a message reached its destination and was stepped
-  kDrop,       // a message was lost (drop fault, partition, or destination down)
-  kSync,       // a node's log writer made its queued writes durable (a = number of writes)
-  kRole,       // a replica's SoftState changed (a = role, b = leader node id, c = hibernating)
-  kPropose,    // a client proposal (a = result index or 0, b = error code + 1 when it failed)
-  kRead,       // a ReadIndex request (a = read id)
-  kReadState,  // a ReadState came out (a = read id, b = index, c = status)
-  kTransfer,   // a leadership transfer request (a = target node id)
-  kConfChange, // a configuration change proposal (a = result index or 0)
-  kCompact,    // log compaction at a node (a = index)
-  kCrash,      // a node crashed
-  kRestart,    // a node restarted
-  kFault,      // the network fault set changed (a = drop ppm, b = duplicate ppm, c = blocked links)
-  kWakeUp,     // the host woke a hibernating replica (a = suspected leader node id)
-  kCampaign,   // the host told a replica to campaign
+  kDeliver,     // a message reached its destination and was stepped
+  kDrop,        // a message was lost (drop fault, partition, or destination down)
+  kSync,        // a node's log writer made its queued writes durable (a = number of writes)
+  kRole,        // a replica's SoftState changed (a = role, b = leader node id, c = hibernating)
+  kPropose,     // a client proposal (a = result index or 0, b = error code + 1 when it failed)
+  kRead,        // a ReadIndex request (a = read id)
+  kReadState,   // a ReadState came out (a = read id, b = index, c = status)
+  kTransfer,    // a leadership transfer request (a = target node id)
+  kConfChange,  // a configuration change proposal (a = result index or 0)
+  kCompact,     // log compaction at a node (a = index)
+  kCrash,       // a node crashed
+  kRestart,     // a node restarted
+  kFault,     // the network fault set changed (a = drop ppm, b = duplicate ppm, c = blocked links)
+  kWakeUp,    // the host woke a hibernating replica (a = suspected leader node id)
+  kCampaign,  // the host told a replica to campaign
 };
 
 struct TraceRecord {
@@ -57,6 +57,15 @@ class Trace {
   void Add(const TraceRecord& r);
   // Fills a record for message `m` (type, ids, term and the body's salient fields).
   static TraceRecord ForMessage(Time t, TraceKind kind, int group, const raft::Message& m);
+  // A record of a non-message event at `node` (0-based; -1 for none) and `group` (-1 for none).
+  static TraceRecord At(Time t, TraceKind kind, int node, int group = -1) {
+    TraceRecord r;
+    r.time = t;
+    r.kind = kind;
+    r.node = int16_t(node);
+    r.group = group;
+    return r;
+  }
 
   // The last (up to) kTraceCapacity records, oldest first, one per line.
   std::string Dump() const;

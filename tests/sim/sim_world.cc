@@ -14,10 +14,14 @@ namespace {
 
 const char* RoleName(raft::Role r) {
   switch (r) {
-    case raft::Role::kFollower: return "follower";
-    case raft::Role::kPreCandidate: return "pre_candidate";
-    case raft::Role::kCandidate: return "candidate";
-    case raft::Role::kLeader: return "leader";
+    case raft::Role::kFollower:
+      return "follower";
+    case raft::Role::kPreCandidate:
+      return "pre_candidate";
+    case raft::Role::kCandidate:
+      return "candidate";
+    case raft::Role::kLeader:
+      return "leader";
   }
   return "?";
 }
@@ -70,8 +74,8 @@ World::World(const WorldConfig& config, Checker* checker)
   }
   for (int n = 0; n < config_.nodes; ++n) {
     Node& node = nodes_[n];
-    const int64_t skew = int64_t(rng_.Below(2 * config_.max_tick_skew_ppm + 1)) -
-                         int64_t(config_.max_tick_skew_ppm);
+    const int64_t skew =
+        int64_t(rng_.Below(2 * config_.max_tick_skew_ppm + 1)) - int64_t(config_.max_tick_skew_ppm);
     node.tick_period = Time(int64_t(config_.tick_period) * (1'000'000 + skew) / 1'000'000);
     node.min_sync = config_.min_sync;
     node.max_sync = config_.max_sync;
@@ -129,10 +133,17 @@ void World::Dispatch(Event& e) {
   const Node& node = nodes_[e.node];
   if (!node.up || node.incarnation != e.incarnation) return;  // scheduled before a crash
   switch (e.kind) {
-    case EventKind::kTick: OnTick(e.node); break;
-    case EventKind::kSync: OnSync(e.node); break;
-    case EventKind::kSnapshotReport: OnSnapshotReport(e.node, e.group, e.peer, e.outcome); break;
-    case EventKind::kDeliver: break;
+    case EventKind::kTick:
+      OnTick(e.node);
+      break;
+    case EventKind::kSync:
+      OnSync(e.node);
+      break;
+    case EventKind::kSnapshotReport:
+      OnSnapshotReport(e.node, e.group, e.peer, e.outcome);
+      break;
+    case EventKind::kDeliver:
+      break;
   }
 }
 
@@ -169,10 +180,7 @@ void World::StartNode(int n) {
 void World::Crash(int n) {
   Node& node = nodes_[n];
   if (!node.up) return;
-  TraceRecord r;
-  r.time = now_;
-  r.kind = TraceKind::kCrash;
-  r.node = int16_t(n);
+  TraceRecord r = Trace::At(now_, TraceKind::kCrash, n);
   r.a = node.writes.size();
   trace_.Add(r);
   ++stats_.crashes;
@@ -198,10 +206,7 @@ void World::Crash(int n) {
 
 void World::Restart(int n) {
   if (nodes_[n].up) return;
-  TraceRecord r;
-  r.time = now_;
-  r.kind = TraceKind::kRestart;
-  r.node = int16_t(n);
+  TraceRecord r = Trace::At(now_, TraceKind::kRestart, n);
   trace_.Add(r);
   StartNode(n);
 }
@@ -254,11 +259,7 @@ void World::MaybeWakeUp(int n, int g) {
     }
   }
   if (!suspect) return;
-  TraceRecord r;
-  r.time = now_;
-  r.kind = TraceKind::kWakeUp;
-  r.node = int16_t(n);
-  r.group = g;
+  TraceRecord r = Trace::At(now_, TraceKind::kWakeUp, n, g);
   r.a = leader.value();
   trace_.Add(r);
   ++stats_.wakeups;
@@ -313,10 +314,7 @@ void World::OnSync(int n) {
     MarkDirty(n, w.group);
   }
   ++stats_.syncs;
-  TraceRecord r;
-  r.time = now_;
-  r.kind = TraceKind::kSync;
-  r.node = int16_t(n);
+  TraceRecord r = Trace::At(now_, TraceKind::kSync, n);
   r.a = writes.size();
   trace_.Add(r);
   ProcessNode(n);
@@ -385,8 +383,7 @@ void World::HandleReady(int n, int g, raft::Ready r) {
       if (it == gs.incoming.end() || it->second.applied_term != meta.term) {
         std::ostringstream os;
         os << "snapshot: g" << g << " n" << n + 1 << " is asked to install snapshot ("
-           << meta.index.value() << ", term " << meta.term.value()
-           << ") that it never received";
+           << meta.index.value() << ", term " << meta.term.value() << ") that it never received";
         Violation(os.str());
         return;
       }

@@ -57,12 +57,12 @@ struct WorldConfig {
   // Template for every replica; id, seed and applied are filled in per replica.
   raft::Options options;
 
-  Time tick_period = 10'000;           // nominal, in microseconds
-  uint32_t max_tick_skew_ppm = 10'000; // each node's clock rate is off by up to this much
-  Time min_delay = 100;                // one-way network delay range
+  Time tick_period = 10'000;            // nominal, in microseconds
+  uint32_t max_tick_skew_ppm = 10'000;  // each node's clock rate is off by up to this much
+  Time min_delay = 100;                 // one-way network delay range
   Time max_delay = 3'000;
-  Time spike_delay = 40'000;           // upper bound of a delay spike (reordering)
-  Time min_sync = 100;                 // log writer sync latency range
+  Time spike_delay = 40'000;  // upper bound of a delay spike (reordering)
+  Time min_sync = 100;        // log writer sync latency range
   Time max_sync = 4'000;
   // A hibernating follower's host wakes it (kLeaderSuspected) once node liveness lost its leader's
   // node for this long; 0 = two election timeouts.
@@ -89,8 +89,8 @@ struct NetworkFaults {
 struct StateMachine {
   raft::LogIndex applied;
   raft::Term applied_term;
-  uint64_t hash = 0;      // chain over every applied entry, see ChainHash
-  raft::ConfState conf;   // configuration in effect at `applied`
+  uint64_t hash = 0;     // chain over every applied entry, see ChainHash
+  raft::ConfState conf;  // configuration in effect at `applied`
   bool operator==(const StateMachine&) const = default;
 };
 
@@ -102,18 +102,18 @@ struct WorldStats {
   uint64_t dropped = 0;
   uint64_t duplicated = 0;
   uint64_t syncs = 0;
-  uint64_t proposals = 0;          // accepted by a leader
-  uint64_t acked = 0;              // applied at the proposing node at the proposed index
-  uint64_t applied_entries = 0;    // over all nodes
+  uint64_t proposals = 0;        // accepted by a leader
+  uint64_t acked = 0;            // applied at the proposing node at the proposed index
+  uint64_t applied_entries = 0;  // over all nodes
   uint64_t snapshots_sent = 0;
   uint64_t snapshots_installed = 0;
   uint64_t reads_requested = 0;
   uint64_t reads_ready = 0;
-  uint64_t conf_changes = 0;       // accepted proposals
+  uint64_t conf_changes = 0;  // accepted proposals
   uint64_t transfers = 0;
   uint64_t compactions = 0;
   uint64_t crashes = 0;
-  uint64_t leader_changes = 0;     // SoftState changes to kLeader
+  uint64_t leader_changes = 0;  // SoftState changes to kLeader
   uint64_t wakeups = 0;
 };
 
@@ -213,6 +213,7 @@ class World {
   void Send(int node, int group, raft::Message m);
   void Apply(int node, int group, const raft::Entry& e);
   void DropEnvelope(const Envelope& env, const char* why);
+  void ScheduleSnapshotReport(const Envelope& env, raft::SnapshotOutcome outcome);
   // Offers `image` as the group's shippable snapshot (storage and data).
   void Offer(GroupState& gs, const StateMachine& image);
   bool Reachable(int from, int to) const;

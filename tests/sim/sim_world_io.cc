@@ -83,16 +83,21 @@ void World::DropEnvelope(const Envelope& env, const char* /*why*/) {
   ++stats_.dropped;
   trace_.Add(Trace::ForMessage(now_, TraceKind::kDrop, env.group, env.msg));
   if (env.original && std::holds_alternative<raft::InstallSnapshot>(env.msg.body)) {
-    Event report;
-    report.time = now_ + rng_.Range(config_.min_delay, config_.max_delay);
-    report.kind = EventKind::kSnapshotReport;
-    report.node = env.from;
-    report.incarnation = env.from_incarnation;
-    report.group = env.group;
-    report.peer = env.to;
-    report.outcome = raft::SnapshotOutcome::kFailed;
-    Schedule(std::move(report));
+    ScheduleSnapshotReport(env, raft::SnapshotOutcome::kFailed);
   }
+}
+
+// The sender's transport learns, a network delay later, whether its snapshot arrived.
+void World::ScheduleSnapshotReport(const Envelope& env, raft::SnapshotOutcome outcome) {
+  Event report;
+  report.time = now_ + rng_.Range(config_.min_delay, config_.max_delay);
+  report.kind = EventKind::kSnapshotReport;
+  report.node = env.from;
+  report.incarnation = env.from_incarnation;
+  report.group = env.group;
+  report.peer = env.to;
+  report.outcome = outcome;
+  Schedule(std::move(report));
 }
 
 void World::OnDeliver(Envelope& env) {
@@ -109,15 +114,7 @@ void World::OnDeliver(Envelope& env) {
   if (const auto* snap = std::get_if<raft::InstallSnapshot>(&env.msg.body)) {
     gs.incoming[snap->meta.index.value()] = *env.image;
     if (env.original) {
-      Event report;
-      report.time = now_ + rng_.Range(config_.min_delay, config_.max_delay);
-      report.kind = EventKind::kSnapshotReport;
-      report.node = env.from;
-      report.incarnation = env.from_incarnation;
-      report.group = env.group;
-      report.peer = env.to;
-      report.outcome = raft::SnapshotOutcome::kSent;
-      Schedule(std::move(report));
+      ScheduleSnapshotReport(env, raft::SnapshotOutcome::kSent);
     }
   }
   ++stats_.delivered;
@@ -162,9 +159,7 @@ void World::HealPartitions() {
 }
 
 void World::TraceFaults() {
-  TraceRecord r;
-  r.time = now_;
-  r.kind = TraceKind::kFault;
+  TraceRecord r = Trace::At(now_, TraceKind::kFault, -1);
   r.a = faults_.drop_ppm;
   r.b = faults_.duplicate_ppm;
   r.c = uint64_t(std::count(blocked_.begin(), blocked_.end(), true));
@@ -178,11 +173,7 @@ std::expected<raft::LogIndex, raft::ProposeError> World::Propose(int n, int g, s
   if (!nodes_[n].up) return std::unexpected(raft::ProposeError::kNotLeader);
   GroupState& gs = nodes_[n].groups[g];
   auto result = gs.replica->Propose(data);
-  TraceRecord r;
-  r.time = now_;
-  r.kind = TraceKind::kPropose;
-  r.node = int16_t(n);
-  r.group = g;
+  TraceRecord r = Trace::At(now_, TraceKind::kPropose, n, g);
   r.term = gs.replica->term().value();
   r.a = result ? result->value() : 0;
   r.b = result ? 0 : uint64_t(result.error()) + 1;
@@ -217,11 +208,7 @@ std::expected<raft::LogIndex, raft::ProposeError> World::ProposeConfChange(
   if (!nodes_[n].up) return std::unexpected(raft::ProposeError::kNotLeader);
   GroupState& gs = nodes_[n].groups[g];
   auto result = gs.replica->ProposeConfChange(change);
-  TraceRecord r;
-  r.time = now_;
-  r.kind = TraceKind::kConfChange;
-  r.node = int16_t(n);
-  r.group = g;
+  TraceRecord r = Trace::At(now_, TraceKind::kConfChange, n, g);
   r.a = result ? result->value() : 0;
   r.b = result ? 0 : uint64_t(result.error());
   r.c = change.steps.size();
@@ -236,11 +223,7 @@ void World::ReadIndex(int n, int g) {
   if (!nodes_[n].up) return;
   const raft::ReadId id(next_read_id_++);
   if (checker_ != nullptr) checker_->OnReadRequested(g, id);
-  TraceRecord r;
-  r.time = now_;
-  r.kind = TraceKind::kRead;
-  r.node = int16_t(n);
-  r.group = g;
+  TraceRecord r = Trace::At(now_, TraceKind::kRead, n, g);
   r.a = id.value();
   r.b = checker_ != nullptr ? checker_->known_commit(g) : 0;
   trace_.Add(r);
@@ -252,11 +235,7 @@ void World::ReadIndex(int n, int g) {
 
 void World::TransferLeadership(int n, int g, int target) {
   if (!nodes_[n].up) return;
-  TraceRecord r;
-  r.time = now_;
-  r.kind = TraceKind::kTransfer;
-  r.node = int16_t(n);
-  r.group = g;
+  TraceRecord r = Trace::At(now_, TraceKind::kTransfer, n, g);
   r.a = uint64_t(target + 1);
   trace_.Add(r);
   ++stats_.transfers;
@@ -267,11 +246,7 @@ void World::TransferLeadership(int n, int g, int target) {
 
 void World::Campaign(int n, int g) {
   if (!nodes_[n].up) return;
-  TraceRecord r;
-  r.time = now_;
-  r.kind = TraceKind::kCampaign;
-  r.node = int16_t(n);
-  r.group = g;
+  TraceRecord r = Trace::At(now_, TraceKind::kCampaign, n, g);
   trace_.Add(r);
   nodes_[n].groups[g].replica->Campaign();
   MarkDirty(n, g);
@@ -300,21 +275,17 @@ bool World::Compact(int n, int g) {
   gs.durable_image = gs.sm;
   Offer(gs, gs.sm);
   ++stats_.compactions;
-  TraceRecord r;
-  r.time = now_;
-  r.kind = TraceKind::kCompact;
-  r.node = int16_t(n);
-  r.group = g;
+  TraceRecord r = Trace::At(now_, TraceKind::kCompact, n, g);
   r.a = through.value();
   trace_.Add(r);
   return true;
 }
 
 void World::Offer(GroupState& gs, const StateMachine& image) {
-  gs.storage->SetShippableSnapshot(raft::SnapshotMeta{image.applied, image.applied_term, image.conf});
+  gs.storage->SetShippableSnapshot(
+      raft::SnapshotMeta{image.applied, image.applied_term, image.conf});
   gs.offered[image.applied.value()] = image;
   while (gs.offered.size() > 4) gs.offered.erase(gs.offered.begin());
 }
-
 
 }  // namespace claw::sim
