@@ -58,7 +58,14 @@ struct Replica::State {
   LogIndex ConfIndex() const {
     return conf_entries.empty() ? base_conf_index : conf_entries.back().first;
   }
-  bool Promotable() const { return IsVoter(Conf(), opts.id) && !log.HasPendingSnapshot(); }
+  // May this replica campaign? A voter may. So may a replica dropped from the voters by an
+  // uncommitted configuration entry (thesis §4.2.2, Figure 4.6): it may hold the only copy of
+  // that entry a quorum of the new configuration can elect, and without it the group could
+  // stall for good. It counts votes by its latest configuration, as everyone does.
+  bool Promotable() const {
+    if (log.HasPendingSnapshot()) return false;
+    return IsVoter(Conf(), opts.id) || (!conf_entries.empty() && IsVoter(base_conf, opts.id));
+  }
   void RecoverConf();
   void OnLogRewritten(LogIndex first_written, std::vector<std::pair<LogIndex, ConfState>> confs);
   void ApplyConf();
@@ -303,12 +310,13 @@ void Replica::State::BecomeLeader() {
   vote = opts.id;
   role = Role::kLeader;
   leader = opts.id;
-  Progress* self = tracker.Find(opts.id);
-  CLAW_CHECK(self != nullptr);
-  self->BecomeReplicate();
-  self->MaybeUpdate(log.PersistedIndex());
-  self->acked_tick = now;
-  self->recent_active = true;
+  // A leader elected to commit its own removal (see Promotable) may not be in its configuration.
+  if (Progress* self = tracker.Find(opts.id)) {
+    self->BecomeReplicate();
+    self->MaybeUpdate(log.PersistedIndex());
+    self->acked_tick = now;
+    self->recent_active = true;
+  }
   // Thesis §6.4: a no-op entry commits everything before it and opens reads for this term.
   AppendLocal(EntryType::kNormal, std::string());
 }

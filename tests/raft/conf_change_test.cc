@@ -525,5 +525,46 @@ TEST_CASE("conf: a removed leader hands over even with an unreplicated tail", "[
   CHECK(took <= 1);
 }
 
+TEST_CASE("conf: replicas dropped by an uncommitted configuration still campaign", "[raft]") {
+  // Thesis §4.2.2, Figure 4.6. Voters {1,2,3} hand over to {3,4,5} (1 and 2 become learners).
+  // The leave-joint entry reaches only 1 and 2, which are then learners in their own latest
+  // configuration, while 3, 4 and 5 lack it and cannot win their votes (shorter logs). Unless 1
+  // or 2 campaigns, no one ever leads again.
+  Cluster c(MakeConf({1, 2, 3}, {4, 5}), {1, 2, 3, 4, 5});
+  c.Elect(1);
+  c.SetIntercept([](Message& m) {
+    const auto* append = BodyOf<AppendRequest>(m);
+    if (append == nullptr || m.to.value() < 3) return true;
+    for (const Entry& e : append->entries) {
+      if (e.type == EntryType::kConfig && !DecodeConfState(e.data)->IsJoint()) return false;
+    }
+    return true;
+  });
+  const auto joint =
+      c[1].ProposeConfChange(Change({AddVoter(4), AddVoter(5), AddLearner(1), AddLearner(2)}));
+  REQUIRE(joint.has_value());
+  c.Stabilize();
+  REQUIRE(c[1].commit() >= *joint);
+  const LogIndex leave = *joint + 1;
+  REQUIRE(c[1].last_index() >= leave);
+  REQUIRE(c[2].last_index() >= leave);
+  REQUIRE(c[4].last_index() < leave);
+  REQUIRE_FALSE(IsVoter(c[2].conf(), Id(2)));
+
+  // The old leader dies before the leave entry commits; the filter goes with it.
+  c.Crash(1);
+  c.ClearIntercept();
+  const int took = c.RunUntil(
+      [&] {
+        const uint64_t l = c.Leader();
+        return l >= 3 && c[l].commit() >= leave && !c[l].conf().IsJoint();
+      },
+      20 * kElection);
+  REQUIRE(took >= 0);
+  for (uint64_t id : {2, 3, 4, 5}) {
+    CHECK(Normalized(c[id].conf()) == MakeConf({3, 4, 5}, {1, 2}));
+  }
+}
+
 }  // namespace
 }  // namespace claw::raft::test
