@@ -376,6 +376,8 @@ void Replica::State::OnVoteTally() {
 // Output helpers
 
 void Replica::State::Send(NodeId to, MessageBody body, Term t) {
+  // TakeReady hands the buffer to the host; size the next one for a round to every peer at once.
+  if (msgs.capacity() == 0) msgs.reserve(tracker.peers().size());
   msgs.push_back(Message{.from = opts.id, .to = to, .term = t, .body = std::move(body)});
 }
 
