@@ -1,0 +1,145 @@
+#include "storage/engine.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include <rocksdb/cache.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/rate_limiter.h>
+#include <rocksdb/table.h>
+
+namespace claw::storage {
+
+std::string StorageOptions::Validate() const {
+  if (dir.empty()) return "storage dir must be set";
+  if (block_cache_bytes < (8ull << 20)) return "block_cache_bytes must be at least 8 MiB";
+  if (bloom_bits_per_key < 0 || bloom_bits_per_key > 32) {
+    return "bloom_bits_per_key must be in [0, 32]";
+  }
+  if (write_buffer_bytes < (1ull << 20)) return "write_buffer_bytes must be at least 1 MiB";
+  if (max_write_buffers < 2) return "max_write_buffers must be at least 2";
+  if (max_background_jobs < 1) return "max_background_jobs must be at least 1";
+  return {};
+}
+
+bool SupportsDirectIo(const std::string& dir, std::string* why) {
+  const std::string probe = dir + "/.direct_io_probe";
+  const int fd = ::open(probe.c_str(), O_CREAT | O_WRONLY | O_DIRECT, 0600);
+  const int open_errno = errno;
+  if (fd >= 0) ::close(fd);
+  ::unlink(probe.c_str());  // some filesystems create the file before refusing O_DIRECT
+  if (fd < 0) {
+    *why = std::string("open(O_DIRECT) failed: ") + std::strerror(open_errno);
+    return false;
+  }
+  return true;
+}
+
+namespace {
+
+rocksdb::ColumnFamilyOptions BaseCfOptions(const StorageOptions& o,
+                                           const std::shared_ptr<rocksdb::Cache>& cache,
+                                           bool bloom) {
+  rocksdb::ColumnFamilyOptions cf;
+  cf.write_buffer_size = o.write_buffer_bytes;
+  cf.max_write_buffer_number = o.max_write_buffers;
+  cf.level_compaction_dynamic_level_bytes = true;
+  if (o.compression) {
+    // L0 and L1 are rewritten soon: no compression; LZ4 (cheap) above the bottom; ZSTD where
+    // most bytes settle.
+    cf.compression_per_level = {rocksdb::kNoCompression,  rocksdb::kNoCompression,
+                                rocksdb::kLZ4Compression, rocksdb::kLZ4Compression,
+                                rocksdb::kLZ4Compression, rocksdb::kLZ4Compression,
+                                rocksdb::kLZ4Compression};
+    cf.bottommost_compression = rocksdb::kZSTD;
+  } else {
+    cf.compression = rocksdb::kNoCompression;
+  }
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache;
+  table.block_size = 16 << 10;
+  table.cache_index_and_filter_blocks = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
+  table.format_version = 5;
+  if (bloom && o.bloom_bits_per_key > 0) {
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(o.bloom_bits_per_key));
+  }
+  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return cf;
+}
+
+}  // namespace
+
+std::expected<std::unique_ptr<Engine>, StorageError> Engine::Open(const StorageOptions& o) {
+  if (std::string problem = o.Validate(); !problem.empty()) {
+    return std::unexpected(StorageError{.code = StorageErrorCode::kInvalidArgument,
+                                        .message = "storage options: " + problem});
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(o.dir, ec);
+  if (ec) {
+    return std::unexpected(
+        StorageError{.code = StorageErrorCode::kIo,
+                     .message = "cannot create storage dir " + o.dir + ": " + ec.message()});
+  }
+  std::unique_ptr<Engine> engine(new Engine());
+
+  rocksdb::DBOptions db;
+  db.create_if_missing = true;
+  db.create_missing_column_families = true;
+  db.max_background_jobs = o.max_background_jobs;
+  db.bytes_per_sync = o.bytes_per_sync;
+  db.wal_bytes_per_sync = o.wal_bytes_per_sync;
+  db.paranoid_checks = true;
+  // A torn WAL tail after a crash is normal (unsynced writes); anything worse is corruption and
+  // the node must refuse to start.
+  db.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  if (o.compaction_rate_bytes_per_sec > 0) {
+    db.rate_limiter.reset(rocksdb::NewGenericRateLimiter(int64_t(o.compaction_rate_bytes_per_sec)));
+  }
+  if (o.direct_io) {
+    std::string why;
+    if (SupportsDirectIo(o.dir, &why)) {
+      db.use_direct_reads = true;
+      db.use_direct_io_for_flush_and_compaction = true;
+      engine->direct_io_ = true;
+    } else {
+      engine->warnings_.push_back("direct I/O is not available for " + o.dir + " (" + why +
+                                  "); running with buffered I/O");
+    }
+  }
+
+  auto cache = rocksdb::NewLRUCache(o.block_cache_bytes);
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
+      {rocksdb::kDefaultColumnFamilyName, BaseCfOptions(o, cache, false)},
+      {"raft", BaseCfOptions(o, cache, false)},
+      {"data", BaseCfOptions(o, cache, true)},
+      {"meta", BaseCfOptions(o, cache, false)},
+  };
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(db, o.dir, cfs, &engine->cfs_, &raw);
+  if (!s.ok()) return std::unexpected(FromRocks(s, "open " + o.dir));
+  engine->db_.reset(raw);
+  return engine;
+}
+
+Engine::~Engine() {
+  for (rocksdb::ColumnFamilyHandle* cf : cfs_) {
+    if (db_) db_->DestroyColumnFamilyHandle(cf).PermitUncheckedError();
+  }
+  if (db_) db_->Close().PermitUncheckedError();
+}
+
+std::expected<void, StorageError> Engine::Write(rocksdb::WriteBatch& batch, Durability durability) {
+  rocksdb::WriteOptions wo;
+  wo.sync = durability == Durability::kSync;
+  rocksdb::Status s = db_->Write(wo, &batch);
+  if (!s.ok()) return std::unexpected(FromRocks(s, "write"));
+  return {};
+}
+
+}  // namespace claw::storage

@@ -1,0 +1,52 @@
+// Key layouts of the three column families (storage/README.md is the spec) and the
+// memcomparable encoding of user keys. Pure functions over bytes; thread-safe.
+//
+// raft CF:  0x01 | group (8B BE) | index (8B BE)  -> entry record (see raft_log_store.h)
+//           0x02 | group (8B BE)                  -> hard state
+//           0x03 | group (8B BE)                  -> log state (snapshot point: index, term, conf)
+// data CF:  memcomparable(user key) | ~timestamp (8B BE)  -> MVCC value (see mvcc.h)
+// meta CF:  0x01 | group (8B BE)                  -> apply state of the group's shard
+//           0x02                                  -> node identity
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace claw::storage {
+
+using GroupId = uint64_t;
+
+// --- Fixed-width big-endian integers (ordering-preserving).
+void PutBigEndian64(std::string& out, uint64_t v);
+uint64_t GetBigEndian64(std::string_view in);   // requires in.size() >= 8
+void PutFixed32(std::string& out, uint32_t v);  // little-endian, for checksums in values
+uint32_t GetFixed32(std::string_view in);
+
+// --- raft column family.
+inline constexpr char kRaftEntryPrefix = 0x01;
+inline constexpr char kRaftHardStatePrefix = 0x02;
+inline constexpr char kRaftLogStatePrefix = 0x03;
+std::string RaftEntryKey(GroupId group, uint64_t index);
+std::string RaftHardStateKey(GroupId group);
+std::string RaftLogStateKey(GroupId group);
+// Decodes a RaftEntryKey; nullopt when `key` is not one.
+struct RaftEntryKeyParts {
+  GroupId group;
+  uint64_t index;
+};
+std::optional<RaftEntryKeyParts> ParseRaftEntryKey(std::string_view key);
+
+// --- meta column family.
+std::string ApplyStateKey(GroupId group);
+std::string NodeIdentityKey();
+
+// --- Memcomparable user keys (order-preserving, prefix-free): every 0x00 byte becomes 0x00 0xFF
+// and the key ends with 0x00 0x01. For any keys a, b: a < b (bytewise) iff Enc(a) < Enc(b), and
+// no encoding is a prefix of another, so a timestamp suffix never disturbs the order.
+void EncodeMemcomparable(std::string& out, std::string_view user_key);
+// Decodes one encoded key from the front of `in`, advancing it; nullopt when malformed.
+std::optional<std::string> DecodeMemcomparable(std::string_view& in);
+
+}  // namespace claw::storage

@@ -1,0 +1,52 @@
+// StorageOptions: the RocksDB tuning clawd runs with, as named, documented settings. The config
+// module (config/) fills it from YAML/env/flags; Engine::Open applies it. Every effective RocksDB
+// option ends up in the OPTIONS-* file RocksDB writes into the data directory.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace claw::storage {
+
+struct StorageOptions {
+  // Directory of the node's RocksDB (created if missing).
+  std::string dir;
+
+  // O_DIRECT for reads and for flush/compaction writes: the block cache is the only cache, and
+  // compaction does not evict the page cache the OS would otherwise fill. Default on. Filesystems
+  // that refuse O_DIRECT (tmpfs) are detected at open; the engine then runs buffered and reports
+  // one warning.
+  bool direct_io = true;
+
+  // Shared LRU block cache for all column families. Default 256 MiB; size it to about a third of
+  // the memory left to clawd.
+  uint64_t block_cache_bytes = 256ull << 20;
+
+  // Bloom filter bits per key on the data column family (whole-key filters; point gets at a
+  // timestamp seek inside one user key). 10 bits ~ 1% false positives; 0 disables.
+  int bloom_bits_per_key = 10;
+
+  // Memtable size per column family and how many may exist before writes stall.
+  uint64_t write_buffer_bytes = 64ull << 20;
+  int max_write_buffers = 4;
+
+  // Flush and compaction threads. Default 4 (2 cores here; more cores, more jobs).
+  int max_background_jobs = 4;
+
+  // Rate limit for flush and compaction writes, bytes per second; 0 = unlimited. Keeps
+  // compaction from starving foreground fsyncs on a shared disk.
+  uint64_t compaction_rate_bytes_per_sec = 0;
+
+  // Incremental sync of SST and WAL files while they are written (smooths fsync latency).
+  uint64_t bytes_per_sync = 1ull << 20;
+  uint64_t wal_bytes_per_sync = 512ull << 10;
+
+  // Compression per level: none on L0/L1 (hot, short-lived), LZ4 above the bottom, ZSTD at the
+  // bottommost level where most bytes live. Not configurable beyond on/off.
+  bool compression = true;
+
+  // Empty when valid, else a message naming the field.
+  std::string Validate() const;
+};
+
+}  // namespace claw::storage
