@@ -74,7 +74,8 @@ rocksdb::ColumnFamilyOptions BaseCfOptions(const StorageOptions& o,
 
 }  // namespace
 
-std::expected<std::unique_ptr<Engine>, StorageError> Engine::Open(const StorageOptions& o) {
+std::expected<std::unique_ptr<Engine>, StorageError> Engine::Open(const StorageOptions& o,
+                                                                  rocksdb::Env* env) {
   if (std::string problem = o.Validate(); !problem.empty()) {
     return std::unexpected(StorageError{.code = StorageErrorCode::kInvalidArgument,
                                         .message = "storage options: " + problem});
@@ -95,6 +96,7 @@ std::expected<std::unique_ptr<Engine>, StorageError> Engine::Open(const StorageO
   db.bytes_per_sync = o.bytes_per_sync;
   db.wal_bytes_per_sync = o.wal_bytes_per_sync;
   db.paranoid_checks = true;
+  if (env != nullptr) db.env = env;
   // A torn WAL tail after a crash is normal (unsynced writes); anything worse is corruption and
   // the node must refuse to start.
   db.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;

@@ -28,8 +28,10 @@ class Engine {
  public:
   // Opens (creating if needed) the database in options.dir. Fails with kInvalidArgument for bad
   // options, kCorruption when RocksDB finds damaged files (the node must not start), kIo else.
+  // `env`, when set, replaces the default RocksDB environment (as rocksdb::Options::env does),
+  // e.g. one over a FileSystemWrapper that injects faults; it must outlive the Engine.
   [[nodiscard]] static std::expected<std::unique_ptr<Engine>, StorageError> Open(
-      const StorageOptions& options);
+      const StorageOptions& options, rocksdb::Env* env = nullptr);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
