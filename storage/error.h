@@ -20,7 +20,7 @@ enum class StorageErrorCode : uint8_t {
 
 struct StorageError {
   StorageErrorCode code = StorageErrorCode::kIo;
-  std::string message;
+  std::string message{};
 };
 
 // Maps a RocksDB status (which must not be ok) to a StorageError, prefixing `context`.

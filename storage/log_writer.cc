@@ -1,0 +1,91 @@
+#include "storage/log_writer.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <utility>
+
+namespace claw::storage {
+
+LogWriter::LogWriter(Engine* engine, uint64_t max_batch_bytes)
+    : engine_(engine), max_batch_bytes_(max_batch_bytes), thread_([this] { Run(); }) {}
+
+LogWriter::~LogWriter() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  thread_.join();
+}
+
+void LogWriter::Submit(GroupWrite w, Callback done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(Pending{.write = std::move(w), .done = std::move(done)});
+  }
+  cv_.notify_one();
+}
+
+LogWriterStats LogWriter::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+void LogWriter::Run() {
+  std::vector<Pending> round;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping and drained
+      round.swap(queue_);
+    }
+    WriteRound(round);
+    round.clear();
+  }
+}
+
+void LogWriter::WriteRound(std::vector<Pending>& round) {
+  // Split the round into batches of at most max_batch_bytes_ (at least one write each), in order.
+  size_t begin = 0;
+  while (begin < round.size()) {
+    rocksdb::WriteBatch batch;
+    bool sync = false;
+    uint64_t entries = 0;
+    size_t end = begin;
+    while (end < round.size() && (end == begin || batch.GetDataSize() < max_batch_bytes_)) {
+      EncodeGroupWrite(round[end].write, engine_->raft_cf(), batch);
+      sync = sync || round[end].write.sync;
+      entries += round[end].write.entries.size();
+      ++end;
+    }
+    for (;;) {
+      auto written = engine_->Write(batch, sync ? Durability::kSync : Durability::kNoSync);
+      if (written) break;
+      if (written.error().code != StorageErrorCode::kNoSpace) {
+        std::fprintf(stderr, "clawd: raft log write failed, stopping (fail-stop): %s\n",
+                     written.error().message.c_str());
+        std::abort();
+      }
+      // Disk full: nothing of this batch was written. Wait for space, clear RocksDB's
+      // background error and try the same batch again.
+      no_space_.store(true, std::memory_order_relaxed);
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      engine_->db()->Resume().PermitUncheckedError();
+    }
+    no_space_.store(false, std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++stats_.rounds;
+      stats_.syncs += sync ? 1 : 0;
+      stats_.writes += end - begin;
+      stats_.entries += entries;
+      stats_.bytes += batch.GetDataSize();
+    }
+    for (size_t i = begin; i < end; ++i) round[i].done(round[i].write);
+    begin = end;
+  }
+}
+
+}  // namespace claw::storage
