@@ -14,7 +14,8 @@
 // is fatal: the process stops (fail-stop), because the durability of the log is then unknown.
 //
 // Threads: Submit is thread-safe. Callbacks run on the writer thread and must be quick (post the
-// write back to the owning raft worker). Lifecycle: construct (starts the thread) -> Submit ... ->
+// write back to the owning raft worker); they may run until the destructor returns, so destroy the
+// LogWriter before anything they touch. Lifecycle: construct (starts the thread) -> Submit ... ->
 // destroy (drains queued writes, then joins).
 #pragma once
 

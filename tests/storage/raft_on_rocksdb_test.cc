@@ -25,13 +25,14 @@ constexpr int kGroups = 4;
 struct Node {
   std::string dir;
   std::unique_ptr<Engine> engine;
+  // Declared before the writer: its callbacks use them until it is destroyed.
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<GroupWrite> completed;  // guarded by mu
   std::unique_ptr<LogWriter> writer;
   std::vector<std::unique_ptr<GroupLog>> logs;
   std::vector<std::unique_ptr<raft::Replica>> replicas;
   std::vector<std::vector<std::string>> applied{kGroups};
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<GroupWrite> completed;  // guarded by mu
 };
 
 struct Envelope {
