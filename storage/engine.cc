@@ -10,6 +10,7 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/rate_limiter.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 
 namespace claw::storage {
@@ -41,6 +42,18 @@ bool SupportsDirectIo(const std::string& dir, std::string* why) {
 
 namespace {
 
+// The data column family's keys are memcomparable(user key) | 8-byte timestamp: the prefix
+// without the timestamp names one user key, so Bloom filters built on it answer "does any
+// version of this key exist here?" for MVCC point reads (which are seeks, not Gets).
+class UserKeyPrefix final : public rocksdb::SliceTransform {
+ public:
+  const char* Name() const override { return "claw.MvccUserKeyPrefix.v1"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return rocksdb::Slice(key.data(), key.size() - 8);
+  }
+  bool InDomain(const rocksdb::Slice& key) const override { return key.size() > 8; }
+};
+
 rocksdb::ColumnFamilyOptions BaseCfOptions(const StorageOptions& o,
                                            const std::shared_ptr<rocksdb::Cache>& cache,
                                            bool bloom) {
@@ -67,6 +80,8 @@ rocksdb::ColumnFamilyOptions BaseCfOptions(const StorageOptions& o,
   table.format_version = 5;
   if (bloom && o.bloom_bits_per_key > 0) {
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(o.bloom_bits_per_key));
+    table.whole_key_filtering = false;  // filter on the user-key prefix instead
+    cf.prefix_extractor = std::make_shared<UserKeyPrefix>();
   }
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   return cf;

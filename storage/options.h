@@ -22,8 +22,9 @@ struct StorageOptions {
   // the memory left to clawd.
   uint64_t block_cache_bytes = 256ull << 20;
 
-  // Bloom filter bits per key on the data column family (whole-key filters; point gets at a
-  // timestamp seek inside one user key). 10 bits ~ 1% false positives; 0 disables.
+  // Bloom filter bits per key on the data column family, built on the user key (the key without
+  // its timestamp suffix) so that MVCC point reads skip files holding no version of the key.
+  // 10 bits ~ 1% false positives; 0 disables.
   int bloom_bits_per_key = 10;
 
   // Memtable size per column family and how many may exist before writes stall.

@@ -52,6 +52,8 @@ TEST_CASE("engine: opens with raft, data and meta column families and its tuning
   CHECK(options.find("kLZ4Compression") != std::string::npos);
   CHECK(options.find("bytes_per_sync=1048576") != std::string::npos);
   CHECK(options.find("bloomfilter") != std::string::npos);
+  // The data CF filters on the user key (MVCC reads are seeks over a key's versions).
+  CHECK(options.find("prefix_extractor=claw.MvccUserKeyPrefix.v1") != std::string::npos);
 
   // Reopen: the data is there.
   auto engine = Engine::Open(o);
