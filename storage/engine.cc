@@ -103,6 +103,7 @@ std::expected<std::unique_ptr<Engine>, StorageError> Engine::Open(const StorageO
                      .message = "cannot create storage dir " + o.dir + ": " + ec.message()});
   }
   std::unique_ptr<Engine> engine(new Engine());
+  engine->dir_ = o.dir;
 
   rocksdb::DBOptions db;
   db.create_if_missing = true;

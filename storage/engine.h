@@ -44,6 +44,8 @@ class Engine {
   rocksdb::ColumnFamilyHandle* data_cf() const { return cfs_[2]; }
   rocksdb::ColumnFamilyHandle* meta_cf() const { return cfs_[3]; }
 
+  // The database directory, for messages that must say where a problem is.
+  const std::string& dir() const { return dir_; }
   // Whether O_DIRECT is in use (false when disabled or refused by the filesystem).
   bool direct_io() const { return direct_io_; }
   // Things the operator should know about how the engine was opened (e.g. the O_DIRECT
@@ -56,6 +58,7 @@ class Engine {
   std::unique_ptr<rocksdb::DB> db_;
   // default, raft, data, meta — in this order.
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;
+  std::string dir_;
   bool direct_io_ = false;
   std::vector<std::string> warnings_;
 };

@@ -142,19 +142,23 @@ std::expected<std::unique_ptr<GroupLog>, StorageError> GroupLog::Bootstrap(
 
 std::expected<std::unique_ptr<GroupLog>, StorageError> GroupLog::Open(Engine* engine, GroupId group,
                                                                       GroupLogOptions options) {
-  const std::string where = "group " + std::to_string(group);
+  const std::string where = "raft log in " + engine->dir() + ", group " + std::to_string(group);
   std::unique_ptr<GroupLog> log(new GroupLog(engine, group, options));
   std::string value;
   rocksdb::Status s =
       engine->db()->Get(rocksdb::ReadOptions(), engine->raft_cf(), RaftLogStateKey(group), &value);
   if (!s.ok()) return std::unexpected(FromRocks(s, where + ": read log state"));
+  auto with_where = [&](StorageError e) {
+    e.message = "raft log in " + engine->dir() + ": " + e.message;
+    return std::unexpected(std::move(e));
+  };
   auto point = DecodeLogState(group, value);
-  if (!point) return std::unexpected(point.error());
+  if (!point) return with_where(point.error());
   log->point_ = std::move(*point);
   s = engine->db()->Get(rocksdb::ReadOptions(), engine->raft_cf(), RaftHardStateKey(group), &value);
   if (s.ok()) {
     auto hs = DecodeHardState(group, value);
-    if (!hs) return std::unexpected(hs.error());
+    if (!hs) return with_where(hs.error());
     log->hard_state_ = *hs;
   } else if (!s.IsNotFound()) {
     return std::unexpected(FromRocks(s, where + ": read hard state"));
@@ -179,7 +183,7 @@ std::expected<std::unique_ptr<GroupLog>, StorageError> GroupLog::Open(Engine* en
                      (key ? std::to_string(key->index) : std::string("a malformed key")) + ")"});
     }
     auto e = DecodeEntryRecord(group, key->index, it->value().ToStringView());
-    if (!e) return std::unexpected(e.error());
+    if (!e) return with_where(e.error());
     log->cache_.push_back(std::move(*e));
     log->cache_bytes_ += log->cache_.back().PayloadSize();
     log->TrimCache();
