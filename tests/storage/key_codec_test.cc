@@ -7,21 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "raft/rand.h"
 #include "storage/key_codec.h"
 
 namespace claw::storage {
 namespace {
 
-// Deterministic splitmix64 so failures reproduce.
-struct Rng {
-  uint64_t s;
-  uint64_t Next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-};
+// Deterministic, so failures reproduce.
+using Rng = raft::SplitMix64;
 
 // Keys rich in the bytes that matter: 0x00, 0x01, 0xFF and a few others.
 std::string RandomKey(Rng& rng) {

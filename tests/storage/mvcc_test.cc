@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "raft/rand.h"
 #include "storage/engine.h"
 #include "storage/mvcc.h"
 #include "tests/storage/temp_dir.h"
@@ -22,17 +23,8 @@ using Ts = Timestamp;
 constexpr ScanDirection kFwd = ScanDirection::kForward;
 constexpr ScanDirection kRev = ScanDirection::kReverse;
 
-// Deterministic splitmix64.
-struct Rng {
-  uint64_t s;
-  uint64_t Next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  uint64_t Below(uint64_t n) { return Next() % n; }
-};
+// Deterministic, so failures reproduce.
+using Rng = raft::SplitMix64;
 
 // Keys rich in the bytes that matter to the encoding: 0x00, 0x01, 0x02, 0xFF, and the empty key.
 std::string RandomKey(Rng& rng) {
