@@ -112,21 +112,33 @@ struct FileDigest {
   uint32_t crc = 0;
 };
 
-std::expected<FileDigest, StorageError> DigestFile(const std::string& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return std::unexpected(ErrnoError(errno, "open " + path));
+// Reads `fd` to its end, handing each chunk to `consume`, which may stop the read with an error.
+template <typename Consume>
+std::expected<void, StorageError> ReadChunks(int fd, const std::string& path, Consume consume) {
   std::string buf(kReadChunk, '\0');
-  FileDigest digest;
   for (;;) {
-    const ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+    const ssize_t n = ::read(fd, buf.data(), buf.size());
     if (n < 0) {
       if (errno == EINTR) continue;
       return std::unexpected(ErrnoError(errno, "read " + path));
     }
-    if (n == 0) break;
-    digest.crc = Crc32c(digest.crc, std::string_view(buf.data(), size_t(n)));
-    digest.size += uint64_t(n);
+    if (n == 0) return {};
+    if (auto consumed = consume(std::string_view(buf.data(), size_t(n))); !consumed) {
+      return consumed;
+    }
   }
+}
+
+std::expected<FileDigest, StorageError> DigestFile(const std::string& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return std::unexpected(ErrnoError(errno, "open " + path));
+  FileDigest digest;
+  auto read = ReadChunks(fd.get(), path, [&](std::string_view chunk) {
+    digest.crc = Crc32c(digest.crc, chunk);
+    digest.size += chunk.size();
+    return std::expected<void, StorageError>();
+  });
+  if (!read) return std::unexpected(read.error());
   return digest;
 }
 
@@ -140,20 +152,16 @@ std::expected<std::string, StorageError> ReadSmallFile(const std::string& path) 
     return std::unexpected(ErrnoError(err, "open " + path));
   }
   std::string out;
-  std::string buf(64 << 10, '\0');
-  for (;;) {
-    const ssize_t n = ::read(fd.get(), buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return std::unexpected(ErrnoError(errno, "read " + path));
-    }
-    if (n == 0) break;
-    out.append(buf.data(), size_t(n));
-    if (out.size() > kMaxManifestBytes) {
-      return std::unexpected(Corruption("snapshot manifest " + path + " is larger than " +
-                                        std::to_string(kMaxManifestBytes) + " bytes"));
-    }
-  }
+  auto read =
+      ReadChunks(fd.get(), path, [&](std::string_view chunk) -> std::expected<void, StorageError> {
+        out.append(chunk);
+        if (out.size() > kMaxManifestBytes) {
+          return std::unexpected(Corruption("snapshot manifest " + path + " is larger than " +
+                                            std::to_string(kMaxManifestBytes) + " bytes"));
+        }
+        return {};
+      });
+  if (!read) return std::unexpected(read.error());
   return out;
 }
 
