@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "storage/engine.h"
+#include "tests/storage/crash_rig.h"
 #include "tests/storage/fault_fs.h"
 #include "tests/storage/temp_dir.h"
 
@@ -95,42 +96,9 @@ uint64_t VerifyRecovered(Engine& engine, uint64_t durable, uint64_t attempted) {
   return present;
 }
 
-StorageOptions CrashTestOptions(const std::string& dir) {
-  StorageOptions o;
-  o.dir = dir;
-  o.direct_io = false;
-  o.block_cache_bytes = 8 << 20;
-  o.write_buffer_bytes = 1 << 20;
-  o.max_write_buffers = 2;
-  o.max_background_jobs = 2;
-  o.compression = false;
-  return o;
-}
-
-// A database directory on a FaultInjectionFileSystem, opened and crashed over and over.
-struct CrashRig {
-  test::TempDir tmp;
-  std::shared_ptr<FaultInjectionFileSystem> fs = std::make_shared<FaultInjectionFileSystem>();
-  std::unique_ptr<rocksdb::Env> env = test::NewFaultInjectionEnv(fs);
-  StorageOptions options = CrashTestOptions(tmp.path() + "/db");
-  std::unique_ptr<Engine> engine;
-
-  void Open() {
-    auto opened = Engine::Open(options, env.get());
-    INFO((opened.has_value() ? std::string() : opened.error().message));
-    REQUIRE(opened.has_value());
-    engine = std::move(*opened);
-  }
-  // Power loss: nothing more reaches the disk, the process goes away, unsynced data vanishes,
-  // the machine comes back.
-  void Crash() {
-    fs->SetFilesystemActive(false);
-    engine.reset();
-    const rocksdb::IOStatus dropped = fs->DropUnsyncedData();
-    INFO(dropped.ToString());
-    REQUIRE(dropped.ok());
-    fs->SetFilesystemActive(true);
-  }
+// The engine crash tests also turn compression off (more bytes per flush, same behaviour).
+struct CrashRig : test::CrashRig {
+  CrashRig() { options.compression = false; }
 };
 
 enum class CrashMode : uint8_t {

@@ -22,6 +22,7 @@
 
 #include "storage/log_writer.h"
 #include "storage/raft_log_store.h"
+#include "tests/storage/crash_rig.h"
 #include "tests/storage/fault_fs.h"
 #include "tests/storage/temp_dir.h"
 
@@ -110,35 +111,13 @@ GroupWrite PrepareRound(int r, GroupId group, GroupLog& log, GroupCursor& c) {
   return log.PrepareWrite(rd);
 }
 
-StorageOptions RaftCrashOptions(const std::string& dir) {
-  StorageOptions o;
-  o.dir = dir;
-  o.direct_io = false;
-  o.block_cache_bytes = 8 << 20;
-  o.write_buffer_bytes = 1 << 20;
-  o.max_write_buffers = 2;
-  o.max_background_jobs = 2;
-  return o;
-}
-
 // A node's storage on a FaultInjectionFileSystem: the engine and one GroupLog per group.
-struct Node {
-  test::TempDir tmp;
-  std::shared_ptr<FaultInjectionFileSystem> fs = std::make_shared<FaultInjectionFileSystem>();
-  std::unique_ptr<rocksdb::Env> env = test::NewFaultInjectionEnv(fs);
-  StorageOptions options = RaftCrashOptions(tmp.path() + "/db");
-  std::unique_ptr<Engine> engine;
+struct Node : test::CrashRig {
   std::vector<std::unique_ptr<GroupLog>> logs;
   std::vector<GroupCursor> cursors = std::vector<GroupCursor>(std::size(kGroups));
 
-  void OpenEngine() {
-    auto opened = Engine::Open(options, env.get());
-    INFO((opened.has_value() ? std::string() : opened.error().message));
-    REQUIRE(opened.has_value());
-    engine = std::move(*opened);
-  }
   void Bootstrap() {
-    OpenEngine();
+    Open();
     for (GroupId g : kGroups) {
       auto log = GroupLog::Bootstrap(engine.get(), g, raft::SnapshotMeta{.conf = Conf()});
       REQUIRE(log.has_value());
@@ -147,14 +126,9 @@ struct Node {
   }
   // Power loss, then the node restarts and opens its groups (which verifies them).
   void CrashAndReopen() {
-    fs->SetFilesystemActive(false);
     logs.clear();
-    engine.reset();
-    const rocksdb::IOStatus dropped = fs->DropUnsyncedData();
-    INFO(dropped.ToString());
-    REQUIRE(dropped.ok());
-    fs->SetFilesystemActive(true);
-    OpenEngine();
+    Crash();
+    Open();
     for (GroupId g : kGroups) {
       auto log = GroupLog::Open(engine.get(), g);
       INFO("group " << g << ": " << (log.has_value() ? std::string() : log.error().message));
