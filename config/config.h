@@ -1,0 +1,196 @@
+// Config: everything an operator can set for one clawd node, as plain structs with documented
+// defaults. A default-constructed Config is the built-in defaults; config::Load (config/load.h)
+// layers the YAML file, CLAWD_* environment variables and command-line flags over it, validates
+// every field and every cross-field rule, and resolves the derived fields (initial_cluster,
+// peer_addr, advertise_client_addr), so that a Config returned by Load is complete and valid.
+//
+// Each field's comment says what it is, the trade-off, and the default. The key names, flags,
+// environment variables and ranges are listed in one table, config/keys.cc, and in
+// config/README.md. Values are copied: no ownership, no threads, no I/O here.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace claw::config {
+
+inline constexpr uint64_t kKiB = 1ull << 10;
+inline constexpr uint64_t kMiB = 1ull << 20;
+inline constexpr uint64_t kGiB = 1ull << 30;
+
+// One voter of the initial cluster. Its node id is its 1-based position in
+// Config::initial_cluster, so every node must be given the same list in the same order.
+struct Member {
+  std::string name{};
+  std::string peer_addr{};  // host:port the other nodes dial for Raft traffic
+  bool operator==(const Member&) const = default;
+};
+
+enum class LogLevel : uint8_t { kTrace, kDebug, kInfo, kWarn, kError, kCritical, kOff };
+
+// "trace", "debug", "info", "warn", "error", "critical", "off" (spdlog's names).
+std::string_view LogLevelName(LogLevel level);
+
+struct RaftConfig {
+  // Length of one Raft tick, the unit of every Raft timeout. Shorter detects failures sooner at
+  // the cost of more timer work per active group. Default 100 ms; 10..10000.
+  uint64_t tick_ms = 100;
+  // Ticks without hearing from a leader before a follower campaigns (randomized up to twice
+  // that). Lower fails over faster but risks spurious elections under load. Default 10; 3..1000.
+  int election_ticks = 10;
+  // Ticks between leader heartbeats; must be less than election_ticks. Default 1.
+  int heartbeat_ticks = 1;
+  // Raft worker threads, each owning a partition of the groups. 0 = one per core (the server
+  // counts the cores). Default 0; 0..256.
+  int workers = 0;
+  // Idle ticks after which a leader hibernates its group (no ticks, no heartbeats until traffic or
+  // a suspicious peer wakes it). Saves CPU and network with many idle shards; 0 disables.
+  // Default 30.
+  int hibernate_after_ticks = 30;
+  // Append requests in flight per follower (pipelining window). Larger hides more latency and
+  // buffers more memory. Default 256; 1..65536.
+  uint32_t max_inflight_appends = 256;
+  // Soft cap on entry bytes in one append request (one entry is always sent). Must be below
+  // limits.max_peer_message_bytes. Default 1 MiB.
+  uint64_t max_append_bytes = 1 * kMiB;
+  // Entry bytes a leader accepts beyond its commit index before refusing proposals (one proposal
+  // is always accepted when nothing is uncommitted); bounds memory when followers lag. 0 = no
+  // limit. Default 64 MiB.
+  uint64_t max_uncommitted_bytes = 64 * kMiB;
+  // Pre-vote (Raft thesis §9.6): a node returning from a partition cannot disrupt the group.
+  // Costs one extra round trip per election. Default true.
+  bool pre_vote = true;
+  // Linearizable reads under a leader lease (thesis §6.4.1), skipping a heartbeat round per read;
+  // relies on max_clock_drift_ppm. false = ReadIndex for every read. Default true.
+  bool lease_reads = true;
+  // Bound on the rate difference of two nodes' clocks, in parts per million; shortens the lease
+  // accordingly. Default 50000 (5%); 0..499999.
+  uint32_t max_clock_drift_ppm = 50'000;
+  // Log entries kept beyond the applied index before the log is compacted behind a snapshot.
+  // More keeps slow followers on cheap appends instead of snapshots, at the cost of disk.
+  // Default 10000; 100..10,000,000.
+  uint64_t snapshot_after_entries = 10'000;
+  // A peer silent for this long is suspected down: hibernating groups it leads are woken so that
+  // they can elect a new leader. Must exceed election_ticks * tick_ms. Not the placement
+  // service's (longer) timeout for re-creating a dead node's replicas. Default 3000 ms.
+  uint64_t node_dead_after_ms = 3000;
+  bool operator==(const RaftConfig&) const = default;
+};
+
+// RocksDB tuning; mirrors storage::StorageOptions (storage/options.h), which the server fills
+// from it. config/ does not include storage/ headers.
+struct StorageConfig {
+  // O_DIRECT for reads, flushes and compactions: the block cache is the only cache. Falls back
+  // to buffered I/O with a warning where the filesystem refuses O_DIRECT (tmpfs). Default true.
+  bool direct_io = true;
+  // Shared block cache; about a third of the memory left to clawd. Default 256 MiB; >= 8 MiB.
+  uint64_t block_cache_bytes = 256 * kMiB;
+  // Bloom filter bits per user key: 10 ~ 1% false positives, 0 disables. Default 10; 0..32.
+  int bloom_bits_per_key = 10;
+  // Memtable size per column family: larger batches flushes, costs memory and recovery time.
+  // Default 64 MiB; >= 1 MiB.
+  uint64_t write_buffer_bytes = 64 * kMiB;
+  // Memtables per column family before writes stall. Default 4; 2..64.
+  int max_write_buffers = 4;
+  // Flush and compaction threads. Default 4; 1..256.
+  int max_background_jobs = 4;
+  // Flush and compaction write rate limit, bytes per second, so compaction cannot starve the
+  // log's fsyncs on a shared disk. 0 = unlimited. Default 0.
+  uint64_t compaction_rate_bytes_per_sec = 0;
+  // Incremental sync of SST files while written (smooths fsync latency); 0 = off. Default 1 MiB.
+  uint64_t bytes_per_sync = 1 * kMiB;
+  // Incremental sync of WAL files while written; 0 = off. Default 512 KiB.
+  uint64_t wal_bytes_per_sync = 512 * kKiB;
+  // LZ4 on upper levels and ZSTD bottommost; false stores everything uncompressed (more disk,
+  // less CPU). Default true.
+  bool compression = true;
+  bool operator==(const StorageConfig&) const = default;
+};
+
+// Request limits, checked by the front end before anything is proposed.
+struct LimitsConfig {
+  // Largest key. Default 4096; 1..65536.
+  uint64_t max_key_bytes = 4096;
+  // Largest value; max_key_bytes + max_value_bytes must fit in max_request_bytes. Default 1 MiB.
+  uint64_t max_value_bytes = 1 * kMiB;
+  // Largest request (and so largest Raft entry); with 64 KiB of framing it must stay below 95% of
+  // max_peer_message_bytes. Default 4 MiB.
+  uint64_t max_request_bytes = 4 * kMiB;
+  // Operations in one Batch request. Default 1024.
+  uint64_t max_batch_ops = 1024;
+  // Operations in one Txn request (compares plus both branches). Default 128.
+  uint64_t max_txn_ops = 128;
+  // Largest page of one Scan; larger scans are streamed in pages. Default 10000.
+  uint64_t max_scan_limit = 10'000;
+  // Largest gRPC message between nodes; every Raft entry must fit in one. Default 64 MiB.
+  uint64_t max_peer_message_bytes = 64 * kMiB;
+  bool operator==(const LimitsConfig&) const = default;
+};
+
+struct KvConfig {
+  // How long a write's idempotency id is remembered, so that a retry within it is applied once.
+  // Longer tolerates longer client retry loops, costs memory. Default 600000 (10 min); >= 1000.
+  uint64_t dedup_window_ms = 600'000;
+  // Largest staleness a follower (stale) read may request. Default 5000 ms.
+  uint64_t max_staleness_ms = 5000;
+  // Deadline applied to a request that carries none. Default 5000 ms.
+  uint64_t default_deadline_ms = 5000;
+  // Proposals pending per node before new requests get OVERLOADED. Default 10000.
+  uint64_t max_pending_proposals = 10'000;
+  // Request bytes pending per node before new requests get OVERLOADED. Default 64 MiB.
+  uint64_t max_pending_bytes = 64 * kMiB;
+  bool operator==(const KvConfig&) const = default;
+};
+
+struct ShutdownConfig {
+  // On SIGTERM, time spent transferring leaderships away and finishing in-flight requests before
+  // the node closes regardless. Keep it below systemd's TimeoutStopSec. Default 10000 ms.
+  uint64_t drain_timeout_ms = 10'000;
+  bool operator==(const ShutdownConfig&) const = default;
+};
+
+struct Config {
+  // This node's name: 1..64 of [A-Za-z0-9._-]; must appear in initial_cluster. Default "n1".
+  std::string name = "n1";
+  // Directory of the node's RocksDB and identity files (created if missing).
+  // Default "./clawd-data".
+  std::string data_dir = "./clawd-data";
+  // host:port of the client gRPC listener. Default "127.0.0.1:7379".
+  std::string client_addr = "127.0.0.1:7379";
+  // host:port of the peer (Raft transport) listener. Must equal this node's address in
+  // initial_cluster, or bind a wildcard host (0.0.0.0, [::]) on the same port; when it is set
+  // nowhere, it is taken from initial_cluster. Default "127.0.0.1:7380".
+  std::string peer_addr = "127.0.0.1:7380";
+  // host:port of the HTTP listener (/metrics, /healthz, /readyz). Default "127.0.0.1:7381".
+  std::string http_addr = "127.0.0.1:7381";
+  // Client address other nodes hand out to clients (NOT_LEADER hints). Empty = client_addr;
+  // must be set when client_addr binds a wildcard host. Load always fills it.
+  std::string advertise_client_addr{};
+  // The voters of the cluster when it is first created, "n1=host:port,n2=host:port"; node ids are
+  // the 1-based positions. Empty = this node alone (name=peer_addr); Load always fills it.
+  // 1..64 members, unique names and addresses.
+  std::vector<Member> initial_cluster{};
+  // Shards the key space is pre-split into when the cluster is first created; ignored after.
+  // More shards spread load over more Raft groups from the start. Default 16; 1..4096.
+  int shards = 16;
+  // Placement labels: replicas of a shard are spread over zones, then racks, then hosts.
+  // Each 0..64 of [A-Za-z0-9._-]; empty = unknown. An empty host means the machine's hostname,
+  // which the server looks up (config/ does no I/O beyond reading the file). Default "".
+  std::string zone{};
+  std::string rack{};
+  std::string host{};
+  // Log verbosity. Default info.
+  LogLevel log_level = LogLevel::kInfo;
+
+  RaftConfig raft{};
+  StorageConfig storage{};
+  LimitsConfig limits{};
+  KvConfig kv{};
+  ShutdownConfig shutdown{};
+
+  bool operator==(const Config&) const = default;
+};
+
+}  // namespace claw::config

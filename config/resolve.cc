@@ -1,0 +1,167 @@
+// Derived fields and the rules that span several keys. Each message names the key it is about,
+// where to look (where that key, or the other key forcing the rule, was set), the other keys
+// involved with their values and origins, and what to change.
+
+#include <string>
+#include <string_view>
+
+#include "config/load_state.h"
+#include "config/values.h"
+
+namespace claw::config {
+namespace {
+
+constexpr uint64_t kEntryOverheadBytes = 64 * kKiB;
+
+class Resolver {
+ public:
+  explicit Resolver(LoadState& state) : state_(state), c_(state.config) {}
+
+  void ResolveCluster();
+  void ResolveAdvertise();
+  void CheckListeners();
+  void CheckRaft();
+  void CheckLimits();
+
+ private:
+  // "raft.election_ticks = 10 (from --raft-election-ticks)".
+  std::string Describe(std::string_view path) const {
+    const KeySpec* key = FindKey(path);
+    const auto it = state_.origin.find(path);
+    return std::string(path) + " = " + ValueText(*key, c_) + " (" +
+           (it == state_.origin.end() ? std::string("default") : "from " + it->second) + ")";
+  }
+  // Reports `problem` of key `first` at the place `first` was set, else where `second` was (the
+  // other key that forces the rule), else "defaults".
+  void Fail(std::string_view first, std::string_view second, const std::string& problem) {
+    auto it = state_.origin.find(first);
+    if (it == state_.origin.end()) it = state_.origin.find(second);
+    state_.Error(it == state_.origin.end() ? "defaults" : it->second, first, problem);
+  }
+
+  LoadState& state_;
+  Config& c_;
+};
+
+void Resolver::ResolveCluster() {
+  if (c_.initial_cluster.empty()) {
+    if (IsWildcardAddr(c_.peer_addr)) {
+      Fail("initial_cluster", "peer_addr",
+           "must be set because " + Describe("peer_addr") +
+               " binds every interface and cannot be handed to other nodes; set " + c_.name +
+               "=<dialable host>:" + std::string(PortOf(c_.peer_addr)));
+      return;
+    }
+    c_.initial_cluster.push_back(Member{c_.name, c_.peer_addr});
+    return;
+  }
+  const Member* self = nullptr;
+  for (const Member& m : c_.initial_cluster) {
+    if (m.name == c_.name) self = &m;
+  }
+  if (self == nullptr) {
+    Fail("initial_cluster", "name",
+         "has no member named \"" + c_.name + "\" (" + Describe("name") + "); add " + c_.name +
+             "=host:port to it or set name to one of its members");
+    return;
+  }
+  if (!state_.IsSet("peer_addr")) {
+    c_.peer_addr = self->peer_addr;
+    state_.origin["peer_addr"] = "initial_cluster";
+    return;
+  }
+  const bool same = c_.peer_addr == self->peer_addr ||
+                    (IsWildcardAddr(c_.peer_addr) && PortOf(c_.peer_addr) == PortOf(self->peer_addr));
+  if (!same) {
+    Fail("peer_addr", "initial_cluster",
+         "differs from this node's entry " + c_.name + "=" + self->peer_addr +
+             " in initial_cluster; make them equal (or bind a wildcard host on the same port), or "
+             "leave peer_addr unset to take it from initial_cluster");
+  }
+}
+
+void Resolver::ResolveAdvertise() {
+  if (!c_.advertise_client_addr.empty()) {
+    if (IsWildcardAddr(c_.advertise_client_addr)) {
+      Fail("advertise_client_addr", "client_addr",
+           "is a wildcard address that clients cannot dial; set the address clients should use");
+    }
+    return;
+  }
+  if (IsWildcardAddr(c_.client_addr)) {
+    Fail("advertise_client_addr", "client_addr",
+         "must be set because " + Describe("client_addr") +
+             " binds every interface and cannot be handed to clients");
+    return;
+  }
+  c_.advertise_client_addr = c_.client_addr;
+}
+
+void Resolver::CheckListeners() {
+  static constexpr std::string_view kListeners[] = {"client_addr", "peer_addr", "http_addr"};
+  for (size_t i = 0; i < std::size(kListeners); ++i) {
+    for (size_t j = i + 1; j < std::size(kListeners); ++j) {
+      const std::string a = ValueText(*FindKey(kListeners[i]), c_);
+      const std::string b = ValueText(*FindKey(kListeners[j]), c_);
+      const bool same_host = a.substr(0, a.rfind(':')) == b.substr(0, b.rfind(':')) ||
+                             IsWildcardAddr(a) || IsWildcardAddr(b);
+      if (same_host && PortOf(a) == PortOf(b)) {
+        Fail(kListeners[j], kListeners[i],
+             "conflicts with another listener: " + Describe(kListeners[i]) + ", " +
+                 Describe(kListeners[j]) + "; give each listener its own port");
+      }
+    }
+  }
+}
+
+void Resolver::CheckRaft() {
+  const RaftConfig& r = c_.raft;
+  if (r.heartbeat_ticks >= r.election_ticks) {
+    Fail("raft.heartbeat_ticks", "raft.election_ticks",
+         "must be less than raft.election_ticks: " + Describe("raft.heartbeat_ticks") + ", " +
+             Describe("raft.election_ticks"));
+  }
+  const uint64_t election_ms = static_cast<uint64_t>(r.election_ticks) * r.tick_ms;
+  if (r.node_dead_after_ms <= election_ms) {
+    Fail("raft.node_dead_after_ms", "raft.election_ticks",
+         "must exceed the election timeout raft.election_ticks * raft.tick_ms = " +
+             std::to_string(election_ms) + " ms: " + Describe("raft.node_dead_after_ms") + ", " +
+             Describe("raft.election_ticks") + ", " + Describe("raft.tick_ms"));
+  }
+  if (r.max_append_bytes >= c_.limits.max_peer_message_bytes) {
+    Fail("raft.max_append_bytes", "limits.max_peer_message_bytes",
+         "must be less than limits.max_peer_message_bytes: " + Describe("raft.max_append_bytes") +
+             ", " + Describe("limits.max_peer_message_bytes"));
+  }
+}
+
+void Resolver::CheckLimits() {
+  const LimitsConfig& l = c_.limits;
+  if (l.max_key_bytes + l.max_value_bytes > l.max_request_bytes) {
+    Fail("limits.max_request_bytes", "limits.max_value_bytes",
+         "must hold the largest key plus the largest value: " +
+             Describe("limits.max_request_bytes") + ", " + Describe("limits.max_key_bytes") +
+             ", " + Describe("limits.max_value_bytes"));
+  }
+  // A Raft entry holds one request plus framing and must fit in one peer message with room
+  // for the message's own fields: (request + 64 KiB) < 95% of the message limit.
+  if ((l.max_request_bytes + kEntryOverheadBytes) * 100 >= 95 * l.max_peer_message_bytes) {
+    Fail("limits.max_peer_message_bytes", "limits.max_request_bytes",
+         "must exceed (limits.max_request_bytes + 64KiB) / 0.95 so that every Raft entry fits "
+         "in a peer message: " + Describe("limits.max_peer_message_bytes") + ", " +
+             Describe("limits.max_request_bytes"));
+  }
+}
+
+}  // namespace
+
+void Resolve(LoadState& state) {
+  Resolver resolver(state);
+  resolver.ResolveCluster();
+  resolver.ResolveAdvertise();
+  resolver.CheckListeners();
+  resolver.CheckRaft();
+  resolver.CheckLimits();
+}
+
+}  // namespace claw::config
