@@ -1,44 +1,64 @@
-// clawd's entry point: --help, --version and `clawd demo` (a local in-process cluster, see
-// server/demo.h). The node itself (config, storage, raft workers, gRPC services) lands later.
+// clawd's entry point: runs a node (server/node.h) configured by config/ (file, CLAWD_* env,
+// flags), or `clawd demo` (a local in-process cluster over virtual time, see server/demo.h).
 //
-// Exit codes follow sysexits.h: 0 on success, 64 (EX_USAGE) for a command line it cannot use.
+// Exit codes follow sysexits.h: 0 on success (including a clean SIGTERM/SIGINT shutdown), 64
+// (EX_USAGE) for a demo command line it cannot use, 78 (EX_CONFIG) for any configuration error,
+// and the codes of server::StartError when the node cannot start.
 
 #include <charconv>
 #include <cstdio>
 #include <string_view>
 
+#include <pthread.h>
+#include <signal.h>
+
+#include <string>
+#include <vector>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "config/load.h"
 #include "server/demo.h"
+#include "server/node.h"
 #include "server/version.h"
 
 namespace {
 
 constexpr int kExitOk = 0;
-constexpr int kExitUsage = 64;  // EX_USAGE
+constexpr int kExitUsage = 64;   // EX_USAGE
+constexpr int kExitConfig = 78;  // EX_CONFIG
 
 constexpr std::string_view kHelp =
-    R"(Usage: clawd [--help | --version]
+    R"(Usage: clawd [OPTIONS]            run a node (see the options below)
        clawd demo [--nodes N] [--groups N] [--writes N] [--seed N]
+       clawd --version
 
 clawd is the daemon of clawd, a clustered, strongly consistent key-value database.
 Each clawd process is one node of a cluster; it hosts replicas of many shards, each
-replicated by its own Raft group.
+replicated by its own Raft group, and serves the claw.v1 gRPC API (KV, Cluster,
+grpc.health.v1, reflection) on its client address.
 
-This build has no networked node yet. `clawd demo` runs a local cluster in one
-process over virtual time: each node hosts one Raft replica per shard; it elects
-leaders, commits writes, lets idle groups hibernate, kills the node leading the most
-groups, fails over, restarts it and checks that every replica holds the same history.
+With no options at all, clawd starts a single-node cluster in ./clawd-data, serving
+clients on 127.0.0.1:7379. A three-node cluster on one machine:
 
-Options:
-  -h, --help       Print this help and exit.
-  -V, --version    Print the version and exit.
+  clawd --name n1 --data-dir d1 --client-addr 127.0.0.1:7379 --peer-addr 127.0.0.1:7380 \
+        --http-addr 127.0.0.1:7381 --initial-cluster n1=127.0.0.1:7380,n2=127.0.0.1:7480,n3=127.0.0.1:7580
+  (and n2, n3 likewise with their own ports and data directories)
 
-demo options:
-  --nodes N        Nodes in the cluster, 1..7 (default 3).
-  --groups N       Raft groups (shards) per node, 1..100000 (default 16).
-  --writes N       Writes per group in each write phase, 1..1000000 (default 100).
-  --seed N         Seed of the election-timeout randomization (default 1).
+SIGTERM or SIGINT stops the node gracefully: health turns NOT_SERVING, the shards it
+leads move to other nodes, in-flight requests finish, the database closes; exit 0.
 
-Exit codes: 0 success, 1 demo check failed, 64 usage error.
+`clawd demo` runs a local cluster in one process over virtual time (no network): it
+elects, writes, hibernates idle groups, kills the busiest leader node, fails over,
+restarts it and checks that every replica holds the same history. Options: --nodes
+1..7 (3), --groups 1..100000 (16), --writes 1..1000000 (100), --seed N (1).
+
+Exit codes: 0 success; 1 demo check failed; 64 usage error (demo); 78 configuration
+error; 69 a listen address is unavailable; 73 the data directory cannot be created;
+74 I/O error or corrupt data; 76 the data directory belongs to another node or cluster.
+
+Configuration: defaults < YAML file (--config FILE) < CLAWD_* environment < flags.
 )";
 
 int UsageError(std::string_view what, std::string_view arg) {
@@ -62,6 +82,15 @@ bool ParseBounded(std::string_view flag, const char* text, uint64_t lo, uint64_t
   }
   out = v;
   return true;
+}
+
+void SetUpLogging(const claw::config::Config& config) {
+  auto logger = spdlog::stderr_color_mt("clawd");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%L%$ [" + config.name + "] %v");
+  logger->set_level(static_cast<spdlog::level::level_enum>(config.log_level));
+  spdlog::set_default_logger(logger);
+  spdlog::flush_every(std::chrono::seconds(1));
+  spdlog::flush_on(spdlog::level::warn);
 }
 
 int Demo(int argc, char** argv) {
@@ -89,28 +118,57 @@ int Demo(int argc, char** argv) {
   return claw::server::RunDemo(opts, stdout);
 }
 
+// Runs a node until SIGTERM or SIGINT, then shuts it down gracefully.
+int Serve(const std::vector<std::string>& args, char** envp) {
+  auto loaded = claw::config::Load(args, claw::config::EnvironmentFrom(envp));
+  if (!loaded) {
+    std::fprintf(stderr, "clawd: configuration error:\n%s\n", loaded.error().message.c_str());
+    return kExitConfig;
+  }
+  if (loaded->help) {
+    std::fwrite(kHelp.data(), 1, kHelp.size(), stdout);
+    std::fputs(claw::config::HelpText().c_str(), stdout);
+    return kExitOk;
+  }
+  if (loaded->print_config) {
+    std::fputs(claw::config::ToYaml(loaded->config).c_str(), stdout);
+    return kExitOk;
+  }
+  if (loaded->check_config) {
+    std::fputs(claw::config::CheckReport(*loaded).c_str(), stdout);
+    return kExitOk;
+  }
+  const claw::config::Config& config = loaded->config;
+  SetUpLogging(config);
+  // Signals are taken synchronously by this thread; every thread started later inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  auto node = claw::server::Node::Start(config);
+  if (!node) {
+    spdlog::critical("cannot start: {}", node.error().message);
+    return node.error().exit_code;
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("{} received: shutting down (health NOT_SERVING, moving leaderships, draining)",
+               sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  (*node)->Shutdown();
+  return kExitOk;
+}
+
 }  // namespace
 
-int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fputs(
-        "clawd: no command given (the node is not implemented yet; try 'clawd demo').\n"
-        "Run 'clawd --help' for usage.\n",
-        stderr);
-    return kExitUsage;
-  }
-  const std::string_view arg = argv[1];
+int main(int argc, char** argv, char** envp) {
+  const std::string_view arg = argc > 1 ? argv[1] : "";
   if (arg == "demo") return Demo(argc, argv);
-  const bool help = arg == "-h" || arg == "--help";
-  const bool version = arg == "-V" || arg == "--version";
-  if (!help && !version) {
-    return UsageError(arg.starts_with('-') ? "unknown option" : "unknown command", arg);
-  }
-  if (argc > 2) return UsageError("unexpected argument", argv[2]);
-  if (help) {
-    std::fwrite(kHelp.data(), 1, kHelp.size(), stdout);
-  } else {
+  if (arg == "-V" || arg == "--version") {
+    if (argc > 2) return UsageError("unexpected argument", argv[2]);
     std::printf("clawd %s\n", CLAW_VERSION);
+    return kExitOk;
   }
-  return kExitOk;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  return Serve(args, envp);
 }

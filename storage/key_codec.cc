@@ -51,6 +51,17 @@ std::optional<RaftEntryKeyParts> ParseRaftEntryKey(std::string_view key) {
 
 std::string ApplyStateKey(GroupId group) { return GroupKey(0x01, group); }
 std::string NodeIdentityKey() { return std::string(1, char(0x02)); }
+std::string DedupPrefix(GroupId group) { return GroupKey(0x03, group); }
+std::string DedupKey(GroupId group, std::string_view request_id) {
+  std::string key = GroupKey(0x03, group);
+  key.append(request_id);
+  return key;
+}
+std::string ShardDescriptorKey(GroupId group) { return GroupKey(0x04, group); }
+std::optional<GroupId> ParseShardDescriptorKey(std::string_view key) {
+  if (key.size() != 9 || key[0] != char(0x04)) return std::nullopt;
+  return GetBigEndian64(key.substr(1));
+}
 
 void EncodeMemcomparable(std::string& out, std::string_view user_key) {
   for (char c : user_key) {

@@ -7,6 +7,8 @@
 // data CF:  memcomparable(user key) | ~timestamp (8B BE)  -> MVCC value (see mvcc.h)
 // meta CF:  0x01 | group (8B BE)                  -> apply state of the group's shard
 //           0x02                                  -> node identity
+//           0x03 | group (8B BE) | request id     -> write-dedup record (server/README.md)
+//           0x04 | group (8B BE)                  -> shard descriptor (claw.v1.ShardDescriptor)
 #pragma once
 
 #include <cstdint>
@@ -41,6 +43,12 @@ std::optional<RaftEntryKeyParts> ParseRaftEntryKey(std::string_view key);
 // --- meta column family.
 std::string ApplyStateKey(GroupId group);
 std::string NodeIdentityKey();
+std::string DedupKey(GroupId group, std::string_view request_id);
+// Every DedupKey of `group` starts with this prefix.
+std::string DedupPrefix(GroupId group);
+std::string ShardDescriptorKey(GroupId group);
+// Decodes a ShardDescriptorKey; nullopt when `key` is not one.
+std::optional<GroupId> ParseShardDescriptorKey(std::string_view key);
 
 // --- Memcomparable user keys (order-preserving, prefix-free): every 0x00 byte becomes 0x00 0xFF
 // and the key ends with 0x00 0x01. For any keys a, b: a < b (bytewise) iff Enc(a) < Enc(b), and

@@ -1,0 +1,66 @@
+#include "server/admin_service.h"
+
+#include "server/version.h"
+
+namespace claw::server {
+
+AdminService::AdminService(NodeIdentity identity, Store* store, Router* router, Reachable reachable)
+    : identity_(std::move(identity)),
+      store_(store),
+      router_(router),
+      reachable_(std::move(reachable)),
+      started_(std::chrono::steady_clock::now()) {}
+
+grpc::ServerUnaryReactor* AdminService::Status(grpc::CallbackServerContext* ctx,
+                                               const v1::StatusRequest* /*req*/,
+                                               v1::StatusResponse* resp) {
+  resp->set_node_id(identity_.node_id);
+  resp->set_name(identity_.name);
+  resp->set_version(CLAW_VERSION);
+  resp->set_cluster_id(identity_.cluster_id);
+  resp->set_uptime_seconds(static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count()));
+  for (v1::ReplicaStatus& s : store_->Status()) {
+    *resp->add_shards() = s.shard();
+    *resp->add_replicas() = std::move(s);
+  }
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminService::ListShards(grpc::CallbackServerContext* ctx,
+                                                   const v1::ListShardsRequest* /*req*/,
+                                                   v1::ListShardsResponse* resp) {
+  for (const Route& r : router_->All()) {
+    v1::ShardRoute* out = resp->add_shards();
+    *out->mutable_shard() = r.shard;
+    out->set_leader_node_id(r.leader);
+    if (r.leader != 0) out->set_leader_address(router_->ClientAddress(r.leader));
+  }
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminService::ListMembers(grpc::CallbackServerContext* ctx,
+                                                    const v1::ListMembersRequest* /*req*/,
+                                                    v1::ListMembersResponse* resp) {
+  resp->set_self_node_id(identity_.node_id);
+  for (const MemberInfo& m : router_->Members()) {
+    v1::Member* out = resp->add_members();
+    out->set_node_id(m.id);
+    out->set_name(m.name);
+    out->set_client_address(m.client_address);
+    out->set_peer_address(m.peer_address);
+    out->set_zone(m.zone);
+    out->set_rack(m.rack);
+    out->set_host(m.host);
+    out->set_reachable(m.id == identity_.node_id || reachable_(m.id));
+  }
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace claw::server

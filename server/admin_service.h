@@ -1,0 +1,44 @@
+// AdminService: the claw.v1.Cluster gRPC service — node status, the shard directory with leaders
+// (the C++ client's route source) and the member list. Answers from the Router and the Store.
+// Thread-safe. Status blocks its handler briefly while every raft worker reports (admin calls are
+// rare; the KV path never waits like this).
+#pragma once
+
+#include <chrono>
+#include <functional>
+
+#include "claw/v1/cluster.grpc.pb.h"
+#include "server/router.h"
+#include "server/store.h"
+
+namespace claw::server {
+
+struct NodeIdentity {
+  uint64_t node_id = 0;
+  uint64_t cluster_id = 0;
+  std::string name{};
+};
+
+class AdminService final : public v1::Cluster::CallbackService {
+ public:
+  using Reachable = std::function<bool(uint64_t node)>;
+  AdminService(NodeIdentity identity, Store* store, Router* router, Reachable reachable);
+
+  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx, const v1::StatusRequest* req,
+                                   v1::StatusResponse* resp) override;
+  grpc::ServerUnaryReactor* ListShards(grpc::CallbackServerContext* ctx,
+                                       const v1::ListShardsRequest* req,
+                                       v1::ListShardsResponse* resp) override;
+  grpc::ServerUnaryReactor* ListMembers(grpc::CallbackServerContext* ctx,
+                                        const v1::ListMembersRequest* req,
+                                        v1::ListMembersResponse* resp) override;
+
+ private:
+  NodeIdentity identity_;
+  Store* store_;
+  Router* router_;
+  Reachable reachable_;
+  std::chrono::steady_clock::time_point started_;
+};
+
+}  // namespace claw::server

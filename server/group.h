@@ -1,0 +1,62 @@
+// Group: everything a node keeps for one local replica of one shard — the Raft replica, its log,
+// the shard's state machine and descriptor, and the client requests waiting on it. Owned by one
+// RaftWorker and touched only on its thread (no locks).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <unordered_map>
+
+#include "claw/v1/shard.pb.h"
+#include "raft/replica.h"
+#include "server/kv_state_machine.h"
+#include "server/requests.h"
+#include "storage/raft_log_store.h"
+
+namespace claw::server {
+
+struct PendingProposal {
+  raft::Term term{};
+  v1::WriteDurability durability = v1::QUORUM;
+  std::chrono::steady_clock::time_point deadline{};
+  std::function<void(std::expected<ProposalResult, RequestError>)> done{};
+  // Answered already (durability LEADER acknowledges at the leader's fsync, before apply).
+  bool answered = false;
+};
+
+struct WaitingRead {
+  uint64_t index = 0;  // serve once applied >= index; 0 = the read index is not known yet
+  ReadRequest request{};
+};
+
+struct Group {
+  uint64_t id = 0;
+  v1::ShardDescriptor desc{};
+  // This node's replica id in the group.
+  uint64_t self = 0;
+  std::unique_ptr<storage::GroupLog> log;
+  std::unique_ptr<KvStateMachine> fsm;
+  std::unique_ptr<raft::Replica> replica;
+
+  raft::SoftState soft{};
+  std::chrono::steady_clock::time_point last_leader_contact{};
+  // Proposals by log index, on the leader.
+  std::map<uint64_t, PendingProposal> proposals;
+  // Linearizable reads by read id; ordered so that serving stops at the first unready one.
+  std::map<uint64_t, WaitingRead> reads;
+  uint64_t next_read_id = 1;
+
+  // Node of a replica of this group; 0 when the replica is unknown.
+  uint64_t NodeOf(uint64_t replica_id) const {
+    for (const v1::Replica& r : desc.replicas()) {
+      if (r.replica_id() == replica_id) return r.node_id();
+    }
+    return 0;
+  }
+  bool IsLeader() const { return soft.role == raft::Role::kLeader; }
+};
+
+}  // namespace claw::server

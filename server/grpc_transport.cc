@@ -1,0 +1,249 @@
+#include "server/grpc_transport.h"
+
+#include <random>
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+namespace claw::server {
+
+using Clock = std::chrono::steady_clock;
+
+struct GrpcTransport::Peer {
+  uint64_t id = 0;
+  std::string address;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<GroupMessage> queue;  // guarded by mu
+  grpc::ClientContext* context = nullptr;  // guarded by mu: the open stream, for cancellation
+  std::thread thread;
+};
+
+// Receiving side of RaftPeer. Sync API: one gRPC thread per inbound stream, i.e. per peer node.
+class GrpcTransport::PeerService final : public v1::RaftPeer::Service {
+ public:
+  explicit PeerService(GrpcTransport* t) : t_(t) {}
+
+  grpc::Status Send(grpc::ServerContext* /*context*/, grpc::ServerReader<v1::PeerBatch>* reader,
+                    v1::PeerAck* /*ack*/) override {
+    v1::PeerBatch batch;
+    if (!reader->Read(&batch)) return grpc::Status::OK;
+    const v1::Hello& h = batch.hello();
+    if (h.cluster_id() != t_->options_.cluster_id) {
+      SPDLOG_WARN("refusing a peer stream from node {} ({}) of another cluster: cluster id {:x}, ours {:x}",
+                  h.from_node_id(), h.name(), h.cluster_id(), t_->options_.cluster_id);
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "cluster id mismatch");
+    }
+    if (h.to_node_id() != t_->options_.self || t_->options_.peers.count(h.from_node_id()) == 0) {
+      SPDLOG_WARN("refusing a peer stream from node {} ({}) addressed to node {}; this is node {}",
+                  h.from_node_id(), h.name(), h.to_node_id(), t_->options_.self);
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "node id mismatch");
+    }
+    const uint64_t from = h.from_node_id();
+    t_->router_->UpsertMember(MemberInfo{.id = from,
+                                         .name = h.name(),
+                                         .client_address = h.client_address(),
+                                         .zone = h.zone(),
+                                         .rack = h.rack(),
+                                         .host = h.host()});
+    do {
+      if (t_->stopping_.load()) break;
+      t_->OnBatch(from, batch);
+    } while (reader->Read(&batch));
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Snapshot(grpc::ServerContext* /*context*/, grpc::ServerReader<v1::SnapshotChunk>* /*reader*/,
+                        v1::SnapshotAck* ack) override {
+    ack->set_accepted(false);
+    ack->set_error("this node does not install snapshots yet");
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "snapshot install not supported yet");
+  }
+
+ private:
+  GrpcTransport* t_;
+};
+
+GrpcTransport::GrpcTransport(TransportOptions options, Router* router, Deliver deliver)
+    : options_(std::move(options)),
+      router_(router),
+      deliver_(std::move(deliver)),
+      service_(std::make_unique<PeerService>(this)) {
+  for (const auto& [id, addr] : options_.peers) {
+    auto p = std::make_unique<Peer>();
+    p->id = id;
+    p->address = addr;
+    peers_[id] = std::move(p);
+  }
+}
+
+GrpcTransport::~GrpcTransport() {
+  stopping_.store(true);
+  for (auto& [id, p] : peers_) {
+    std::lock_guard lock(p->mu);
+    if (p->context) p->context->TryCancel();
+    p->cv.notify_all();
+  }
+  for (auto& [id, p] : peers_) {
+    if (p->thread.joinable()) p->thread.join();
+  }
+}
+
+grpc::Service* GrpcTransport::service() { return service_.get(); }
+
+void GrpcTransport::Start() {
+  for (auto& [id, p] : peers_) {
+    Peer* peer = p.get();
+    p->thread = std::thread([this, peer] { RunSender(peer); });
+  }
+}
+
+void GrpcTransport::Send(uint64_t node, std::vector<GroupMessage> messages) {
+  auto it = peers_.find(node);
+  if (it == peers_.end()) {
+    messages_dropped_.fetch_add(messages.size());
+    return;
+  }
+  Peer* p = it->second.get();
+  {
+    std::lock_guard lock(p->mu);
+    if (p->queue.size() + messages.size() > options_.max_queued_messages) {
+      messages_dropped_.fetch_add(messages.size());
+      return;
+    }
+    if (p->queue.empty()) {
+      p->queue = std::move(messages);
+    } else {
+      for (GroupMessage& m : messages) p->queue.push_back(std::move(m));
+    }
+  }
+  p->cv.notify_one();
+}
+
+Clock::time_point GrpcTransport::LastHeard(uint64_t node) const {
+  std::lock_guard lock(heard_mu_);
+  auto it = last_heard_.find(node);
+  return it == last_heard_.end() ? Clock::time_point{} : it->second;
+}
+
+void GrpcTransport::Touch(uint64_t node) {
+  std::lock_guard lock(heard_mu_);
+  last_heard_[node] = Clock::now();
+}
+
+GrpcTransport::Stats GrpcTransport::stats() const {
+  return Stats{.batches_sent = batches_sent_.load(),
+               .messages_sent = messages_sent_.load(),
+               .messages_dropped = messages_dropped_.load(),
+               .reconnects = reconnects_.load()};
+}
+
+void GrpcTransport::OnBatch(uint64_t from, v1::PeerBatch& batch) {
+  Touch(from);
+  std::vector<GroupMessage> out;
+  out.reserve(batch.messages_size() + batch.heartbeats_size() + batch.heartbeat_responses_size());
+  for (v1::RaftMessage& m : *batch.mutable_messages()) {
+    auto decoded = DecodeRaftMessage(std::move(m));
+    if (!decoded) {
+      SPDLOG_WARN("dropping a malformed raft message from node {}: {}", from, decoded.error());
+      continue;
+    }
+    out.push_back(std::move(*decoded));
+  }
+  for (const v1::CoalescedHeartbeat& h : batch.heartbeats()) out.push_back(DecodeHeartbeat(h, false));
+  for (const v1::CoalescedHeartbeat& h : batch.heartbeat_responses()) out.push_back(DecodeHeartbeat(h, true));
+  if (!out.empty()) deliver_(std::move(out));
+}
+
+// Writes batches until the stream breaks (false) or the transport stops (true).
+bool GrpcTransport::SendLoop(Peer* peer, grpc::ClientWriter<v1::PeerBatch>* writer) {
+  std::vector<GroupMessage> pending;
+  size_t next = 0;
+  while (!stopping_.load()) {
+    if (next >= pending.size()) {
+      pending.clear();
+      next = 0;
+      std::unique_lock lock(peer->mu);
+      peer->cv.wait_for(lock, options_.keepalive, [&] { return stopping_.load() || !peer->queue.empty(); });
+      if (stopping_.load()) return true;
+      pending.swap(peer->queue);
+    }
+    v1::PeerBatch batch;
+    uint64_t bytes = 0;
+    size_t count = 0;
+    for (; next < pending.size() && bytes < options_.max_batch_bytes; ++next, ++count) {
+      GroupMessage& m = pending[next];
+      if (IsCoalescible(m.message)) {
+        auto* h = std::holds_alternative<raft::Heartbeat>(m.message.body) ? batch.add_heartbeats()
+                                                                          : batch.add_heartbeat_responses();
+        EncodeHeartbeat(m.group, m.message, h);
+        bytes += 48;
+      } else {
+        v1::RaftMessage* rm = batch.add_messages();
+        EncodeRaftMessage(m.group, m.message, rm);
+        bytes += rm->ByteSizeLong();
+      }
+    }
+    if (!writer->Write(batch)) return false;
+    batches_sent_.fetch_add(1);
+    messages_sent_.fetch_add(count);
+  }
+  return true;
+}
+
+void GrpcTransport::RunSender(Peer* peer) {
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(static_cast<int>(options_.max_message_bytes));
+  args.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  auto channel = grpc::CreateCustomChannel(peer->address, grpc::InsecureChannelCredentials(), args);
+  auto stub = v1::RaftPeer::NewStub(channel);
+  std::mt19937_64 rng(options_.self * 1000003 + peer->id);
+  auto backoff = std::chrono::milliseconds(50);
+  bool was_connected = false;
+  while (!stopping_.load()) {
+    grpc::ClientContext context;
+    {
+      std::lock_guard lock(peer->mu);
+      if (stopping_.load()) break;
+      peer->context = &context;
+    }
+    v1::PeerAck ack;
+    std::unique_ptr<grpc::ClientWriter<v1::PeerBatch>> writer = stub->Send(&context, &ack);
+    v1::PeerBatch hello;
+    *hello.mutable_hello() = options_.hello;
+    hello.mutable_hello()->set_to_node_id(peer->id);
+    bool clean = false;
+    if (writer->Write(hello)) {
+      if (!was_connected) SPDLOG_INFO("peer stream to node {} at {} open", peer->id, peer->address);
+      was_connected = true;
+      backoff = std::chrono::milliseconds(50);
+      clean = SendLoop(peer, writer.get());
+    }
+    writer->WritesDone();
+    grpc::Status st = writer->Finish();
+    if (!clean) {
+      if (was_connected) {
+        SPDLOG_WARN("peer stream to node {} at {} broke: {}", peer->id, peer->address, st.error_message());
+      }
+      was_connected = false;
+    }
+    {
+      std::lock_guard lock(peer->mu);
+      peer->context = nullptr;
+      // Messages queued for a dead stream are stale by the time it reopens: Raft resends.
+      messages_dropped_.fetch_add(peer->queue.size());
+      peer->queue.clear();
+    }
+    if (clean) break;
+    reconnects_.fetch_add(1);
+    std::unique_lock lock(peer->mu);
+    const auto jittered = std::chrono::milliseconds(
+        backoff.count() / 2 + static_cast<int64_t>(rng() % static_cast<uint64_t>(backoff.count() / 2 + 1)));
+    peer->cv.wait_for(lock, jittered, [&] { return stopping_.load(); });
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+  }
+}
+
+}  // namespace claw::server

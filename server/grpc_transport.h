@@ -1,0 +1,91 @@
+// GrpcTransport: the Raft peer transport over gRPC (proto/claw/v1/raft_peer.proto). One sender
+// thread per peer node keeps one long-lived client stream (RaftPeer.Send) open to that node and
+// writes every message queued for it since its last write as one PeerBatch, heartbeats coalesced.
+// A broken stream is reopened with exponential backoff (50 ms doubling to 2 s, with jitter);
+// messages queued while the peer is unreachable are dropped (Raft retransmits). When a sender has
+// had nothing to send for `keepalive`, it writes an empty batch: node-level liveness, which wakes
+// hibernating followers of a dead leader's node (Store, RaftWorker::Tick).
+//
+// The receiving side is RaftPeerService, registered on the node's peer gRPC server: it checks the
+// Hello of each stream (cluster id, node ids), decodes batches and hands them to the store.
+//
+// Threads: Send and LastHeard are thread-safe. Lifecycle: construct -> Start -> ... -> destroy
+// (closes streams, joins senders). The deliver callback must stay valid until destruction.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "claw/v1/raft_peer.grpc.pb.h"
+#include "server/router.h"
+#include "server/transport.h"
+
+namespace claw::server {
+
+struct TransportOptions {
+  uint64_t self = 0;
+  uint64_t cluster_id = 0;
+  // What this node tells its peers about itself.
+  v1::Hello hello{};
+  // Peer node id -> peer address ("host:port"); excludes this node.
+  std::map<uint64_t, std::string> peers{};
+  // Messages queued per peer before new ones are dropped.
+  size_t max_queued_messages = 100'000;
+  // Largest PeerBatch written at once (bytes, approximate); the rest goes in the next write.
+  uint64_t max_batch_bytes = 4ull << 20;
+  // gRPC message size limit on the peer port, both directions.
+  uint64_t max_message_bytes = 64ull << 20;
+  std::chrono::milliseconds keepalive{500};
+};
+
+class GrpcTransport final : public Transport {
+ public:
+  using Deliver = std::function<void(std::vector<GroupMessage>)>;
+
+  GrpcTransport(TransportOptions options, Router* router, Deliver deliver);
+  ~GrpcTransport() override;
+
+  void Start();
+  void Send(uint64_t node, std::vector<GroupMessage> messages) override;
+  std::chrono::steady_clock::time_point LastHeard(uint64_t node) const override;
+
+  // The receiving side: register on the peer server.
+  grpc::Service* service();
+
+  struct Stats {
+    uint64_t batches_sent = 0;
+    uint64_t messages_sent = 0;
+    uint64_t messages_dropped = 0;
+    uint64_t reconnects = 0;
+  };
+  Stats stats() const;
+
+ private:
+  class PeerService;
+  struct Peer;
+  void RunSender(Peer* peer);
+  bool SendLoop(Peer* peer, grpc::ClientWriter<v1::PeerBatch>* writer);
+  void OnBatch(uint64_t from, v1::PeerBatch& batch);
+  void Touch(uint64_t node);
+
+  TransportOptions options_;
+  Router* router_;
+  Deliver deliver_;
+  std::unique_ptr<PeerService> service_;
+  std::map<uint64_t, std::unique_ptr<Peer>> peers_;
+  mutable std::mutex heard_mu_;
+  std::map<uint64_t, std::chrono::steady_clock::time_point> last_heard_;  // guarded by heard_mu_
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> batches_sent_{0}, messages_sent_{0}, messages_dropped_{0}, reconnects_{0};
+};
+
+}  // namespace claw::server

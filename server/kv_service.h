@@ -1,0 +1,85 @@
+// KvService: the claw.v1.KV gRPC service (callback API). Handlers validate a request against the
+// limits, find the shard owning its keys, and enqueue a proposal or a read on the store; the store
+// answers on a raft worker thread and the handler's completion finishes the call. Handlers never
+// block and never touch raft/ (STYLE.md "Threads" rule 5).
+//
+// Every refusal made here happens before anything is proposed and is definite. A request for a
+// shard this node does not lead is answered NOT_LEADER with the leader's address, or forwarded to
+// the leader (one hop; the forwarded call carries forward = false) when the caller set
+// RequestHeader.forward.
+//
+// Thread-safe (gRPC calls handlers concurrently). Lifecycle: construct with a running Store; the
+// gRPC server must be shut down before the Store is destroyed.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "claw/v1/kv.grpc.pb.h"
+#include "server/requests.h"
+#include "server/router.h"
+#include "server/store.h"
+
+namespace claw::server {
+
+struct KvLimits {
+  uint64_t max_key_bytes = 4096;
+  uint64_t max_value_bytes = 1 << 20;
+  uint64_t max_request_bytes = 4 << 20;
+  uint64_t max_batch_ops = 1024;
+  uint64_t max_txn_ops = 128;
+  uint64_t max_scan_limit = 10'000;
+  uint64_t default_deadline_ms = 5'000;
+};
+
+class KvService final : public v1::KV::CallbackService {
+ public:
+  KvService(Store* store, Router* router, KvLimits limits);
+  ~KvService() override;
+
+  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx, const v1::GetRequest* req,
+                                v1::GetResponse* resp) override;
+  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx, const v1::PutRequest* req,
+                                v1::PutResponse* resp) override;
+  grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx, const v1::DeleteRequest* req,
+                                   v1::DeleteResponse* resp) override;
+  grpc::ServerUnaryReactor* DeleteRange(grpc::CallbackServerContext* ctx,
+                                        const v1::DeleteRangeRequest* req,
+                                        v1::DeleteRangeResponse* resp) override;
+  grpc::ServerWriteReactor<v1::ScanResponse>* Scan(grpc::CallbackServerContext* ctx,
+                                                   const v1::ScanRequest* req) override;
+  grpc::ServerUnaryReactor* Batch(grpc::CallbackServerContext* ctx, const v1::BatchRequest* req,
+                                  v1::BatchResponse* resp) override;
+  grpc::ServerUnaryReactor* Txn(grpc::CallbackServerContext* ctx, const v1::TxnRequest* req,
+                                v1::TxnResponse* resp) override;
+
+  // The stub for a node's client address (cached), for forwarding.
+  v1::KV::Stub* StubFor(const std::string& address);
+  std::chrono::steady_clock::time_point Deadline(const grpc::CallbackServerContext* ctx) const;
+  Store* store() { return store_; }
+  Router* router() { return router_; }
+  const KvLimits& limits() const { return limits_; }
+
+  // Where a request goes: the shard (0 when none owns the keys) and the answer to give at once
+  // (not local / no leader) when the request cannot be served here.
+  struct Target {
+    uint64_t shard = 0;
+    std::optional<RequestError> refuse;
+    std::string leader_address;  // for forwarding
+  };
+  Target Route(const v1::RequestHeader& h, const std::vector<std::string>& keys,
+               const std::string* range_end);
+
+ private:
+  Store* store_;
+  Router* router_;
+  KvLimits limits_;
+  std::mutex stubs_mu_;
+  std::map<std::string, std::unique_ptr<v1::KV::Stub>> stubs_;  // guarded by stubs_mu_
+};
+
+}  // namespace claw::server

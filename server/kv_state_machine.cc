@@ -1,0 +1,319 @@
+#include "server/kv_state_machine.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+
+#include <rocksdb/db.h>
+
+#include "storage/crc32c.h"
+#include "storage/key_codec.h"
+
+namespace claw::server {
+namespace {
+
+using storage::GetBigEndian64;
+using storage::PutBigEndian64;
+
+constexpr size_t kStoredHeader = 24;
+
+std::string EncodeApplyState(const ApplyState& s) {
+  std::string out;
+  PutBigEndian64(out, s.applied_index);
+  PutBigEndian64(out, s.applied_term);
+  PutBigEndian64(out, s.last_ts);
+  storage::PutFixed32(out, storage::Crc32c(out));
+  return out;
+}
+
+std::expected<ApplyState, std::string> DecodeApplyState(std::string_view in) {
+  if (in.size() != 28) return std::unexpected("apply state has " + std::to_string(in.size()) + " bytes, want 28");
+  if (storage::GetFixed32(in.substr(24)) != storage::Crc32c(in.substr(0, 24))) {
+    return std::unexpected("apply state checksum mismatch");
+  }
+  return ApplyState{.applied_index = GetBigEndian64(in),
+                    .applied_term = GetBigEndian64(in.substr(8)),
+                    .last_ts = GetBigEndian64(in.substr(16))};
+}
+
+// Three-way comparison result against an operand, then the Compare op applied to it.
+bool Test(int cmp, v1::Compare::Op op) {
+  switch (op) {
+    case v1::Compare::EQUAL: return cmp == 0;
+    case v1::Compare::NOT_EQUAL: return cmp != 0;
+    case v1::Compare::LESS: return cmp < 0;
+    case v1::Compare::GREATER: return cmp > 0;
+    default: return false;
+  }
+}
+
+int Cmp(uint64_t a, uint64_t b) { return a < b ? -1 : (a > b ? 1 : 0); }
+
+}  // namespace
+
+std::string EncodeStoredValue(const StoredValue& v) {
+  std::string out;
+  out.reserve(kStoredHeader + v.value.size());
+  PutBigEndian64(out, v.version);
+  PutBigEndian64(out, v.create_ts);
+  PutBigEndian64(out, v.mod_ts);
+  out.append(v.value);
+  return out;
+}
+
+std::expected<StoredValue, std::string> DecodeStoredValue(std::string_view payload) {
+  if (payload.size() < kStoredHeader) return std::unexpected("stored value shorter than its header");
+  return StoredValue{.version = GetBigEndian64(payload),
+                     .create_ts = GetBigEndian64(payload.substr(8)),
+                     .mod_ts = GetBigEndian64(payload.substr(16)),
+                     .value = std::string(payload.substr(kStoredHeader))};
+}
+
+void ToKeyValue(std::string_view key, const StoredValue& v, bool keys_only, v1::KeyValue* out) {
+  out->set_key(std::string(key));
+  if (!keys_only) out->set_value(v.value);
+  out->set_version(v.version);
+  out->set_mod_ts(v.mod_ts);
+  out->set_create_ts(v.create_ts);
+}
+
+KvStateMachine::KvStateMachine(storage::Engine* engine, uint64_t group)
+    : engine_(engine), group_(group) {}
+
+void KvStateMachine::Fatal(const storage::StorageError& e, const char* what) {
+  // Apply failures leave the replica's state unknown: stop the node (fail-stop); the Raft log
+  // redoes the work after a restart.
+  std::fprintf(stderr, "clawd: fatal storage error while %s: %s\n", what, e.message.c_str());
+  std::abort();
+}
+
+std::expected<void, storage::StorageError> KvStateMachine::Load() {
+  rocksdb::DB* db = engine_->db();
+  std::string raw;
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), engine_->meta_cf(),
+                              storage::ApplyStateKey(group_), &raw);
+  if (s.ok()) {
+    auto st = DecodeApplyState(raw);
+    if (!st) {
+      return std::unexpected(storage::StorageError{
+          storage::StorageErrorCode::kCorruption,
+          "shard " + std::to_string(group_) + ": " + st.error() + " in " + engine_->dir()});
+    }
+    state_ = *st;
+  } else if (!s.IsNotFound()) {
+    return std::unexpected(storage::FromRocks(s, "reading apply state"));
+  }
+  const std::string prefix = storage::DedupPrefix(group_);
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), engine_->meta_cf()));
+  std::vector<std::pair<uint64_t, std::string>> order;
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    std::string_view v = it->value().ToStringView();
+    DedupRecord rec;
+    if (v.size() < 8 || !rec.result.ParseFromArray(v.data() + 8, static_cast<int>(v.size() - 8))) {
+      return std::unexpected(storage::StorageError{
+          storage::StorageErrorCode::kCorruption,
+          "shard " + std::to_string(group_) + ": malformed dedup record in " + engine_->dir()});
+    }
+    rec.expires_ts = GetBigEndian64(v);
+    std::string id(it->key().ToStringView().substr(prefix.size()));
+    order.emplace_back(rec.expires_ts, id);
+    dedup_.emplace(std::move(id), std::move(rec));
+  }
+  if (!it->status().ok()) return std::unexpected(storage::FromRocks(it->status(), "reading dedup records"));
+  std::sort(order.begin(), order.end());
+  dedup_order_.assign(order.begin(), order.end());
+  return {};
+}
+
+const v1::TxnResponse* KvStateMachine::FindDuplicate(const std::string& request_id) const {
+  auto it = dedup_.find(request_id);
+  return it == dedup_.end() ? nullptr : &it->second.result;
+}
+
+std::expected<std::optional<StoredValue>, storage::StorageError> KvStateMachine::ReadKey(
+    std::string_view key) const {
+  storage::MvccReader reader(*engine_);
+  auto got = reader.Get(key, storage::Timestamp::Max());
+  if (!got) return std::unexpected(got.error());
+  if (!got->has_value()) return std::optional<StoredValue>{};
+  auto v = DecodeStoredValue(**got);
+  if (!v) {
+    return std::unexpected(storage::StorageError{storage::StorageErrorCode::kCorruption, v.error()});
+  }
+  return std::optional<StoredValue>(std::move(*v));
+}
+
+std::optional<StoredValue> KvStateMachine::Current(const std::string& key) {
+  if (auto it = overlay_.find(key); it != overlay_.end()) return it->second;
+  auto v = ReadKey(key);
+  if (!v) Fatal(v.error(), "reading a key during apply");
+  return std::move(*v);
+}
+
+void KvStateMachine::WritePut(rocksdb::WriteBatch& batch, const std::string& key, std::string value,
+                              uint64_t ts, bool prev_kv, v1::PutResponse* out) {
+  std::optional<StoredValue> prev = Current(key);
+  StoredValue next{.version = prev ? prev->version + 1 : 1,
+                   .create_ts = prev ? prev->create_ts : ts,
+                   .mod_ts = ts,
+                   .value = std::move(value)};
+  storage::MvccWriter writer(*engine_, batch);
+  if (auto r = writer.Put(key, storage::Timestamp(ts), EncodeStoredValue(next)); !r) {
+    Fatal(r.error(), "writing a put");
+  }
+  if (out) {
+    out->set_mod_ts(ts);
+    if (prev_kv && prev) ToKeyValue(key, *prev, false, out->mutable_prev());
+  }
+  overlay_[key] = std::move(next);
+}
+
+void KvStateMachine::WriteDelete(rocksdb::WriteBatch& batch, const std::string& key, uint64_t ts,
+                                 bool prev_kv, v1::DeleteResponse* out) {
+  std::optional<StoredValue> prev = Current(key);
+  if (prev) {
+    storage::MvccWriter writer(*engine_, batch);
+    if (auto r = writer.Delete(key, storage::Timestamp(ts)); !r) Fatal(r.error(), "writing a delete");
+    overlay_[key] = std::nullopt;
+  }
+  if (out) {
+    out->set_deleted(prev ? 1 : 0);
+    if (prev_kv && prev) ToKeyValue(key, *prev, false, out->mutable_prev());
+  }
+}
+
+uint64_t KvStateMachine::WriteDeleteRange(rocksdb::WriteBatch& batch, const std::string& start,
+                                          const std::string& end, uint64_t ts) {
+  // Live keys = committed live keys not deleted in the overlay, plus overlay keys alive now.
+  std::vector<std::string> victims;
+  storage::MvccReader reader(*engine_);
+  auto r = reader.ForEach(start, end, storage::Timestamp::Max(), storage::ScanDirection::kForward,
+                          [&](std::string_view key, std::string_view) {
+                            auto it = overlay_.find(std::string(key));
+                            if (it == overlay_.end()) victims.emplace_back(key);
+                            return true;
+                          });
+  if (!r) Fatal(r.error(), "scanning a range delete");
+  for (auto it = overlay_.lower_bound(start);
+       it != overlay_.end() && (end.empty() || it->first < end); ++it) {
+    if (it->second) victims.push_back(it->first);
+  }
+  storage::MvccWriter writer(*engine_, batch);
+  for (const std::string& key : victims) {
+    if (auto d = writer.Delete(key, storage::Timestamp(ts)); !d) Fatal(d.error(), "writing a range delete");
+    overlay_[key] = std::nullopt;
+  }
+  return victims.size();
+}
+
+bool KvStateMachine::Holds(const v1::Compare& c) {
+  std::optional<StoredValue> v = Current(c.key());
+  switch (c.target()) {
+    case v1::Compare::VALUE:
+      if (!v) return c.op() == v1::Compare::NOT_EQUAL;
+      return Test(v->value.compare(c.value()) < 0 ? -1 : (v->value == c.value() ? 0 : 1), c.op());
+    case v1::Compare::VERSION:
+      return Test(Cmp(v ? v->version : 0, c.version()), c.op());
+    case v1::Compare::MOD_TS:
+      return Test(Cmp(v ? v->mod_ts : 0, c.mod_ts()), c.op());
+    case v1::Compare::EXISTS:
+      return Test(v.has_value() == c.exists() ? 0 : 1, c.op());
+    default:
+      return false;
+  }
+}
+
+void KvStateMachine::RunOps(const google::protobuf::RepeatedPtrField<v1::Op>& ops, uint64_t ts,
+                            rocksdb::WriteBatch& batch, v1::TxnResponse* out) {
+  for (const v1::Op& op : ops) {
+    v1::OpResult* res = out->add_results();
+    switch (op.op_case()) {
+      case v1::Op::kGet: {
+        v1::GetResponse* g = res->mutable_get();
+        if (std::optional<StoredValue> v = Current(op.get().key())) {
+          g->set_found(true);
+          ToKeyValue(op.get().key(), *v, false, g->mutable_kv());
+        }
+        break;
+      }
+      case v1::Op::kPut:
+        WritePut(batch, op.put().key(), op.put().value(), ts, op.put().prev_kv(), res->mutable_put());
+        break;
+      case v1::Op::kDelete:
+        WriteDelete(batch, op.delete_().key(), ts, op.delete_().prev_kv(), res->mutable_delete_());
+        break;
+      case v1::Op::kDeleteRange:
+        res->mutable_delete_range()->set_deleted(WriteDeleteRange(
+            batch, op.delete_range().start_key(), op.delete_range().end_key(), ts));
+        break;
+      default:
+        break;  // validated before proposing; an empty op has no effect
+    }
+  }
+}
+
+void KvStateMachine::RecordDedup(const std::string& request_id, uint64_t ts,
+                                 const v1::TxnResponse& result, rocksdb::WriteBatch& batch) {
+  DedupRecord rec{.expires_ts = ts + dedup_window_, .result = result};
+  std::string value;
+  PutBigEndian64(value, rec.expires_ts);
+  result.AppendToString(&value);
+  if (auto s = batch.Put(engine_->meta_cf(), storage::DedupKey(group_, request_id), value); !s.ok()) {
+    Fatal(storage::FromRocks(s, "batching a dedup record"), "recording a request id");
+  }
+  dedup_order_.emplace_back(rec.expires_ts, request_id);
+  dedup_[request_id] = std::move(rec);
+}
+
+void KvStateMachine::ExpireDedup(uint64_t now_ts, rocksdb::WriteBatch& batch) {
+  while (!dedup_order_.empty() && dedup_order_.front().first < now_ts) {
+    auto& [expires, id] = dedup_order_.front();
+    auto it = dedup_.find(id);
+    // A re-recorded id (after expiry) has a later expiry; only drop the record this entry names.
+    if (it != dedup_.end() && it->second.expires_ts == expires) {
+      dedup_.erase(it);
+      if (auto s = batch.Delete(engine_->meta_cf(), storage::DedupKey(group_, id)); !s.ok()) {
+        Fatal(storage::FromRocks(s, "batching a dedup expiry"), "expiring a request id");
+      }
+    }
+    dedup_order_.pop_front();
+  }
+}
+
+v1::TxnResponse KvStateMachine::Apply(uint64_t index, uint64_t term, const v1::RaftCommand& cmd,
+                                      rocksdb::WriteBatch& batch) {
+  const uint64_t ts = std::max(cmd.ts(), state_.last_ts + 1);
+  state_.applied_index = index;
+  state_.applied_term = term;
+  state_.last_ts = ts;
+  ExpireDedup(ts, batch);
+  if (!cmd.request_id().empty()) {
+    if (const v1::TxnResponse* dup = FindDuplicate(cmd.request_id())) return *dup;
+  }
+  v1::TxnResponse result;
+  if (cmd.has_txn()) {
+    bool ok = true;
+    for (const v1::Compare& c : cmd.txn().compare()) ok = ok && Holds(c);
+    result.set_succeeded(ok);
+    RunOps(ok ? cmd.txn().success() : cmd.txn().failure(), ts, batch, &result);
+  } else {
+    result.set_succeeded(true);
+    RunOps(cmd.batch().ops(), ts, batch, &result);
+  }
+  if (!cmd.request_id().empty()) RecordDedup(cmd.request_id(), ts, result, batch);
+  return result;
+}
+
+void KvStateMachine::ApplyEmpty(uint64_t index, uint64_t term) {
+  state_.applied_index = index;
+  state_.applied_term = term;
+}
+
+void KvStateMachine::FinishBatch(rocksdb::WriteBatch& batch) {
+  if (auto s = batch.Put(engine_->meta_cf(), storage::ApplyStateKey(group_), EncodeApplyState(state_));
+      !s.ok()) {
+    Fatal(storage::FromRocks(s, "batching the apply state"), "recording the applied index");
+  }
+}
+
+}  // namespace claw::server

@@ -1,0 +1,122 @@
+// KvStateMachine: the state machine of one shard on this node — applies committed RaftCommands
+// (claw.v1, proto/claw/v1/command.proto) to MVCC data in the `data` column family, keeps the
+// shard's apply state (applied index, last timestamp) and the write-dedup window in `meta`, and
+// serves reads of the applied state.
+//
+// Determinism: every replica applies the same log and must store the same bytes. So the version
+// timestamp of a command is max(proposed ts, last applied ts + 1) (a function of the log only),
+// dedup expiry is judged against command timestamps, and nothing here reads a clock.
+//
+// Stored value (payload of an MVCC put): version (8B BE) | create_ts (8B BE) | mod_ts (8B BE) |
+// user value. Version counts writes since the key was (re)created.
+//
+// Atomicity: a command's effects and the apply state that records it land in one WriteBatch,
+// written without fsync (the Raft log is the durable copy: a lost apply is redone from it, and the
+// apply state says exactly where to resume). Commands applied in one round share a batch; an
+// in-memory overlay lets later commands of the round read earlier ones' writes.
+//
+// Threads: owned by the raft worker that owns the shard's group; not thread-safe. The read
+// functions (ReadKey / Scan via MvccReader) only touch the engine and may run elsewhere.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <expected>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include <rocksdb/write_batch.h>
+
+#include "claw/v1/command.pb.h"
+#include "claw/v1/kv.pb.h"
+#include "storage/engine.h"
+#include "storage/error.h"
+#include "storage/hlc.h"
+#include "storage/mvcc.h"
+
+namespace claw::server {
+
+struct StoredValue {
+  uint64_t version = 0;
+  uint64_t create_ts = 0;
+  uint64_t mod_ts = 0;
+  std::string value{};
+};
+std::string EncodeStoredValue(const StoredValue& v);
+[[nodiscard]] std::expected<StoredValue, std::string> DecodeStoredValue(std::string_view payload);
+// Fills a wire KeyValue (value omitted with keys_only).
+void ToKeyValue(std::string_view key, const StoredValue& v, bool keys_only, v1::KeyValue* out);
+
+// The durable position of the state machine.
+struct ApplyState {
+  uint64_t applied_index = 0;
+  uint64_t applied_term = 0;
+  uint64_t last_ts = 0;
+};
+
+class KvStateMachine {
+ public:
+  KvStateMachine(storage::Engine* engine, uint64_t group);
+
+  // Loads the apply state and the dedup window from `meta` (a missing apply state = a new shard).
+  [[nodiscard]] std::expected<void, storage::StorageError> Load();
+
+  // Result of a duplicate request recorded within the window, if any.
+  const v1::TxnResponse* FindDuplicate(const std::string& request_id) const;
+
+  // Applies the command of entry (index, term) into `batch`; returns its result (TxnResponse is
+  // the general form: `succeeded` plus one OpResult per op that ran). A duplicate request id is
+  // answered from the dedup record without effects. Storage failures are fatal to the node.
+  v1::TxnResponse Apply(uint64_t index, uint64_t term, const v1::RaftCommand& cmd,
+                        rocksdb::WriteBatch& batch);
+  // An entry without effects on data (leader no-op, configuration change).
+  void ApplyEmpty(uint64_t index, uint64_t term);
+  // Adds the apply state record to `batch`; call after the round's last Apply.
+  void FinishBatch(rocksdb::WriteBatch& batch);
+  // The batch of FinishBatch was written: the overlay is no longer needed.
+  void OnBatchWritten() { overlay_.clear(); }
+
+  // Point read of the applied state (committed in RocksDB; not the overlay).
+  [[nodiscard]] std::expected<std::optional<StoredValue>, storage::StorageError> ReadKey(
+      std::string_view key) const;
+
+  const ApplyState& state() const { return state_; }
+  uint64_t dedup_entries() const { return dedup_.size(); }
+  // Dedup window length in timestamp units (ms << 18); set from config.
+  void set_dedup_window_ms(uint64_t ms) { dedup_window_ = ms << storage::Timestamp::kLogicalBits; }
+
+ private:
+  // Current value of `key` as of the commands applied so far (overlay, then RocksDB).
+  std::optional<StoredValue> Current(const std::string& key);
+  void WritePut(rocksdb::WriteBatch& batch, const std::string& key, std::string value, uint64_t ts,
+                bool prev_kv, v1::PutResponse* out);
+  void WriteDelete(rocksdb::WriteBatch& batch, const std::string& key, uint64_t ts, bool prev_kv,
+                   v1::DeleteResponse* out);
+  uint64_t WriteDeleteRange(rocksdb::WriteBatch& batch, const std::string& start,
+                            const std::string& end, uint64_t ts);
+  void RunOps(const google::protobuf::RepeatedPtrField<v1::Op>& ops, uint64_t ts,
+              rocksdb::WriteBatch& batch, v1::TxnResponse* out);
+  bool Holds(const v1::Compare& c);
+  void RecordDedup(const std::string& request_id, uint64_t ts, const v1::TxnResponse& result,
+                   rocksdb::WriteBatch& batch);
+  void ExpireDedup(uint64_t now_ts, rocksdb::WriteBatch& batch);
+  static void Fatal(const storage::StorageError& e, const char* what);
+
+  storage::Engine* engine_;
+  uint64_t group_;
+  ApplyState state_;
+  uint64_t dedup_window_ = uint64_t{600'000} << storage::Timestamp::kLogicalBits;
+  // Writes of this round not yet in RocksDB; nullopt = deleted.
+  std::map<std::string, std::optional<StoredValue>> overlay_;
+  struct DedupRecord {
+    uint64_t expires_ts = 0;
+    v1::TxnResponse result;
+  };
+  std::unordered_map<std::string, DedupRecord> dedup_;
+  // Request ids in expiry order (timestamps only grow, so insertion order is expiry order).
+  std::deque<std::pair<uint64_t, std::string>> dedup_order_;
+};
+
+}  // namespace claw::server

@@ -1,0 +1,345 @@
+#include "server/node.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <rocksdb/db.h>
+#include <spdlog/spdlog.h>
+
+#include "server/admin_service.h"
+#include "server/grpc_transport.h"
+#include "server/kv_service.h"
+#include "server/router.h"
+#include "server/store.h"
+#include "storage/crc32c.h"
+#include "storage/engine.h"
+#include "storage/hlc.h"
+#include "storage/key_codec.h"
+#include "storage/log_writer.h"
+
+namespace claw::server {
+namespace {
+
+constexpr int kExitUnavailable = 69;  // EX_UNAVAILABLE
+constexpr int kExitCantCreate = 73;   // EX_CANTCREAT
+constexpr int kExitIo = 74;           // EX_IOERR
+constexpr int kExitProtocol = 76;     // EX_PROTOCOL
+constexpr int kExitConfig = 78;       // EX_CONFIG
+// How far ahead of this node's clock a replicated timestamp may be and still be merged.
+constexpr uint64_t kMaxClockOffsetMs = 500;
+
+std::string BoundaryKey(uint32_t v) {
+  std::string s{static_cast<char>(v >> 8), static_cast<char>(v & 0xff)};
+  while (!s.empty() && s.back() == '\0') s.pop_back();
+  return s;
+}
+
+std::string EncodeIdentity(uint64_t cluster_id, uint64_t node_id) {
+  std::string out;
+  storage::PutBigEndian64(out, cluster_id);
+  storage::PutBigEndian64(out, node_id);
+  storage::PutFixed32(out, storage::Crc32c(out));
+  return out;
+}
+
+storage::StorageOptions StorageOptionsFrom(const config::Config& c) {
+  storage::StorageOptions o;
+  o.dir = c.data_dir;
+  o.direct_io = c.storage.direct_io;
+  o.block_cache_bytes = c.storage.block_cache_bytes;
+  o.bloom_bits_per_key = c.storage.bloom_bits_per_key;
+  o.write_buffer_bytes = c.storage.write_buffer_bytes;
+  o.max_write_buffers = c.storage.max_write_buffers;
+  o.max_background_jobs = c.storage.max_background_jobs;
+  o.compaction_rate_bytes_per_sec = c.storage.compaction_rate_bytes_per_sec;
+  o.bytes_per_sync = c.storage.bytes_per_sync;
+  o.wal_bytes_per_sync = c.storage.wal_bytes_per_sync;
+  o.compression = c.storage.compression;
+  return o;
+}
+
+StoreOptions StoreOptionsFrom(const config::Config& c, uint64_t node_id) {
+  StoreOptions o;
+  o.node_id = node_id;
+  o.workers = c.raft.workers;
+  o.tick_ms = static_cast<uint32_t>(c.raft.tick_ms);
+  o.election_ticks = c.raft.election_ticks;
+  o.heartbeat_ticks = c.raft.heartbeat_ticks;
+  o.pre_vote = c.raft.pre_vote;
+  o.lease_reads = c.raft.lease_reads;
+  o.max_clock_drift_ppm = c.raft.max_clock_drift_ppm;
+  o.max_inflight_appends = c.raft.max_inflight_appends;
+  o.max_append_bytes = c.raft.max_append_bytes;
+  o.max_uncommitted_bytes = c.raft.max_uncommitted_bytes;
+  o.hibernate_after_ticks = c.raft.hibernate_after_ticks;
+  o.node_dead_after_ms = static_cast<uint32_t>(c.raft.node_dead_after_ms);
+  o.max_pending_requests = c.kv.max_pending_proposals;
+  o.dedup_window_ms = c.kv.dedup_window_ms;
+  o.max_staleness_ms = c.kv.max_staleness_ms;
+  // A command is the request plus a small envelope; it must fit one peer message with room for
+  // the append's own fields (reliability.md §5.4: refuse before persisting, never after).
+  o.max_command_bytes = std::min<uint64_t>(c.limits.max_request_bytes + (64 << 10),
+                                           c.limits.max_peer_message_bytes * 95 / 100);
+  return o;
+}
+
+}  // namespace
+
+std::vector<v1::ShardDescriptor> InitialShards(int shards, int nodes) {
+  std::vector<v1::ShardDescriptor> out;
+  const int replicas = std::min(3, nodes);
+  auto place = [&](v1::ShardDescriptor& d, int ordinal) {
+    d.mutable_epoch()->set_conf_version(1);
+    d.mutable_epoch()->set_range_version(1);
+    for (int k = 0; k < replicas; ++k) {
+      const uint64_t node = static_cast<uint64_t>((ordinal + k) % nodes) + 1;
+      v1::Replica* r = d.add_replicas();
+      r->set_node_id(node);
+      r->set_replica_id(node);
+      r->set_role(v1::Replica::VOTER);
+    }
+  };
+  v1::ShardDescriptor meta;
+  meta.set_id(kMetaShard);
+  place(meta, 0);
+  out.push_back(meta);
+  for (int i = 0; i < shards; ++i) {
+    v1::ShardDescriptor d;
+    d.set_id(static_cast<uint64_t>(i) + 2);
+    d.set_start_key(i == 0 ? std::string() : BoundaryKey(static_cast<uint32_t>(uint64_t{65536} * i / shards)));
+    if (i + 1 < shards) d.set_end_key(BoundaryKey(static_cast<uint32_t>(uint64_t{65536} * (i + 1) / shards)));
+    place(d, i + 1);
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+uint64_t ClusterId(const std::vector<config::Member>& members) {
+  uint64_t h = 14695981039346656037ull;  // FNV-1a
+  auto mix = [&h](std::string_view s) {
+    for (unsigned char c : s) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+    h ^= 0xff;
+    h *= 1099511628211ull;
+  };
+  for (const auto& m : members) {
+    mix(m.name);
+    mix(m.peer_addr);
+  }
+  return h;
+}
+
+struct Node::Parts {
+  config::Config config;
+  uint64_t node_id = 0;
+  uint64_t cluster_id = 0;
+  std::string client_address;
+  std::unique_ptr<storage::Engine> engine;
+  std::unique_ptr<storage::LogWriter> log_writer;
+  std::unique_ptr<storage::HybridClock> clock;
+  std::unique_ptr<Router> router;
+  std::unique_ptr<GrpcTransport> transport;
+  std::atomic<Store*> store_ptr{nullptr};
+  std::unique_ptr<Store> store;
+  std::unique_ptr<KvService> kv;
+  std::unique_ptr<AdminService> admin;
+  std::unique_ptr<grpc::Server> peer_server;
+  std::unique_ptr<grpc::Server> client_server;
+  bool shut_down = false;
+};
+
+Node::Node() : p_(std::make_unique<Parts>()) {}
+Node::~Node() { Shutdown(); }
+uint64_t Node::node_id() const { return p_->node_id; }
+const std::string& Node::client_address() const { return p_->client_address; }
+
+namespace {
+
+// Checks or writes the node identity; on first start bootstraps the initial shards.
+std::expected<void, StartError> Identity(storage::Engine* engine, const config::Config& c,
+                                          uint64_t cluster_id, uint64_t node_id) {
+  std::string raw;
+  rocksdb::Status s = engine->db()->Get(rocksdb::ReadOptions(), engine->meta_cf(), storage::NodeIdentityKey(), &raw);
+  if (s.ok()) {
+    if (raw.size() != 20 || storage::GetFixed32(std::string_view(raw).substr(16)) != storage::Crc32c(std::string_view(raw).substr(0, 16))) {
+      return std::unexpected(StartError{kExitIo, "the node identity record in " + c.data_dir + " is corrupt"});
+    }
+    const uint64_t stored_cluster = storage::GetBigEndian64(raw);
+    const uint64_t stored_node = storage::GetBigEndian64(std::string_view(raw).substr(8));
+    if (stored_cluster != cluster_id || stored_node != node_id) {
+      return std::unexpected(StartError{
+          kExitProtocol,
+          fmt::format("{} belongs to node {} of cluster {:016x}, but the configuration makes this node {} of "
+                      "cluster {:016x}: initial_cluster and name must be what they were when the data "
+                      "directory was created (or point data_dir at a new directory)",
+                      c.data_dir, stored_node, stored_cluster, node_id, cluster_id)});
+    }
+    return {};
+  }
+  if (!s.IsNotFound()) return std::unexpected(StartError{kExitIo, "reading the node identity: " + s.ToString()});
+  SPDLOG_INFO("bootstrapping node {} of a new cluster {:016x}: {} data shards over {} nodes", node_id,
+              cluster_id, c.shards, c.initial_cluster.size());
+  auto shards = InitialShards(c.shards, static_cast<int>(c.initial_cluster.size()));
+  if (auto b = Store::Bootstrap(engine, node_id, shards); !b) {
+    return std::unexpected(StartError{kExitIo, "bootstrap failed: " + b.error()});
+  }
+  rocksdb::WriteBatch batch;
+  if (auto st = batch.Put(engine->meta_cf(), storage::NodeIdentityKey(), EncodeIdentity(cluster_id, node_id)); !st.ok()) {
+    return std::unexpected(StartError{kExitIo, "writing the node identity: " + st.ToString()});
+  }
+  if (auto w = engine->Write(batch, storage::Durability::kSync); !w) {
+    return std::unexpected(StartError{kExitIo, "writing the node identity: " + w.error().message});
+  }
+  return {};
+}
+
+}  // namespace
+
+std::expected<std::unique_ptr<Node>, StartError> Node::Start(const config::Config& config) {
+  std::unique_ptr<Node> node(new Node());
+  Parts& p = *node->p_;
+  p.config = config;
+  if (p.config.initial_cluster.empty()) p.config.initial_cluster.push_back({config.name, config.peer_addr});
+  const auto& members = p.config.initial_cluster;
+  auto self = std::find_if(members.begin(), members.end(), [&](const auto& m) { return m.name == config.name; });
+  if (self == members.end()) {
+    return std::unexpected(StartError{kExitConfig, "name '" + config.name + "' is not in initial_cluster"});
+  }
+  p.node_id = static_cast<uint64_t>(self - members.begin()) + 1;
+  p.cluster_id = ClusterId(members);
+  p.client_address = config.advertise_client_addr.empty() ? config.client_addr : config.advertise_client_addr;
+
+  auto engine = storage::Engine::Open(StorageOptionsFrom(config));
+  if (!engine) {
+    const bool corrupt = engine.error().code == storage::StorageErrorCode::kCorruption;
+    return std::unexpected(StartError{corrupt ? kExitIo : kExitCantCreate,
+                                      "cannot open the data directory " + config.data_dir + ": " + engine.error().message});
+  }
+  p.engine = std::move(*engine);
+  for (const std::string& w : p.engine->warnings()) SPDLOG_WARN("{}", w);
+  if (auto id = Identity(p.engine.get(), p.config, p.cluster_id, p.node_id); !id) return std::unexpected(id.error());
+
+  p.log_writer = std::make_unique<storage::LogWriter>(p.engine.get());
+  p.clock = std::make_unique<storage::HybridClock>(kMaxClockOffsetMs);
+  p.router = std::make_unique<Router>(p.node_id);
+  TransportOptions topts{.self = p.node_id, .cluster_id = p.cluster_id};
+  for (size_t i = 0; i < members.size(); ++i) {
+    const uint64_t id = i + 1;
+    MemberInfo m{.id = id, .name = members[i].name, .peer_address = members[i].peer_addr};
+    if (id == p.node_id) {
+      m.client_address = p.client_address;
+      m.zone = config.zone;
+      m.rack = config.rack;
+      m.host = config.host;
+    } else {
+      topts.peers[id] = members[i].peer_addr;
+    }
+    p.router->UpsertMember(m);
+  }
+  topts.hello.set_cluster_id(p.cluster_id);
+  topts.hello.set_from_node_id(p.node_id);
+  topts.hello.set_name(config.name);
+  topts.hello.set_client_address(p.client_address);
+  topts.hello.set_zone(config.zone);
+  topts.hello.set_rack(config.rack);
+  topts.hello.set_host(config.host);
+  topts.max_message_bytes = config.limits.max_peer_message_bytes;
+  topts.max_batch_bytes = std::min<uint64_t>(4 << 20, config.limits.max_peer_message_bytes / 2);
+  Parts* parts = &p;
+  p.transport = std::make_unique<GrpcTransport>(topts, p.router.get(), [parts](std::vector<GroupMessage> msgs) {
+    if (Store* s = parts->store_ptr.load()) s->Deliver(std::move(msgs));
+  });
+  // Each peer's Hello names the receiver: set per stream by the transport from its peer table.
+
+  auto store = Store::Open(StoreOptionsFrom(config, p.node_id), p.engine.get(), p.log_writer.get(),
+                           p.transport.get(), p.router.get(), p.clock.get());
+  if (!store) return std::unexpected(StartError{kExitIo, store.error()});
+  p.store = std::move(*store);
+  p.store_ptr.store(p.store.get());
+
+  grpc::ServerBuilder peer_builder;
+  int peer_port = 0;
+  peer_builder.AddListeningPort(config.peer_addr, grpc::InsecureServerCredentials(), &peer_port);
+  peer_builder.SetMaxReceiveMessageSize(static_cast<int>(config.limits.max_peer_message_bytes));
+  peer_builder.RegisterService(p.transport->service());
+  p.peer_server = peer_builder.BuildAndStart();
+  if (!p.peer_server || peer_port == 0) {
+    return std::unexpected(StartError{kExitUnavailable, "cannot listen on peer_addr " + config.peer_addr +
+                                                            " (in use, or not an address of this host?)"});
+  }
+  p.transport->Start();
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  KvLimits limits{.max_key_bytes = config.limits.max_key_bytes,
+                  .max_value_bytes = config.limits.max_value_bytes,
+                  .max_request_bytes = config.limits.max_request_bytes,
+                  .max_batch_ops = config.limits.max_batch_ops,
+                  .max_txn_ops = config.limits.max_txn_ops,
+                  .max_scan_limit = config.limits.max_scan_limit,
+                  .default_deadline_ms = config.kv.default_deadline_ms};
+  p.kv = std::make_unique<KvService>(p.store.get(), p.router.get(), limits);
+  const auto dead_after = std::chrono::milliseconds(config.raft.node_dead_after_ms);
+  p.admin = std::make_unique<AdminService>(
+      NodeIdentity{.node_id = p.node_id, .cluster_id = p.cluster_id, .name = config.name}, p.store.get(),
+      p.router.get(), [parts, dead_after](uint64_t peer) {
+        return std::chrono::steady_clock::now() - parts->transport->LastHeard(peer) < dead_after;
+      });
+  grpc::ServerBuilder client_builder;
+  int client_port = 0;
+  client_builder.AddListeningPort(config.client_addr, grpc::InsecureServerCredentials(), &client_port);
+  // Requests a bit over the limit still arrive, so that they get a clear TOO_LARGE; far over it,
+  // gRPC refuses them itself (RESOURCE_EXHAUSTED).
+  client_builder.SetMaxReceiveMessageSize(static_cast<int>(config.limits.max_request_bytes + (512 << 10)));
+  client_builder.RegisterService(p.kv.get());
+  client_builder.RegisterService(p.admin.get());
+  p.client_server = client_builder.BuildAndStart();
+  if (!p.client_server || client_port == 0) {
+    return std::unexpected(StartError{kExitUnavailable, "cannot listen on client_addr " + config.client_addr +
+                                                            " (in use, or not an address of this host?)"});
+  }
+  p.client_server->GetHealthCheckService()->SetServingStatus(true);
+  SPDLOG_INFO("node {} ({}) of cluster {:016x} serving: client {} peer {}, {} local replicas", p.node_id,
+              config.name, p.cluster_id, config.client_addr, config.peer_addr, p.store->Status().size());
+  return node;
+}
+
+void Node::Shutdown() {
+  Parts& p = *p_;
+  if (p.shut_down) return;
+  p.shut_down = true;
+  if (p.client_server) p.client_server->GetHealthCheckService()->SetServingStatus(false);
+  if (p.store) {
+    p.store->StopAccepting();
+    const auto drain = std::chrono::milliseconds(p.config.shutdown.drain_timeout_ms);
+    const size_t still = p.store->TransferLeadersAway(drain);
+    if (still == 0) {
+      SPDLOG_INFO("shutdown: every leadership moved to other nodes");
+    } else {
+      SPDLOG_WARN("shutdown: still leading {} shards after {} ms; they elect anew after this node stops",
+                  still, drain.count());
+    }
+    p.store->Stop();
+  }
+  const auto soon = std::chrono::system_clock::now() + std::chrono::seconds(1);
+  if (p.client_server) p.client_server->Shutdown(soon);
+  if (p.peer_server) p.peer_server->Shutdown(soon);
+  p.store_ptr.store(nullptr);
+  p.log_writer.reset();  // drains: its callbacks post into the stopped workers
+  p.store.reset();
+  p.transport.reset();
+  p.kv.reset();
+  p.admin.reset();
+  p.client_server.reset();
+  p.peer_server.reset();
+  p.engine.reset();
+  SPDLOG_INFO("node {} stopped; data directory closed", p.node_id);
+}
+
+}  // namespace claw::server

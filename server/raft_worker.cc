@@ -1,0 +1,526 @@
+#include "server/raft_worker.h"
+
+#include <algorithm>
+#include <cstdlib>
+
+#include <spdlog/spdlog.h>
+
+#include "server/group.h"
+#include "server/store.h"
+
+namespace claw::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+RequestError Unavailable(std::string message, bool definite) {
+  return MakeError(RpcCode::kUnavailable, v1::Error::UNAVAILABLE, std::move(message), definite);
+}
+
+const char* RoleName(raft::Role r) {
+  switch (r) {
+    case raft::Role::kLeader: return "leader";
+    case raft::Role::kCandidate: return "candidate";
+    case raft::Role::kPreCandidate: return "pre-candidate";
+    case raft::Role::kFollower: return "follower";
+  }
+  return "?";
+}
+
+}  // namespace
+
+RequestError MakeError(RpcCode rpc, v1::Error::Code code, std::string message, bool definite) {
+  RequestError e{.rpc = rpc, .definite = definite};
+  e.detail.set_code(code);
+  e.detail.set_message(std::move(message));
+  return e;
+}
+
+RaftWorker::RaftWorker(Store* store, int index) : store_(store), index_(index) {}
+
+RaftWorker::~RaftWorker() { Stop(); }
+
+void RaftWorker::Stop() {
+  std::vector<Event> left;
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_) return;
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard lock(mu_);
+    stopped_ = true;
+    left.swap(inbox_);
+  }
+  // Fail whatever is still waiting, so that no gRPC call hangs.
+  for (auto& [id, g] : groups_) {
+    for (auto& [index, p] : g->proposals) {
+      if (!p.answered) p.done(std::unexpected(Unavailable("node shutting down; the write may or may not be applied", false)));
+    }
+    g->proposals.clear();
+    for (auto& [rid, r] : g->reads) r.request.done(std::unexpected(Unavailable("node shutting down", true)));
+    g->reads.clear();
+  }
+  for (Event& e : left) FailClientRequest(e);
+}
+
+void RaftWorker::FailClientRequest(Event& e) {
+  if (auto* p = std::get_if<ProposalRequest>(&e)) p->done(std::unexpected(Unavailable("node shutting down", true)));
+  if (auto* r = std::get_if<ReadRequest>(&e)) r->done(std::unexpected(Unavailable("node shutting down", true)));
+}
+
+void RaftWorker::AddGroup(std::unique_ptr<Group> group) {
+  Group* g = group.get();
+  groups_[g->id] = std::move(group);
+  dirty_.insert(g);
+}
+
+void RaftWorker::Start() {
+  next_tick_ = Clock::now() + std::chrono::milliseconds(store_->options().tick_ms);
+  thread_ = std::thread([this] { Run(); });
+}
+
+bool RaftWorker::Post(Event event) {
+  const bool is_message = std::holds_alternative<GroupMessage>(event);
+  {
+    std::unique_lock lock(mu_);
+    if (stopped_) {
+      lock.unlock();
+      FailClientRequest(event);
+      return true;
+    }
+    if (is_message) {
+      if (inbox_messages_ >= store_->options().max_mailbox_messages) return false;
+      ++inbox_messages_;
+    }
+    inbox_.push_back(std::move(event));
+  }
+  cv_.notify_one();
+  return true;
+}
+
+std::vector<Group*> RaftWorker::groups() {
+  std::vector<Group*> out;
+  for (auto& [id, g] : groups_) out.push_back(g.get());
+  return out;
+}
+
+Group* RaftWorker::Find(uint64_t group) {
+  auto it = groups_.find(group);
+  return it == groups_.end() ? nullptr : it->second.get();
+}
+
+void RaftWorker::Run() {
+  std::vector<Event> events;
+  const auto tick = std::chrono::milliseconds(store_->options().tick_ms);
+  while (true) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_until(lock, next_tick_, [this] { return stopping_ || !inbox_.empty(); });
+      if (stopping_) return;
+      events.swap(inbox_);
+      inbox_messages_ = 0;
+    }
+    const Clock::time_point now = Clock::now();
+    for (Event& e : events) HandleEvent(e, now);
+    events.clear();
+    if (now >= next_tick_) {
+      Tick(now);
+      // Deliver missed ticks (a stalled worker must catch up before it serves lease reads), but
+      // never more than an election timeout's worth at once.
+      int missed = 0;
+      while (next_tick_ <= now && missed < store_->options().election_ticks) {
+        next_tick_ += tick;
+        ++missed;
+      }
+      if (next_tick_ <= now) next_tick_ = now + tick;
+    }
+    ProcessReadies();
+  }
+}
+
+void RaftWorker::HandleEvent(Event& event, Clock::time_point now) {
+  std::visit(
+      [&](auto& e) {
+        using T = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<T, GroupMessage>) {
+          HandleMessage(e, now);
+        } else if constexpr (std::is_same_v<T, ProposalRequest>) {
+          HandleProposal(e);
+        } else if constexpr (std::is_same_v<T, ReadRequest>) {
+          HandleRead(e, now);
+        } else if constexpr (std::is_same_v<T, Persisted>) {
+          HandlePersisted(e);
+        } else {
+          e(*this);
+        }
+      },
+      event);
+}
+
+void RaftWorker::HandleMessage(GroupMessage& m, Clock::time_point now) {
+  Group* g = Find(m.group);
+  if (g == nullptr) {
+    SPDLOG_DEBUG("dropping a message for shard {} not hosted here", m.group);
+    return;
+  }
+  if (m.message.to.value() != g->self) return;
+  const bool from_leader = std::holds_alternative<raft::AppendRequest>(m.message.body) ||
+                           std::holds_alternative<raft::Heartbeat>(m.message.body) ||
+                           std::holds_alternative<raft::Hibernate>(m.message.body);
+  if (from_leader && m.message.term >= g->replica->term()) g->last_leader_contact = now;
+  g->replica->Step(std::move(m.message));
+  dirty_.insert(g);
+}
+
+RequestError RaftWorker::NotLeader(Group* g) {
+  RequestError e = MakeError(RpcCode::kUnavailable, v1::Error::NOT_LEADER,
+                             "node " + std::to_string(store_->options_.node_id) +
+                                 " does not lead shard " + std::to_string(g->id));
+  const uint64_t leader = g->NodeOf(g->soft.leader.value());
+  if (leader != 0) {
+    e.detail.mutable_leader()->set_node_id(leader);
+    e.detail.mutable_leader()->set_address(store_->router_->ClientAddress(leader));
+  } else {
+    e.detail.set_retry_after_ms(store_->options_.tick_ms * 2);
+  }
+  *e.detail.add_shards() = g->desc;
+  return e;
+}
+
+v1::ResponseHeader RaftWorker::Header(Group* g) {
+  v1::ResponseHeader h;
+  h.set_shard_id(g->id);
+  *h.mutable_epoch() = g->desc.epoch();
+  h.set_node_id(store_->options_.node_id);
+  h.set_applied_index(g->fsm->state().applied_index);
+  return h;
+}
+
+std::optional<RequestError> RaftWorker::Check(Group* g, uint64_t shard, bool check_epoch,
+                                              const v1::Epoch& epoch,
+                                              const std::vector<std::string>& keys,
+                                              bool need_leader) {
+  if (g == nullptr) {
+    return MakeError(RpcCode::kNotFound, v1::Error::SHARD_NOT_FOUND,
+                     "node " + std::to_string(store_->options_.node_id) + " hosts no replica of shard " +
+                         std::to_string(shard));
+  }
+  if (check_epoch && (epoch.conf_version() != g->desc.epoch().conf_version() ||
+                      epoch.range_version() != g->desc.epoch().range_version())) {
+    RequestError e = MakeError(RpcCode::kFailedPrecondition, v1::Error::EPOCH_MISMATCH,
+                               "shard " + std::to_string(g->id) + " has a newer epoch");
+    *e.detail.add_shards() = g->desc;
+    return e;
+  }
+  for (const std::string& k : keys) {
+    if (!InRange(g->desc, k)) {
+      RequestError e = MakeError(RpcCode::kFailedPrecondition, v1::Error::KEY_OUT_OF_RANGE,
+                                 "a key lies outside shard " + std::to_string(g->id));
+      *e.detail.add_shards() = g->desc;
+      return e;
+    }
+  }
+  if (need_leader && !g->IsLeader()) return NotLeader(g);
+  return std::nullopt;
+}
+
+void RaftWorker::HandleProposal(ProposalRequest& p) {
+  Group* g = Find(p.shard);
+  if (auto err = Check(g, p.shard, p.check_epoch, p.epoch, p.keys, true)) {
+    p.done(std::unexpected(std::move(*err)));
+    return;
+  }
+  const std::string& rid = p.command.request_id();
+  if (!rid.empty()) {
+    if (const v1::TxnResponse* dup = g->fsm->FindDuplicate(rid)) {
+      p.done(ProposalResult{.result = *dup, .header = Header(g)});
+      return;
+    }
+  }
+  p.command.set_ts(store_->clock_->Now().value());
+  std::string data = p.command.SerializeAsString();
+  if (data.size() > store_->options_.max_command_bytes) {
+    p.done(std::unexpected(MakeError(RpcCode::kInvalidArgument, v1::Error::TOO_LARGE,
+                                     "the encoded command has " + std::to_string(data.size()) +
+                                         " bytes; the limit is " +
+                                         std::to_string(store_->options_.max_command_bytes))));
+    return;
+  }
+  auto index = g->replica->Propose(std::move(data));
+  if (!index) {
+    switch (index.error()) {
+      case raft::ProposeError::kNotLeader:
+        p.done(std::unexpected(NotLeader(g)));
+        return;
+      case raft::ProposeError::kUncommittedLimit: {
+        RequestError e = MakeError(RpcCode::kResourceExhausted, v1::Error::OVERLOADED,
+                                   "shard " + std::to_string(g->id) + " has too many uncommitted writes");
+        e.detail.set_retry_after_ms(store_->options_.tick_ms);
+        p.done(std::unexpected(std::move(e)));
+        return;
+      }
+      default: {
+        RequestError e = Unavailable("shard " + std::to_string(g->id) +
+                                         " cannot take writes right now (new leader or transfer)",
+                                     true);
+        e.detail.set_retry_after_ms(store_->options_.tick_ms);
+        p.done(std::unexpected(std::move(e)));
+        return;
+      }
+    }
+  }
+  g->proposals[index->value()] = PendingProposal{.term = g->replica->term(),
+                                                 .durability = p.durability,
+                                                 .deadline = p.deadline,
+                                                 .done = std::move(p.done)};
+  dirty_.insert(g);
+}
+
+void RaftWorker::HandleRead(ReadRequest& r, Clock::time_point now) {
+  Group* g = Find(r.shard);
+  const bool stale = r.consistency == v1::STALE;
+  if (auto err = Check(g, r.shard, r.check_epoch, r.epoch, r.keys, !stale)) {
+    r.done(std::unexpected(std::move(*err)));
+    return;
+  }
+  if (stale) {
+    const uint64_t bound_ms = r.max_staleness_ms != 0 ? r.max_staleness_ms : store_->options_.max_staleness_ms;
+    const bool fresh = g->IsLeader() ||
+                       (g->soft.hibernating && !g->soft.leader.IsZero()) ||
+                       now - g->last_leader_contact <= std::chrono::milliseconds(bound_ms);
+    if (!fresh) {
+      RequestError e = Unavailable("the replica of shard " + std::to_string(g->id) + " on node " +
+                                       std::to_string(store_->options_.node_id) +
+                                       " has not heard from its leader within the staleness bound",
+                                   true);
+      r.done(std::unexpected(std::move(e)));
+      return;
+    }
+    r.done(ReadContext{.engine = store_->engine_, .shard = g->desc, .header = Header(g)});
+    return;
+  }
+  const uint64_t id = g->next_read_id++;
+  g->reads[id] = WaitingRead{.index = 0, .request = std::move(r)};
+  g->replica->ReadIndex(raft::ReadId(id));
+  dirty_.insert(g);
+}
+
+void RaftWorker::HandlePersisted(Persisted& p) {
+  Group* g = Find(p.group);
+  if (g == nullptr) return;
+  g->log->OnWritten(p.write);
+  g->replica->OnPersisted(p.write.write_id);
+  // Durability LEADER: acknowledge proposals whose entry is now durable here.
+  const uint64_t last = g->log->LastIndex().value();
+  for (auto it = g->proposals.begin(); it != g->proposals.end() && it->first <= last; ++it) {
+    PendingProposal& pp = it->second;
+    if (pp.durability != v1::LEADER || pp.answered) continue;
+    auto term = g->log->TermAt(raft::LogIndex(it->first));
+    if (!term || *term != pp.term) continue;
+    pp.answered = true;
+    v1::TxnResponse result;
+    result.set_succeeded(true);
+    pp.done(ProposalResult{.result = std::move(result), .header = Header(g)});
+  }
+  dirty_.insert(g);
+}
+
+void RaftWorker::Tick(Clock::time_point now) {
+  ++ticks_;
+  const auto dead_after = std::chrono::milliseconds(store_->options_.node_dead_after_ms);
+  for (auto& [id, gp] : groups_) {
+    Group* g = gp.get();
+    if (!g->soft.hibernating) {
+      g->replica->Tick();
+      dirty_.insert(g);
+      continue;
+    }
+    // A sleeping follower cannot notice a dead leader by itself: node liveness does it.
+    const uint64_t leader_node = g->NodeOf(g->soft.leader.value());
+    if (!g->IsLeader() && leader_node != 0 && leader_node != store_->options_.node_id &&
+        now - store_->transport_->LastHeard(leader_node) > dead_after) {
+      SPDLOG_INFO("shard {}: leader's node {} silent for {} ms; waking to elect", g->id,
+                  leader_node, dead_after.count());
+      g->replica->WakeUp(raft::WakeReason::kLeaderSuspected);
+      dirty_.insert(g);
+    }
+  }
+  ExpireDeadlines(now);
+}
+
+void RaftWorker::ExpireDeadlines(Clock::time_point now) {
+  for (auto& [id, gp] : groups_) {
+    Group* g = gp.get();
+    for (auto& [index, p] : g->proposals) {
+      if (p.answered || p.deadline == Clock::time_point{} || now < p.deadline) continue;
+      p.answered = true;
+      p.done(std::unexpected(MakeError(RpcCode::kDeadlineExceeded, v1::Error::UNAVAILABLE,
+                                       "deadline exceeded while the write was being replicated; it "
+                                       "may or may not be applied",
+                                       false)));
+    }
+    for (auto it = g->reads.begin(); it != g->reads.end();) {
+      const auto deadline = it->second.request.deadline;
+      if (deadline != Clock::time_point{} && now >= deadline) {
+        it->second.request.done(std::unexpected(MakeError(
+            RpcCode::kDeadlineExceeded, v1::Error::UNAVAILABLE, "deadline exceeded waiting for a read point")));
+        it = g->reads.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+}
+
+void RaftWorker::OnLeadershipLost(Group* g) {
+  for (auto& [index, p] : g->proposals) {
+    if (p.answered) continue;
+    p.done(std::unexpected(Unavailable("shard " + std::to_string(g->id) +
+                                           " lost its leader while the write was in flight; it may "
+                                           "or may not be applied: retry with the same request id",
+                                       false)));
+  }
+  g->proposals.clear();
+  for (auto& [id, r] : g->reads) {
+    r.request.done(std::unexpected(NotLeader(g)));
+  }
+  g->reads.clear();
+}
+
+void RaftWorker::ProcessReadies() {
+  // A round may release held replies (OnPersisted, OnApplied) that make new Readies: loop a few
+  // times, then leave the rest for the next round.
+  for (int pass = 0; pass < 4 && !dirty_.empty(); ++pass) {
+    std::unordered_map<uint64_t, std::vector<GroupMessage>> outbox;
+    std::vector<Group*> current(dirty_.begin(), dirty_.end());
+    dirty_.clear();
+    for (Group* g : current) {
+      if (g->replica->HasReady()) HandleReady(g, outbox);
+    }
+    for (auto& [node, msgs] : outbox) store_->transport_->Send(node, std::move(msgs));
+    for (Group* g : current) {
+      if (g->replica->HasReady()) dirty_.insert(g);
+    }
+  }
+}
+
+void RaftWorker::HandleReady(Group* g, std::unordered_map<uint64_t, std::vector<GroupMessage>>& outbox) {
+  raft::Ready r = g->replica->TakeReady();
+  if (r.soft_state) {
+    const raft::SoftState before = g->soft;
+    g->soft = *r.soft_state;
+    if (before.leader != g->soft.leader || before.role != g->soft.role) {
+      const uint64_t leader_node = g->NodeOf(g->soft.leader.value());
+      store_->router_->SetLeader(g->id, leader_node);
+      if (g->soft.role == raft::Role::kLeader || before.role == raft::Role::kLeader || leader_node != 0) {
+        SPDLOG_INFO("shard {}: {} at term {}, leader node {}", g->id, RoleName(g->soft.role),
+                    g->replica->term().value(), leader_node);
+      } else {
+        SPDLOG_DEBUG("shard {}: {} at term {}", g->id, RoleName(g->soft.role), g->replica->term().value());
+      }
+    }
+    if (before.role == raft::Role::kLeader && g->soft.role != raft::Role::kLeader) OnLeadershipLost(g);
+  }
+  if (r.HasWrite()) {
+    if (r.snapshot) {
+      // Installing a snapshot needs its data files (streamed beside the message); this node does
+      // not compact logs yet, so a peer never sends one. See server/README.md.
+      SPDLOG_CRITICAL("shard {}: a snapshot install arrived, which this version cannot serve", g->id);
+      std::abort();
+    }
+    storage::GroupWrite w = g->log->PrepareWrite(r);
+    const uint64_t group = g->id;
+    store_->log_writer_->Submit(std::move(w), [this, group](storage::GroupWrite& done) {
+      Post(Persisted{.group = group, .write = std::move(done)});
+    });
+  }
+  for (raft::Message& m : r.messages) {
+    const uint64_t node = g->NodeOf(m.to.value());
+    if (node == 0 || node == store_->options_.node_id) continue;
+    outbox[node].push_back(GroupMessage{.group = g->id, .message = std::move(m)});
+  }
+  if (!r.committed_entries.empty()) ApplyEntries(g, r.committed_entries);
+  for (const raft::ReadState& rs : r.read_states) {
+    auto it = g->reads.find(rs.id.value());
+    if (it == g->reads.end()) continue;
+    if (rs.status == raft::ReadStatus::kDropped) {
+      it->second.request.done(std::unexpected(NotLeader(g)));
+      g->reads.erase(it);
+    } else {
+      it->second.index = std::max<uint64_t>(rs.index.value(), 1);
+    }
+  }
+  ServeReads(g);
+}
+
+void RaftWorker::ApplyEntries(Group* g, std::vector<raft::Entry>& entries) {
+  struct Done {
+    std::function<void(std::expected<ProposalResult, RequestError>)> done;
+    v1::TxnResponse result;
+  };
+  std::vector<Done> completions;
+  std::vector<std::function<void(std::expected<ProposalResult, RequestError>)>> superseded;
+  rocksdb::WriteBatch batch;
+  for (raft::Entry& e : entries) {
+    const uint64_t index = e.index.value();
+    v1::TxnResponse result;
+    if (e.type == raft::EntryType::kNormal && !e.data.empty()) {
+      v1::RaftCommand cmd;
+      if (!cmd.ParseFromString(e.data)) {
+        SPDLOG_CRITICAL("shard {}: committed entry {} is not a command; refusing to apply", g->id, index);
+        std::abort();
+      }
+      result = g->fsm->Apply(index, e.term.value(), cmd, batch);
+      // Keep this node's clock above every applied version, so that its own proposals (should it
+      // lead later) stamp above them. A timestamp too far ahead is not merged (HybridClock::Update
+      // refuses it); the apply rule max(ts, last + 1) keeps versions ordered regardless.
+      if (auto merged = store_->clock_->Update(storage::Timestamp(g->fsm->state().last_ts)); !merged) {
+        SPDLOG_DEBUG("shard {}: not merging timestamp: {}", g->id, merged.error().message);
+      }
+    } else {
+      g->fsm->ApplyEmpty(index, e.term.value());
+    }
+    auto it = g->proposals.find(index);
+    if (it == g->proposals.end()) continue;
+    PendingProposal p = std::move(it->second);
+    g->proposals.erase(it);
+    if (p.answered) continue;
+    if (p.term == e.term) {
+      completions.push_back(Done{std::move(p.done), std::move(result)});
+    } else {
+      superseded.push_back(std::move(p.done));
+    }
+  }
+  g->fsm->FinishBatch(batch);
+  if (auto w = store_->engine_->Write(batch, storage::Durability::kNoSync); !w) {
+    SPDLOG_CRITICAL("shard {}: applying committed entries failed: {}", g->id, w.error().message);
+    std::abort();
+  }
+  g->fsm->OnBatchWritten();
+  g->replica->OnApplied(raft::LogIndex(g->fsm->state().applied_index));
+  const v1::ResponseHeader header = Header(g);
+  for (Done& d : completions) d.done(ProposalResult{.result = std::move(d.result), .header = header});
+  for (auto& done : superseded) {
+    // Another leader's entry took this index: this proposal can never commit.
+    done(std::unexpected(MakeError(RpcCode::kUnavailable, v1::Error::UNAVAILABLE,
+                                   "the write was superseded by a new leader; it was not applied")));
+  }
+  dirty_.insert(g);
+}
+
+void RaftWorker::ServeReads(Group* g) {
+  const uint64_t applied = g->fsm->state().applied_index;
+  for (auto it = g->reads.begin(); it != g->reads.end();) {
+    if (it->second.index == 0 || it->second.index > applied) {
+      ++it;
+      continue;
+    }
+    it->second.request.done(ReadContext{.engine = store_->engine_, .shard = g->desc, .header = Header(g)});
+    it = g->reads.erase(it);
+  }
+}
+
+}  // namespace claw::server

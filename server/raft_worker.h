@@ -1,0 +1,100 @@
+// RaftWorker: one thread of the store's batch system. It owns a fixed subset of the node's groups
+// (replica, log, state machine) and runs rounds: drain the mailbox, step every group it concerns,
+// tick active groups, then collect every touched group's Ready — writes to the LogWriter, messages
+// to the transport (one batch per destination node), committed entries to the state machine —
+// and answer the client requests that completed.
+//
+// Threads: Post is thread-safe; everything else runs on the worker's thread. Lifecycle: construct
+// -> AddGroup ... (before Start) -> Start -> ... -> destroy (stops and joins; requests still
+// pending are failed with UNAVAILABLE).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <variant>
+#include <vector>
+
+#include "server/codec.h"
+#include "server/requests.h"
+#include "storage/raft_log_store.h"
+
+namespace claw::server {
+
+class Store;
+struct Group;
+
+class RaftWorker {
+ public:
+  struct Persisted {
+    uint64_t group = 0;
+    storage::GroupWrite write{};
+  };
+  // Runs on the worker thread with access to the worker's groups.
+  using Task = std::function<void(RaftWorker&)>;
+  using Event = std::variant<GroupMessage, ProposalRequest, ReadRequest, Persisted, Task>;
+
+  RaftWorker(Store* store, int index);
+  ~RaftWorker();
+  RaftWorker(const RaftWorker&) = delete;
+  RaftWorker& operator=(const RaftWorker&) = delete;
+
+  void AddGroup(std::unique_ptr<Group> group);
+  void Start();
+  // Joins the thread and fails every waiting client request (UNAVAILABLE); later posts of client
+  // requests fail at once, other events are dropped. Groups stay (for the destructor).
+  void Stop();
+  // Queues an event; returns false when a peer message was dropped because the mailbox is full.
+  bool Post(Event event);
+
+  // Worker-thread helpers for Tasks.
+  std::vector<Group*> groups();
+  void MarkDirty(Group* g) { dirty_.insert(g); }
+
+ private:
+  void Run();
+  static void FailClientRequest(Event& e);
+  void HandleEvent(Event& event, std::chrono::steady_clock::time_point now);
+  void HandleMessage(GroupMessage& m, std::chrono::steady_clock::time_point now);
+  void HandleProposal(ProposalRequest& p);
+  void HandleRead(ReadRequest& r, std::chrono::steady_clock::time_point now);
+  void HandlePersisted(Persisted& p);
+  void Tick(std::chrono::steady_clock::time_point now);
+  void ProcessReadies();
+  void HandleReady(Group* g, std::unordered_map<uint64_t, std::vector<GroupMessage>>& outbox);
+  void ApplyEntries(Group* g, std::vector<raft::Entry>& entries);
+  void ServeReads(Group* g);
+  void OnLeadershipLost(Group* g);
+  void ExpireDeadlines(std::chrono::steady_clock::time_point now);
+  Group* Find(uint64_t group);
+  // Checks the common preconditions of a client request against the local replica; returns the
+  // error to answer with, if any.
+  std::optional<RequestError> Check(Group* g, uint64_t shard, bool check_epoch,
+                                    const v1::Epoch& epoch, const std::vector<std::string>& keys,
+                                    bool need_leader);
+  RequestError NotLeader(Group* g);
+  v1::ResponseHeader Header(Group* g);
+
+  Store* store_;
+  const int index_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Event> inbox_;         // guarded by mu_
+  uint64_t inbox_messages_ = 0;      // guarded by mu_
+  bool stopping_ = false;            // guarded by mu_
+  bool stopped_ = false;             // guarded by mu_
+  std::unordered_map<uint64_t, std::unique_ptr<Group>> groups_;
+  std::unordered_set<Group*> dirty_;
+  std::chrono::steady_clock::time_point next_tick_{};
+  uint64_t ticks_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace claw::server

@@ -1,0 +1,104 @@
+#include "server/router.h"
+
+#include <mutex>
+
+namespace claw::server {
+
+bool InRange(const v1::ShardDescriptor& shard, const std::string& key) {
+  return key >= shard.start_key() && (shard.end_key().empty() || key < shard.end_key());
+}
+
+void Router::Upsert(const v1::ShardDescriptor& shard, bool local) {
+  std::unique_lock lock(mu_);
+  Route& r = shards_[shard.id()];
+  if (r.shard.id() != 0 && r.shard.id() != kMetaShard) by_start_.erase(r.shard.start_key());
+  r.shard = shard;
+  r.local = local;
+  if (shard.id() != kMetaShard) by_start_[shard.start_key()] = shard.id();
+}
+
+void Router::SetLeader(uint64_t shard, uint64_t leader) {
+  std::unique_lock lock(mu_);
+  if (auto it = shards_.find(shard); it != shards_.end()) it->second.leader = leader;
+}
+
+void Router::UpsertMember(const MemberInfo& member) {
+  std::unique_lock lock(mu_);
+  MemberInfo& m = members_[member.id];
+  // Learnt facts never erase known ones: a hello without a zone keeps the configured one.
+  m.id = member.id;
+  if (!member.name.empty()) m.name = member.name;
+  if (!member.peer_address.empty()) m.peer_address = member.peer_address;
+  if (!member.client_address.empty()) m.client_address = member.client_address;
+  if (!member.zone.empty()) m.zone = member.zone;
+  if (!member.rack.empty()) m.rack = member.rack;
+  if (!member.host.empty()) m.host = member.host;
+}
+
+std::optional<Route> Router::Lookup(const std::string& key) const {
+  std::shared_lock lock(mu_);
+  auto it = by_start_.upper_bound(key);
+  if (it == by_start_.begin()) return std::nullopt;
+  --it;
+  const Route& r = shards_.at(it->second);
+  if (!InRange(r.shard, key)) return std::nullopt;
+  return r;
+}
+
+std::optional<Route> Router::LookupBefore(const std::string& end) const {
+  std::shared_lock lock(mu_);
+  if (by_start_.empty()) return std::nullopt;
+  auto it = end.empty() ? by_start_.end() : by_start_.lower_bound(end);
+  if (it == by_start_.begin()) return std::nullopt;
+  --it;
+  return shards_.at(it->second);
+}
+
+std::optional<Route> Router::Get(uint64_t shard) const {
+  std::shared_lock lock(mu_);
+  auto it = shards_.find(shard);
+  if (it == shards_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<Route> Router::All() const {
+  std::shared_lock lock(mu_);
+  std::vector<Route> out;
+  out.reserve(by_start_.size());
+  for (const auto& [start, id] : by_start_) out.push_back(shards_.at(id));
+  return out;
+}
+
+std::vector<v1::ShardDescriptor> Router::Overlapping(const std::string& start,
+                                                     const std::string& end) const {
+  std::vector<v1::ShardDescriptor> out;
+  for (const Route& r : All()) {
+    const auto& s = r.shard;
+    bool before_end = end.empty() || s.start_key() < end;
+    bool after_start = s.end_key().empty() || s.end_key() > start;
+    if (before_end && after_start) out.push_back(s);
+  }
+  return out;
+}
+
+std::optional<MemberInfo> Router::Member(uint64_t id) const {
+  std::shared_lock lock(mu_);
+  auto it = members_.find(id);
+  if (it == members_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<MemberInfo> Router::Members() const {
+  std::shared_lock lock(mu_);
+  std::vector<MemberInfo> out;
+  for (const auto& [id, m] : members_) out.push_back(m);
+  return out;
+}
+
+std::string Router::ClientAddress(uint64_t node) const {
+  std::shared_lock lock(mu_);
+  auto it = members_.find(node);
+  return it == members_.end() ? std::string() : it->second.client_address;
+}
+
+}  // namespace claw::server

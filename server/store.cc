@@ -1,0 +1,272 @@
+#include "server/store.h"
+
+#include <algorithm>
+#include <future>
+#include <thread>
+
+#include <rocksdb/db.h>
+#include <spdlog/spdlog.h>
+
+#include "raft/replica.h"
+#include "server/group.h"
+#include "server/raft_worker.h"
+#include "storage/key_codec.h"
+
+namespace claw::server {
+namespace {
+
+raft::ConfState InitialConf(const v1::ShardDescriptor& d) {
+  raft::ConfState conf;
+  for (const v1::Replica& r : d.replicas()) {
+    (r.role() == v1::Replica::LEARNER ? conf.learners : conf.voters).emplace_back(r.replica_id());
+  }
+  return conf;
+}
+
+uint64_t LocalReplica(const v1::ShardDescriptor& d, uint64_t node) {
+  for (const v1::Replica& r : d.replicas()) {
+    if (r.node_id() == node) return r.replica_id();
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::expected<void, std::string> Store::Bootstrap(storage::Engine* engine, uint64_t node_id,
+                                                  const std::vector<v1::ShardDescriptor>& shards) {
+  rocksdb::WriteBatch batch;
+  for (const v1::ShardDescriptor& d : shards) {
+    if (auto s = batch.Put(engine->meta_cf(), storage::ShardDescriptorKey(d.id()), d.SerializeAsString());
+        !s.ok()) {
+      return std::unexpected("batching shard descriptors: " + s.ToString());
+    }
+    if (LocalReplica(d, node_id) == 0) continue;
+    raft::SnapshotMeta point{.index = raft::LogIndex(0), .term = raft::Term(0), .conf = InitialConf(d)};
+    auto log = storage::GroupLog::Bootstrap(engine, d.id(), point);
+    if (!log) return std::unexpected("creating the log of shard " + std::to_string(d.id()) + ": " + log.error().message);
+  }
+  if (auto w = engine->Write(batch, storage::Durability::kSync); !w) {
+    return std::unexpected("writing shard descriptors: " + w.error().message);
+  }
+  return {};
+}
+
+std::expected<std::vector<v1::ShardDescriptor>, std::string> Store::LoadShards(storage::Engine* engine) {
+  std::vector<v1::ShardDescriptor> out;
+  std::unique_ptr<rocksdb::Iterator> it(engine->db()->NewIterator(rocksdb::ReadOptions(), engine->meta_cf()));
+  const std::string first = storage::ShardDescriptorKey(0);
+  for (it->Seek(first); it->Valid(); it->Next()) {
+    auto id = storage::ParseShardDescriptorKey(it->key().ToStringView());
+    if (!id) break;
+    v1::ShardDescriptor d;
+    if (!d.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())) || d.id() != *id) {
+      return std::unexpected("shard descriptor " + std::to_string(*id) + " in " + engine->dir() +
+                             " is corrupt");
+    }
+    out.push_back(std::move(d));
+  }
+  if (!it->status().ok()) return std::unexpected("reading shard descriptors: " + it->status().ToString());
+  return out;
+}
+
+Store::Store(const StoreOptions& options, storage::Engine* engine, storage::LogWriter* log_writer,
+             Transport* transport, Router* router, storage::HybridClock* clock)
+    : options_(options),
+      engine_(engine),
+      log_writer_(log_writer),
+      transport_(transport),
+      router_(router),
+      clock_(clock) {}
+
+std::expected<std::unique_ptr<Store>, std::string> Store::Open(
+    const StoreOptions& options, storage::Engine* engine, storage::LogWriter* log_writer,
+    Transport* transport, Router* router, storage::HybridClock* clock) {
+  auto shards = LoadShards(engine);
+  if (!shards) return std::unexpected(shards.error());
+  std::unique_ptr<Store> store(new Store(options, engine, log_writer, transport, router, clock));
+  int n = options.workers > 0 ? options.workers : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  store->options_.workers = n;
+  for (int i = 0; i < n; ++i) store->workers_.push_back(std::make_unique<RaftWorker>(store.get(), i));
+
+  for (const v1::ShardDescriptor& d : *shards) {
+    const uint64_t self = LocalReplica(d, options.node_id);
+    router->Upsert(d, self != 0);
+    if (self == 0) continue;
+    auto g = std::make_unique<Group>();
+    g->id = d.id();
+    g->desc = d;
+    g->self = self;
+    auto log = storage::GroupLog::Open(engine, d.id());
+    if (!log) return std::unexpected("opening the log of shard " + std::to_string(d.id()) + ": " + log.error().message);
+    g->log = std::move(*log);
+    g->fsm = std::make_unique<KvStateMachine>(engine, d.id());
+    g->fsm->set_dedup_window_ms(options.dedup_window_ms);
+    if (auto l = g->fsm->Load(); !l) {
+      return std::unexpected("loading the state of shard " + std::to_string(d.id()) + ": " + l.error().message);
+    }
+    raft::Options ro;
+    ro.id = raft::NodeId(self);
+    ro.election_ticks = options.election_ticks;
+    ro.heartbeat_ticks = options.heartbeat_ticks;
+    ro.pre_vote = options.pre_vote;
+    ro.check_quorum = true;
+    ro.read_mode = options.lease_reads ? raft::ReadMode::kLease : raft::ReadMode::kReadIndex;
+    ro.max_clock_drift_ppm = options.max_clock_drift_ppm;
+    ro.max_append_bytes = options.max_append_bytes;
+    ro.max_inflight_appends = options.max_inflight_appends;
+    ro.max_uncommitted_bytes = options.max_uncommitted_bytes;
+    ro.hibernate_after_ticks = options.hibernate_after_ticks;
+    ro.applied = raft::LogIndex(g->fsm->state().applied_index);
+    ro.seed = options.node_id * 0x9E3779B97F4A7C15ull ^ d.id();
+    if (std::string why = ro.Validate(); !why.empty()) return std::unexpected("raft options: " + why);
+    g->replica = std::make_unique<raft::Replica>(ro, g->log.get());
+    // A brand-new group elects its first leader at once, on the replica listed first: bootstrap
+    // lists a different node first for each shard, which spreads the leaders evenly.
+    if (g->replica->term().IsZero() && d.replicas_size() > 0 && d.replicas(0).node_id() == options.node_id) {
+      g->replica->Campaign();
+    }
+    store->WorkerFor(d.id()).AddGroup(std::move(g));
+  }
+  for (auto& w : store->workers_) w->Start();
+  return store;
+}
+
+Store::~Store() { workers_.clear(); }
+
+void Store::Stop() {
+  accepting_.store(false);
+  for (auto& w : workers_) w->Stop();
+}
+
+RaftWorker& Store::WorkerFor(uint64_t group) { return *workers_[group % workers_.size()]; }
+
+bool Store::Admit() {
+  if (pending_requests_.fetch_add(1) >= options_.max_pending_requests) {
+    pending_requests_.fetch_sub(1);
+    return false;
+  }
+  return true;
+}
+
+void Store::Propose(ProposalRequest request) {
+  if (!accepting_.load()) {
+    request.done(std::unexpected(MakeError(RpcCode::kUnavailable, v1::Error::UNAVAILABLE,
+                                           "node is shutting down; retry on another node")));
+    return;
+  }
+  if (!Admit()) {
+    RequestError e = MakeError(RpcCode::kResourceExhausted, v1::Error::OVERLOADED,
+                               "node has " + std::to_string(options_.max_pending_requests) +
+                                   " requests in flight; retry after a back-off");
+    e.detail.set_retry_after_ms(options_.tick_ms);
+    request.done(std::unexpected(std::move(e)));
+    return;
+  }
+  // Every completion path releases the admission exactly once, by construction.
+  request.done = [this, done = std::move(request.done)](std::expected<ProposalResult, RequestError> r) {
+    Release();
+    done(std::move(r));
+  };
+  WorkerFor(request.shard).Post(std::move(request));
+}
+
+void Store::Read(ReadRequest request) {
+  if (!accepting_.load()) {
+    request.done(std::unexpected(MakeError(RpcCode::kUnavailable, v1::Error::UNAVAILABLE,
+                                           "node is shutting down; retry on another node")));
+    return;
+  }
+  if (!Admit()) {
+    RequestError e = MakeError(RpcCode::kResourceExhausted, v1::Error::OVERLOADED,
+                               "node has " + std::to_string(options_.max_pending_requests) +
+                                   " requests in flight; retry after a back-off");
+    e.detail.set_retry_after_ms(options_.tick_ms);
+    request.done(std::unexpected(std::move(e)));
+    return;
+  }
+  request.done = [this, done = std::move(request.done)](std::expected<ReadContext, RequestError> r) {
+    Release();
+    done(std::move(r));
+  };
+  WorkerFor(request.shard).Post(std::move(request));
+}
+
+void Store::Deliver(std::vector<GroupMessage> messages) {
+  for (GroupMessage& m : messages) {
+    if (!WorkerFor(m.group).Post(std::move(m))) {
+      SPDLOG_WARN("raft worker mailbox full; dropping peer messages");
+    }
+  }
+}
+
+std::vector<v1::ReplicaStatus> Store::Status() {
+  std::vector<std::future<std::vector<v1::ReplicaStatus>>> futures;
+  for (auto& w : workers_) {
+    auto promise = std::make_shared<std::promise<std::vector<v1::ReplicaStatus>>>();
+    futures.push_back(promise->get_future());
+    w->Post(RaftWorker::Task([promise](RaftWorker& worker) {
+      std::vector<v1::ReplicaStatus> out;
+      for (Group* g : worker.groups()) {
+        v1::ReplicaStatus s;
+        *s.mutable_shard() = g->desc;
+        s.set_term(g->replica->term().value());
+        s.set_leader_node_id(g->NodeOf(g->soft.leader.value()));
+        s.set_is_leader(g->IsLeader());
+        s.set_commit_index(g->replica->commit().value());
+        s.set_applied_index(g->fsm->state().applied_index);
+        s.set_last_index(g->replica->last_index().value());
+        s.set_hibernating(g->soft.hibernating);
+        out.push_back(std::move(s));
+      }
+      promise->set_value(std::move(out));
+    }));
+  }
+  std::vector<v1::ReplicaStatus> all;
+  for (auto& f : futures) {
+    for (auto& s : f.get()) all.push_back(std::move(s));
+  }
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.shard().id() < b.shard().id(); });
+  return all;
+}
+
+size_t Store::TransferLeadersAway(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  size_t leading = 0;
+  do {
+    std::vector<std::future<size_t>> futures;
+    for (auto& w : workers_) {
+      auto promise = std::make_shared<std::promise<size_t>>();
+      futures.push_back(promise->get_future());
+      w->Post(RaftWorker::Task([promise](RaftWorker& worker) {
+        size_t n = 0;
+        for (Group* g : worker.groups()) {
+          if (!g->IsLeader()) continue;
+          ++n;
+          // The most caught-up voter that is not this replica.
+          raft::Status st = g->replica->GetStatus();
+          raft::NodeId best{};
+          raft::LogIndex best_match{};
+          for (const raft::PeerStatus& p : st.peers) {
+            if (p.id.value() == g->self || p.learner) continue;
+            if (best.IsZero() || p.match > best_match) {
+              best = p.id;
+              best_match = p.match;
+            }
+          }
+          if (!best.IsZero()) {
+            g->replica->TransferLeadership(best);
+            worker.MarkDirty(g);
+          }
+        }
+        promise->set_value(n);
+      }));
+    }
+    leading = 0;
+    for (auto& f : futures) leading += f.get();
+    if (leading == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(options_.tick_ms));
+  } while (std::chrono::steady_clock::now() < deadline);
+  return leading;
+}
+
+}  // namespace claw::server

@@ -1,0 +1,128 @@
+// Store: the multi-Raft core of a node — every local replica of every shard, driven by a fixed
+// pool of raft workers (a TiKV-style batch system, STYLE.md "Threads"), persisting through the
+// group-commit LogWriter and applying into the engine.
+//
+// Picture:
+//   gRPC handlers --Propose/Read--> worker mailbox ┐
+//   transport ----Deliver---------> worker mailbox ├-> worker round: step, tick, collect Readies
+//   log writer ---persisted-------> worker mailbox ┘     -> LogWriter (one sync for all groups)
+//                                                         -> transport (one batch per node)
+//                                                         -> apply (one batch per shard)
+// A group belongs to exactly one worker (group id modulo worker count) for its whole life, so a
+// replica and its state machine are single-threaded and lock-free.
+//
+// Back-pressure: client requests in flight on the node are bounded (max_pending_requests); beyond
+// it Propose/Read answer OVERLOADED at once (definite). Peer messages beyond a worker's mailbox
+// bound are dropped (Raft retransmits).
+//
+// Lifecycle: Bootstrap (first start, writes the initial groups) -> construct (opens and verifies
+// every group, starts the workers) -> Propose / Read / Deliver ... -> TransferLeadersAway (on
+// SIGTERM) -> destroy (stops the workers). The LogWriter, Transport, Router and Engine outlive it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "claw/v1/cluster.pb.h"
+#include "claw/v1/shard.pb.h"
+#include "server/codec.h"
+#include "server/requests.h"
+#include "server/router.h"
+#include "server/transport.h"
+#include "storage/engine.h"
+#include "storage/hlc.h"
+#include "storage/log_writer.h"
+
+namespace claw::server {
+
+struct StoreOptions {
+  uint64_t node_id = 0;
+  // Raft workers; 0 = hardware concurrency.
+  int workers = 0;
+  uint32_t tick_ms = 100;
+  int election_ticks = 10;
+  int heartbeat_ticks = 1;
+  bool pre_vote = true;
+  bool lease_reads = true;
+  uint32_t max_clock_drift_ppm = 50'000;
+  uint32_t max_inflight_appends = 256;
+  uint64_t max_append_bytes = 1 << 20;
+  uint64_t max_uncommitted_bytes = 64ull << 20;
+  int hibernate_after_ticks = 30;
+  // A hibernating follower whose leader's node was silent this long wakes up to elect.
+  uint32_t node_dead_after_ms = 3000;
+  // Client requests in flight on the node before OVERLOADED.
+  uint64_t max_pending_requests = 10'000;
+  // Peer messages queued per worker before new ones are dropped.
+  uint64_t max_mailbox_messages = 200'000;
+  uint64_t dedup_window_ms = 600'000;
+  uint64_t max_staleness_ms = 5'000;
+  // Largest encoded command accepted for proposal (below the peer message limit).
+  uint64_t max_command_bytes = 4ull << 20;
+};
+
+class RaftWorker;
+
+class Store {
+ public:
+  // Writes every group of `shards` that has a replica on `node_id` (empty logs whose snapshot
+  // point carries the initial voters) and the descriptors of all shards. First start only.
+  [[nodiscard]] static std::expected<void, std::string> Bootstrap(
+      storage::Engine* engine, uint64_t node_id, const std::vector<v1::ShardDescriptor>& shards);
+  // Descriptors stored by Bootstrap (or later changes), ordered by id.
+  [[nodiscard]] static std::expected<std::vector<v1::ShardDescriptor>, std::string> LoadShards(
+      storage::Engine* engine);
+
+  // Opens every local group (verifying its log) and starts the workers. Fails on corruption.
+  [[nodiscard]] static std::expected<std::unique_ptr<Store>, std::string> Open(
+      const StoreOptions& options, storage::Engine* engine, storage::LogWriter* log_writer,
+      Transport* transport, Router* router, storage::HybridClock* clock);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  void Propose(ProposalRequest request);
+  void Read(ReadRequest request);
+  // Messages from the transport, any thread.
+  void Deliver(std::vector<GroupMessage> messages);
+
+  // Local replicas' status, ordered by shard id (blocks until every worker answered).
+  std::vector<v1::ReplicaStatus> Status();
+  // Asks every local leader to hand leadership to another up-to-date voter and waits until no
+  // local replica leads or `timeout` passes. Returns how many groups this node still leads.
+  size_t TransferLeadersAway(std::chrono::milliseconds timeout);
+  // Stops accepting client requests (they get UNAVAILABLE, definite) — for shutdown.
+  void StopAccepting() { accepting_.store(false); }
+  // Stops the raft workers and fails every waiting client request. Call before destroying the
+  // LogWriter (whose callbacks post into the workers); the Store is destroyed after it.
+  void Stop();
+
+  const StoreOptions& options() const { return options_; }
+  uint64_t pending_requests() const { return pending_requests_.load(); }
+
+ private:
+  friend class RaftWorker;
+  Store(const StoreOptions& options, storage::Engine* engine, storage::LogWriter* log_writer,
+        Transport* transport, Router* router, storage::HybridClock* clock);
+  RaftWorker& WorkerFor(uint64_t group);
+  // Admission control for client requests; false = refused (the callback was already called).
+  bool Admit();
+  void Release() { pending_requests_.fetch_sub(1); }
+
+  StoreOptions options_;
+  storage::Engine* engine_;
+  storage::LogWriter* log_writer_;
+  Transport* transport_;
+  Router* router_;
+  storage::HybridClock* clock_;
+  std::vector<std::unique_ptr<RaftWorker>> workers_;
+  std::atomic<uint64_t> pending_requests_{0};
+  std::atomic<bool> accepting_{true};
+};
+
+}  // namespace claw::server
