@@ -1,0 +1,453 @@
+#include "client/client.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "claw/v1/error.pb.h"
+#include "client/convert.h"
+#include "client/dispatcher.h"
+#include "client/scanner.h"
+#include "client/thread_pool.h"
+
+namespace claw::client {
+namespace {
+
+using Kind = Dispatcher::Kind;
+using RouteBy = Dispatcher::RouteBy;
+
+std::unexpected<Error> Fail(ErrorCode code, std::string message) {
+  Error error;
+  error.code = code;
+  error.message = std::move(message);
+  error.definite = true;
+  return std::unexpected(std::move(error));
+}
+
+Dispatcher::Call NewCall(Dispatcher& dispatcher, std::string_view route_key, Kind kind,
+                         const CallOptions& options) {
+  Dispatcher::Call call;
+  call.route_key = std::string(route_key);
+  call.kind = kind;
+  call.options = options;
+  call.deadline = dispatcher.DeadlineOf(options);
+  if (kind == Kind::kWrite) call.request_id = dispatcher.NewRequestId();
+  return call;
+}
+
+// Whether `op` can go to `shard` (a delete_range must end within it).
+bool OpFits(const Op& op, const ShardInfo& shard) {
+  if (!ShardContains(shard, op.key)) return false;
+  if (op.type != Op::Type::kDeleteRange || op.end_key.empty()) return true;
+  return shard.end_key.empty() || op.end_key <= shard.end_key;
+}
+
+bool AllFit(const std::vector<const Op*>& ops, const ShardInfo& shard) {
+  return std::all_of(ops.begin(), ops.end(), [&](const Op* op) { return OpFits(*op, shard); });
+}
+
+bool AnyWrite(const std::vector<const Op*>& ops) {
+  return std::any_of(ops.begin(), ops.end(), [](const Op* op) { return op->type != Op::Type::kGet; });
+}
+
+// The end of the piece of [.., end) that `shard` holds: the smaller of the two ends.
+std::string ClampEnd(std::string_view end, const ShardInfo& shard) {
+  if (end.empty()) return shard.end_key;
+  if (shard.end_key.empty()) return std::string(end);
+  return std::string(std::min(end, std::string_view(shard.end_key)));
+}
+
+template <typename T, typename Fn>
+std::future<T> SubmitFuture(ThreadPool& pool, Fn fn) {
+  auto task = std::make_shared<std::packaged_task<T()>>(std::move(fn));
+  std::future<T> future = task->get_future();
+  pool.Submit([task] { (*task)(); });
+  return future;
+}
+
+}  // namespace
+
+class Client::Impl {
+ public:
+  explicit Impl(ClientOptions options)
+      : dispatcher(std::move(options)), pool(dispatcher.options().async_threads) {}
+
+  Dispatcher dispatcher;
+  ThreadPool pool;  // destroyed first: queued calls finish while the dispatcher still lives
+};
+
+std::string PrefixEnd(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty()) {
+    const auto last = static_cast<unsigned char>(end.back());
+    if (last != 0xff) {
+      end.back() = static_cast<char>(last + 1);
+      return end;
+    }
+    end.pop_back();
+  }
+  return end;
+}
+
+Result<std::unique_ptr<Client>> Client::Open(ClientOptions options) {
+  std::erase_if(options.endpoints, [](const std::string& e) { return e.empty(); });
+  if (options.endpoints.empty()) {
+    return Fail(ErrorCode::kInvalidArgument, "no endpoints: give at least one host:port");
+  }
+  if (options.default_deadline.count() <= 0) {
+    return Fail(ErrorCode::kInvalidArgument, "default_deadline must be positive");
+  }
+  return std::unique_ptr<Client>(new Client(std::make_unique<Impl>(std::move(options))));
+}
+
+Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Client::~Client() = default;
+
+const ClientOptions& Client::options() const { return impl_->dispatcher.options(); }
+
+Result<std::optional<KeyValue>> Client::Get(std::string_view key, const CallOptions& options) {
+  if (key.empty()) return Fail(ErrorCode::kInvalidArgument, "empty key");
+  Dispatcher& d = impl_->dispatcher;
+  Dispatcher::Call call = NewCall(d, key, Kind::kRead, options);
+  v1::GetResponse response;
+  auto done = d.Run(call, [&](const Dispatcher::Target& target, grpc::ClientContext& context) {
+    v1::GetRequest request;
+    *request.mutable_header() = target.header;
+    request.set_key(std::string(key));
+    return target.kv->Get(&context, request, &response);
+  });
+  if (!done) return std::unexpected(done.error());
+  if (!response.found()) return std::optional<KeyValue>();
+  return ToKeyValue(response.kv());
+}
+
+Result<PutResult> Client::Put(std::string_view key, std::string_view value,
+                              const CallOptions& options) {
+  if (key.empty()) return Fail(ErrorCode::kInvalidArgument, "empty key");
+  Dispatcher& d = impl_->dispatcher;
+  Dispatcher::Call call = NewCall(d, key, Kind::kWrite, options);
+  v1::PutResponse response;
+  auto done = d.Run(call, [&](const Dispatcher::Target& target, grpc::ClientContext& context) {
+    v1::PutRequest request;
+    *request.mutable_header() = target.header;
+    request.set_key(std::string(key));
+    request.set_value(std::string(value));
+    request.set_prev_kv(options.prev_kv);
+    return target.kv->Put(&context, request, &response);
+  });
+  if (!done) return std::unexpected(done.error());
+  PutResult result;
+  if (response.has_prev()) result.prev = ToKeyValue(response.prev());
+  result.mod_ts = response.mod_ts();
+  return result;
+}
+
+Result<DeleteResult> Client::Delete(std::string_view key, const CallOptions& options) {
+  if (key.empty()) return Fail(ErrorCode::kInvalidArgument, "empty key");
+  Dispatcher& d = impl_->dispatcher;
+  Dispatcher::Call call = NewCall(d, key, Kind::kWrite, options);
+  v1::DeleteResponse response;
+  auto done = d.Run(call, [&](const Dispatcher::Target& target, grpc::ClientContext& context) {
+    v1::DeleteRequest request;
+    *request.mutable_header() = target.header;
+    request.set_key(std::string(key));
+    request.set_prev_kv(options.prev_kv);
+    return target.kv->Delete(&context, request, &response);
+  });
+  if (!done) return std::unexpected(done.error());
+  DeleteResult result;
+  result.deleted = response.deleted();
+  if (response.has_prev()) result.prev = ToKeyValue(response.prev());
+  return result;
+}
+
+// One request per shard of [start, end): each piece is fixed when first routed ([lo, the
+// shard's end clamped to `end`)) and keeps its request id across retries; if the shard splits
+// under it, the piece is recomputed with a new id (Dispatcher::Run's keys_moved).
+Result<uint64_t> Client::DeleteRange(std::string_view start, std::string_view end,
+                                     const CallOptions& options) {
+  if (start.empty()) return Fail(ErrorCode::kInvalidArgument, "empty start key");
+  if (!end.empty() && end <= start) return uint64_t{0};
+  Dispatcher& d = impl_->dispatcher;
+  const Dispatcher::Clock::time_point deadline = d.DeadlineOf(options);
+  std::string lo(start);
+  uint64_t deleted = 0;
+  for (;;) {
+    Dispatcher::Call call = NewCall(d, lo, Kind::kWrite, options);
+    call.deadline = deadline;
+    std::optional<std::string> piece_end;
+    call.fits = [&](const ShardInfo& shard) {
+      if (!piece_end) return true;
+      return ShardContains(shard, lo) && (shard.end_key.empty() ||
+                                          (!piece_end->empty() && *piece_end <= shard.end_key));
+    };
+    v1::DeleteRangeResponse response;
+    bool keys_moved = false;
+    auto done = d.Run(
+        call,
+        [&](const Dispatcher::Target& target, grpc::ClientContext& context) {
+          if (!piece_end) piece_end = ClampEnd(end, target.shard);
+          v1::DeleteRangeRequest request;
+          *request.mutable_header() = target.header;
+          request.set_start_key(lo);
+          request.set_end_key(*piece_end);
+          return target.kv->DeleteRange(&context, request, &response);
+        },
+        &keys_moved);
+    if (!done && keys_moved) continue;
+    if (!done) {
+      Error error = done.error();
+      if (deleted > 0) {
+        error.definite = false;
+        error.message += " (" + std::to_string(deleted) + " keys of earlier shards were deleted)";
+      }
+      return std::unexpected(std::move(error));
+    }
+    deleted += response.deleted();
+    if (piece_end->empty() || *piece_end == end) return deleted;
+    lo = *piece_end;
+  }
+}
+
+Result<ScanResult> Client::Scan(std::string_view start, std::string_view end,
+                                const ScanOptions& scan, const CallOptions& options) {
+  ScanResult result;
+  auto more = ScanEach(
+      start, end, scan,
+      [&](const KeyValue& kv) {
+        result.kvs.push_back(kv);
+        return true;
+      },
+      options);
+  if (!more) return std::unexpected(more.error());
+  result.more = *more;
+  return result;
+}
+
+Result<bool> Client::ScanEach(std::string_view start, std::string_view end,
+                              const ScanOptions& scan,
+                              const std::function<bool(const KeyValue&)>& visit,
+                              const CallOptions& options) {
+  if (!start.empty() && !end.empty() && end <= start) return false;
+  Scanner scanner(impl_->dispatcher, start, end, scan, options);
+  return scanner.Run(visit);
+}
+
+Result<std::vector<OpResult>> Client::Batch(const std::vector<Op>& ops,
+                                            const CallOptions& options) {
+  Dispatcher& d = impl_->dispatcher;
+  const Dispatcher::Clock::time_point deadline = d.DeadlineOf(options);
+  for (const Op& op : ops) {
+    if (op.key.empty()) return Fail(ErrorCode::kInvalidArgument, "empty key in batch");
+  }
+  std::vector<OpResult> results(ops.size());
+  std::vector<size_t> pending(ops.size());
+  for (size_t i = 0; i < ops.size(); ++i) pending[i] = i;
+  size_t applied = 0;
+  auto fail = [&](Error error) {
+    if (applied > 0) {
+      error.definite = false;
+      error.message += " (" + std::to_string(applied) + " of " + std::to_string(ops.size()) +
+                       " operations were applied on other shards)";
+    }
+    return std::unexpected(std::move(error));
+  };
+  while (!pending.empty()) {
+    auto shard = d.Route(ops[pending.front()].key, RouteBy::kKey, deadline);
+    if (!shard) return fail(shard.error());
+    if (!OpFits(ops[pending.front()], *shard)) {
+      return fail(Fail(ErrorCode::kInvalidArgument,
+                       "a delete_range in a batch spans shards: " + ops[pending.front()].key)
+                      .error());
+    }
+    std::vector<size_t> group;
+    std::vector<size_t> rest;
+    std::vector<const Op*> group_ops;
+    for (size_t i : pending) {
+      if (OpFits(ops[i], *shard)) {
+        group.push_back(i);
+        group_ops.push_back(&ops[i]);
+      } else {
+        rest.push_back(i);
+      }
+    }
+    Dispatcher::Call call = NewCall(d, ops[group.front()].key,
+                                    AnyWrite(group_ops) ? Kind::kWrite : Kind::kRead, options);
+    call.deadline = deadline;
+    call.fits = [&](const ShardInfo& routed) { return AllFit(group_ops, routed); };
+    v1::BatchResponse response;
+    bool keys_moved = false;
+    auto done = d.Run(
+        call,
+        [&](const Dispatcher::Target& target, grpc::ClientContext& context) {
+          v1::BatchRequest request;
+          *request.mutable_header() = target.header;
+          for (const Op* op : group_ops) ToProto(*op, request.add_ops());
+          return target.kv->Batch(&context, request, &response);
+        },
+        &keys_moved);
+    if (!done && keys_moved) continue;  // regroup over the fresh routes
+    if (!done) return fail(done.error());
+    if (static_cast<size_t>(response.results_size()) != group.size()) {
+      return fail(Fail(ErrorCode::kInternal, "batch answer has the wrong number of results")
+                      .error());
+    }
+    for (size_t k = 0; k < group.size(); ++k) {
+      results[group[k]] = ToOpResult(response.results(static_cast<int>(k)));
+    }
+    applied += group.size();
+    pending = std::move(rest);
+  }
+  return results;
+}
+
+Result<TxnResult> Client::Txn(const std::vector<Compare>& compares, const std::vector<Op>& success,
+                              const std::vector<Op>& failure, const CallOptions& options) {
+  std::vector<const Op*> all_ops;  // compares become key-only gets for the routing checks
+  std::vector<Op> compare_keys;
+  compare_keys.reserve(compares.size());
+  for (const Compare& compare : compares) compare_keys.push_back(Op::Get(compare.key));
+  for (const std::vector<Op>* list :
+       std::initializer_list<const std::vector<Op>*>{&compare_keys, &success, &failure}) {
+    for (const Op& op : *list) all_ops.push_back(&op);
+  }
+  if (all_ops.empty()) return Fail(ErrorCode::kInvalidArgument, "empty txn");
+  for (const Op* op : all_ops) {
+    if (op->key.empty()) return Fail(ErrorCode::kInvalidArgument, "empty key in txn");
+  }
+  Dispatcher& d = impl_->dispatcher;
+  const Dispatcher::Clock::time_point deadline = d.DeadlineOf(options);
+  const std::string request_id = d.NewRequestId();
+  for (;;) {
+    auto shard = d.Route(all_ops.front()->key, RouteBy::kKey, deadline);
+    if (!shard) return std::unexpected(shard.error());
+    if (!AllFit(all_ops, *shard)) {
+      return Fail(ErrorCode::kInvalidArgument, "txn keys span shards (shard " +
+                                                   std::to_string(shard->id) +
+                                                   " does not hold them all)");
+    }
+    Dispatcher::Call call = NewCall(d, all_ops.front()->key, Kind::kWrite, options);
+    call.deadline = deadline;
+    call.request_id = request_id;  // nothing was sent with it unless every attempt was definite
+    call.fits = [&](const ShardInfo& routed) { return AllFit(all_ops, routed); };
+    v1::TxnResponse response;
+    bool keys_moved = false;
+    auto done = d.Run(
+        call,
+        [&](const Dispatcher::Target& target, grpc::ClientContext& context) {
+          v1::TxnRequest request;
+          *request.mutable_header() = target.header;
+          for (const Compare& compare : compares) ToProto(compare, request.add_compare());
+          for (const Op& op : success) ToProto(op, request.add_success());
+          for (const Op& op : failure) ToProto(op, request.add_failure());
+          return target.kv->Txn(&context, request, &response);
+        },
+        &keys_moved);
+    if (!done && keys_moved) continue;
+    if (!done) return std::unexpected(done.error());
+    TxnResult result;
+    result.succeeded = response.succeeded();
+    for (const v1::OpResult& op : response.results()) result.results.push_back(ToOpResult(op));
+    return result;
+  }
+}
+
+std::future<Result<std::optional<KeyValue>>> Client::GetAsync(std::string key,
+                                                              CallOptions options) {
+  return SubmitFuture<Result<std::optional<KeyValue>>>(
+      impl_->pool, [this, key = std::move(key), options] { return Get(key, options); });
+}
+
+std::future<Result<PutResult>> Client::PutAsync(std::string key, std::string value,
+                                                CallOptions options) {
+  return SubmitFuture<Result<PutResult>>(
+      impl_->pool, [this, key = std::move(key), value = std::move(value), options] {
+        return Put(key, value, options);
+      });
+}
+
+std::future<Result<DeleteResult>> Client::DeleteAsync(std::string key, CallOptions options) {
+  return SubmitFuture<Result<DeleteResult>>(
+      impl_->pool, [this, key = std::move(key), options] { return Delete(key, options); });
+}
+
+std::future<Result<std::vector<OpResult>>> Client::BatchAsync(std::vector<Op> ops,
+                                                              CallOptions options) {
+  return SubmitFuture<Result<std::vector<OpResult>>>(
+      impl_->pool, [this, ops = std::move(ops), options] { return Batch(ops, options); });
+}
+
+void Client::GetAsync(std::string key, CallOptions options,
+                      std::function<void(Result<std::optional<KeyValue>>)> done) {
+  impl_->pool.Submit([this, key = std::move(key), options, done = std::move(done)] {
+    done(Get(key, options));
+  });
+}
+
+void Client::PutAsync(std::string key, std::string value, CallOptions options,
+                      std::function<void(Result<PutResult>)> done) {
+  impl_->pool.Submit(
+      [this, key = std::move(key), value = std::move(value), options, done = std::move(done)] {
+        done(Put(key, value, options));
+      });
+}
+
+void Client::DeleteAsync(std::string key, CallOptions options,
+                         std::function<void(Result<DeleteResult>)> done) {
+  impl_->pool.Submit([this, key = std::move(key), options, done = std::move(done)] {
+    done(Delete(key, options));
+  });
+}
+
+void Client::BatchAsync(std::vector<Op> ops, CallOptions options,
+                        std::function<void(Result<std::vector<OpResult>>)> done) {
+  impl_->pool.Submit([this, ops = std::move(ops), options, done = std::move(done)] {
+    done(Batch(ops, options));
+  });
+}
+
+Result<NodeStatus> Client::Status(const std::string& endpoint, const CallOptions& options) {
+  Dispatcher& d = impl_->dispatcher;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                           d.DeadlineOf(options) - Dispatcher::Clock::now()));
+  v1::StatusResponse response;
+  const grpc::Status status = d.ClusterStub(endpoint).Status(&context, v1::StatusRequest(), &response);
+  if (!status.ok()) {
+    v1::Error detail;
+    const bool has_detail = DecodeErrorDetail(status.error_details(), &detail);
+    Error error = ErrorFromStatus(status, has_detail ? &detail : nullptr, /*is_write=*/false);
+    error.message = endpoint + ": " + error.message;
+    return std::unexpected(std::move(error));
+  }
+  return ToNodeStatus(response, endpoint);
+}
+
+Result<std::vector<ShardInfo>> Client::ListShards(const CallOptions& options) {
+  Dispatcher& d = impl_->dispatcher;
+  if (auto refreshed = d.Refresh(d.DeadlineOf(options), std::nullopt); !refreshed) {
+    return std::unexpected(refreshed.error());
+  }
+  return d.cache().Snapshot();
+}
+
+Result<std::vector<MemberInfo>> Client::ListMembers(const CallOptions& options) {
+  Dispatcher& d = impl_->dispatcher;
+  v1::ListMembersResponse response;
+  auto done = d.RunAnywhere(d.DeadlineOf(options), [&](v1::Cluster::Stub& stub, auto deadline) {
+    grpc::ClientContext context;
+    context.set_deadline(deadline);
+    response.Clear();
+    return stub.ListMembers(&context, v1::ListMembersRequest(), &response);
+  });
+  if (!done) return std::unexpected(done.error());
+  std::vector<MemberInfo> members;
+  for (const v1::Member& member : response.members()) members.push_back(ToMemberInfo(member));
+  return members;
+}
+
+std::vector<ShardInfo> Client::CachedRoutes() const {
+  return impl_->dispatcher.cache().Snapshot();
+}
+
+}  // namespace claw::client
