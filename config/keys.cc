@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <type_traits>
 
 #include "config/values.h"
@@ -283,12 +284,19 @@ std::string ValueText(const KeySpec& key, const Config& config) {
 
 std::string Suggest(std::string_view word, std::span<const std::string> candidates) {
   const std::string* best = nullptr;
-  size_t best_distance = std::max<size_t>(2, word.size() / 3) + 1;
+  size_t best_distance = SIZE_MAX;
   for (const std::string& candidate : candidates) {
     size_t d = EditDistance(word, candidate);
     // A key placed in the wrong section ("tick_ms" for "raft.tick_ms") is a near miss too.
     if (LastWord(candidate) == LastWord(word) && LastWord(candidate) != candidate) d = 1;
-    if (d < best_distance) {
+    // Allow about one edit per three characters of the part that differs, so that a shared
+    // prefix such as "CLAWD_" does not make unrelated names look close.
+    size_t common = 0;
+    while (common < word.size() && common < candidate.size() && word[common] == candidate[common]) {
+      ++common;
+    }
+    const size_t allowed = std::max<size_t>(1, (word.size() - common) / 3);
+    if (d <= allowed && d < best_distance) {
       best = &candidate;
       best_distance = d;
     }

@@ -84,6 +84,24 @@ std::string DefaultText(const KeySpec& key) {
   return value.empty() ? "\"\"" : value;
 }
 
+// Word-wraps `text` into lines of at most `width` characters, each prefixed with `indent`.
+std::string Wrap(std::string_view text, std::string_view indent, size_t width) {
+  std::string out;
+  std::string line(indent);
+  while (!text.empty()) {
+    const size_t space = text.find(' ');
+    const std::string_view word = text.substr(0, space);
+    if (line.size() > indent.size() && line.size() + 1 + word.size() > width) {
+      out += line + "\n";
+      line = indent;
+    }
+    if (line.size() > indent.size()) line += ' ';
+    line += word;
+    text = space == std::string_view::npos ? std::string_view() : text.substr(space + 1);
+  }
+  return out + line + "\n";
+}
+
 std::string Pad(std::string text, size_t width) {
   if (text.size() < width) text.append(width - text.size(), ' ');
   return text + " ";
@@ -146,8 +164,9 @@ std::string HelpText() {
                              std::string(Placeholder(key.kind));
     out += "  " + Pad(flag, 42) + EnvName(key) + "\n";
     const std::string range = RangeText(key);
-    out += "      " + std::string(key.doc) + " Default " + DefaultText(key) +
-           (range.empty() ? "" : "; " + range) + ". [" + std::string(key.path) + "]\n";
+    out += Wrap(std::string(key.doc) + " Default " + DefaultText(key) +
+                    (range.empty() ? "" : "; " + range) + ". [" + std::string(key.path) + "]",
+                "      ", 98);
   }
   return out;
 }

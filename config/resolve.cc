@@ -2,6 +2,7 @@
 // where to look (where that key, or the other key forcing the rule, was set), the other keys
 // involved with their values and origins, and what to change.
 
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -31,11 +32,14 @@ class Resolver {
     return std::string(path) + " = " + ValueText(*key, c_) + " (" +
            (it == state_.origin.end() ? std::string("default") : "from " + it->second) + ")";
   }
-  // Reports `problem` of key `first` at the place `first` was set, else where `second` was (the
-  // other key that forces the rule), else "defaults".
-  void Fail(std::string_view first, std::string_view second, const std::string& problem) {
+  // Reports `problem` of key `first` at the place `first` was set, else where the first of
+  // `others` (the keys that force the rule) that was set, else "defaults".
+  void Fail(std::string_view first, std::initializer_list<std::string_view> others,
+            const std::string& problem) {
     auto it = state_.origin.find(first);
-    if (it == state_.origin.end()) it = state_.origin.find(second);
+    for (std::string_view other : others) {
+      if (it == state_.origin.end()) it = state_.origin.find(other);
+    }
     state_.Error(it == state_.origin.end() ? "defaults" : it->second, first, problem);
   }
 
@@ -46,7 +50,7 @@ class Resolver {
 void Resolver::ResolveCluster() {
   if (c_.initial_cluster.empty()) {
     if (IsWildcardAddr(c_.peer_addr)) {
-      Fail("initial_cluster", "peer_addr",
+      Fail("initial_cluster", {"peer_addr"},
            "must be set because " + Describe("peer_addr") +
                " binds every interface and cannot be handed to other nodes; set " + c_.name +
                "=<dialable host>:" + std::string(PortOf(c_.peer_addr)));
@@ -60,7 +64,7 @@ void Resolver::ResolveCluster() {
     if (m.name == c_.name) self = &m;
   }
   if (self == nullptr) {
-    Fail("initial_cluster", "name",
+    Fail("initial_cluster", {"name"},
          "has no member named \"" + c_.name + "\" (" + Describe("name") + "); add " + c_.name +
              "=host:port to it or set name to one of its members");
     return;
@@ -73,7 +77,7 @@ void Resolver::ResolveCluster() {
   const bool same = c_.peer_addr == self->peer_addr ||
                     (IsWildcardAddr(c_.peer_addr) && PortOf(c_.peer_addr) == PortOf(self->peer_addr));
   if (!same) {
-    Fail("peer_addr", "initial_cluster",
+    Fail("peer_addr", {"initial_cluster"},
          "differs from this node's entry " + c_.name + "=" + self->peer_addr +
              " in initial_cluster; make them equal (or bind a wildcard host on the same port), or "
              "leave peer_addr unset to take it from initial_cluster");
@@ -83,13 +87,13 @@ void Resolver::ResolveCluster() {
 void Resolver::ResolveAdvertise() {
   if (!c_.advertise_client_addr.empty()) {
     if (IsWildcardAddr(c_.advertise_client_addr)) {
-      Fail("advertise_client_addr", "client_addr",
+      Fail("advertise_client_addr", {"client_addr"},
            "is a wildcard address that clients cannot dial; set the address clients should use");
     }
     return;
   }
   if (IsWildcardAddr(c_.client_addr)) {
-    Fail("advertise_client_addr", "client_addr",
+    Fail("advertise_client_addr", {"client_addr"},
          "must be set because " + Describe("client_addr") +
              " binds every interface and cannot be handed to clients");
     return;
@@ -106,7 +110,7 @@ void Resolver::CheckListeners() {
       const bool same_host = a.substr(0, a.rfind(':')) == b.substr(0, b.rfind(':')) ||
                              IsWildcardAddr(a) || IsWildcardAddr(b);
       if (same_host && PortOf(a) == PortOf(b)) {
-        Fail(kListeners[j], kListeners[i],
+        Fail(kListeners[j], {kListeners[i]},
              "conflicts with another listener: " + Describe(kListeners[i]) + ", " +
                  Describe(kListeners[j]) + "; give each listener its own port");
       }
@@ -117,19 +121,19 @@ void Resolver::CheckListeners() {
 void Resolver::CheckRaft() {
   const RaftConfig& r = c_.raft;
   if (r.heartbeat_ticks >= r.election_ticks) {
-    Fail("raft.heartbeat_ticks", "raft.election_ticks",
+    Fail("raft.heartbeat_ticks", {"raft.election_ticks"},
          "must be less than raft.election_ticks: " + Describe("raft.heartbeat_ticks") + ", " +
              Describe("raft.election_ticks"));
   }
   const uint64_t election_ms = static_cast<uint64_t>(r.election_ticks) * r.tick_ms;
   if (r.node_dead_after_ms <= election_ms) {
-    Fail("raft.node_dead_after_ms", "raft.election_ticks",
+    Fail("raft.node_dead_after_ms", {"raft.election_ticks", "raft.tick_ms"},
          "must exceed the election timeout raft.election_ticks * raft.tick_ms = " +
              std::to_string(election_ms) + " ms: " + Describe("raft.node_dead_after_ms") + ", " +
              Describe("raft.election_ticks") + ", " + Describe("raft.tick_ms"));
   }
   if (r.max_append_bytes >= c_.limits.max_peer_message_bytes) {
-    Fail("raft.max_append_bytes", "limits.max_peer_message_bytes",
+    Fail("raft.max_append_bytes", {"limits.max_peer_message_bytes"},
          "must be less than limits.max_peer_message_bytes: " + Describe("raft.max_append_bytes") +
              ", " + Describe("limits.max_peer_message_bytes"));
   }
@@ -138,7 +142,7 @@ void Resolver::CheckRaft() {
 void Resolver::CheckLimits() {
   const LimitsConfig& l = c_.limits;
   if (l.max_key_bytes + l.max_value_bytes > l.max_request_bytes) {
-    Fail("limits.max_request_bytes", "limits.max_value_bytes",
+    Fail("limits.max_request_bytes", {"limits.max_value_bytes", "limits.max_key_bytes"},
          "must hold the largest key plus the largest value: " +
              Describe("limits.max_request_bytes") + ", " + Describe("limits.max_key_bytes") +
              ", " + Describe("limits.max_value_bytes"));
@@ -146,7 +150,7 @@ void Resolver::CheckLimits() {
   // A Raft entry holds one request plus framing and must fit in one peer message with room
   // for the message's own fields: (request + 64 KiB) < 95% of the message limit.
   if ((l.max_request_bytes + kEntryOverheadBytes) * 100 >= 95 * l.max_peer_message_bytes) {
-    Fail("limits.max_peer_message_bytes", "limits.max_request_bytes",
+    Fail("limits.max_peer_message_bytes", {"limits.max_request_bytes"},
          "must exceed (limits.max_request_bytes + 64KiB) / 0.95 so that every Raft entry fits "
          "in a peer message: " + Describe("limits.max_peer_message_bytes") + ", " +
              Describe("limits.max_request_bytes"));

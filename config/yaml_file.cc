@@ -74,6 +74,11 @@ void FileWalker::ForEachPair(const YAML::Node& map, std::string_view prefix, Vis
     }
     const std::string full = prefix.empty() ? key.Scalar() : std::string(prefix) + "." +
                                                                  key.Scalar();
+    if (key.Scalar().find('.') != std::string::npos) {
+      // One spelling per key: "raft.tick_ms" is written as tick_ms inside a raft: mapping.
+      state.Error(Where(key.Mark()), full, "a key must not contain '.'; nest it in its section");
+      continue;
+    }
     bool duplicate = false;
     for (const auto& [name, mark] : seen) {
       if (name != key.Scalar()) continue;
