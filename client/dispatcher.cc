@@ -46,6 +46,11 @@ struct Dispatcher::RunState {
   std::optional<Error> last{};
 
   Error DeadlineError() const {
+    if (attempts == 0 && last) {  // never got as far as sending: say why (no route, no endpoint)
+      Error error = *last;
+      error.message = "no attempt within the deadline: " + error.message;
+      return error;
+    }
     std::string message = "deadline exceeded after " + std::to_string(attempts) + " attempt(s)";
     if (last) message += "; last error: " + last->ToString();
     return MakeError(ErrorCode::kDeadlineExceeded, std::move(message), all_definite);

@@ -1,0 +1,80 @@
+// clawctl's command line: global options, the command, its arguments and flags, parsed by hand
+// into an Invocation (no exceptions, precise messages). Options may appear anywhere on the line;
+// `--` ends them. Usage errors come back as text for stderr and exit code 2.
+//
+// Pure functions over values; thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "client/types.h"
+
+namespace claw::clawctl {
+
+// Exit codes (also in `clawctl --help` and tools/README.md).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;       // the request failed (error on stderr)
+inline constexpr int kExitUsage = 2;        // bad command line
+inline constexpr int kExitNotFound = 3;     // get: the key does not exist
+inline constexpr int kExitTxnFailed = 4;    // txn: a comparison failed (the else branch ran)
+
+inline constexpr std::string_view kDefaultEndpoint = "127.0.0.1:7379";
+
+enum class OutputFormat : uint8_t { kTable, kJson };
+
+enum class Command : uint8_t {
+  kHelp,
+  kVersion,
+  kPut,
+  kGet,
+  kDel,
+  kScan,
+  kTxn,
+  kStatus,
+  kShardList,
+  kMemberList,
+};
+
+struct GlobalOptions {
+  std::vector<std::string> endpoints{};
+  OutputFormat format = OutputFormat::kTable;
+  std::chrono::milliseconds timeout{5000};
+  client::Consistency consistency = client::Consistency::kLinearizable;
+  client::Durability durability = client::Durability::kQuorum;
+  bool forward = false;
+};
+
+struct Invocation {
+  GlobalOptions global{};
+  Command command = Command::kHelp;
+  std::vector<std::string> args{};  // positional arguments after the command word(s)
+  // Command flags (each valid for some commands only; see ParseArgs).
+  bool prev_kv = false;    // put, del
+  bool range = false;      // del --range START END
+  bool prefix = false;     // del --prefix P, scan --prefix P
+  bool reverse = false;    // scan
+  bool keys_only = false;  // scan
+  uint64_t limit = 0;      // scan
+  std::vector<std::string> txn_if{};    // txn --if COMPARE (repeated)
+  std::vector<std::string> txn_then{};  // txn --then OP
+  std::vector<std::string> txn_else{};  // txn --else OP
+};
+
+// Parses argv[1..]. `env_endpoints` is $CLAWCTL_ENDPOINTS (nullptr when unset); --endpoints
+// overrides it, and without either the endpoint is kDefaultEndpoint.
+[[nodiscard]] std::expected<Invocation, std::string> ParseArgs(
+    const std::vector<std::string>& args, const char* env_endpoints);
+
+// "5s", "500ms", "2m", or a bare number of seconds.
+[[nodiscard]] std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text);
+
+// The text of `clawctl --help`.
+std::string_view UsageText();
+
+}  // namespace claw::clawctl
