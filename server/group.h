@@ -48,6 +48,9 @@ struct Group {
   // Linearizable reads by read id; ordered so that serving stops at the first unready one.
   std::map<uint64_t, WaitingRead> reads;
   uint64_t next_read_id = 1;
+  // A brand-new group's preferred leader campaigns at this worker tick (0 = no), once the peer
+  // streams had time to open, so that the first leaders spread over the nodes as bootstrap chose.
+  uint64_t campaign_at_tick = 0;
 
   // Node of a replica of this group; 0 when the replica is unknown.
   uint64_t NodeOf(uint64_t replica_id) const {

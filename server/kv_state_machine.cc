@@ -4,8 +4,6 @@
 #include <cstdlib>
 #include <memory>
 
-#include <rocksdb/db.h>
-
 #include "storage/crc32c.h"
 #include "storage/key_codec.h"
 
@@ -88,38 +86,38 @@ void KvStateMachine::Fatal(const storage::StorageError& e, const char* what) {
 }
 
 std::expected<void, storage::StorageError> KvStateMachine::Load() {
-  rocksdb::DB* db = engine_->db();
-  std::string raw;
-  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), engine_->meta_cf(),
-                              storage::ApplyStateKey(group_), &raw);
-  if (s.ok()) {
-    auto st = DecodeApplyState(raw);
+  auto raw = engine_->GetMeta(storage::ApplyStateKey(group_));
+  if (!raw) return std::unexpected(raw.error());
+  if (raw->has_value()) {
+    auto st = DecodeApplyState(**raw);
     if (!st) {
       return std::unexpected(storage::StorageError{
           storage::StorageErrorCode::kCorruption,
           "shard " + std::to_string(group_) + ": " + st.error() + " in " + engine_->dir()});
     }
     state_ = *st;
-  } else if (!s.IsNotFound()) {
-    return std::unexpected(storage::FromRocks(s, "reading apply state"));
   }
   const std::string prefix = storage::DedupPrefix(group_);
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), engine_->meta_cf()));
   std::vector<std::pair<uint64_t, std::string>> order;
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    std::string_view v = it->value().ToStringView();
+  bool malformed = false;
+  auto scan = engine_->ScanMeta(prefix, [&](std::string_view key, std::string_view v) {
     DedupRecord rec;
     if (v.size() < 8 || !rec.result.ParseFromArray(v.data() + 8, static_cast<int>(v.size() - 8))) {
-      return std::unexpected(storage::StorageError{
-          storage::StorageErrorCode::kCorruption,
-          "shard " + std::to_string(group_) + ": malformed dedup record in " + engine_->dir()});
+      malformed = true;
+      return false;
     }
     rec.expires_ts = GetBigEndian64(v);
-    std::string id(it->key().ToStringView().substr(prefix.size()));
+    std::string id(key.substr(prefix.size()));
     order.emplace_back(rec.expires_ts, id);
     dedup_.emplace(std::move(id), std::move(rec));
+    return true;
+  });
+  if (!scan) return std::unexpected(scan.error());
+  if (malformed) {
+    return std::unexpected(storage::StorageError{
+        storage::StorageErrorCode::kCorruption,
+        "shard " + std::to_string(group_) + ": malformed dedup record in " + engine_->dir()});
   }
-  if (!it->status().ok()) return std::unexpected(storage::FromRocks(it->status(), "reading dedup records"));
   std::sort(order.begin(), order.end());
   dedup_order_.assign(order.begin(), order.end());
   return {};
@@ -150,7 +148,7 @@ std::optional<StoredValue> KvStateMachine::Current(const std::string& key) {
   return std::move(*v);
 }
 
-void KvStateMachine::WritePut(rocksdb::WriteBatch& batch, const std::string& key, std::string value,
+void KvStateMachine::WritePut(storage::WriteBatch& batch, const std::string& key, std::string value,
                               uint64_t ts, bool prev_kv, v1::PutResponse* out) {
   std::optional<StoredValue> prev = Current(key);
   StoredValue next{.version = prev ? prev->version + 1 : 1,
@@ -168,7 +166,7 @@ void KvStateMachine::WritePut(rocksdb::WriteBatch& batch, const std::string& key
   overlay_[key] = std::move(next);
 }
 
-void KvStateMachine::WriteDelete(rocksdb::WriteBatch& batch, const std::string& key, uint64_t ts,
+void KvStateMachine::WriteDelete(storage::WriteBatch& batch, const std::string& key, uint64_t ts,
                                  bool prev_kv, v1::DeleteResponse* out) {
   std::optional<StoredValue> prev = Current(key);
   if (prev) {
@@ -182,7 +180,7 @@ void KvStateMachine::WriteDelete(rocksdb::WriteBatch& batch, const std::string& 
   }
 }
 
-uint64_t KvStateMachine::WriteDeleteRange(rocksdb::WriteBatch& batch, const std::string& start,
+uint64_t KvStateMachine::WriteDeleteRange(storage::WriteBatch& batch, const std::string& start,
                                           const std::string& end, uint64_t ts) {
   // Live keys = committed live keys not deleted in the overlay, plus overlay keys alive now.
   std::vector<std::string> victims;
@@ -224,7 +222,7 @@ bool KvStateMachine::Holds(const v1::Compare& c) {
 }
 
 void KvStateMachine::RunOps(const google::protobuf::RepeatedPtrField<v1::Op>& ops, uint64_t ts,
-                            rocksdb::WriteBatch& batch, v1::TxnResponse* out) {
+                            storage::WriteBatch& batch, v1::TxnResponse* out) {
   for (const v1::Op& op : ops) {
     v1::OpResult* res = out->add_results();
     switch (op.op_case()) {
@@ -253,27 +251,27 @@ void KvStateMachine::RunOps(const google::protobuf::RepeatedPtrField<v1::Op>& op
 }
 
 void KvStateMachine::RecordDedup(const std::string& request_id, uint64_t ts,
-                                 const v1::TxnResponse& result, rocksdb::WriteBatch& batch) {
+                                 const v1::TxnResponse& result, storage::WriteBatch& batch) {
   DedupRecord rec{.expires_ts = ts + dedup_window_, .result = result};
   std::string value;
   PutBigEndian64(value, rec.expires_ts);
   result.AppendToString(&value);
-  if (auto s = batch.Put(engine_->meta_cf(), storage::DedupKey(group_, request_id), value); !s.ok()) {
-    Fatal(storage::FromRocks(s, "batching a dedup record"), "recording a request id");
+  if (auto put = engine_->PutMeta(batch, storage::DedupKey(group_, request_id), value); !put) {
+    Fatal(put.error(), "recording a request id");
   }
   dedup_order_.emplace_back(rec.expires_ts, request_id);
   dedup_[request_id] = std::move(rec);
 }
 
-void KvStateMachine::ExpireDedup(uint64_t now_ts, rocksdb::WriteBatch& batch) {
+void KvStateMachine::ExpireDedup(uint64_t now_ts, storage::WriteBatch& batch) {
   while (!dedup_order_.empty() && dedup_order_.front().first < now_ts) {
     auto& [expires, id] = dedup_order_.front();
     auto it = dedup_.find(id);
     // A re-recorded id (after expiry) has a later expiry; only drop the record this entry names.
     if (it != dedup_.end() && it->second.expires_ts == expires) {
       dedup_.erase(it);
-      if (auto s = batch.Delete(engine_->meta_cf(), storage::DedupKey(group_, id)); !s.ok()) {
-        Fatal(storage::FromRocks(s, "batching a dedup expiry"), "expiring a request id");
+      if (auto del = engine_->DeleteMeta(batch, storage::DedupKey(group_, id)); !del) {
+        Fatal(del.error(), "expiring a request id");
       }
     }
     dedup_order_.pop_front();
@@ -281,7 +279,7 @@ void KvStateMachine::ExpireDedup(uint64_t now_ts, rocksdb::WriteBatch& batch) {
 }
 
 v1::TxnResponse KvStateMachine::Apply(uint64_t index, uint64_t term, const v1::RaftCommand& cmd,
-                                      rocksdb::WriteBatch& batch) {
+                                      storage::WriteBatch& batch) {
   const uint64_t ts = std::max(cmd.ts(), state_.last_ts + 1);
   state_.applied_index = index;
   state_.applied_term = term;
@@ -309,10 +307,9 @@ void KvStateMachine::ApplyEmpty(uint64_t index, uint64_t term) {
   state_.applied_term = term;
 }
 
-void KvStateMachine::FinishBatch(rocksdb::WriteBatch& batch) {
-  if (auto s = batch.Put(engine_->meta_cf(), storage::ApplyStateKey(group_), EncodeApplyState(state_));
-      !s.ok()) {
-    Fatal(storage::FromRocks(s, "batching the apply state"), "recording the applied index");
+void KvStateMachine::FinishBatch(storage::WriteBatch& batch) {
+  if (auto put = engine_->PutMeta(batch, storage::ApplyStateKey(group_), EncodeApplyState(state_)); !put) {
+    Fatal(put.error(), "recording the applied index");
   }
 }
 

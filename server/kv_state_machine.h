@@ -27,8 +27,6 @@
 #include <string>
 #include <unordered_map>
 
-#include <rocksdb/write_batch.h>
-
 #include "claw/v1/command.pb.h"
 #include "claw/v1/kv.pb.h"
 #include "storage/engine.h"
@@ -70,11 +68,11 @@ class KvStateMachine {
   // the general form: `succeeded` plus one OpResult per op that ran). A duplicate request id is
   // answered from the dedup record without effects. Storage failures are fatal to the node.
   v1::TxnResponse Apply(uint64_t index, uint64_t term, const v1::RaftCommand& cmd,
-                        rocksdb::WriteBatch& batch);
+                        storage::WriteBatch& batch);
   // An entry without effects on data (leader no-op, configuration change).
   void ApplyEmpty(uint64_t index, uint64_t term);
   // Adds the apply state record to `batch`; call after the round's last Apply.
-  void FinishBatch(rocksdb::WriteBatch& batch);
+  void FinishBatch(storage::WriteBatch& batch);
   // The batch of FinishBatch was written: the overlay is no longer needed.
   void OnBatchWritten() { overlay_.clear(); }
 
@@ -90,18 +88,18 @@ class KvStateMachine {
  private:
   // Current value of `key` as of the commands applied so far (overlay, then RocksDB).
   std::optional<StoredValue> Current(const std::string& key);
-  void WritePut(rocksdb::WriteBatch& batch, const std::string& key, std::string value, uint64_t ts,
+  void WritePut(storage::WriteBatch& batch, const std::string& key, std::string value, uint64_t ts,
                 bool prev_kv, v1::PutResponse* out);
-  void WriteDelete(rocksdb::WriteBatch& batch, const std::string& key, uint64_t ts, bool prev_kv,
+  void WriteDelete(storage::WriteBatch& batch, const std::string& key, uint64_t ts, bool prev_kv,
                    v1::DeleteResponse* out);
-  uint64_t WriteDeleteRange(rocksdb::WriteBatch& batch, const std::string& start,
+  uint64_t WriteDeleteRange(storage::WriteBatch& batch, const std::string& start,
                             const std::string& end, uint64_t ts);
   void RunOps(const google::protobuf::RepeatedPtrField<v1::Op>& ops, uint64_t ts,
-              rocksdb::WriteBatch& batch, v1::TxnResponse* out);
+              storage::WriteBatch& batch, v1::TxnResponse* out);
   bool Holds(const v1::Compare& c);
   void RecordDedup(const std::string& request_id, uint64_t ts, const v1::TxnResponse& result,
-                   rocksdb::WriteBatch& batch);
-  void ExpireDedup(uint64_t now_ts, rocksdb::WriteBatch& batch);
+                   storage::WriteBatch& batch);
+  void ExpireDedup(uint64_t now_ts, storage::WriteBatch& batch);
   static void Fatal(const storage::StorageError& e, const char* what);
 
   storage::Engine* engine_;

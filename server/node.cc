@@ -7,7 +7,6 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
-#include <rocksdb/db.h>
 #include <spdlog/spdlog.h>
 
 #include "server/admin_service.h"
@@ -164,9 +163,10 @@ namespace {
 // Checks or writes the node identity; on first start bootstraps the initial shards.
 std::expected<void, StartError> Identity(storage::Engine* engine, const config::Config& c,
                                           uint64_t cluster_id, uint64_t node_id) {
-  std::string raw;
-  rocksdb::Status s = engine->db()->Get(rocksdb::ReadOptions(), engine->meta_cf(), storage::NodeIdentityKey(), &raw);
-  if (s.ok()) {
+  auto stored = engine->GetMeta(storage::NodeIdentityKey());
+  if (!stored) return std::unexpected(StartError{kExitIo, "reading the node identity: " + stored.error().message});
+  if (stored->has_value()) {
+    const std::string& raw = **stored;
     if (raw.size() != 20 || storage::GetFixed32(std::string_view(raw).substr(16)) != storage::Crc32c(std::string_view(raw).substr(0, 16))) {
       return std::unexpected(StartError{kExitIo, "the node identity record in " + c.data_dir + " is corrupt"});
     }
@@ -182,16 +182,15 @@ std::expected<void, StartError> Identity(storage::Engine* engine, const config::
     }
     return {};
   }
-  if (!s.IsNotFound()) return std::unexpected(StartError{kExitIo, "reading the node identity: " + s.ToString()});
   SPDLOG_INFO("bootstrapping node {} of a new cluster {:016x}: {} data shards over {} nodes", node_id,
               cluster_id, c.shards, c.initial_cluster.size());
   auto shards = InitialShards(c.shards, static_cast<int>(c.initial_cluster.size()));
   if (auto b = Store::Bootstrap(engine, node_id, shards); !b) {
     return std::unexpected(StartError{kExitIo, "bootstrap failed: " + b.error()});
   }
-  rocksdb::WriteBatch batch;
-  if (auto st = batch.Put(engine->meta_cf(), storage::NodeIdentityKey(), EncodeIdentity(cluster_id, node_id)); !st.ok()) {
-    return std::unexpected(StartError{kExitIo, "writing the node identity: " + st.ToString()});
+  storage::WriteBatch batch;
+  if (auto put = engine->PutMeta(batch, storage::NodeIdentityKey(), EncodeIdentity(cluster_id, node_id)); !put) {
+    return std::unexpected(StartError{kExitIo, "writing the node identity: " + put.error().message});
   }
   if (auto w = engine->Write(batch, storage::Durability::kSync); !w) {
     return std::unexpected(StartError{kExitIo, "writing the node identity: " + w.error().message});

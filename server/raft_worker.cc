@@ -333,6 +333,10 @@ void RaftWorker::Tick(Clock::time_point now) {
   const auto dead_after = std::chrono::milliseconds(store_->options_.node_dead_after_ms);
   for (auto& [id, gp] : groups_) {
     Group* g = gp.get();
+    if (g->campaign_at_tick != 0 && ticks_ >= g->campaign_at_tick) {
+      g->campaign_at_tick = 0;
+      if (g->replica->term().IsZero()) g->replica->Campaign();
+    }
     if (!g->soft.hibernating) {
       g->replica->Tick();
       dirty_.insert(g);
@@ -463,7 +467,7 @@ void RaftWorker::ApplyEntries(Group* g, std::vector<raft::Entry>& entries) {
   };
   std::vector<Done> completions;
   std::vector<std::function<void(std::expected<ProposalResult, RequestError>)>> superseded;
-  rocksdb::WriteBatch batch;
+  storage::WriteBatch batch;
   for (raft::Entry& e : entries) {
     const uint64_t index = e.index.value();
     v1::TxnResponse result;

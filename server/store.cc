@@ -4,7 +4,6 @@
 #include <future>
 #include <thread>
 
-#include <rocksdb/db.h>
 #include <spdlog/spdlog.h>
 
 #include "raft/replica.h"
@@ -20,6 +19,8 @@ raft::ConfState InitialConf(const v1::ShardDescriptor& d) {
   for (const v1::Replica& r : d.replicas()) {
     (r.role() == v1::Replica::LEARNER ? conf.learners : conf.voters).emplace_back(r.replica_id());
   }
+  std::sort(conf.voters.begin(), conf.voters.end());
+  std::sort(conf.learners.begin(), conf.learners.end());
   return conf;
 }
 
@@ -34,11 +35,10 @@ uint64_t LocalReplica(const v1::ShardDescriptor& d, uint64_t node) {
 
 std::expected<void, std::string> Store::Bootstrap(storage::Engine* engine, uint64_t node_id,
                                                   const std::vector<v1::ShardDescriptor>& shards) {
-  rocksdb::WriteBatch batch;
+  storage::WriteBatch batch;
   for (const v1::ShardDescriptor& d : shards) {
-    if (auto s = batch.Put(engine->meta_cf(), storage::ShardDescriptorKey(d.id()), d.SerializeAsString());
-        !s.ok()) {
-      return std::unexpected("batching shard descriptors: " + s.ToString());
+    if (auto put = engine->PutMeta(batch, storage::ShardDescriptorKey(d.id()), d.SerializeAsString()); !put) {
+      return std::unexpected("batching shard descriptors: " + put.error().message);
     }
     if (LocalReplica(d, node_id) == 0) continue;
     raft::SnapshotMeta point{.index = raft::LogIndex(0), .term = raft::Term(0), .conf = InitialConf(d)};
@@ -53,19 +53,19 @@ std::expected<void, std::string> Store::Bootstrap(storage::Engine* engine, uint6
 
 std::expected<std::vector<v1::ShardDescriptor>, std::string> Store::LoadShards(storage::Engine* engine) {
   std::vector<v1::ShardDescriptor> out;
-  std::unique_ptr<rocksdb::Iterator> it(engine->db()->NewIterator(rocksdb::ReadOptions(), engine->meta_cf()));
-  const std::string first = storage::ShardDescriptorKey(0);
-  for (it->Seek(first); it->Valid(); it->Next()) {
-    auto id = storage::ParseShardDescriptorKey(it->key().ToStringView());
-    if (!id) break;
+  std::string corrupt;
+  auto scan = engine->ScanMeta(storage::ShardDescriptorPrefix(), [&](std::string_view key, std::string_view value) {
+    auto id = storage::ParseShardDescriptorKey(key);
     v1::ShardDescriptor d;
-    if (!d.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())) || d.id() != *id) {
-      return std::unexpected("shard descriptor " + std::to_string(*id) + " in " + engine->dir() +
-                             " is corrupt");
+    if (!id || !d.ParseFromArray(value.data(), static_cast<int>(value.size())) || d.id() != *id) {
+      corrupt = "a shard descriptor in " + engine->dir() + " is corrupt";
+      return false;
     }
     out.push_back(std::move(d));
-  }
-  if (!it->status().ok()) return std::unexpected("reading shard descriptors: " + it->status().ToString());
+    return true;
+  });
+  if (!scan) return std::unexpected("reading shard descriptors: " + scan.error().message);
+  if (!corrupt.empty()) return std::unexpected(corrupt);
   return out;
 }
 
@@ -120,10 +120,11 @@ std::expected<std::unique_ptr<Store>, std::string> Store::Open(
     ro.seed = options.node_id * 0x9E3779B97F4A7C15ull ^ d.id();
     if (std::string why = ro.Validate(); !why.empty()) return std::unexpected("raft options: " + why);
     g->replica = std::make_unique<raft::Replica>(ro, g->log.get());
-    // A brand-new group elects its first leader at once, on the replica listed first: bootstrap
-    // lists a different node first for each shard, which spreads the leaders evenly.
+    // A brand-new group elects its first leader on the replica listed first, a few ticks after
+    // start (once peer streams are open): bootstrap lists a different node first for each shard,
+    // which spreads the leaders evenly.
     if (g->replica->term().IsZero() && d.replicas_size() > 0 && d.replicas(0).node_id() == options.node_id) {
-      g->replica->Campaign();
+      g->campaign_at_tick = 3;
     }
     store->WorkerFor(d.id()).AddGroup(std::move(g));
   }

@@ -160,4 +160,38 @@ std::expected<void, StorageError> Engine::Write(rocksdb::WriteBatch& batch, Dura
   return {};
 }
 
+std::expected<std::optional<std::string>, StorageError> Engine::GetMeta(std::string_view key) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_cf(), rocksdb::Slice(key.data(), key.size()), &value);
+  if (s.IsNotFound()) return std::optional<std::string>{};
+  if (!s.ok()) return std::unexpected(FromRocks(s, "reading a meta record in " + dir_));
+  return std::optional<std::string>(std::move(value));
+}
+
+std::expected<void, StorageError> Engine::ScanMeta(
+    std::string_view prefix,
+    const std::function<bool(std::string_view key, std::string_view value)>& visit) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_cf()));
+  for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size()));
+       it->Valid() && it->key().ToStringView().starts_with(prefix); it->Next()) {
+    if (!visit(it->key().ToStringView(), it->value().ToStringView())) break;
+  }
+  if (!it->status().ok()) return std::unexpected(FromRocks(it->status(), "scanning meta records in " + dir_));
+  return {};
+}
+
+std::expected<void, StorageError> Engine::PutMeta(WriteBatch& batch, std::string_view key,
+                                                  std::string_view value) const {
+  rocksdb::Status s = batch.Put(meta_cf(), rocksdb::Slice(key.data(), key.size()),
+                                rocksdb::Slice(value.data(), value.size()));
+  if (!s.ok()) return std::unexpected(FromRocks(s, "batching a meta record"));
+  return {};
+}
+
+std::expected<void, StorageError> Engine::DeleteMeta(WriteBatch& batch, std::string_view key) const {
+  rocksdb::Status s = batch.Delete(meta_cf(), rocksdb::Slice(key.data(), key.size()));
+  if (!s.ok()) return std::unexpected(FromRocks(s, "batching a meta delete"));
+  return {};
+}
+
 }  // namespace claw::storage

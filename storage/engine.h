@@ -7,7 +7,10 @@
 #pragma once
 
 #include <expected>
+#include <functional>
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -18,6 +21,11 @@
 #include "storage/options.h"
 
 namespace claw::storage {
+
+// The unit of atomic writes through Engine::Write. Callers above storage/ name it through this
+// alias and fill it only through storage's functions (MvccWriter, EncodeGroupWrite, PutMeta...),
+// never with RocksDB calls of their own.
+using WriteBatch = rocksdb::WriteBatch;
 
 enum class Durability : uint8_t {
   kSync,    // the WAL is fsynced before Write returns
@@ -38,6 +46,20 @@ class Engine {
 
   [[nodiscard]] std::expected<void, StorageError> Write(rocksdb::WriteBatch& batch,
                                                         Durability durability);
+
+  // --- The `meta` column family for callers outside storage/ (storage/README.md lists its keys;
+  // key_codec.h builds them). Point read: nullopt when absent.
+  [[nodiscard]] std::expected<std::optional<std::string>, StorageError> GetMeta(
+      std::string_view key) const;
+  // Calls `visit` for every meta key starting with `prefix`, in order, until it returns false.
+  [[nodiscard]] std::expected<void, StorageError> ScanMeta(
+      std::string_view prefix,
+      const std::function<bool(std::string_view key, std::string_view value)>& visit) const;
+  // Adds a put or a delete of a meta key to `batch`.
+  [[nodiscard]] std::expected<void, StorageError> PutMeta(WriteBatch& batch, std::string_view key,
+                                                          std::string_view value) const;
+  [[nodiscard]] std::expected<void, StorageError> DeleteMeta(WriteBatch& batch,
+                                                             std::string_view key) const;
 
   rocksdb::DB* db() const { return db_.get(); }
   rocksdb::ColumnFamilyHandle* raft_cf() const { return cfs_[1]; }

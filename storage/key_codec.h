@@ -47,6 +47,8 @@ std::string DedupKey(GroupId group, std::string_view request_id);
 // Every DedupKey of `group` starts with this prefix.
 std::string DedupPrefix(GroupId group);
 std::string ShardDescriptorKey(GroupId group);
+// Every ShardDescriptorKey starts with this prefix.
+std::string ShardDescriptorPrefix();
 // Decodes a ShardDescriptorKey; nullopt when `key` is not one.
 std::optional<GroupId> ParseShardDescriptorKey(std::string_view key);
 
