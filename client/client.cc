@@ -56,6 +56,12 @@ std::string ClampEnd(std::string_view end, const ShardInfo& shard) {
   return std::string(std::min(end, std::string_view(shard.end_key)));
 }
 
+// Splits `pending` (indexes into `ops`) into the ops `shard` can take and the rest.
+void Partition(const std::vector<Op>& ops, const std::vector<size_t>& pending,
+               const ShardInfo& shard, std::vector<size_t>* group, std::vector<size_t>* rest) {
+  for (size_t i : pending) (OpFits(ops[i], shard) ? group : rest)->push_back(i);
+}
+
 template <typename T, typename Fn>
 std::future<T> SubmitFuture(ThreadPool& pool, Fn fn) {
   auto task = std::make_shared<std::packaged_task<T()>>(std::move(fn));
@@ -261,15 +267,9 @@ Result<std::vector<OpResult>> Client::Batch(const std::vector<Op>& ops,
     }
     std::vector<size_t> group;
     std::vector<size_t> rest;
+    Partition(ops, pending, *shard, &group, &rest);
     std::vector<const Op*> group_ops;
-    for (size_t i : pending) {
-      if (OpFits(ops[i], *shard)) {
-        group.push_back(i);
-        group_ops.push_back(&ops[i]);
-      } else {
-        rest.push_back(i);
-      }
-    }
+    for (size_t i : group) group_ops.push_back(&ops[i]);
     Dispatcher::Call call = NewCall(d, ops[group.front()].key,
                                     AnyWrite(group_ops) ? Kind::kWrite : Kind::kRead, options);
     call.deadline = deadline;

@@ -229,6 +229,12 @@ std::string Dispatcher::PickAddress(const Call& call, const ShardInfo& shard,
   return candidates[(state.rotation + static_cast<uint64_t>(state.attempts)) % candidates.size()];
 }
 
+void Dispatcher::SetLeaderOf(const Call& call, const Error& error) {
+  auto owner = call.route_by == RouteBy::kKey ? cache_.Lookup(call.route_key)
+                                              : cache_.LookupBefore(call.route_key);
+  if (owner) cache_.SetLeader(owner->id, error.leader_node_id, error.leader_address);
+}
+
 bool Dispatcher::SleepWithin(milliseconds wait, Clock::time_point deadline) const {
   const Clock::time_point wake = Clock::now() + wait;
   if (wake >= deadline) {
@@ -250,11 +256,13 @@ std::optional<Error> Dispatcher::HandleFailure(const Call& call, const Target& t
   state.all_definite = state.all_definite && error.definite;
   error.definite = state.all_definite;
   state.last = error;
-
   // Fresh descriptors may come with any code (clawd adds them to NOT_LEADER too).
-  std::vector<ShardInfo> fresh;
-  for (const v1::ShardDescriptor& shard : detail.shards()) fresh.push_back(ToShardInfo(shard));
-  if (!fresh.empty()) cache_.Update(fresh);
+  const bool had_shards = !detail.shards().empty();
+  if (had_shards) {
+    std::vector<ShardInfo> fresh;
+    for (const v1::ShardDescriptor& shard : detail.shards()) fresh.push_back(ToShardInfo(shard));
+    cache_.Update(fresh);
+  }
 
   RetryAction action = DecideRetry(error);
   if (action == RetryAction::kFollowLeader && error.leader_address == target.address) {
@@ -272,14 +280,12 @@ std::optional<Error> Dispatcher::HandleFailure(const Call& call, const Target& t
       if (error.code == ErrorCode::kShardNotFound) {
         cache_.ForgetLeader(target.shard.id, target.address);
       }
-      if (fresh.empty()) {
+      if (!had_shards) {
         if (auto refreshed = Refresh(call.deadline, std::nullopt); !refreshed) {
           state.last = refreshed.error();
         }
       } else if (!error.leader_address.empty()) {  // a leader hint for the key's fresh shard
-        auto owner = call.route_by == RouteBy::kKey ? cache_.Lookup(call.route_key)
-                                                    : cache_.LookupBefore(call.route_key);
-        if (owner) cache_.SetLeader(owner->id, error.leader_node_id, error.leader_address);
+        SetLeaderOf(call, error);
       }
       break;
     }

@@ -129,6 +129,8 @@ class Dispatcher {
   // Reacts to a failed attempt. Returns the final error, or nullopt to try again.
   std::optional<Error> HandleFailure(const Call& call, const Target& target,
                                      const grpc::Status& status, RunState& state);
+  // Records the error's leader hint for the shard that now owns the call's key.
+  void SetLeaderOf(const Call& call, const Error& error);
   // Sleeps for `wait`, but not past the deadline. False when the deadline came first.
   bool SleepWithin(std::chrono::milliseconds wait, Clock::time_point deadline) const;
   uint64_t NextSeed();
