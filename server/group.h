@@ -52,6 +52,14 @@ struct Group {
   // streams had time to open, so that the first leaders spread over the nodes as bootstrap chose.
   uint64_t campaign_at_tick = 0;
 
+  // Snapshots. Outgoing: the directory of the snapshot offered to the Raft core (at out_index).
+  // Incoming: received, verified snapshots by index, waiting for the core to install them.
+  std::string out_dir{};
+  uint64_t out_index = 0;
+  std::map<uint64_t, std::string> incoming{};
+  // Transfers of out_dir in progress (it is not replaced while one runs).
+  int sending = 0;
+
   // Node of a replica of this group; 0 when the replica is unknown.
   uint64_t NodeOf(uint64_t replica_id) const {
     for (const v1::Replica& r : desc.replicas()) {

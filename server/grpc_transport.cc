@@ -1,9 +1,13 @@
 #include "server/grpc_transport.h"
 
+#include <filesystem>
+#include <fstream>
 #include <random>
 
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
+
+#include "storage/snapshot.h"
 
 namespace claw::server {
 
@@ -53,21 +57,24 @@ class GrpcTransport::PeerService final : public v1::RaftPeer::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Snapshot(grpc::ServerContext* /*context*/, grpc::ServerReader<v1::SnapshotChunk>* /*reader*/,
+  grpc::Status Snapshot(grpc::ServerContext* /*context*/, grpc::ServerReader<v1::SnapshotChunk>* reader,
                         v1::SnapshotAck* ack) override {
-    ack->set_accepted(false);
-    ack->set_error("this node does not install snapshots yet");
-    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "snapshot install not supported yet");
+    std::string error = t_->ReceiveSnapshot(reader);
+    ack->set_accepted(error.empty());
+    ack->set_error(error);
+    if (!error.empty()) SPDLOG_WARN("refused a snapshot: {}", error);
+    return grpc::Status::OK;
   }
 
  private:
   GrpcTransport* t_;
 };
 
-GrpcTransport::GrpcTransport(TransportOptions options, Router* router, Deliver deliver)
+GrpcTransport::GrpcTransport(TransportOptions options, Router* router, Deliver deliver, SnapshotSink sink)
     : options_(std::move(options)),
       router_(router),
       deliver_(std::move(deliver)),
+      sink_(std::move(sink)),
       service_(std::make_unique<PeerService>(this)) {
   for (const auto& [id, addr] : options_.peers) {
     auto p = std::make_unique<Peer>();
@@ -87,6 +94,9 @@ GrpcTransport::~GrpcTransport() {
   for (auto& [id, p] : peers_) {
     if (p->thread.joinable()) p->thread.join();
   }
+  snap_cv_.notify_all();
+  if (snap_thread_.joinable()) snap_thread_.join();
+  for (SnapshotJob& job : snap_queue_) job.done(false);
 }
 
 grpc::Service* GrpcTransport::service() { return service_.get(); }
@@ -96,6 +106,133 @@ void GrpcTransport::Start() {
     Peer* peer = p.get();
     p->thread = std::thread([this, peer] { RunSender(peer); });
   }
+  snap_thread_ = std::thread([this] { RunSnapshotSender(); });
+}
+
+void GrpcTransport::SendSnapshot(uint64_t node, GroupMessage message, std::string dir,
+                                 std::function<void(bool ok)> done) {
+  {
+    std::lock_guard lock(snap_mu_);
+    if (!stopping_.load()) {
+      snap_queue_.push_back(SnapshotJob{.node = node, .message = std::move(message), .dir = std::move(dir), .done = done});
+      done = nullptr;
+    }
+  }
+  if (done) done(false);
+  snap_cv_.notify_one();
+}
+
+void GrpcTransport::RunSnapshotSender() {
+  while (true) {
+    SnapshotJob job;
+    {
+      std::unique_lock lock(snap_mu_);
+      snap_cv_.wait(lock, [this] { return stopping_.load() || !snap_queue_.empty(); });
+      if (stopping_.load()) return;
+      job = std::move(snap_queue_.front());
+      snap_queue_.erase(snap_queue_.begin());
+    }
+    const bool ok = StreamSnapshot(job);
+    job.done(ok);
+  }
+}
+
+bool GrpcTransport::StreamSnapshot(const SnapshotJob& job) {
+  auto peer = peers_.find(job.node);
+  if (peer == peers_.end()) return false;
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(4 << 20);
+  auto stub = v1::RaftPeer::NewStub(grpc::CreateCustomChannel(peer->second->address, grpc::InsecureChannelCredentials(), args));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
+  v1::SnapshotAck ack;
+  auto writer = stub->Snapshot(&ctx, &ack);
+  v1::SnapshotChunk first;
+  *first.mutable_hello() = options_.hello;
+  first.mutable_hello()->set_to_node_id(job.node);
+  EncodeRaftMessage(job.message.group, job.message.message, first.mutable_message());
+  bool ok = writer->Write(first);
+  // Files in name order, MANIFEST last (the receiver verifies only once everything arrived).
+  std::vector<std::filesystem::path> files;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(job.dir, ec)) {
+    if (e.is_regular_file()) files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) {
+    const bool am = a.filename() == storage::kSnapshotManifestName;
+    const bool bm = b.filename() == storage::kSnapshotManifestName;
+    return am != bm ? bm : a < b;
+  });
+  uint64_t bytes = 0;
+  for (const auto& path : files) {
+    std::ifstream in(path, std::ios::binary);
+    std::string buf(1 << 20, '\0');
+    bool any = false;
+    while (ok && in) {
+      in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+      const auto n = in.gcount();
+      if (n <= 0 && any) break;
+      v1::SnapshotChunk chunk;
+      chunk.set_file_name(path.filename().string());
+      chunk.set_data(buf.data(), static_cast<size_t>(n));
+      ok = writer->Write(chunk);
+      bytes += static_cast<uint64_t>(n);
+      any = true;
+    }
+  }
+  writer->WritesDone();
+  grpc::Status st = writer->Finish();
+  if (!ok || !st.ok() || !ack.accepted()) {
+    SPDLOG_WARN("snapshot of shard {} to node {} failed: {}", job.message.group, job.node,
+                st.ok() ? ack.error() : st.error_message());
+    return false;
+  }
+  SPDLOG_INFO("snapshot of shard {} sent to node {}: {} files, {} bytes", job.message.group, job.node,
+              files.size(), bytes);
+  return true;
+}
+
+std::string GrpcTransport::ReceiveSnapshot(grpc::ServerReader<v1::SnapshotChunk>* reader) {
+  v1::SnapshotChunk chunk;
+  if (!reader->Read(&chunk)) return "empty snapshot stream";
+  const v1::Hello& h = chunk.hello();
+  if (h.cluster_id() != options_.cluster_id || h.to_node_id() != options_.self) return "cluster or node id mismatch";
+  auto msg = DecodeRaftMessage(std::move(*chunk.mutable_message()));
+  if (!msg || !std::holds_alternative<raft::InstallSnapshot>(msg->message.body)) return "the first chunk carries no InstallSnapshot message";
+  const std::string dir = options_.snapshot_dir + "/in-" + std::to_string(msg->group) + "-" +
+                          std::to_string(snap_seq_.fetch_add(1)) + "-" + std::to_string(::getpid());
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return "cannot create " + dir + ": " + ec.message();
+  std::ofstream out;
+  std::string current;
+  auto fail = [&](std::string why) {
+    out.close();
+    std::filesystem::remove_all(dir, ec);
+    return why;
+  };
+  while (reader->Read(&chunk)) {
+    const std::string& name = chunk.file_name();
+    if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") return fail("bad file name in snapshot stream");
+    if (name != current) {
+      out.close();
+      out.open(dir + "/" + name, std::ios::binary | std::ios::trunc);
+      current = name;
+    }
+    out.write(chunk.data().data(), static_cast<std::streamsize>(chunk.data().size()));
+    if (!out) return fail("writing " + name + " failed");
+  }
+  out.close();
+  auto manifest = storage::VerifyShardSnapshot(dir);
+  if (!manifest) return fail("snapshot does not verify: " + manifest.error().message);
+  const auto& meta = std::get<raft::InstallSnapshot>(msg->message.body).meta;
+  if (manifest->group != msg->group || manifest->applied_index != meta.index || manifest->applied_term != meta.term) {
+    return fail("snapshot files do not match their message");
+  }
+  Touch(h.from_node_id());
+  sink_(std::move(*msg), dir);
+  return {};
 }
 
 void GrpcTransport::Send(uint64_t node, std::vector<GroupMessage> messages) {

@@ -6,6 +6,10 @@
 // had nothing to send for `keepalive`, it writes an empty batch: node-level liveness, which wakes
 // hibernating followers of a dead leader's node (Store, RaftWorker::Tick).
 //
+// Snapshots travel on RaftPeer.Snapshot streams, one at a time per node (a dedicated sender
+// thread), in chunks of at most 1 MiB; the receiver writes them under snapshot_dir, verifies every
+// checksum (storage::VerifyShardSnapshot) and only then hands them to the store.
+//
 // The receiving side is RaftPeerService, registered on the node's peer gRPC server: it checks the
 // Hello of each stream (cluster id, node ids), decodes batches and hands them to the store.
 //
@@ -45,18 +49,26 @@ struct TransportOptions {
   // gRPC message size limit on the peer port, both directions.
   uint64_t max_message_bytes = 64ull << 20;
   std::chrono::milliseconds keepalive{500};
+  // Where received snapshots are written (one subdirectory each).
+  std::string snapshot_dir{};
 };
+
+// A snapshot received and verified: its InstallSnapshot message and the directory holding it.
+// The receiver of the callback owns the directory from then on.
+using SnapshotSink = std::function<void(GroupMessage message, std::string dir)>;
 
 class GrpcTransport final : public Transport {
  public:
   using Deliver = std::function<void(std::vector<GroupMessage>)>;
 
-  GrpcTransport(TransportOptions options, Router* router, Deliver deliver);
+  GrpcTransport(TransportOptions options, Router* router, Deliver deliver, SnapshotSink sink);
   ~GrpcTransport() override;
 
   void Start();
   void Send(uint64_t node, std::vector<GroupMessage> messages) override;
   std::chrono::steady_clock::time_point LastHeard(uint64_t node) const override;
+  void SendSnapshot(uint64_t node, GroupMessage message, std::string dir,
+                    std::function<void(bool ok)> done) override;
 
   // The receiving side: register on the peer server.
   grpc::Service* service();
@@ -76,10 +88,26 @@ class GrpcTransport final : public Transport {
   bool SendLoop(Peer* peer, grpc::ClientWriter<v1::PeerBatch>* writer);
   void OnBatch(uint64_t from, v1::PeerBatch& batch);
   void Touch(uint64_t node);
+  struct SnapshotJob {
+    uint64_t node = 0;
+    GroupMessage message{};
+    std::string dir{};
+    std::function<void(bool)> done{};
+  };
+  void RunSnapshotSender();
+  bool StreamSnapshot(const SnapshotJob& job);
+  // Receives one snapshot stream; returns the error to answer with, empty on success.
+  std::string ReceiveSnapshot(grpc::ServerReader<v1::SnapshotChunk>* reader);
 
   TransportOptions options_;
   Router* router_;
   Deliver deliver_;
+  SnapshotSink sink_;
+  std::mutex snap_mu_;
+  std::condition_variable snap_cv_;
+  std::vector<SnapshotJob> snap_queue_;  // guarded by snap_mu_
+  std::thread snap_thread_;
+  std::atomic<uint64_t> snap_seq_{0};
   std::unique_ptr<PeerService> service_;
   std::map<uint64_t, std::unique_ptr<Peer>> peers_;
   mutable std::mutex heard_mu_;

@@ -307,6 +307,43 @@ void KvStateMachine::ApplyEmpty(uint64_t index, uint64_t term) {
   state_.applied_term = term;
 }
 
+void KvStateMachine::FillSnapshotState(v1::ShardSnapshotState* out) const {
+  out->set_last_ts(state_.last_ts);
+  for (const auto& [expires, id] : dedup_order_) {
+    auto it = dedup_.find(id);
+    if (it == dedup_.end() || it->second.expires_ts != expires) continue;
+    v1::DedupEntry* e = out->add_dedup();
+    e->set_request_id(id);
+    e->set_expires_ts(expires);
+    *e->mutable_result() = it->second.result;
+  }
+}
+
+void KvStateMachine::InstallSnapshotState(uint64_t index, uint64_t term,
+                                          const v1::ShardSnapshotState& state,
+                                          storage::WriteBatch& batch) {
+  for (const auto& [id, rec] : dedup_) {
+    if (auto del = engine_->DeleteMeta(batch, storage::DedupKey(group_, id)); !del) {
+      Fatal(del.error(), "replacing the dedup window");
+    }
+  }
+  dedup_.clear();
+  dedup_order_.clear();
+  overlay_.clear();
+  state_ = ApplyState{.applied_index = index, .applied_term = term, .last_ts = state.last_ts()};
+  for (const v1::DedupEntry& e : state.dedup()) {
+    std::string value;
+    PutBigEndian64(value, e.expires_ts());
+    e.result().AppendToString(&value);
+    if (auto put = engine_->PutMeta(batch, storage::DedupKey(group_, e.request_id()), value); !put) {
+      Fatal(put.error(), "installing the dedup window");
+    }
+    dedup_order_.emplace_back(e.expires_ts(), e.request_id());
+    dedup_[e.request_id()] = DedupRecord{.expires_ts = e.expires_ts(), .result = e.result()};
+  }
+  FinishBatch(batch);
+}
+
 void KvStateMachine::FinishBatch(storage::WriteBatch& batch) {
   if (auto put = engine_->PutMeta(batch, storage::ApplyStateKey(group_), EncodeApplyState(state_)); !put) {
     Fatal(put.error(), "recording the applied index");

@@ -80,6 +80,13 @@ class KvStateMachine {
   [[nodiscard]] std::expected<std::optional<StoredValue>, storage::StorageError> ReadKey(
       std::string_view key) const;
 
+  // The apply state a snapshot at the current applied index must carry (last_ts, dedup window).
+  void FillSnapshotState(v1::ShardSnapshotState* out) const;
+  // After the snapshot's data was ingested: adopt its apply state (index, term, last_ts, dedup
+  // window), recording it in `batch` in place of the current one.
+  void InstallSnapshotState(uint64_t index, uint64_t term, const v1::ShardSnapshotState& state,
+                            storage::WriteBatch& batch);
+
   const ApplyState& state() const { return state_; }
   uint64_t dedup_entries() const { return dedup_.size(); }
   // Dedup window length in timestamp units (ms << 18); set from config.

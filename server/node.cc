@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
@@ -79,6 +80,8 @@ StoreOptions StoreOptionsFrom(const config::Config& c, uint64_t node_id) {
   o.max_pending_requests = c.kv.max_pending_proposals;
   o.dedup_window_ms = c.kv.dedup_window_ms;
   o.max_staleness_ms = c.kv.max_staleness_ms;
+  o.snapshot_after_entries = c.raft.snapshot_after_entries;
+  o.snapshot_dir = c.data_dir + "/snapshots";
   // A command is the request plus a small envelope; it must fit one peer message with room for
   // the append's own fields (reliability.md §5.4: refuse before persisting, never after).
   o.max_command_bytes = std::min<uint64_t>(c.limits.max_request_bytes + (64 << 10),
@@ -250,10 +253,29 @@ std::expected<std::unique_ptr<Node>, StartError> Node::Start(const config::Confi
   topts.hello.set_host(config.host);
   topts.max_message_bytes = config.limits.max_peer_message_bytes;
   topts.max_batch_bytes = std::min<uint64_t>(4 << 20, config.limits.max_peer_message_bytes / 2);
+  topts.snapshot_dir = config.data_dir + "/snapshots";
+  {
+    // Snapshot directories of an earlier run are stale: received ones were not installed (or
+    // were, and are copies), exported ones are rebuilt on demand.
+    std::error_code ec;
+    std::filesystem::remove_all(topts.snapshot_dir, ec);
+    std::filesystem::create_directories(topts.snapshot_dir, ec);
+    if (ec) return std::unexpected(StartError{kExitCantCreate, "cannot create " + topts.snapshot_dir + ": " + ec.message()});
+  }
   Parts* parts = &p;
-  p.transport = std::make_unique<GrpcTransport>(topts, p.router.get(), [parts](std::vector<GroupMessage> msgs) {
-    if (Store* s = parts->store_ptr.load()) s->Deliver(std::move(msgs));
-  });
+  p.transport = std::make_unique<GrpcTransport>(
+      topts, p.router.get(),
+      [parts](std::vector<GroupMessage> msgs) {
+        if (Store* s = parts->store_ptr.load()) s->Deliver(std::move(msgs));
+      },
+      [parts](GroupMessage msg, std::string dir) {
+        if (Store* s = parts->store_ptr.load()) {
+          s->AcceptSnapshot(std::move(msg), std::move(dir));
+        } else {
+          std::error_code ec;
+          std::filesystem::remove_all(dir, ec);
+        }
+      });
   // Each peer's Hello names the receiver: set per stream by the transport from its peer table.
 
   auto store = Store::Open(StoreOptionsFrom(config, p.node_id), p.engine.get(), p.log_writer.get(),

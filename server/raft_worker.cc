@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 
 #include <spdlog/spdlog.h>
 
+#include "server/codec.h"
 #include "server/group.h"
 #include "server/store.h"
+#include "storage/snapshot.h"
 
 namespace claw::server {
 namespace {
@@ -312,7 +315,7 @@ void RaftWorker::HandlePersisted(Persisted& p) {
   Group* g = Find(p.group);
   if (g == nullptr) return;
   g->log->OnWritten(p.write);
-  g->replica->OnPersisted(p.write.write_id);
+  if (p.write.write_id != 0) g->replica->OnPersisted(p.write.write_id);  // 0: a compaction
   // Durability LEADER: acknowledge proposals whose entry is now durable here.
   const uint64_t last = g->log->LastIndex().value();
   for (auto it = g->proposals.begin(); it != g->proposals.end() && it->first <= last; ++it) {
@@ -337,6 +340,7 @@ void RaftWorker::Tick(Clock::time_point now) {
       g->campaign_at_tick = 0;
       if (g->replica->term().IsZero()) g->replica->Campaign();
     }
+    if (ticks_ % 10 == 0 && g->IsLeader()) MaybeExportSnapshot(g);
     if (!g->soft.hibernating) {
       g->replica->Tick();
       dirty_.insert(g);
@@ -429,12 +433,7 @@ void RaftWorker::HandleReady(Group* g, std::unordered_map<uint64_t, std::vector<
     if (before.role == raft::Role::kLeader && g->soft.role != raft::Role::kLeader) OnLeadershipLost(g);
   }
   if (r.HasWrite()) {
-    if (r.snapshot) {
-      // Installing a snapshot needs its data files (streamed beside the message); this node does
-      // not compact logs yet, so a peer never sends one. See server/README.md.
-      SPDLOG_CRITICAL("shard {}: a snapshot install arrived, which this version cannot serve", g->id);
-      std::abort();
-    }
+    if (r.snapshot) InstallSnapshot(g, *r.snapshot);
     storage::GroupWrite w = g->log->PrepareWrite(r);
     const uint64_t group = g->id;
     store_->log_writer_->Submit(std::move(w), [this, group](storage::GroupWrite& done) {
@@ -444,6 +443,10 @@ void RaftWorker::HandleReady(Group* g, std::unordered_map<uint64_t, std::vector<
   for (raft::Message& m : r.messages) {
     const uint64_t node = g->NodeOf(m.to.value());
     if (node == 0 || node == store_->options_.node_id) continue;
+    if (std::holds_alternative<raft::InstallSnapshot>(m.body)) {
+      SendSnapshot(g, node, std::move(m));
+      continue;
+    }
     outbox[node].push_back(GroupMessage{.group = g->id, .message = std::move(m)});
   }
   if (!r.committed_entries.empty()) ApplyEntries(g, r.committed_entries);
@@ -505,6 +508,7 @@ void RaftWorker::ApplyEntries(Group* g, std::vector<raft::Entry>& entries) {
   }
   g->fsm->OnBatchWritten();
   g->replica->OnApplied(raft::LogIndex(g->fsm->state().applied_index));
+  MaybeCompact(g);
   const v1::ResponseHeader header = Header(g);
   for (Done& d : completions) d.done(ProposalResult{.result = std::move(d.result), .header = header});
   for (auto& done : superseded) {
@@ -525,6 +529,135 @@ void RaftWorker::ServeReads(Group* g) {
     it->second.request.done(ReadContext{.engine = store_->engine_, .shard = g->desc, .header = Header(g)});
     it = g->reads.erase(it);
   }
+}
+
+void RaftWorker::OfferIncomingSnapshot(GroupMessage m, const std::string& dir) {
+  std::error_code ec;
+  Group* g = Find(m.group);
+  if (g == nullptr || m.message.to.value() != g->self) {
+    std::filesystem::remove_all(dir, ec);
+    return;
+  }
+  const uint64_t index = std::get<raft::InstallSnapshot>(m.message.body).meta.index.value();
+  if (auto it = g->incoming.find(index); it != g->incoming.end()) std::filesystem::remove_all(it->second, ec);
+  g->incoming[index] = dir;
+  // Keep the two newest: an older one can no longer be asked for once a newer one arrived.
+  while (g->incoming.size() > 2) {
+    std::filesystem::remove_all(g->incoming.begin()->second, ec);
+    g->incoming.erase(g->incoming.begin());
+  }
+  g->replica->Step(std::move(m.message));
+  dirty_.insert(g);
+}
+
+void RaftWorker::InstallSnapshot(Group* g, const raft::SnapshotMeta& meta) {
+  auto it = g->incoming.find(meta.index.value());
+  if (it == g->incoming.end()) {
+    SPDLOG_CRITICAL("shard {}: the Raft core installs snapshot {} that was never received", g->id,
+                    meta.index.value());
+    std::abort();
+  }
+  const std::string dir = it->second;
+  storage::ShardRange range{.start = g->desc.start_key(), .end = g->desc.end_key()};
+  auto manifest = storage::IngestShardSnapshot(*store_->engine_, dir, g->id, range);
+  if (!manifest) {
+    // The files were verified on receipt; failing now means the disk or the engine is broken.
+    SPDLOG_CRITICAL("shard {}: ingesting snapshot {} failed: {}", g->id, meta.index.value(), manifest.error().message);
+    std::abort();
+  }
+  v1::ShardSnapshotState state;
+  if (!state.ParseFromString(manifest->conf)) {
+    SPDLOG_CRITICAL("shard {}: snapshot {} carries an unreadable apply state", g->id, meta.index.value());
+    std::abort();
+  }
+  storage::WriteBatch batch;
+  g->fsm->InstallSnapshotState(meta.index.value(), meta.term.value(), state, batch);
+  if (auto w = store_->engine_->Write(batch, storage::Durability::kNoSync); !w) {
+    SPDLOG_CRITICAL("shard {}: recording snapshot {} failed: {}", g->id, meta.index.value(), w.error().message);
+    std::abort();
+  }
+  std::error_code ec;
+  for (auto i = g->incoming.begin(); i != g->incoming.end() && i->first <= meta.index.value();) {
+    std::filesystem::remove_all(i->second, ec);
+    i = g->incoming.erase(i);
+  }
+  SPDLOG_INFO("shard {}: installed snapshot at index {} term {} ({} keys)", g->id, meta.index.value(),
+              meta.term.value(), manifest->KeyCount());
+}
+
+void RaftWorker::SendSnapshot(Group* g, uint64_t node, raft::Message m) {
+  const raft::SnapshotMeta& meta = std::get<raft::InstallSnapshot>(m.body).meta;
+  const raft::NodeId to = m.to;
+  if (g->out_dir.empty() || g->out_index != meta.index.value()) {
+    g->replica->ReportSnapshot(to, raft::SnapshotOutcome::kFailed);
+    dirty_.insert(g);
+    return;
+  }
+  ++g->sending;
+  const uint64_t group = g->id;
+  SPDLOG_INFO("shard {}: sending snapshot at index {} to node {}", group, meta.index.value(), node);
+  store_->transport_->SendSnapshot(
+      node, GroupMessage{.group = group, .message = std::move(m)}, g->out_dir,
+      [this, group, to](bool ok) {
+        Post(Task([group, to, ok](RaftWorker& w) {
+          Group* gg = w.Find(group);
+          if (gg == nullptr) return;
+          --gg->sending;
+          gg->replica->ReportSnapshot(to, ok ? raft::SnapshotOutcome::kSent : raft::SnapshotOutcome::kFailed);
+          w.MarkDirty(gg);
+        }));
+      });
+}
+
+void RaftWorker::MaybeCompact(Group* g) {
+  const uint64_t keep = store_->options_.snapshot_after_entries;
+  const uint64_t applied = g->fsm->state().applied_index;
+  const uint64_t first = g->log->FirstIndex().value();
+  if (keep == 0 || applied < first + 2 * keep || g->replica->conf().IsJoint()) return;
+  storage::GroupWrite w = g->log->PrepareCompaction(applied - keep, g->replica->conf());
+  const uint64_t group = g->id;
+  store_->log_writer_->Submit(std::move(w), [this, group](storage::GroupWrite& done) {
+    Post(Persisted{.group = group, .write = std::move(done)});
+  });
+}
+
+void RaftWorker::MaybeExportSnapshot(Group* g) {
+  const uint64_t first = g->log->FirstIndex().value();
+  if (first <= 1 || g->sending > 0 || g->out_index + 1 >= first) return;
+  raft::Status st = g->replica->GetStatus();
+  const bool needed = std::any_of(st.peers.begin(), st.peers.end(), [&](const raft::PeerStatus& p) {
+    return p.id.value() != g->self && p.match.value() + 1 < first;
+  });
+  if (!needed) return;
+  const ApplyState& as = g->fsm->state();
+  v1::ShardSnapshotState state;
+  EncodeConfState(g->replica->conf(), state.mutable_conf());
+  g->fsm->FillSnapshotState(&state);
+  const std::string dir = store_->options_.snapshot_dir + "/out-" + std::to_string(g->id) + "-" +
+                          std::to_string(as.applied_index);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  storage::SnapshotRequest req{.group = g->id,
+                               .range = {.start = g->desc.start_key(), .end = g->desc.end_key()},
+                               .applied_index = raft::LogIndex(as.applied_index),
+                               .applied_term = raft::Term(as.applied_term),
+                               .conf = state.SerializeAsString(),
+                               .dir = dir};
+  auto manifest = storage::ExportShardSnapshot(*store_->engine_, req);
+  if (!manifest) {
+    SPDLOG_WARN("shard {}: exporting a snapshot failed: {}", g->id, manifest.error().message);
+    std::filesystem::remove_all(dir, ec);
+    return;
+  }
+  if (!g->out_dir.empty()) std::filesystem::remove_all(g->out_dir, ec);
+  g->out_dir = dir;
+  g->out_index = as.applied_index;
+  g->log->SetShippableSnapshot(raft::SnapshotMeta{.index = raft::LogIndex(as.applied_index),
+                                                  .term = raft::Term(as.applied_term),
+                                                  .conf = g->replica->conf()});
+  SPDLOG_INFO("shard {}: exported a snapshot at index {} ({} keys, {} bytes) for a follower behind the log",
+              g->id, as.applied_index, manifest->KeyCount(), manifest->TotalBytes());
+  dirty_.insert(g);
 }
 
 }  // namespace claw::server

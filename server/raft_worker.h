@@ -57,6 +57,9 @@ class RaftWorker {
   // Worker-thread helpers for Tasks.
   std::vector<Group*> groups();
   void MarkDirty(Group* g) { dirty_.insert(g); }
+  // A verified snapshot for one of this worker's groups: remember its directory and step its
+  // InstallSnapshot message.
+  void OfferIncomingSnapshot(GroupMessage message, const std::string& dir);
 
  private:
   void Run();
@@ -71,6 +74,10 @@ class RaftWorker {
   void HandleReady(Group* g, std::unordered_map<uint64_t, std::vector<GroupMessage>>& outbox);
   void ApplyEntries(Group* g, std::vector<raft::Entry>& entries);
   void ServeReads(Group* g);
+  void InstallSnapshot(Group* g, const raft::SnapshotMeta& meta);
+  void SendSnapshot(Group* g, uint64_t node, raft::Message m);
+  void MaybeCompact(Group* g);
+  void MaybeExportSnapshot(Group* g);
   void OnLeadershipLost(Group* g);
   void ExpireDeadlines(std::chrono::steady_clock::time_point now);
   Group* Find(uint64_t group);

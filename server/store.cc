@@ -200,6 +200,14 @@ void Store::Deliver(std::vector<GroupMessage> messages) {
   }
 }
 
+void Store::AcceptSnapshot(GroupMessage message, std::string dir) {
+  const uint64_t group = message.group;
+  auto shared = std::make_shared<GroupMessage>(std::move(message));
+  WorkerFor(group).Post(RaftWorker::Task([shared, dir](RaftWorker& worker) {
+    worker.OfferIncomingSnapshot(std::move(*shared), dir);
+  }));
+}
+
 std::vector<v1::ReplicaStatus> Store::Status() {
   std::vector<std::future<std::vector<v1::ReplicaStatus>>> futures;
   for (auto& w : workers_) {

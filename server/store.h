@@ -64,6 +64,11 @@ struct StoreOptions {
   uint64_t max_staleness_ms = 5'000;
   // Largest encoded command accepted for proposal (below the peer message limit).
   uint64_t max_command_bytes = 4ull << 20;
+  // Log entries kept beyond the applied index: a group's log is compacted through
+  // applied - snapshot_after_entries once it holds twice that many applied entries.
+  uint64_t snapshot_after_entries = 10'000;
+  // Where outgoing snapshots are exported (one subdirectory per shard and index).
+  std::string snapshot_dir{};
 };
 
 class RaftWorker;
@@ -90,6 +95,9 @@ class Store {
   void Read(ReadRequest request);
   // Messages from the transport, any thread.
   void Deliver(std::vector<GroupMessage> messages);
+  // A received, verified snapshot (the transport's SnapshotSink): handed to the group's worker,
+  // which steps its InstallSnapshot message and ingests `dir` when the core installs it.
+  void AcceptSnapshot(GroupMessage message, std::string dir);
 
   // Local replicas' status, ordered by shard id (blocks until every worker answered).
   std::vector<v1::ReplicaStatus> Status();

@@ -10,6 +10,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "server/codec.h"
@@ -22,6 +24,11 @@ class Transport {
   virtual void Send(uint64_t node, std::vector<GroupMessage> messages) = 0;
   // steady_clock time of the last batch received from `node`; time_point{} when never.
   virtual std::chrono::steady_clock::time_point LastHeard(uint64_t node) const = 0;
+  // Streams the snapshot directory `dir` (storage/snapshot.h) with its InstallSnapshot message to
+  // `node`, in chunks, beside the message stream. `done(true)` once the receiver verified it,
+  // `done(false)` when the transfer failed; called on a transport thread.
+  virtual void SendSnapshot(uint64_t node, GroupMessage message, std::string dir,
+                            std::function<void(bool ok)> done) = 0;
 };
 
 }  // namespace claw::server

@@ -56,7 +56,8 @@ struct SnapshotRequest {
   // The shard's state machine position the snapshot represents; recorded, not interpreted.
   raft::LogIndex applied_index;
   raft::Term applied_term;
-  // The Raft configuration at applied_index (raft::EncodeConfState output); opaque bytes here.
+  // Host metadata recorded with the snapshot and handed back by Verify/Ingest; opaque bytes here.
+  // (clawd stores the shard's configuration and apply state: claw.v1.ShardSnapshotState.)
   std::string conf;
   // Target directory: created if missing; must be empty (a snapshot is never written over
   // another one, whose files might be hard-linked elsewhere or still be read).
