@@ -162,7 +162,8 @@ std::string EncodeErrorDetail(int grpc_code, std::string_view message, const v1:
 }
 
 bool IsIndeterminate(const grpc::Status& status, const v1::Error* detail) {
-  if (detail != nullptr) return detail->code() == v1::Error::UNAVAILABLE;
+  // Only UNAVAILABLE may leave a write's outcome unknown, and the server says when it does not.
+  if (detail != nullptr) return detail->code() == v1::Error::UNAVAILABLE && !detail->definite();
   switch (status.error_code()) {
     case grpc::StatusCode::DEADLINE_EXCEEDED:
     case grpc::StatusCode::CANCELLED:

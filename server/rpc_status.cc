@@ -16,8 +16,10 @@ constexpr uint32_t kDetailsTag = (3 << 3) | 2;
 }  // namespace
 
 grpc::Status ToGrpcStatus(const RequestError& e) {
+  v1::Error detail = e.detail;
+  detail.set_definite(e.definite);
   google::protobuf::Any any;
-  any.PackFrom(e.detail);
+  any.PackFrom(detail);
   std::string any_bytes = any.SerializeAsString();
   std::string out;
   {
