@@ -139,13 +139,14 @@ int Serve(const std::vector<std::string>& args, char** envp) {
     return kExitOk;
   }
   const claw::config::Config& config = loaded->config;
-  SetUpLogging(config);
-  // Signals are taken synchronously by this thread; every thread started later inherits the mask.
+  // Signals are taken synchronously by this thread. Block them before any thread exists (the log
+  // flusher is the first): every thread inherits the mask, so none dies of a SIGTERM.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  SetUpLogging(config);
   auto node = claw::server::Node::Start(config);
   if (!node) {
     spdlog::critical("cannot start: {}", node.error().message);

@@ -341,7 +341,7 @@ void Node::Shutdown() {
     const auto drain = std::chrono::milliseconds(p.config.shutdown.drain_timeout_ms);
     const size_t still = p.store->TransferLeadersAway(drain);
     if (still == 0) {
-      SPDLOG_INFO("shutdown: every leadership moved to other nodes");
+      SPDLOG_INFO("shutdown: no leadership left to hand over");
     } else {
       SPDLOG_WARN("shutdown: still leading {} shards after {} ms; they elect anew after this node stops",
                   still, drain.count());

@@ -250,8 +250,8 @@ size_t Store::TransferLeadersAway(std::chrono::milliseconds timeout) {
         size_t n = 0;
         for (Group* g : worker.groups()) {
           if (!g->IsLeader()) continue;
-          ++n;
-          // The most caught-up voter that is not this replica.
+          // The most caught-up voter that is not this replica (none in a one-voter group: there
+          // is nobody to hand over to, so it is not waited for).
           raft::Status st = g->replica->GetStatus();
           raft::NodeId best{};
           raft::LogIndex best_match{};
@@ -263,6 +263,7 @@ size_t Store::TransferLeadersAway(std::chrono::milliseconds timeout) {
             }
           }
           if (!best.IsZero()) {
+            ++n;
             g->replica->TransferLeadership(best);
             worker.MarkDirty(g);
           }

@@ -102,7 +102,8 @@ class Store {
   // Local replicas' status, ordered by shard id (blocks until every worker answered).
   std::vector<v1::ReplicaStatus> Status();
   // Asks every local leader to hand leadership to another up-to-date voter and waits until no
-  // local replica leads or `timeout` passes. Returns how many groups this node still leads.
+  // local replica leads a group that has another voter, or `timeout` passes. Returns how many
+  // such groups this node still leads.
   size_t TransferLeadersAway(std::chrono::milliseconds timeout);
   // Stops accepting client requests (they get UNAVAILABLE, definite) — for shutdown.
   void StopAccepting() { accepting_.store(false); }
