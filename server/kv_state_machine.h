@@ -112,7 +112,7 @@ class KvStateMachine {
   storage::Engine* engine_;
   uint64_t group_;
   ApplyState state_;
-  uint64_t dedup_window_ = uint64_t{600'000} << storage::Timestamp::kLogicalBits;
+  uint64_t dedup_window_ = uint64_t{60'000} << storage::Timestamp::kLogicalBits;
   // Writes of this round not yet in RocksDB; nullopt = deleted.
   std::map<std::string, std::optional<StoredValue>> overlay_;
   struct DedupRecord {

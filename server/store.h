@@ -60,7 +60,7 @@ struct StoreOptions {
   uint64_t max_pending_requests = 10'000;
   // Peer messages queued per worker before new ones are dropped.
   uint64_t max_mailbox_messages = 200'000;
-  uint64_t dedup_window_ms = 600'000;
+  uint64_t dedup_window_ms = 60'000;
   uint64_t max_staleness_ms = 5'000;
   // Largest encoded command accepted for proposal (below the peer message limit).
   uint64_t max_command_bytes = 4ull << 20;

@@ -35,7 +35,7 @@ TEST_CASE("no file, no environment, no flags: the built-in defaults, resolved", 
   CHECK(c.raft.election_ticks == 10);
   CHECK(c.storage.block_cache_bytes == 256 * kMiB);
   CHECK(c.limits.max_peer_message_bytes == 64 * kMiB);
-  CHECK(c.kv.dedup_window_ms == 600'000);
+  CHECK(c.kv.dedup_window_ms == 60'000);
   CHECK(c.shutdown.drain_timeout_ms == 10'000);
 }
 
