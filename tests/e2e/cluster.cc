@@ -8,9 +8,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -19,6 +21,28 @@
 #endif
 
 namespace claw::e2e {
+
+namespace {
+
+std::mutex live_mu;
+std::vector<const TestCluster*>& Live() {
+  static std::vector<const TestCluster*> live;
+  return live;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+}  // namespace
+
+std::vector<const TestCluster*> LiveClusters() {
+  std::lock_guard lock(live_mu);
+  return Live();
+}
 
 int FreePort() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -50,9 +74,15 @@ TestCluster::TestCluster(ClusterOptions options) : options_(std::move(options)) 
     n.http_port = FreePort();
     nodes_.push_back(n);
   }
+  std::lock_guard lock(live_mu);
+  Live().push_back(this);
 }
 
 TestCluster::~TestCluster() {
+  {
+    std::lock_guard lock(live_mu);
+    std::erase(Live(), this);
+  }
   for (int i = 0; i < size(); ++i) {
     if (nodes_[i].pid > 0) Kill(i);
   }
@@ -110,22 +140,63 @@ void TestCluster::StartAll() {
   for (int i = 0; i < size(); ++i) Start(i);
 }
 
-void TestCluster::Kill(int i) {
-  if (nodes_[i].pid <= 0) return;
-  ::kill(nodes_[i].pid, SIGKILL);
-  int status = 0;
-  ::waitpid(nodes_[i].pid, &status, 0);
-  nodes_[i].pid = -1;
+bool TestCluster::StartAllAndWait(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  StartAll();
+  for (int i = 0; i < size(); ++i) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || !WaitServing(i, left)) return false;
+  }
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  return left.count() > 0 && WaitLeaders(0, left);
 }
 
-int TestCluster::Stop(int i) {
-  if (nodes_[i].pid <= 0) return -1;
-  ::kill(nodes_[i].pid, SIGTERM);
+int TestCluster::Reap(int i) {
   int status = 0;
   ::waitpid(nodes_[i].pid, &status, 0);
   nodes_[i].pid = -1;
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   return -WTERMSIG(status);
+}
+
+void TestCluster::Kill(int i) {
+  if (nodes_[i].pid <= 0) return;
+  ::kill(nodes_[i].pid, SIGCONT);  // a paused node dies as well
+  ::kill(nodes_[i].pid, SIGKILL);
+  Reap(i);
+}
+
+void TestCluster::KillAll() {
+  for (const NodeProc& n : nodes_) {
+    if (n.pid > 0) ::kill(n.pid, SIGKILL);
+  }
+  for (int i = 0; i < size(); ++i) {
+    if (nodes_[i].pid > 0) Reap(i);
+  }
+}
+
+int TestCluster::Stop(int i) {
+  if (nodes_[i].pid <= 0) return -1;
+  ::kill(nodes_[i].pid, SIGTERM);
+  return Reap(i);
+}
+
+std::vector<int> TestCluster::StopAll() {
+  std::vector<int> codes(nodes_.size(), -1);
+  for (const NodeProc& n : nodes_) {
+    if (n.pid > 0) ::kill(n.pid, SIGTERM);
+  }
+  for (int i = 0; i < size(); ++i) {
+    if (nodes_[i].pid > 0) codes[i] = Reap(i);
+  }
+  return codes;
+}
+
+int TestCluster::IndexOfAddress(const std::string& address) const {
+  for (int i = 0; i < size(); ++i) {
+    if (client_address(i) == address) return i;
+  }
+  return -1;
 }
 
 void TestCluster::Pause(int i) { ::kill(nodes_[i].pid, SIGSTOP); }
@@ -178,6 +249,47 @@ std::string TestCluster::DumpLogs(size_t lines) const {
     for (size_t k = all.size() > lines ? all.size() - lines : 0; k < all.size(); ++k) out << all[k] << "\n";
   }
   return out.str();
+}
+
+ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string& input,
+                         std::chrono::milliseconds timeout) {
+  char tmpl[] = "/tmp/claw-e2e-proc-XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  const std::string in_path = dir + "/in", out_path = dir + "/out", err_path = dir + "/err";
+  std::ofstream(in_path, std::ios::binary) << input;
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int in = ::open(in_path.c_str(), O_RDONLY);
+    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(in, 0);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  ProcessResult r;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  bool timed_out = false;
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      timed_out = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  r.exit_code = timed_out ? -1000 : WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  r.out = ReadAll(out_path);
+  r.err = ReadAll(err_path);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  return r;
 }
 
 }  // namespace claw::e2e

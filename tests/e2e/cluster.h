@@ -41,11 +41,20 @@ class TestCluster {
   // Starts node i (0-based) with its flags plus `extra`.
   void Start(int i, const std::vector<std::string>& extra = {});
   void StartAll();
+  // Starts every node, then waits until each serves and node 0 knows every shard's leader.
+  bool StartAllAndWait(std::chrono::milliseconds timeout = std::chrono::seconds(30));
   void Kill(int i);              // SIGKILL, reaped
   int Stop(int i);               // SIGTERM, returns the exit status (or -signal)
+  // SIGTERM to every running node at once, then reaps them; the exit statuses by node.
+  std::vector<int> StopAll();
+  void KillAll();                // SIGKILL to every running node at once, reaped
   void Pause(int i);             // SIGSTOP
   void Resume(int i);            // SIGCONT
   bool Running(int i) const { return nodes_[i].pid > 0; }
+  // The 1-based node id of node i (its position in the initial cluster).
+  uint64_t node_id(int i) const { return static_cast<uint64_t>(i) + 1; }
+  // The node index whose client address is `address`, or -1.
+  int IndexOfAddress(const std::string& address) const;
 
   // Waits until node i answers Cluster.Status.
   bool WaitServing(int i, std::chrono::milliseconds timeout = std::chrono::seconds(20));
@@ -70,6 +79,7 @@ class TestCluster {
     pid_t pid = -1;
   };
   std::vector<std::string> Args(int i) const;
+  int Reap(int i);
 
   ClusterOptions options_;
   std::string dir_;
@@ -78,5 +88,19 @@ class TestCluster {
 
 // A client context with a deadline `ms` from now.
 std::unique_ptr<grpc::ClientContext> Ctx(int ms = 5000);
+
+// The clusters alive in this process (for failure reports: see e2e_util.cc's listener).
+std::vector<const TestCluster*> LiveClusters();
+
+// What a child process did: its exit status (-signal if killed; -1000 if it outlived its time
+// and was killed) and everything it wrote.
+struct ProcessResult {
+  int exit_code = 0;
+  std::string out;
+  std::string err;
+};
+// Runs argv[0] (a path) with argv, feeding `input` on stdin; kills it after `timeout`.
+ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string& input = "",
+                         std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 }  // namespace claw::e2e
