@@ -202,21 +202,31 @@ int TestCluster::IndexOfAddress(const std::string& address) const {
 void TestCluster::Pause(int i) { ::kill(nodes_[i].pid, SIGSTOP); }
 void TestCluster::Resume(int i) { ::kill(nodes_[i].pid, SIGCONT); }
 
-std::unique_ptr<v1::KV::Stub> TestCluster::Kv(int i) const {
+grpc::ChannelArguments TestChannelArgs() {
   grpc::ChannelArguments args;
   args.SetMaxSendMessageSize(64 << 20);
   args.SetMaxReceiveMessageSize(64 << 20);
-  return v1::KV::NewStub(grpc::CreateCustomChannel(client_address(i), grpc::InsecureChannelCredentials(), args));
+  // Own subchannels: a stub made after a node restarted must not inherit another channel's
+  // reconnect back-off (gRPC's 1 s, 1.6x, .. 120 s) towards the address.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return args;
+}
+
+std::unique_ptr<v1::KV::Stub> TestCluster::Kv(int i) const {
+  return v1::KV::NewStub(grpc::CreateCustomChannel(client_address(i), grpc::InsecureChannelCredentials(),
+                                                   TestChannelArgs()));
 }
 
 std::unique_ptr<v1::Cluster::Stub> TestCluster::Admin(int i) const {
-  return v1::Cluster::NewStub(grpc::CreateChannel(client_address(i), grpc::InsecureChannelCredentials()));
+  return v1::Cluster::NewStub(grpc::CreateCustomChannel(client_address(i), grpc::InsecureChannelCredentials(),
+                                                        TestChannelArgs()));
 }
 
 bool TestCluster::WaitServing(int i, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  auto admin = Admin(i);
   while (std::chrono::steady_clock::now() < deadline) {
+    // A new channel per attempt: a refused connection puts a channel into back-off for seconds.
+    auto admin = Admin(i);
     v1::StatusResponse resp;
     if (admin->Status(Ctx(1000).get(), v1::StatusRequest(), &resp).ok()) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -226,8 +236,8 @@ bool TestCluster::WaitServing(int i, std::chrono::milliseconds timeout) {
 
 bool TestCluster::WaitLeaders(int via, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  auto admin = Admin(via);
   while (std::chrono::steady_clock::now() < deadline) {
+    auto admin = Admin(via);
     v1::ListShardsResponse resp;
     if (admin->ListShards(Ctx(1000).get(), v1::ListShardsRequest(), &resp).ok() && resp.shards_size() > 0) {
       bool all = true;

@@ -86,6 +86,9 @@ class TestCluster {
   std::vector<NodeProc> nodes_;
 };
 
+// Channel arguments of every stub the harness makes: 64 MiB messages, own subchannels.
+grpc::ChannelArguments TestChannelArgs();
+
 // A client context with a deadline `ms` from now.
 std::unique_ptr<grpc::ClientContext> Ctx(int ms = 5000);
 

@@ -73,10 +73,7 @@ int FollowerIndex(const TestCluster& c, const std::string& key, int via) {
 }
 
 std::unique_ptr<v1::KV::Stub> KvAt(const std::string& address) {
-  grpc::ChannelArguments args;
-  args.SetMaxSendMessageSize(64 << 20);
-  args.SetMaxReceiveMessageSize(64 << 20);
-  return v1::KV::NewStub(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+  return v1::KV::NewStub(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), TestChannelArgs()));
 }
 
 std::unique_ptr<client::Client> OpenClient(const TestCluster& c, std::chrono::milliseconds deadline) {
