@@ -241,3 +241,30 @@ TEST_CASE("failover: a write without quorum times out indeterminate; its retry a
 }
 
 }  // namespace claw::e2e
+
+namespace claw::e2e {
+
+// SERVER BUG: on SIGTERM, Store::TransferLeadersAway (server/store.cc:256-263) hands each
+// leadership to the voter with the highest match index without checking PeerStatus::recent_active.
+// With a peer already down whose match ties the live peer's (no write since it died), the dead
+// peer wins the tie (first in order), the transfer can never complete, and shutdown waits out
+// the whole shutdown.drain_timeout_ms (10 s by default; 3 s here) before exiting. Skipping peers
+// that are not recently active (and not waiting when none is) makes it exit at once.
+TEST_CASE("failover: SIGTERM with a peer already down does not wait out the drain timeout",
+          "[e2e][!mayfail]") {
+  TestCluster c({.nodes = 3, .shards = 4, .flags = FastFlags()});
+  REQUIRE(c.StartAllAndWait());
+  {
+    auto client = OpenClient(c);
+    for (unsigned char first : {0x10, 0x50, 0x90, 0xd0}) REQUIRE(client->Put(K(first, "drain"), "v").has_value());
+  }
+  c.Kill(0);
+  REQUIRE(c.WaitLeaders(1));  // node 0's shards now led by nodes 1 and 2; no writes since
+  const auto start = Clock::now();
+  CHECK(c.Stop(1) == 0);
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+  INFO("SIGTERM to exit took " << took << " ms (drain timeout 3000 ms)");
+  CHECK(took < 2000);
+}
+
+}  // namespace claw::e2e
