@@ -220,7 +220,9 @@ void EncodeHeartbeat(uint64_t group, const raft::Message& m, v1::CoalescedHeartb
   }
 }
 
-GroupMessage DecodeHeartbeat(const v1::CoalescedHeartbeat& in, bool response) {
+std::expected<GroupMessage, std::string> DecodeHeartbeat(const v1::CoalescedHeartbeat& in, bool response) {
+  if (in.group() == 0) return std::unexpected("heartbeat for group 0");
+  if (in.from() == 0 || in.to() == 0) return std::unexpected("heartbeat without sender or recipient");
   raft::Message m{.from = raft::NodeId(in.from()),
                   .to = raft::NodeId(in.to()),
                   .term = raft::Term(in.term())};

@@ -28,7 +28,8 @@ void EncodeRaftMessage(uint64_t group, const raft::Message& m, v1::RaftMessage* 
 // Heartbeats and their responses travel in the compact coalesced form.
 bool IsCoalescible(const raft::Message& m);
 void EncodeHeartbeat(uint64_t group, const raft::Message& m, v1::CoalescedHeartbeat* out);
-GroupMessage DecodeHeartbeat(const v1::CoalescedHeartbeat& in, bool response);
+[[nodiscard]] std::expected<GroupMessage, std::string> DecodeHeartbeat(const v1::CoalescedHeartbeat& in,
+                                                                     bool response);
 
 void EncodeConfState(const raft::ConfState& c, v1::RaftConfState* out);
 raft::ConfState DecodeConfState(const v1::RaftConfState& in);

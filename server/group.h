@@ -51,6 +51,9 @@ struct Group {
   // A brand-new group's preferred leader campaigns at this worker tick (0 = no), once the peer
   // streams had time to open, so that the first leaders spread over the nodes as bootstrap chose.
   uint64_t campaign_at_tick = 0;
+  // Applies of this group sit in the worker's unwritten apply batch: the state machine's applied
+  // index is ahead of what reads would see, so reads wait for the batch.
+  bool apply_pending = false;
 
   // Snapshots. Outgoing: the directory of the snapshot offered to the Raft core (at out_index).
   // Incoming: received, verified snapshots by index, waiting for the core to install them.

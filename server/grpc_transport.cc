@@ -287,8 +287,16 @@ void GrpcTransport::OnBatch(uint64_t from, v1::PeerBatch& batch) {
     }
     out.push_back(std::move(*decoded));
   }
-  for (const v1::CoalescedHeartbeat& h : batch.heartbeats()) out.push_back(DecodeHeartbeat(h, false));
-  for (const v1::CoalescedHeartbeat& h : batch.heartbeat_responses()) out.push_back(DecodeHeartbeat(h, true));
+  auto heartbeat = [&](const v1::CoalescedHeartbeat& h, bool response) {
+    auto decoded = DecodeHeartbeat(h, response);
+    if (!decoded) {
+      SPDLOG_WARN("dropping a malformed heartbeat from node {}: {}", from, decoded.error());
+      return;
+    }
+    out.push_back(std::move(*decoded));
+  };
+  for (const v1::CoalescedHeartbeat& h : batch.heartbeats()) heartbeat(h, false);
+  for (const v1::CoalescedHeartbeat& h : batch.heartbeat_responses()) heartbeat(h, true);
   if (!out.empty()) deliver_(std::move(out));
 }
 

@@ -308,7 +308,7 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx, const
       [](const ProposalResult& r, v1::PutResponse* out) {
         if (r.result.results_size() == 1) {
           v1::PutResponse p = r.result.results(0).put();
-          *out->mutable_prev() = p.prev();
+          if (p.has_prev()) *out->mutable_prev() = p.prev();
           out->set_mod_ts(p.mod_ts());
         }
       },
@@ -335,7 +335,7 @@ grpc::ServerUnaryReactor* KvService::Delete(grpc::CallbackServerContext* ctx,
         if (r.result.results_size() == 1) {
           const v1::DeleteResponse& d = r.result.results(0).delete_();
           out->set_deleted(d.deleted());
-          *out->mutable_prev() = d.prev();
+          if (d.has_prev()) *out->mutable_prev() = d.prev();
         }
       },
       [](v1::KV::Stub* s, grpc::ClientContext* c, const v1::DeleteRequest* q, v1::DeleteResponse* p,

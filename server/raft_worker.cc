@@ -409,6 +409,7 @@ void RaftWorker::ProcessReadies() {
       if (g->replica->HasReady()) HandleReady(g, outbox);
     }
     for (auto& [node, msgs] : outbox) store_->transport_->Send(node, std::move(msgs));
+    FlushApplies();
     for (Group* g : current) {
       if (g->replica->HasReady()) dirty_.insert(g);
     }
@@ -460,17 +461,12 @@ void RaftWorker::HandleReady(Group* g, std::unordered_map<uint64_t, std::vector<
       it->second.index = std::max<uint64_t>(rs.index.value(), 1);
     }
   }
-  ServeReads(g);
+  // Reads whose point is already applied (and written: a pass writes its applies before the
+  // next one starts) are served now; the others once FlushApplies passes their index.
+  if (!r.read_states.empty()) ServeReads(g);
 }
 
 void RaftWorker::ApplyEntries(Group* g, std::vector<raft::Entry>& entries) {
-  struct Done {
-    std::function<void(std::expected<ProposalResult, RequestError>)> done;
-    v1::TxnResponse result;
-  };
-  std::vector<Done> completions;
-  std::vector<std::function<void(std::expected<ProposalResult, RequestError>)>> superseded;
-  storage::WriteBatch batch;
   for (raft::Entry& e : entries) {
     const uint64_t index = e.index.value();
     v1::TxnResponse result;
@@ -480,7 +476,7 @@ void RaftWorker::ApplyEntries(Group* g, std::vector<raft::Entry>& entries) {
         SPDLOG_CRITICAL("shard {}: committed entry {} is not a command; refusing to apply", g->id, index);
         std::abort();
       }
-      result = g->fsm->Apply(index, e.term.value(), cmd, batch);
+      result = g->fsm->Apply(index, e.term.value(), cmd, round_.batch);
       // Keep this node's clock above every applied version, so that its own proposals (should it
       // lead later) stamp above them. A timestamp too far ahead is not merged (HybridClock::Update
       // refuses it); the apply rule max(ts, last + 1) keeps versions ordered regardless.
@@ -496,30 +492,48 @@ void RaftWorker::ApplyEntries(Group* g, std::vector<raft::Entry>& entries) {
     g->proposals.erase(it);
     if (p.answered) continue;
     if (p.term == e.term) {
-      completions.push_back(Done{std::move(p.done), std::move(result)});
+      round_.completions.push_back({g, std::move(p.done), std::move(result)});
     } else {
-      superseded.push_back(std::move(p.done));
+      round_.superseded.push_back(std::move(p.done));
     }
   }
-  g->fsm->FinishBatch(batch);
-  if (auto w = store_->engine_->Write(batch, storage::Durability::kNoSync); !w) {
-    SPDLOG_CRITICAL("shard {}: applying committed entries failed: {}", g->id, w.error().message);
+  g->fsm->FinishBatch(round_.batch);
+  if (!g->apply_pending) round_.groups.push_back(g);
+  g->apply_pending = true;
+}
+
+void RaftWorker::FlushApplies() {
+  if (round_.groups.empty()) return;
+  // One write (no fsync) for every shard applied in this pass: data, dedup records and applied
+  // indexes together.
+  if (auto w = store_->engine_->Write(round_.batch, storage::Durability::kNoSync); !w) {
+    SPDLOG_CRITICAL("applying committed entries failed: {}", w.error().message);
     std::abort();
   }
-  g->fsm->OnBatchWritten();
-  g->replica->OnApplied(raft::LogIndex(g->fsm->state().applied_index));
-  MaybeCompact(g);
-  const v1::ResponseHeader header = Header(g);
-  for (Done& d : completions) d.done(ProposalResult{.result = std::move(d.result), .header = header});
-  for (auto& done : superseded) {
+  round_.batch.Clear();
+  for (Group* g : round_.groups) {
+    g->apply_pending = false;
+    g->fsm->OnBatchWritten();
+    g->replica->OnApplied(raft::LogIndex(g->fsm->state().applied_index));
+    MaybeCompact(g);
+    ServeReads(g);
+    dirty_.insert(g);
+  }
+  for (ApplyRound::Completion& c : round_.completions) {
+    c.done(ProposalResult{.result = std::move(c.result), .header = Header(c.group)});
+  }
+  for (auto& done : round_.superseded) {
     // Another leader's entry took this index: this proposal can never commit.
     done(std::unexpected(MakeError(RpcCode::kUnavailable, v1::Error::UNAVAILABLE,
                                    "the write was superseded by a new leader; it was not applied")));
   }
-  dirty_.insert(g);
+  round_.groups.clear();
+  round_.completions.clear();
+  round_.superseded.clear();
 }
 
 void RaftWorker::ServeReads(Group* g) {
+  if (g->apply_pending) return;  // FlushApplies serves them once the batch is written
   const uint64_t applied = g->fsm->state().applied_index;
   for (auto it = g->reads.begin(); it != g->reads.end();) {
     if (it->second.index == 0 || it->second.index > applied) {

@@ -74,6 +74,8 @@ class RaftWorker {
   void HandleReady(Group* g, std::unordered_map<uint64_t, std::vector<GroupMessage>>& outbox);
   void ApplyEntries(Group* g, std::vector<raft::Entry>& entries);
   void ServeReads(Group* g);
+  // Writes the pass's applies (one batch for all its shards), then answers what they complete.
+  void FlushApplies();
   void InstallSnapshot(Group* g, const raft::SnapshotMeta& meta);
   void SendSnapshot(Group* g, uint64_t node, raft::Message m);
   void MaybeCompact(Group* g);
@@ -99,6 +101,19 @@ class RaftWorker {
   bool stopped_ = false;             // guarded by mu_
   std::unordered_map<uint64_t, std::unique_ptr<Group>> groups_;
   std::unordered_set<Group*> dirty_;
+  // Applies of the current pass, written together by FlushApplies.
+  struct ApplyRound {
+    struct Completion {
+      Group* group = nullptr;
+      std::function<void(std::expected<ProposalResult, RequestError>)> done{};
+      v1::TxnResponse result{};
+    };
+    storage::WriteBatch batch;
+    std::vector<Group*> groups;
+    std::vector<Completion> completions;
+    std::vector<std::function<void(std::expected<ProposalResult, RequestError>)>> superseded;
+  };
+  ApplyRound round_;
   std::chrono::steady_clock::time_point next_tick_{};
   uint64_t ticks_ = 0;
   std::thread thread_;

@@ -11,7 +11,11 @@ bool InRange(const v1::ShardDescriptor& shard, const std::string& key) {
 void Router::Upsert(const v1::ShardDescriptor& shard, bool local) {
   std::unique_lock lock(mu_);
   Route& r = shards_[shard.id()];
-  if (r.shard.id() != 0 && r.shard.id() != kMetaShard) by_start_.erase(r.shard.start_key());
+  // Drop the old start only if it still names this shard: another shard may own it by now.
+  if (r.shard.id() != 0 && r.shard.id() != kMetaShard) {
+    auto old = by_start_.find(r.shard.start_key());
+    if (old != by_start_.end() && old->second == shard.id()) by_start_.erase(old);
+  }
   r.shard = shard;
   r.local = local;
   if (shard.id() != kMetaShard) by_start_[shard.start_key()] = shard.id();

@@ -28,9 +28,13 @@ class ScanCall final : public grpc::ServerWriteReactor<v1::ScanResponse> {
     std::optional<Route> route = req->reverse() ? svc->router()->LookupBefore(req->end_key())
                                                 : svc->router()->Lookup(req->start_key());
     if (req->header().shard_id() != 0) route = svc->router()->Get(req->header().shard_id());
-    if (!route) {
-      Finish(ToGrpcStatus(MakeError(RpcCode::kFailedPrecondition, v1::Error::KEY_OUT_OF_RANGE,
-                                    "no shard holds the start of the scan")));
+    if (!route || route->shard.id() == kMetaShard) {
+      Finish(ToGrpcStatus(req->header().shard_id() != 0
+                              ? MakeError(RpcCode::kNotFound, v1::Error::SHARD_NOT_FOUND,
+                                          "no shard " + std::to_string(req->header().shard_id()) +
+                                              " is known to this node")
+                              : MakeError(RpcCode::kFailedPrecondition, v1::Error::KEY_OUT_OF_RANGE,
+                                          "no shard holds the start of the scan")));
       return;
     }
     shard_ = route->shard;

@@ -256,7 +256,8 @@ size_t Store::TransferLeadersAway(std::chrono::milliseconds timeout) {
           raft::NodeId best{};
           raft::LogIndex best_match{};
           for (const raft::PeerStatus& p : st.peers) {
-            if (p.id.value() == g->self || p.learner) continue;
+            // A voter that has not answered recently (down, partitioned) cannot take over.
+            if (p.id.value() == g->self || p.learner || !p.recent_active) continue;
             if (best.IsZero() || p.match > best_match) {
               best = p.id;
               best_match = p.match;

@@ -134,11 +134,7 @@ TEST_CASE("clawctl: data commands in table and JSON output, with their exit code
   }
 }
 
-// SERVER BUG (same as client_e2e_test.cc's prev test): the server always sets PutResponse.prev
-// and DeleteResponse.prev (server/kv_service.cc:311, :338), so `clawctl put` prints "OK" plus an
-// empty "KEY<TAB>OLD" line although --prev-kv was not given (README: only with --prev-kv), and
-// `clawctl del` prints "1" plus an empty line.
-TEST_CASE("clawctl: put and del print exactly OK and the count without --prev-kv", "[e2e][!mayfail]") {
+TEST_CASE("clawctl: put and del print exactly OK and the count without --prev-kv", "[e2e]") {
   TestCluster& c = SharedCluster();
   ProcessResult put = Ctl(c, {"put", "?ctl/exact", "v"});
   CHECK(put.exit_code == 0);

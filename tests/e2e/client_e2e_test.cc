@@ -94,12 +94,7 @@ TEST_CASE("client: put, get and delete keep values, versions and timestamps", "[
   }
 }
 
-// SERVER BUG: PutResponse.prev and DeleteResponse.prev are always set (to an empty KeyValue)
-// when there was no previous value or prev_kv was not asked for, although kv.proto says "With
-// prev_kv: the previous value, when there was one": server/kv_service.cc:311 and :338 copy
-// `*out->mutable_prev() = p.prev()` unconditionally (should be `if (p.has_prev())`), so the
-// client reports a previous value {key "", value "", version 0}.
-TEST_CASE("client: prev is absent when the key did not exist or prev_kv was not asked", "[e2e][!mayfail]") {
+TEST_CASE("client: prev is absent when the key did not exist or prev_kv was not asked", "[e2e]") {
   TestCluster& cluster = SharedCluster();
   auto c = OpenClient(cluster);
   const std::string key = K(0x10, "crud/prev");

@@ -454,12 +454,7 @@ TEST_CASE("errors: routing answers carry the hints they promise", "[e2e]") {
   }
 }
 
-// SERVER BUG: a Scan naming an unknown shard id answers KEY_OUT_OF_RANGE ("no shard holds the
-// start of the scan") where every other call answers SHARD_NOT_FOUND as error.proto defines
-// ("The node hosts no replica of the shard the request named"): server/scan_call.cc:29-33 maps a
-// failed router()->Get(header.shard_id) to KEY_OUT_OF_RANGE instead of going through
-// KvService::Route, which has the SHARD_NOT_FOUND branch.
-TEST_CASE("errors: a scan naming an unknown shard is SHARD_NOT_FOUND", "[e2e][!mayfail]") {
+TEST_CASE("errors: a scan naming an unknown shard is SHARD_NOT_FOUND", "[e2e]") {
   TestCluster& c = SharedCluster();
   Raw leader = LeaderFor(c, K(0x30, "route/k"));
   v1::ScanRequest scan;

@@ -239,7 +239,9 @@ TEST_CASE("codec: heartbeats and responses round-trip through the coalesced form
     EncodeHeartbeat(42, m, &pb);
     v1::CoalescedHeartbeat parsed;
     REQUIRE(parsed.ParseFromString(pb.SerializeAsString()));
-    GroupMessage got = DecodeHeartbeat(parsed, response);
+    auto decoded = DecodeHeartbeat(parsed, response);
+    REQUIRE(decoded.has_value());
+    GroupMessage got = std::move(*decoded);
     CHECK(got.group == 42);
     CHECK(got.message.from == NodeId(3));
     CHECK(got.message.to == NodeId(5));
@@ -337,13 +339,7 @@ TEST_CASE("codec: decoding refuses non-contiguous entries and unknown entry type
   }
 }
 
-TEST_CASE("codec: coalesced heartbeats with zero group or endpoints are refused",
-          "[server][!mayfail]") {
-  // SERVER BUG: codec.h promises that decoding is total and refuses zero groups and senders, but
-  // DecodeHeartbeat cannot refuse anything (it returns a GroupMessage, not std::expected), and
-  // GrpcTransport::OnBatch passes every coalesced heartbeat to the workers unchecked. A peer batch
-  // with a heartbeat for group 0 or from/to node 0 reaches the store and, for an existing group,
-  // the Raft core, which trusts its inputs. Expected: the same checks as DecodeRaftMessage.
+TEST_CASE("codec: coalesced heartbeats with zero group or endpoints are refused", "[server]") {
   v1::CoalescedHeartbeat zero_group;
   zero_group.set_group(0);
   zero_group.set_from(3);
@@ -352,11 +348,18 @@ TEST_CASE("codec: coalesced heartbeats with zero group or endpoints are refused"
   zero_from.set_group(2);
   zero_from.set_from(0);
   zero_from.set_to(5);
-  for (const v1::CoalescedHeartbeat& pb : {zero_group, zero_from}) {
-    for (bool response : {false, true}) {
-      GroupMessage got = DecodeHeartbeat(pb, response);
-      CHECK(got.group != 0);
-      CHECK_FALSE(got.message.from.IsZero());
+  v1::CoalescedHeartbeat zero_to;
+  zero_to.set_group(2);
+  zero_to.set_from(3);
+  zero_to.set_to(0);
+  for (bool response : {false, true}) {
+    auto g = DecodeHeartbeat(zero_group, response);
+    REQUIRE_FALSE(g.has_value());
+    CHECK(g.error() == "heartbeat for group 0");
+    for (const v1::CoalescedHeartbeat& pb : {zero_from, zero_to}) {
+      auto r = DecodeHeartbeat(pb, response);
+      REQUIRE_FALSE(r.has_value());
+      CHECK(r.error() == "heartbeat without sender or recipient");
     }
   }
 }
