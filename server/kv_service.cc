@@ -211,6 +211,10 @@ v1::KV::Stub* KvService::StubFor(const std::string& address) {
     grpc::ChannelArguments args;
     args.SetMaxSendMessageSize(static_cast<int>(limits_.max_request_bytes + (1 << 20)));
     args.SetMaxReceiveMessageSize(-1);
+    // A restarted leader must be reachable again quickly (gRPC's default backoff reaches 120 s).
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
     stub = v1::KV::NewStub(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
   }
   return stub.get();
