@@ -263,6 +263,12 @@ Clock::time_point GrpcTransport::LastHeard(uint64_t node) const {
   return it == last_heard_.end() ? Clock::time_point{} : it->second;
 }
 
+bool GrpcTransport::Draining(uint64_t node) const {
+  std::lock_guard lock(heard_mu_);
+  auto it = peer_draining_.find(node);
+  return it != peer_draining_.end() && it->second;
+}
+
 void GrpcTransport::Touch(uint64_t node) {
   std::lock_guard lock(heard_mu_);
   last_heard_[node] = Clock::now();
@@ -277,6 +283,10 @@ GrpcTransport::Stats GrpcTransport::stats() const {
 
 void GrpcTransport::OnBatch(uint64_t from, v1::PeerBatch& batch) {
   Touch(from);
+  {
+    std::lock_guard lock(heard_mu_);
+    peer_draining_[from] = batch.draining();
+  }
   std::vector<GroupMessage> out;
   out.reserve(batch.messages_size() + batch.heartbeats_size() + batch.heartbeat_responses_size());
   for (v1::RaftMessage& m : *batch.mutable_messages()) {
@@ -314,6 +324,7 @@ bool GrpcTransport::SendLoop(Peer* peer, grpc::ClientWriter<v1::PeerBatch>* writ
       pending.swap(peer->queue);
     }
     v1::PeerBatch batch;
+    batch.set_draining(draining_.load());
     uint64_t bytes = 0;
     size_t count = 0;
     for (; next < pending.size() && bytes < options_.max_batch_bytes; ++next, ++count) {
@@ -359,6 +370,7 @@ void GrpcTransport::RunSender(Peer* peer) {
     v1::PeerBatch hello;
     *hello.mutable_hello() = options_.hello;
     hello.mutable_hello()->set_to_node_id(peer->id);
+    hello.set_draining(draining_.load());
     bool clean = false;
     if (writer->Write(hello)) {
       if (!was_connected) SPDLOG_INFO("peer stream to node {} at {} open", peer->id, peer->address);

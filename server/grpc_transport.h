@@ -67,6 +67,8 @@ class GrpcTransport final : public Transport {
   void Start();
   void Send(uint64_t node, std::vector<GroupMessage> messages) override;
   std::chrono::steady_clock::time_point LastHeard(uint64_t node) const override;
+  void SetDraining() override { draining_.store(true); }
+  bool Draining(uint64_t node) const override;
   void SendSnapshot(uint64_t node, GroupMessage message, std::string dir,
                     std::function<void(bool ok)> done) override;
 
@@ -112,6 +114,8 @@ class GrpcTransport final : public Transport {
   std::map<uint64_t, std::unique_ptr<Peer>> peers_;
   mutable std::mutex heard_mu_;
   std::map<uint64_t, std::chrono::steady_clock::time_point> last_heard_;  // guarded by heard_mu_
+  std::map<uint64_t, bool> peer_draining_;                                 // guarded by heard_mu_
+  std::atomic<bool> draining_{false};
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> batches_sent_{0}, messages_sent_{0}, messages_dropped_{0}, reconnects_{0};
 };

@@ -170,6 +170,8 @@ void RaftWorker::HandleMessage(GroupMessage& m, Clock::time_point now) {
     return;
   }
   if (m.message.to.value() != g->self) return;
+  // A node shutting down refuses leaderships handed to it (its peers also stop choosing it).
+  if (std::holds_alternative<raft::TimeoutNow>(m.message.body) && !store_->accepting_.load()) return;
   const bool from_leader = std::holds_alternative<raft::AppendRequest>(m.message.body) ||
                            std::holds_alternative<raft::Heartbeat>(m.message.body) ||
                            std::holds_alternative<raft::Hibernate>(m.message.body);

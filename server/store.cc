@@ -239,6 +239,7 @@ std::vector<v1::ReplicaStatus> Store::Status() {
 }
 
 size_t Store::TransferLeadersAway(std::chrono::milliseconds timeout) {
+  transport_->SetDraining();
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   size_t leading = 0;
   do {
@@ -246,7 +247,7 @@ size_t Store::TransferLeadersAway(std::chrono::milliseconds timeout) {
     for (auto& w : workers_) {
       auto promise = std::make_shared<std::promise<size_t>>();
       futures.push_back(promise->get_future());
-      w->Post(RaftWorker::Task([promise](RaftWorker& worker) {
+      w->Post(RaftWorker::Task([promise, transport = transport_](RaftWorker& worker) {
         size_t n = 0;
         for (Group* g : worker.groups()) {
           if (!g->IsLeader()) continue;
@@ -258,6 +259,7 @@ size_t Store::TransferLeadersAway(std::chrono::milliseconds timeout) {
           for (const raft::PeerStatus& p : st.peers) {
             // A voter that has not answered recently (down, partitioned) cannot take over.
             if (p.id.value() == g->self || p.learner || !p.recent_active) continue;
+            if (transport->Draining(g->NodeOf(p.id.value()))) continue;  // it would refuse
             if (best.IsZero() || p.match > best_match) {
               best = p.id;
               best_match = p.match;

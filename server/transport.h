@@ -24,6 +24,10 @@ class Transport {
   virtual void Send(uint64_t node, std::vector<GroupMessage> messages) = 0;
   // steady_clock time of the last batch received from `node`; time_point{} when never.
   virtual std::chrono::steady_clock::time_point LastHeard(uint64_t node) const = 0;
+  // Tells every peer, from now on, that this node is shutting down.
+  virtual void SetDraining() = 0;
+  // Whether `node` said it is shutting down (leaderships must not be handed to it).
+  virtual bool Draining(uint64_t node) const = 0;
   // Streams the snapshot directory `dir` (storage/snapshot.h) with its InstallSnapshot message to
   // `node`, in chunks, beside the message stream. `done(true)` once the receiver verified it,
   // `done(false)` when the transfer failed; called on a transport thread.

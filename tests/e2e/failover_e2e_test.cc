@@ -262,3 +262,34 @@ TEST_CASE("failover: SIGTERM with a peer already down does not wait out the drai
 }
 
 }  // namespace claw::e2e
+
+namespace claw::e2e {
+
+// Every node draining at once (a whole-cluster stop): none may hand its leaderships to another
+// draining node (they would bounce between them until the drain timeout), so all exit promptly.
+TEST_CASE("failover: SIGTERM to every node at once exits without waiting out the drain timeout",
+          "[e2e]") {
+  TestCluster c({.nodes = 3, .shards = 4, .flags = FastFlags()});
+  REQUIRE(c.StartAllAndWait());
+  {
+    auto client = OpenClient(c);
+    for (unsigned char first : {0x10, 0x50, 0x90, 0xd0}) REQUIRE(client->Put(K(first, "all"), "v").has_value());
+  }
+  const auto start = Clock::now();
+  const std::vector<int> codes = c.StopAll();
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+  INFO("SIGTERM to exit of all nodes took " << took << " ms (drain timeout 3000 ms)");
+  CHECK(codes == std::vector<int>{0, 0, 0});
+  CHECK(took < 2500);
+  // And the data is all there after a restart.
+  REQUIRE(c.StartAllAndWait());
+  auto client = OpenClient(c);
+  for (unsigned char first : {0x10, 0x50, 0x90, 0xd0}) {
+    auto got = client->Get(K(first, "all"));
+    REQUIRE(got.has_value());
+    REQUIRE(got->has_value());
+    CHECK((*got)->value == "v");
+  }
+}
+
+}  // namespace claw::e2e
