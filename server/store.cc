@@ -141,56 +141,38 @@ void Store::Stop() {
 
 RaftWorker& Store::WorkerFor(uint64_t group) { return *workers_[group % workers_.size()]; }
 
-bool Store::Admit() {
+std::optional<RequestError> Store::Admit() {
+  if (!accepting_.load()) {
+    return MakeError(RpcCode::kUnavailable, v1::Error::UNAVAILABLE,
+                     "node is shutting down; retry on another node");
+  }
   if (pending_requests_.fetch_add(1) >= options_.max_pending_requests) {
     pending_requests_.fetch_sub(1);
-    return false;
-  }
-  return true;
-}
-
-void Store::Propose(ProposalRequest request) {
-  if (!accepting_.load()) {
-    request.done(std::unexpected(MakeError(RpcCode::kUnavailable, v1::Error::UNAVAILABLE,
-                                           "node is shutting down; retry on another node")));
-    return;
-  }
-  if (!Admit()) {
     RequestError e = MakeError(RpcCode::kResourceExhausted, v1::Error::OVERLOADED,
                                "node has " + std::to_string(options_.max_pending_requests) +
                                    " requests in flight; retry after a back-off");
     e.detail.set_retry_after_ms(options_.tick_ms);
-    request.done(std::unexpected(std::move(e)));
+    return e;
+  }
+  return std::nullopt;
+}
+
+template <class Request>
+void Store::Enqueue(Request request) {
+  if (auto refused = Admit()) {
+    request.done(std::unexpected(std::move(*refused)));
     return;
   }
   // Every completion path releases the admission exactly once, by construction.
-  request.done = [this, done = std::move(request.done)](std::expected<ProposalResult, RequestError> r) {
+  request.done = [this, done = std::move(request.done)](auto result) {
     Release();
-    done(std::move(r));
+    done(std::move(result));
   };
   WorkerFor(request.shard).Post(std::move(request));
 }
 
-void Store::Read(ReadRequest request) {
-  if (!accepting_.load()) {
-    request.done(std::unexpected(MakeError(RpcCode::kUnavailable, v1::Error::UNAVAILABLE,
-                                           "node is shutting down; retry on another node")));
-    return;
-  }
-  if (!Admit()) {
-    RequestError e = MakeError(RpcCode::kResourceExhausted, v1::Error::OVERLOADED,
-                               "node has " + std::to_string(options_.max_pending_requests) +
-                                   " requests in flight; retry after a back-off");
-    e.detail.set_retry_after_ms(options_.tick_ms);
-    request.done(std::unexpected(std::move(e)));
-    return;
-  }
-  request.done = [this, done = std::move(request.done)](std::expected<ReadContext, RequestError> r) {
-    Release();
-    done(std::move(r));
-  };
-  WorkerFor(request.shard).Post(std::move(request));
-}
+void Store::Propose(ProposalRequest request) { Enqueue(std::move(request)); }
+void Store::Read(ReadRequest request) { Enqueue(std::move(request)); }
 
 void Store::Deliver(std::vector<GroupMessage> messages) {
   for (GroupMessage& m : messages) {

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <expected>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -119,8 +120,11 @@ class Store {
   Store(const StoreOptions& options, storage::Engine* engine, storage::LogWriter* log_writer,
         Transport* transport, Router* router, storage::HybridClock* clock);
   RaftWorker& WorkerFor(uint64_t group);
-  // Admission control for client requests; false = refused (the callback was already called).
-  bool Admit();
+  // Admission control for client requests: the refusal to answer with, if any.
+  std::optional<RequestError> Admit();
+  // Admits a proposal or read and queues it on its shard's worker, or answers the refusal.
+  template <class Request>
+  void Enqueue(Request request);
   void Release() { pending_requests_.fetch_sub(1); }
 
   StoreOptions options_;
