@@ -1,5 +1,6 @@
 #include "server/admin_service.h"
 
+#include "server/rpc_status.h"
 #include "server/version.h"
 
 namespace claw::server {
@@ -60,6 +61,47 @@ grpc::ServerUnaryReactor* AdminService::ListMembers(grpc::CallbackServerContext*
   }
   auto* reactor = ctx->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+namespace {
+
+// The call's deadline on the steady clock; admin changes without one get 10 s.
+std::chrono::steady_clock::time_point SteadyDeadline(const grpc::CallbackServerContext* ctx) {
+  const auto now = std::chrono::system_clock::now();
+  const auto left = ctx->deadline() - now;
+  const auto cap = std::chrono::seconds(10);
+  return std::chrono::steady_clock::now() +
+         (left > std::chrono::hours(24) ? cap : std::chrono::duration_cast<std::chrono::steady_clock::duration>(left));
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* AdminService::ChangeReplicas(grpc::CallbackServerContext* ctx,
+                                                       const v1::ChangeReplicasRequest* req,
+                                                       v1::ChangeReplicasResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  store_->ChangeReplicas(*req, SteadyDeadline(ctx),
+                         [reactor, resp](std::expected<v1::ShardDescriptor, RequestError> r) {
+                           if (!r) return reactor->Finish(ToGrpcStatus(r.error()));
+                           *resp->mutable_shard() = std::move(*r);
+                           reactor->Finish(grpc::Status::OK);
+                         });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminService::TransferLeader(grpc::CallbackServerContext* ctx,
+                                                       const v1::TransferLeaderRequest* req,
+                                                       v1::TransferLeaderResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  const uint64_t to = req->to_node_id();
+  store_->TransferLeader(req->shard_id(), to, SteadyDeadline(ctx),
+                         [reactor, resp, to](std::expected<v1::ShardDescriptor, RequestError> r) {
+                           if (!r) return reactor->Finish(ToGrpcStatus(r.error()));
+                           *resp->mutable_shard() = std::move(*r);
+                           resp->set_leader_node_id(to);
+                           reactor->Finish(grpc::Status::OK);
+                         });
   return reactor;
 }
 

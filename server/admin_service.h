@@ -32,6 +32,12 @@ class AdminService final : public v1::Cluster::CallbackService {
   grpc::ServerUnaryReactor* ListMembers(grpc::CallbackServerContext* ctx,
                                         const v1::ListMembersRequest* req,
                                         v1::ListMembersResponse* resp) override;
+  grpc::ServerUnaryReactor* ChangeReplicas(grpc::CallbackServerContext* ctx,
+                                           const v1::ChangeReplicasRequest* req,
+                                           v1::ChangeReplicasResponse* resp) override;
+  grpc::ServerUnaryReactor* TransferLeader(grpc::CallbackServerContext* ctx,
+                                           const v1::TransferLeaderRequest* req,
+                                           v1::TransferLeaderResponse* resp) override;
 
  private:
   NodeIdentity identity_;

@@ -188,9 +188,28 @@ std::expected<raft::MessageBody, std::string> DecodeBody(v1::RaftMessage& in) {
 
 }  // namespace
 
+void EncodeGroupMessage(const GroupMessage& m, v1::RaftMessage* out) {
+  if (m.gone_conf_version == 0) {
+    EncodeRaftMessage(m.group, m.message, out);
+    return;
+  }
+  out->set_group(m.group);
+  out->set_from(m.message.from.value());
+  out->set_to(m.message.to.value());
+  out->set_type(v1::RaftMessage::REPLICA_GONE);
+  out->set_conf_version(m.gone_conf_version);
+}
+
 std::expected<GroupMessage, std::string> DecodeRaftMessage(v1::RaftMessage&& in) {
   if (in.group() == 0) return std::unexpected("raft message for group 0");
   if (in.from() == 0 || in.to() == 0) return std::unexpected("raft message without sender or recipient");
+  if (in.type() == v1::RaftMessage::REPLICA_GONE) {
+    if (in.conf_version() == 0) return std::unexpected("replica-gone notice without conf_version");
+    return GroupMessage{.group = in.group(),
+                        .message = raft::Message{.from = raft::NodeId(in.from()),
+                                                 .to = raft::NodeId(in.to())},
+                        .gone_conf_version = in.conf_version()};
+  }
   auto body = DecodeBody(in);
   if (!body) return std::unexpected(std::move(body.error()));
   return GroupMessage{.group = in.group(),

@@ -20,9 +20,14 @@ namespace claw::server {
 struct GroupMessage {
   uint64_t group = 0;
   raft::Message message{};
+  // Non-zero: not a Raft message but the host-level notice that replica `message.to` is not a
+  // member of the group at this conf_version (REPLICA_GONE; `message.body` is meaningless).
+  uint64_t gone_conf_version = 0;
 };
 
 void EncodeRaftMessage(uint64_t group, const raft::Message& m, v1::RaftMessage* out);
+// The transport's form: a Raft message or a REPLICA_GONE notice.
+void EncodeGroupMessage(const GroupMessage& m, v1::RaftMessage* out);
 [[nodiscard]] std::expected<GroupMessage, std::string> DecodeRaftMessage(v1::RaftMessage&& in);
 
 // Heartbeats and their responses travel in the compact coalesced form.

@@ -10,9 +10,11 @@
 #include <memory>
 #include <unordered_map>
 
+#include "claw/v1/command.pb.h"
 #include "claw/v1/shard.pb.h"
 #include "raft/replica.h"
 #include "server/kv_state_machine.h"
+#include "server/replica_id.h"
 #include "server/requests.h"
 #include "storage/raft_log_store.h"
 
@@ -59,17 +61,36 @@ struct Group {
   // Incoming: received, verified snapshots by index, waiting for the core to install them.
   std::string out_dir{};
   uint64_t out_index = 0;
-  std::map<uint64_t, std::string> incoming{};
+  struct IncomingSnapshot {
+    std::string dir{};
+    v1::ShardSnapshotState state{};  // read from its manifest when it arrived
+  };
+  std::map<uint64_t, IncomingSnapshot> incoming{};
   // Transfers of out_dir in progress (it is not replaced while one runs).
   int sending = 0;
 
-  // Node of a replica of this group; 0 when the replica is unknown.
-  uint64_t NodeOf(uint64_t replica_id) const {
-    for (const v1::Replica& r : desc.replicas()) {
-      if (r.replica_id() == replica_id) return r.node_id();
-    }
-    return 0;
-  }
+  // A replica created for a membership change has no state until its first snapshot installs:
+  // it knows neither its range nor its members and serves nothing.
+  bool initialized = true;
+  // Removed from the group (or told so by a member): destroyed, with its data, once no write of
+  // it is in flight.
+  bool destroy = false;
+  // The descriptor changed in the unwritten apply batch: the router learns it once written.
+  bool desc_changed = false;
+  // Log writes submitted and not yet reported persisted.
+  int writes_in_flight = 0;
+  // Leadership transfers asked for by the admin API, answered once done or at the deadline.
+  struct Transfer {
+    uint64_t to = 0;  // replica id
+    std::chrono::steady_clock::time_point deadline{};
+    std::function<void(std::expected<v1::ShardDescriptor, RequestError>)> done{};
+  };
+  std::vector<Transfer> transfers{};
+  // When a REPLICA_GONE notice was last sent to each removed replica (rate limit).
+  std::unordered_map<uint64_t, std::chrono::steady_clock::time_point> gone_sent{};
+
+  // Node of a replica of this group (part of its id); 0 for 0.
+  static uint64_t NodeOf(uint64_t replica_id) { return ReplicaNode(replica_id); }
   bool IsLeader() const { return soft.role == raft::Role::kLeader; }
 };
 

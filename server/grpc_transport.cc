@@ -329,14 +329,14 @@ bool GrpcTransport::SendLoop(Peer* peer, grpc::ClientWriter<v1::PeerBatch>* writ
     size_t count = 0;
     for (; next < pending.size() && bytes < options_.max_batch_bytes; ++next, ++count) {
       GroupMessage& m = pending[next];
-      if (IsCoalescible(m.message)) {
+      if (m.gone_conf_version == 0 && IsCoalescible(m.message)) {
         auto* h = std::holds_alternative<raft::Heartbeat>(m.message.body) ? batch.add_heartbeats()
                                                                           : batch.add_heartbeat_responses();
         EncodeHeartbeat(m.group, m.message, h);
         bytes += 48;
       } else {
         v1::RaftMessage* rm = batch.add_messages();
-        EncodeRaftMessage(m.group, m.message, rm);
+        EncodeGroupMessage(m, rm);
         bytes += rm->ByteSizeLong();
       }
     }

@@ -3,11 +3,15 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include <spdlog/spdlog.h>
 
 #include "server/codec.h"
 #include "server/group.h"
+#include "server/replica_id.h"
+#include "storage/key_codec.h"
 #include "server/store.h"
 #include "storage/snapshot.h"
 
@@ -65,7 +69,10 @@ void RaftWorker::Stop() {
     g->proposals.clear();
     for (auto& [rid, r] : g->reads) r.request.done(std::unexpected(Unavailable("node shutting down", true)));
     g->reads.clear();
+    for (Group::Transfer& t : g->transfers) t.done(std::unexpected(Unavailable("node shutting down", true)));
+    g->transfers.clear();
   }
+  deferred_.clear();
   for (Event& e : left) FailClientRequest(e);
 }
 
@@ -141,6 +148,7 @@ void RaftWorker::Run() {
       if (next_tick_ <= now) next_tick_ = now + tick;
     }
     ProcessReadies();
+    DestroyRemoved();
   }
 }
 
@@ -165,19 +173,81 @@ void RaftWorker::HandleEvent(Event& event, Clock::time_point now) {
 
 void RaftWorker::HandleMessage(GroupMessage& m, Clock::time_point now) {
   Group* g = Find(m.group);
-  if (g == nullptr) {
-    SPDLOG_DEBUG("dropping a message for shard {} not hosted here", m.group);
+  if (m.gone_conf_version != 0) {
+    HandleReplicaGone(g, m);
     return;
   }
-  if (m.message.to.value() != g->self) return;
+  if (g == nullptr) {
+    g = CreateReplica(m);
+    if (g == nullptr) return;
+  }
+  // To another replica id of ours: an older one (dropped) or a newer one while this old replica
+  // still waits for its removal notice (the leader sends it; then the new one is created).
+  if (m.message.to.value() != g->self || g->destroy) return;
   // A node shutting down refuses leaderships handed to it (its peers also stop choosing it).
   if (std::holds_alternative<raft::TimeoutNow>(m.message.body) && !store_->accepting_.load()) return;
   const bool from_leader = std::holds_alternative<raft::AppendRequest>(m.message.body) ||
                            std::holds_alternative<raft::Heartbeat>(m.message.body) ||
                            std::holds_alternative<raft::Hibernate>(m.message.body);
   if (from_leader && m.message.term >= g->replica->term()) g->last_leader_contact = now;
+  MaybeSendGone(g, m.message.from.value(), now);
   g->replica->Step(std::move(m.message));
   dirty_.insert(g);
+}
+
+Group* RaftWorker::CreateReplica(const GroupMessage& m) {
+  const uint64_t to = m.message.to.value();
+  // Only a leader's traffic creates a replica: a learner added by a membership change hears
+  // first from the leader, which then sends it a snapshot (logs start after index 5, so a new
+  // replica always needs one).
+  const bool from_leader = std::holds_alternative<raft::AppendRequest>(m.message.body) ||
+                           std::holds_alternative<raft::Heartbeat>(m.message.body);
+  if (!from_leader || ReplicaNode(to) != store_->options_.node_id || !store_->accepting_.load()) return nullptr;
+  auto tombstone = storage::ReplicaTombstone(*store_->engine_, m.group);
+  if (!tombstone) {
+    SPDLOG_ERROR("shard {}: reading the replica tombstone failed: {}", m.group, tombstone.error().message);
+    return nullptr;
+  }
+  if (to <= *tombstone) return nullptr;  // a destroyed replica (or older): never again
+  auto g = store_->CreateUninitializedGroup(m.group, to);
+  if (!g) {
+    SPDLOG_ERROR("shard {}: creating replica {} failed: {}", m.group, to, g.error());
+    return nullptr;
+  }
+  SPDLOG_INFO("shard {}: created replica {} (generation {}) for a membership change; waiting for a snapshot",
+              m.group, to, ReplicaGeneration(to));
+  Group* raw = g->get();
+  AddGroup(std::move(*g));
+  return raw;
+}
+
+void RaftWorker::MaybeSendGone(Group* g, uint64_t from, Clock::time_point now) {
+  // `from` is garbage when the applied configuration, which is at least as new as the one that
+  // added it (its generation says when), does not list it: it was removed, or added by an entry
+  // that never committed. Tell it, at most once a second.
+  if (!g->initialized || HasReplica(g->desc, from) ||
+      ReplicaGeneration(from) > g->desc.epoch().conf_version() ||
+      raft::IsMember(g->replica->conf(), raft::NodeId(from))) {
+    return;
+  }
+  auto& last = g->gone_sent[from];
+  if (now - last < std::chrono::seconds(1)) return;
+  last = now;
+  SPDLOG_INFO("shard {}: replica {} on node {} is not a member at conf version {}; telling it", g->id,
+              from, ReplicaNode(from), g->desc.epoch().conf_version());
+  std::vector<GroupMessage> out;
+  out.push_back(GroupMessage{.group = g->id,
+                             .message = raft::Message{.from = raft::NodeId(g->self), .to = raft::NodeId(from)},
+                             .gone_conf_version = g->desc.epoch().conf_version()});
+  store_->transport_->Send(ReplicaNode(from), std::move(out));
+}
+
+void RaftWorker::HandleReplicaGone(Group* g, const GroupMessage& m) {
+  if (g == nullptr || g->self != m.message.to.value() || g->destroy) return;
+  if (g->initialized && g->desc.epoch().conf_version() >= m.gone_conf_version) return;  // we know better
+  SPDLOG_INFO("shard {}: replica {} is not a member at conf version {} (told by replica {}); removing it",
+              g->id, g->self, m.gone_conf_version, m.message.from.value());
+  g->destroy = true;
 }
 
 RequestError RaftWorker::NotLeader(Group* g) {
@@ -208,7 +278,7 @@ std::optional<RequestError> RaftWorker::Check(Group* g, uint64_t shard, bool che
                                               const v1::Epoch& epoch,
                                               const std::vector<std::string>& keys,
                                               bool need_leader) {
-  if (g == nullptr) {
+  if (g == nullptr || !g->initialized) {
     return MakeError(RpcCode::kNotFound, v1::Error::SHARD_NOT_FOUND,
                      "node " + std::to_string(store_->options_.node_id) + " hosts no replica of shard " +
                          std::to_string(shard));
@@ -316,6 +386,7 @@ void RaftWorker::HandleRead(ReadRequest& r, Clock::time_point now) {
 void RaftWorker::HandlePersisted(Persisted& p) {
   Group* g = Find(p.group);
   if (g == nullptr) return;
+  --g->writes_in_flight;
   g->log->OnWritten(p.write);
   if (p.write.write_id != 0) g->replica->OnPersisted(p.write.write_id);  // 0: a compaction
   // Durability LEADER: acknowledge proposals whose entry is now durable here.
@@ -336,8 +407,10 @@ void RaftWorker::HandlePersisted(Persisted& p) {
 void RaftWorker::Tick(Clock::time_point now) {
   ++ticks_;
   const auto dead_after = std::chrono::milliseconds(store_->options_.node_dead_after_ms);
+  RunDeferred(now);
   for (auto& [id, gp] : groups_) {
     Group* g = gp.get();
+    if (!g->transfers.empty()) CheckTransfers(g, now);
     if (g->campaign_at_tick != 0 && ticks_ >= g->campaign_at_tick) {
       g->campaign_at_tick = 0;
       if (g->replica->term().IsZero()) g->replica->Campaign();
@@ -439,6 +512,7 @@ void RaftWorker::HandleReady(Group* g, std::unordered_map<uint64_t, std::vector<
     if (r.snapshot) InstallSnapshot(g, *r.snapshot);
     storage::GroupWrite w = g->log->PrepareWrite(r);
     const uint64_t group = g->id;
+    ++g->writes_in_flight;
     store_->log_writer_->Submit(std::move(w), [this, group](storage::GroupWrite& done) {
       Post(Persisted{.group = group, .write = std::move(done)});
     });
@@ -485,6 +559,9 @@ void RaftWorker::ApplyEntries(Group* g, std::vector<raft::Entry>& entries) {
       if (auto merged = store_->clock_->Update(storage::Timestamp(g->fsm->state().last_ts)); !merged) {
         SPDLOG_DEBUG("shard {}: not merging timestamp: {}", g->id, merged.error().message);
       }
+    } else if (e.type == raft::EntryType::kConfig) {
+      g->fsm->ApplyEmpty(index, e.term.value());
+      ApplyConfig(g, index, e.data);
     } else {
       g->fsm->ApplyEmpty(index, e.term.value());
     }
@@ -504,6 +581,32 @@ void RaftWorker::ApplyEntries(Group* g, std::vector<raft::Entry>& entries) {
   g->apply_pending = true;
 }
 
+void RaftWorker::ApplyConfig(Group* g, uint64_t index, const std::string& data) {
+  auto conf = raft::DecodeConfState(data);
+  if (!conf) {
+    SPDLOG_CRITICAL("shard {}: committed configuration entry {} is corrupt: {}", g->id, index, conf.error());
+    std::abort();
+  }
+  g->desc = WithConf(g->desc, *conf);
+  if (auto put = store_->engine_->PutMeta(round_.batch, storage::ShardDescriptorKey(g->id), g->desc.SerializeAsString());
+      !put) {
+    SPDLOG_CRITICAL("shard {}: recording its descriptor failed: {}", g->id, put.error().message);
+    std::abort();
+  }
+  g->desc_changed = true;
+  std::string members;
+  for (const v1::Replica& r : g->desc.replicas()) {
+    members += (members.empty() ? "" : ", ") + std::to_string(r.replica_id()) + "@n" +
+               std::to_string(r.node_id()) + (r.role() == v1::Replica::LEARNER ? " (learner)" : "");
+  }
+  SPDLOG_INFO("shard {}: configuration at index {} applied: conf version {}, replicas [{}]", g->id, index,
+              g->desc.epoch().conf_version(), members);
+  if (!HasReplica(g->desc, g->self)) {
+    SPDLOG_INFO("shard {}: this replica ({}) was removed; destroying it", g->id, g->self);
+    g->destroy = true;
+  }
+}
+
 void RaftWorker::FlushApplies() {
   if (round_.groups.empty()) return;
   // One write (no fsync) for every shard applied in this pass: data, dedup records and applied
@@ -515,6 +618,10 @@ void RaftWorker::FlushApplies() {
   round_.batch.Clear();
   for (Group* g : round_.groups) {
     g->apply_pending = false;
+    if (g->desc_changed) {
+      g->desc_changed = false;
+      store_->router_->Upsert(g->desc, !g->destroy);
+    }
     g->fsm->OnBatchWritten();
     g->replica->OnApplied(raft::LogIndex(g->fsm->state().applied_index));
     MaybeCompact(g);
@@ -547,19 +654,61 @@ void RaftWorker::ServeReads(Group* g) {
   }
 }
 
+namespace {
+
+// The host metadata of the snapshot in `dir` (its manifest was verified on receipt).
+std::expected<v1::ShardSnapshotState, std::string> ReadSnapshotState(const std::string& dir) {
+  std::ifstream in(dir + "/" + std::string(storage::kSnapshotManifestName), std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  if (!in) return std::unexpected("cannot read the manifest in " + dir);
+  auto manifest = storage::DecodeSnapshotManifest(bytes.str());
+  if (!manifest) return std::unexpected(manifest.error().message);
+  v1::ShardSnapshotState state;
+  if (!state.ParseFromString(manifest->conf)) return std::unexpected("unreadable apply state in " + dir);
+  return state;
+}
+
+bool Overlap(const v1::ShardDescriptor& a, const v1::ShardDescriptor& b) {
+  const bool a_before_b = !a.end_key().empty() && a.end_key() <= b.start_key();
+  const bool b_before_a = !b.end_key().empty() && b.end_key() <= a.start_key();
+  return !a_before_b && !b_before_a;
+}
+
+}  // namespace
+
 void RaftWorker::OfferIncomingSnapshot(GroupMessage m, const std::string& dir) {
   std::error_code ec;
   Group* g = Find(m.group);
-  if (g == nullptr || m.message.to.value() != g->self) {
+  if (g == nullptr) g = CreateReplica(m);  // a snapshot may be the first a new replica hears
+  if (g == nullptr || m.message.to.value() != g->self || g->destroy) {
     std::filesystem::remove_all(dir, ec);
     return;
   }
+  auto state = ReadSnapshotState(dir);
+  if (!state) {
+    SPDLOG_WARN("shard {}: refusing a received snapshot: {}", g->id, state.error());
+    std::filesystem::remove_all(dir, ec);
+    return;
+  }
+  // Local replicas never overlap: a snapshot reaching into another local shard's range (a split
+  // this node has not applied yet, or a stale replica not yet removed) waits until they agree.
+  if (state->has_desc() && g->id != kMetaShard) {
+    for (const Route& r : store_->router_->All()) {
+      if (r.local && r.shard.id() != g->id && Overlap(r.shard, state->desc())) {
+        SPDLOG_WARN("shard {}: refusing a snapshot whose range overlaps local shard {}; the leader will retry",
+                    g->id, r.shard.id());
+        std::filesystem::remove_all(dir, ec);
+        return;
+      }
+    }
+  }
   const uint64_t index = std::get<raft::InstallSnapshot>(m.message.body).meta.index.value();
-  if (auto it = g->incoming.find(index); it != g->incoming.end()) std::filesystem::remove_all(it->second, ec);
-  g->incoming[index] = dir;
+  if (auto it = g->incoming.find(index); it != g->incoming.end()) std::filesystem::remove_all(it->second.dir, ec);
+  g->incoming[index] = Group::IncomingSnapshot{.dir = dir, .state = std::move(*state)};
   // Keep the two newest: an older one can no longer be asked for once a newer one arrived.
   while (g->incoming.size() > 2) {
-    std::filesystem::remove_all(g->incoming.begin()->second, ec);
+    std::filesystem::remove_all(g->incoming.begin()->second.dir, ec);
     g->incoming.erase(g->incoming.begin());
   }
   g->replica->Step(std::move(m.message));
@@ -573,32 +722,44 @@ void RaftWorker::InstallSnapshot(Group* g, const raft::SnapshotMeta& meta) {
                     meta.index.value());
     std::abort();
   }
-  const std::string dir = it->second;
-  storage::ShardRange range{.start = g->desc.start_key(), .end = g->desc.end_key()};
-  auto manifest = storage::IngestShardSnapshot(*store_->engine_, dir, g->id, range);
-  if (!manifest) {
-    // The files were verified on receipt; failing now means the disk or the engine is broken.
-    SPDLOG_CRITICAL("shard {}: ingesting snapshot {} failed: {}", g->id, meta.index.value(), manifest.error().message);
-    std::abort();
-  }
-  v1::ShardSnapshotState state;
-  if (!state.ParseFromString(manifest->conf)) {
-    SPDLOG_CRITICAL("shard {}: snapshot {} carries an unreadable apply state", g->id, meta.index.value());
-    std::abort();
+  const std::string dir = it->second.dir;
+  const v1::ShardSnapshotState state = it->second.state;
+  const v1::ShardDescriptor desc = state.has_desc() ? state.desc() : g->desc;
+  uint64_t keys = 0;
+  // The meta shard owns no user keys: its snapshots carry state only and are never ingested.
+  if (g->id != kMetaShard) {
+    storage::ShardRange range{.start = desc.start_key(), .end = desc.end_key()};
+    auto manifest = storage::IngestShardSnapshot(*store_->engine_, dir, g->id, range);
+    if (!manifest) {
+      // The files were verified on receipt; failing now means the disk or the engine is broken.
+      SPDLOG_CRITICAL("shard {}: ingesting snapshot {} failed: {}", g->id, meta.index.value(), manifest.error().message);
+      std::abort();
+    }
+    keys = manifest->KeyCount();
   }
   storage::WriteBatch batch;
   g->fsm->InstallSnapshotState(meta.index.value(), meta.term.value(), state, batch);
+  if (auto put = store_->engine_->PutMeta(batch, storage::ShardDescriptorKey(g->id), desc.SerializeAsString()); !put) {
+    SPDLOG_CRITICAL("shard {}: recording the descriptor of snapshot {} failed: {}", g->id, meta.index.value(),
+                    put.error().message);
+    std::abort();
+  }
   if (auto w = store_->engine_->Write(batch, storage::Durability::kNoSync); !w) {
     SPDLOG_CRITICAL("shard {}: recording snapshot {} failed: {}", g->id, meta.index.value(), w.error().message);
     std::abort();
   }
   std::error_code ec;
   for (auto i = g->incoming.begin(); i != g->incoming.end() && i->first <= meta.index.value();) {
-    std::filesystem::remove_all(i->second, ec);
+    std::filesystem::remove_all(i->second.dir, ec);
     i = g->incoming.erase(i);
   }
-  SPDLOG_INFO("shard {}: installed snapshot at index {} term {} ({} keys)", g->id, meta.index.value(),
-              meta.term.value(), manifest->KeyCount());
+  const bool was_initialized = g->initialized;
+  g->desc = desc;
+  g->initialized = true;
+  store_->router_->Upsert(g->desc, true);
+  if (!HasReplica(g->desc, g->self)) g->destroy = true;
+  SPDLOG_INFO("shard {}: installed snapshot at index {} term {} ({} keys){}", g->id, meta.index.value(),
+              meta.term.value(), keys, was_initialized ? "" : "; the new replica is initialized");
 }
 
 void RaftWorker::SendSnapshot(Group* g, uint64_t node, raft::Message m) {
@@ -614,10 +775,10 @@ void RaftWorker::SendSnapshot(Group* g, uint64_t node, raft::Message m) {
   SPDLOG_INFO("shard {}: sending snapshot at index {} to node {}", group, meta.index.value(), node);
   store_->transport_->SendSnapshot(
       node, GroupMessage{.group = group, .message = std::move(m)}, g->out_dir,
-      [this, group, to](bool ok) {
-        Post(Task([group, to, ok](RaftWorker& w) {
+      [this, group, self = g->self, to](bool ok) {
+        Post(Task([group, self, to, ok](RaftWorker& w) {
           Group* gg = w.Find(group);
-          if (gg == nullptr) return;
+          if (gg == nullptr || gg->self != self) return;  // destroyed (and maybe re-created)
           --gg->sending;
           gg->replica->ReportSnapshot(to, ok ? raft::SnapshotOutcome::kSent : raft::SnapshotOutcome::kFailed);
           w.MarkDirty(gg);
@@ -630,8 +791,12 @@ void RaftWorker::MaybeCompact(Group* g) {
   const uint64_t applied = g->fsm->state().applied_index;
   const uint64_t first = g->log->FirstIndex().value();
   if (keep == 0 || applied < first + 2 * keep || g->replica->conf().IsJoint()) return;
-  storage::GroupWrite w = g->log->PrepareCompaction(applied - keep, g->replica->conf());
+  // The applied configuration: committed, so it is never truncated (the replica's own may hold
+  // an uncommitted change). Entries between the compaction point and the applied index are
+  // scanned on recovery, so the point's configuration being that newer one is harmless.
+  storage::GroupWrite w = g->log->PrepareCompaction(applied - keep, ConfOf(g->desc));
   const uint64_t group = g->id;
+  ++g->writes_in_flight;
   store_->log_writer_->Submit(std::move(w), [this, group](storage::GroupWrite& done) {
     Post(Persisted{.group = group, .write = std::move(done)});
   });
@@ -646,9 +811,13 @@ void RaftWorker::MaybeExportSnapshot(Group* g) {
   });
   if (!needed) return;
   const ApplyState& as = g->fsm->state();
+  // The configuration and descriptor as of the applied index (the replica's own configuration
+  // may include appended, uncommitted changes).
+  const raft::ConfState applied_conf = ConfOf(g->desc);
   v1::ShardSnapshotState state;
-  EncodeConfState(g->replica->conf(), state.mutable_conf());
+  EncodeConfState(applied_conf, state.mutable_conf());
   g->fsm->FillSnapshotState(&state);
+  *state.mutable_desc() = g->desc;
   const std::string dir = store_->options_.snapshot_dir + "/out-" + std::to_string(g->id) + "-" +
                           std::to_string(as.applied_index);
   std::error_code ec;
@@ -658,7 +827,8 @@ void RaftWorker::MaybeExportSnapshot(Group* g) {
                                .applied_index = raft::LogIndex(as.applied_index),
                                .applied_term = raft::Term(as.applied_term),
                                .conf = state.SerializeAsString(),
-                               .dir = dir};
+                               .dir = dir,
+                               .state_only = g->id == kMetaShard};
   auto manifest = storage::ExportShardSnapshot(*store_->engine_, req);
   if (!manifest) {
     SPDLOG_WARN("shard {}: exporting a snapshot failed: {}", g->id, manifest.error().message);
@@ -670,10 +840,222 @@ void RaftWorker::MaybeExportSnapshot(Group* g) {
   g->out_index = as.applied_index;
   g->log->SetShippableSnapshot(raft::SnapshotMeta{.index = raft::LogIndex(as.applied_index),
                                                   .term = raft::Term(as.applied_term),
-                                                  .conf = g->replica->conf()});
+                                                  .conf = applied_conf});
   SPDLOG_INFO("shard {}: exported a snapshot at index {} ({} keys, {} bytes) for a follower behind the log",
               g->id, as.applied_index, manifest->KeyCount(), manifest->TotalBytes());
   dirty_.insert(g);
+}
+
+}  // namespace claw::server
+
+namespace claw::server {
+
+void RaftWorker::DestroyRemoved() {
+  for (auto it = groups_.begin(); it != groups_.end();) {
+    Group* g = it->second.get();
+    if (!g->destroy || g->writes_in_flight > 0 || g->apply_pending || g->sending > 0) {
+      ++it;
+      continue;
+    }
+    for (auto& [index, p] : g->proposals) {
+      if (!p.answered) {
+        p.done(std::unexpected(Unavailable("the replica of shard " + std::to_string(g->id) +
+                                               " on this node was removed; the write may or may not be applied",
+                                           false)));
+      }
+    }
+    for (auto& [rid, r] : g->reads) {
+      r.request.done(std::unexpected(Unavailable("the replica of shard " + std::to_string(g->id) + " on this node was removed", true)));
+    }
+    for (Group::Transfer& t : g->transfers) {
+      t.done(std::unexpected(Unavailable("the replica of shard " + std::to_string(g->id) + " on this node was removed", true)));
+    }
+    std::optional<storage::ShardRange> range;
+    if (g->initialized && g->id != kMetaShard) range = storage::ShardRange{.start = g->desc.start_key(), .end = g->desc.end_key()};
+    if (auto d = storage::DestroyReplica(*store_->engine_, g->id, range, g->self); !d) {
+      SPDLOG_CRITICAL("shard {}: destroying replica {} failed: {}", g->id, g->self, d.error().message);
+      std::abort();
+    }
+    std::error_code ec;
+    for (auto& [index, in] : g->incoming) std::filesystem::remove_all(in.dir, ec);
+    if (!g->out_dir.empty()) std::filesystem::remove_all(g->out_dir, ec);
+    if (g->initialized) store_->router_->Upsert(g->desc, false);
+    SPDLOG_INFO("shard {}: replica {} destroyed with its data", g->id, g->self);
+    dirty_.erase(g);
+    it = groups_.erase(it);
+  }
+}
+
+void RaftWorker::Defer(Clock::time_point at, Task task) { deferred_.emplace_back(at, std::move(task)); }
+
+void RaftWorker::RunDeferred(Clock::time_point now) {
+  if (deferred_.empty()) return;
+  std::vector<std::pair<Clock::time_point, Task>> due;
+  for (auto it = deferred_.begin(); it != deferred_.end();) {
+    if (it->first <= now) {
+      due.push_back(std::move(*it));
+      it = deferred_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& [at, task] : due) task(*this);
+}
+
+void RaftWorker::ChangeReplicas(const v1::ChangeReplicasRequest& req, Clock::time_point deadline,
+                                DescriptorDone done) {
+  const Clock::time_point now = Clock::now();
+  Group* g = Find(req.shard_id());
+  if (g == nullptr || !g->initialized || g->destroy) {
+    done(std::unexpected(MakeError(RpcCode::kNotFound, v1::Error::SHARD_NOT_FOUND,
+                                   "node " + std::to_string(store_->options_.node_id) +
+                                       " hosts no replica of shard " + std::to_string(req.shard_id()))));
+    return;
+  }
+  if (!g->IsLeader()) {
+    done(std::unexpected(NotLeader(g)));
+    return;
+  }
+  if (req.has_epoch() && (req.epoch().conf_version() != g->desc.epoch().conf_version() ||
+                          req.epoch().range_version() != g->desc.epoch().range_version())) {
+    RequestError e = MakeError(RpcCode::kFailedPrecondition, v1::Error::EPOCH_MISMATCH,
+                               "shard " + std::to_string(g->id) + " changed since the request was planned");
+    *e.detail.add_shards() = g->desc;
+    done(std::unexpected(std::move(e)));
+    return;
+  }
+  // Every committed configuration must be applied (so the descriptor, and with it the new
+  // replica's generation, is current) and none may be pending. Wait for that, within the deadline.
+  if (g->fsm->state().applied_index < g->replica->commit().value() || !(g->replica->conf() == ConfOf(g->desc))) {
+    if (now >= deadline) {
+      done(std::unexpected(Unavailable("a membership change of shard " + std::to_string(g->id) +
+                                           " is still in progress; retry",
+                                       true)));
+      return;
+    }
+    Defer(now + std::chrono::milliseconds(store_->options_.tick_ms),
+          [req, deadline, done = std::move(done)](RaftWorker& w) mutable { w.ChangeReplicas(req, deadline, std::move(done)); });
+    return;
+  }
+  const uint64_t node = req.node_id();
+  const std::string where = " on node " + std::to_string(node) + " of shard " + std::to_string(g->id);
+  auto invalid = [&](std::string message) {
+    done(std::unexpected(MakeError(RpcCode::kInvalidArgument, v1::Error::INVALID_ARGUMENT, std::move(message))));
+  };
+  if (node == 0 || node > kMaxNodeId) return invalid("node id " + std::to_string(node) + " is out of range");
+  const v1::Replica* existing = ReplicaOn(g->desc, node);
+  raft::ConfChange change;
+  switch (req.change()) {
+    case v1::ChangeReplicasRequest::ADD_LEARNER:
+      if (existing != nullptr) {
+        return invalid("node " + std::to_string(node) + " already hosts replica " +
+                       std::to_string(existing->replica_id()) + " of shard " + std::to_string(g->id));
+      }
+      change.steps.push_back({raft::ConfChangeType::kAddLearner,
+                              raft::NodeId(MakeReplicaId(node, g->desc.epoch().conf_version() + 1))});
+      break;
+    case v1::ChangeReplicasRequest::PROMOTE: {
+      if (existing == nullptr || existing->role() != v1::Replica::LEARNER) return invalid("there is no learner" + where);
+      // A learner that still needs a snapshot or lags far behind would only slow the quorum.
+      const raft::Status st = g->replica->GetStatus();
+      uint64_t match = 0;
+      for (const raft::PeerStatus& p : st.peers) {
+        if (p.id.value() == existing->replica_id()) match = p.match.value();
+      }
+      const uint64_t commit = g->replica->commit().value();
+      if (match + 1 < g->log->FirstIndex().value() || match + 1000 < commit) {
+        done(std::unexpected(Unavailable("the learner" + where + " has not caught up (it has index " +
+                                             std::to_string(match) + " of " + std::to_string(commit) + "); retry",
+                                         true)));
+        return;
+      }
+      change.steps.push_back({raft::ConfChangeType::kAddVoter, raft::NodeId(existing->replica_id())});
+      break;
+    }
+    case v1::ChangeReplicasRequest::REMOVE:
+      if (existing == nullptr) return invalid("there is no replica" + where);
+      if (existing->replica_id() == g->self) {
+        RequestError e = MakeError(RpcCode::kFailedPrecondition, v1::Error::INVALID_ARGUMENT,
+                                   "the replica" + where + " leads the shard; transfer leadership first");
+        done(std::unexpected(std::move(e)));
+        return;
+      }
+      change.steps.push_back({raft::ConfChangeType::kRemove, raft::NodeId(existing->replica_id())});
+      break;
+    default:
+      return invalid("change must be ADD_LEARNER, PROMOTE or REMOVE");
+  }
+  auto index = g->replica->ProposeConfChange(change);
+  if (!index) {
+    switch (index.error()) {
+      case raft::ProposeError::kNotLeader:
+        done(std::unexpected(NotLeader(g)));
+        return;
+      case raft::ProposeError::kInvalidConfChange:
+        return invalid("the change would leave shard " + std::to_string(g->id) + " without a voter");
+      default:
+        done(std::unexpected(Unavailable("shard " + std::to_string(g->id) +
+                                             " cannot change membership right now (a change is pending, or a "
+                                             "new leader has not committed yet); retry",
+                                         true)));
+        return;
+    }
+  }
+  SPDLOG_INFO("shard {}: proposed {} at index {}", g->id,
+              v1::ChangeReplicasRequest::Change_Name(req.change()) + " of node " + std::to_string(node),
+              index->value());
+  const uint64_t group = g->id;
+  g->proposals[index->value()] = PendingProposal{
+      .term = g->replica->term(),
+      .durability = v1::QUORUM,
+      .deadline = deadline,
+      .done = [this, group, done = std::move(done)](std::expected<ProposalResult, RequestError> r) {
+        if (!r) return done(std::unexpected(std::move(r.error())));
+        Group* gg = Find(group);  // answered on this thread, after the apply
+        done(gg != nullptr ? gg->desc : v1::ShardDescriptor{});
+      }};
+  dirty_.insert(g);
+}
+
+void RaftWorker::TransferLeader(uint64_t shard, uint64_t to_node, Clock::time_point deadline, DescriptorDone done) {
+  Group* g = Find(shard);
+  if (g == nullptr || !g->initialized || g->destroy) {
+    done(std::unexpected(MakeError(RpcCode::kNotFound, v1::Error::SHARD_NOT_FOUND,
+                                   "node " + std::to_string(store_->options_.node_id) +
+                                       " hosts no replica of shard " + std::to_string(shard))));
+    return;
+  }
+  const v1::Replica* target = ReplicaOn(g->desc, to_node);
+  if (target == nullptr || target->role() != v1::Replica::VOTER) {
+    done(std::unexpected(MakeError(RpcCode::kInvalidArgument, v1::Error::INVALID_ARGUMENT,
+                                   "node " + std::to_string(to_node) + " hosts no voter of shard " +
+                                       std::to_string(shard))));
+    return;
+  }
+  if (g->soft.leader.value() == target->replica_id()) return done(g->desc);
+  if (!g->IsLeader()) {
+    done(std::unexpected(NotLeader(g)));
+    return;
+  }
+  g->replica->TransferLeadership(raft::NodeId(target->replica_id()));
+  g->transfers.push_back(Group::Transfer{.to = target->replica_id(), .deadline = deadline, .done = std::move(done)});
+  dirty_.insert(g);
+}
+
+void RaftWorker::CheckTransfers(Group* g, Clock::time_point now) {
+  for (auto it = g->transfers.begin(); it != g->transfers.end();) {
+    if (g->soft.leader.value() == it->to) {
+      it->done(g->desc);
+    } else if (now >= it->deadline) {
+      it->done(std::unexpected(MakeError(RpcCode::kDeadlineExceeded, v1::Error::UNAVAILABLE,
+                                         "leadership of shard " + std::to_string(g->id) +
+                                             " did not move within the deadline")));
+    } else {
+      ++it;
+      continue;
+    }
+    it = g->transfers.erase(it);
+  }
 }
 
 }  // namespace claw::server

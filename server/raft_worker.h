@@ -22,6 +22,7 @@
 #include <variant>
 #include <vector>
 
+#include "claw/v1/cluster.pb.h"
 #include "server/codec.h"
 #include "server/requests.h"
 #include "storage/raft_log_store.h"
@@ -60,6 +61,12 @@ class RaftWorker {
   // A verified snapshot for one of this worker's groups: remember its directory and step its
   // InstallSnapshot message.
   void OfferIncomingSnapshot(GroupMessage message, const std::string& dir);
+  // Admin API (Store::ChangeReplicas / TransferLeader), on the shard's worker.
+  using DescriptorDone = std::function<void(std::expected<v1::ShardDescriptor, RequestError>)>;
+  void ChangeReplicas(const v1::ChangeReplicasRequest& request, std::chrono::steady_clock::time_point deadline,
+                      DescriptorDone done);
+  void TransferLeader(uint64_t shard, uint64_t to_node, std::chrono::steady_clock::time_point deadline,
+                      DescriptorDone done);
 
  private:
   void Run();
@@ -81,6 +88,16 @@ class RaftWorker {
   void MaybeCompact(Group* g);
   void MaybeExportSnapshot(Group* g);
   void OnLeadershipLost(Group* g);
+  // Membership: replicas created by a leader's first message, removal notices, destruction.
+  Group* CreateReplica(const GroupMessage& m);
+  void MaybeSendGone(Group* g, uint64_t from, std::chrono::steady_clock::time_point now);
+  void HandleReplicaGone(Group* g, const GroupMessage& m);
+  void ApplyConfig(Group* g, uint64_t index, const std::string& data);
+  void DestroyRemoved();
+  void CheckTransfers(Group* g, std::chrono::steady_clock::time_point now);
+  // Tasks to run on a later tick (retries within a deadline).
+  void Defer(std::chrono::steady_clock::time_point at, Task task);
+  void RunDeferred(std::chrono::steady_clock::time_point now);
   void ExpireDeadlines(std::chrono::steady_clock::time_point now);
   Group* Find(uint64_t group);
   // Checks the common preconditions of a client request against the local replica; returns the
@@ -114,6 +131,7 @@ class RaftWorker {
     std::vector<std::function<void(std::expected<ProposalResult, RequestError>)>> superseded;
   };
   ApplyRound round_;
+  std::vector<std::pair<std::chrono::steady_clock::time_point, Task>> deferred_;
   std::chrono::steady_clock::time_point next_tick_{};
   uint64_t ticks_ = 0;
   std::thread thread_;

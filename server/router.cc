@@ -11,6 +11,12 @@ bool InRange(const v1::ShardDescriptor& shard, const std::string& key) {
 void Router::Upsert(const v1::ShardDescriptor& shard, bool local) {
   std::unique_lock lock(mu_);
   Route& r = shards_[shard.id()];
+  // A descriptor older than the known one (in either epoch counter) only updates the local flag.
+  if (r.shard.id() != 0 && (shard.epoch().conf_version() < r.shard.epoch().conf_version() ||
+                            shard.epoch().range_version() < r.shard.epoch().range_version())) {
+    r.local = local;
+    return;
+  }
   // Drop the old start only if it still names this shard: another shard may own it by now.
   if (r.shard.id() != 0 && r.shard.id() != kMetaShard) {
     auto old = by_start_.find(r.shard.start_key());

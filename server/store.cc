@@ -9,26 +9,21 @@
 #include "raft/replica.h"
 #include "server/group.h"
 #include "server/raft_worker.h"
+#include "server/replica_id.h"
 #include "storage/key_codec.h"
+#include "storage/snapshot.h"
 
 namespace claw::server {
 namespace {
 
-raft::ConfState InitialConf(const v1::ShardDescriptor& d) {
-  raft::ConfState conf;
-  for (const v1::Replica& r : d.replicas()) {
-    (r.role() == v1::Replica::LEARNER ? conf.learners : conf.voters).emplace_back(r.replica_id());
-  }
-  std::sort(conf.voters.begin(), conf.voters.end());
-  std::sort(conf.learners.begin(), conf.learners.end());
-  return conf;
-}
+// Bootstrap logs start after this index (their snapshot point), so that a replica added later,
+// whose log is empty, always needs a snapshot: the snapshot is what tells it the shard's range,
+// members and apply state. TiKV does the same (RAFT_INIT_LOG_INDEX).
+constexpr uint64_t kInitialLogIndex = 5;
 
 uint64_t LocalReplica(const v1::ShardDescriptor& d, uint64_t node) {
-  for (const v1::Replica& r : d.replicas()) {
-    if (r.node_id() == node) return r.replica_id();
-  }
-  return 0;
+  const v1::Replica* r = ReplicaOn(d, node);
+  return r == nullptr ? 0 : r->replica_id();
 }
 
 }  // namespace
@@ -41,7 +36,7 @@ std::expected<void, std::string> Store::Bootstrap(storage::Engine* engine, uint6
       return std::unexpected("batching shard descriptors: " + put.error().message);
     }
     if (LocalReplica(d, node_id) == 0) continue;
-    raft::SnapshotMeta point{.index = raft::LogIndex(0), .term = raft::Term(0), .conf = InitialConf(d)};
+    raft::SnapshotMeta point{.index = raft::LogIndex(kInitialLogIndex), .term = raft::Term(0), .conf = ConfOf(d)};
     auto log = storage::GroupLog::Bootstrap(engine, d.id(), point);
     if (!log) return std::unexpected("creating the log of shard " + std::to_string(d.id()) + ": " + log.error().message);
   }
@@ -92,44 +87,90 @@ std::expected<std::unique_ptr<Store>, std::string> Store::Open(
     const uint64_t self = LocalReplica(d, options.node_id);
     router->Upsert(d, self != 0);
     if (self == 0) continue;
-    auto g = std::make_unique<Group>();
-    g->id = d.id();
-    g->desc = d;
-    g->self = self;
     auto log = storage::GroupLog::Open(engine, d.id());
     if (!log) return std::unexpected("opening the log of shard " + std::to_string(d.id()) + ": " + log.error().message);
-    g->log = std::move(*log);
-    g->fsm = std::make_unique<KvStateMachine>(engine, d.id());
-    g->fsm->set_dedup_window_ms(options.dedup_window_ms);
-    if (auto l = g->fsm->Load(); !l) {
-      return std::unexpected("loading the state of shard " + std::to_string(d.id()) + ": " + l.error().message);
-    }
-    raft::Options ro;
-    ro.id = raft::NodeId(self);
-    ro.election_ticks = options.election_ticks;
-    ro.heartbeat_ticks = options.heartbeat_ticks;
-    ro.pre_vote = options.pre_vote;
-    ro.check_quorum = true;
-    ro.read_mode = options.lease_reads ? raft::ReadMode::kLease : raft::ReadMode::kReadIndex;
-    ro.max_clock_drift_ppm = options.max_clock_drift_ppm;
-    ro.max_append_bytes = options.max_append_bytes;
-    ro.max_inflight_appends = options.max_inflight_appends;
-    ro.max_uncommitted_bytes = options.max_uncommitted_bytes;
-    ro.hibernate_after_ticks = options.hibernate_after_ticks;
-    ro.applied = raft::LogIndex(g->fsm->state().applied_index);
-    ro.seed = options.node_id * 0x9E3779B97F4A7C15ull ^ d.id();
-    if (std::string why = ro.Validate(); !why.empty()) return std::unexpected("raft options: " + why);
-    g->replica = std::make_unique<raft::Replica>(ro, g->log.get());
+    auto g = store->NewGroup(d, self, std::move(*log));
+    if (!g) return std::unexpected(g.error());
     // A brand-new group elects its first leader on the replica listed first, a few ticks after
     // start (once peer streams are open): bootstrap lists a different node first for each shard,
     // which spreads the leaders evenly.
-    if (g->replica->term().IsZero() && d.replicas_size() > 0 && d.replicas(0).node_id() == options.node_id) {
-      g->campaign_at_tick = 3;
+    if ((*g)->replica->term().IsZero() && d.replicas_size() > 0 && d.replicas(0).node_id() == options.node_id) {
+      (*g)->campaign_at_tick = 3;
     }
-    store->WorkerFor(d.id()).AddGroup(std::move(g));
+    store->WorkerFor(d.id()).AddGroup(std::move(*g));
   }
   for (auto& w : store->workers_) w->Start();
   return store;
+}
+
+std::expected<std::unique_ptr<Group>, std::string> Store::NewGroup(const v1::ShardDescriptor& d, uint64_t self,
+                                                                   std::unique_ptr<storage::GroupLog> log) {
+  auto g = std::make_unique<Group>();
+  g->id = d.id();
+  g->desc = d;
+  g->self = self;
+  g->log = std::move(log);
+  g->fsm = std::make_unique<KvStateMachine>(engine_, d.id());
+  g->fsm->set_dedup_window_ms(options_.dedup_window_ms);
+  if (auto l = g->fsm->Load(); !l) {
+    return std::unexpected("loading the state of shard " + std::to_string(d.id()) + ": " + l.error().message);
+  }
+  raft::Options ro;
+  ro.id = raft::NodeId(self);
+  ro.election_ticks = options_.election_ticks;
+  ro.heartbeat_ticks = options_.heartbeat_ticks;
+  ro.pre_vote = options_.pre_vote;
+  ro.check_quorum = true;
+  ro.read_mode = options_.lease_reads ? raft::ReadMode::kLease : raft::ReadMode::kReadIndex;
+  ro.max_clock_drift_ppm = options_.max_clock_drift_ppm;
+  ro.max_append_bytes = options_.max_append_bytes;
+  ro.max_inflight_appends = options_.max_inflight_appends;
+  ro.max_uncommitted_bytes = options_.max_uncommitted_bytes;
+  ro.hibernate_after_ticks = options_.hibernate_after_ticks;
+  ro.applied = raft::LogIndex(g->fsm->state().applied_index);
+  ro.seed = options_.node_id * 0x9E3779B97F4A7C15ull ^ d.id() ^ self;
+  if (std::string why = ro.Validate(); !why.empty()) return std::unexpected("raft options: " + why);
+  g->replica = std::make_unique<raft::Replica>(ro, g->log.get());
+  return g;
+}
+
+std::expected<std::unique_ptr<Group>, std::string> Store::CreateUninitializedGroup(uint64_t group, uint64_t self) {
+  // An empty log with no configuration: the replica is no voter, so it never campaigns; the
+  // leader's snapshot brings the configuration. A log left by an earlier attempt that crashed
+  // before its snapshot (no descriptor was written) is cleared first.
+  raft::SnapshotMeta point{.index = raft::LogIndex(0), .term = raft::Term(0), .conf = {}};
+  auto log = storage::GroupLog::Bootstrap(engine_, group, point);
+  if (!log) {
+    auto tombstone = storage::ReplicaTombstone(*engine_, group);
+    if (!tombstone) return std::unexpected(tombstone.error().message);
+    if (auto d = storage::DestroyReplica(*engine_, group, std::nullopt, *tombstone); !d) {
+      return std::unexpected("clearing a leftover log: " + d.error().message);
+    }
+    log = storage::GroupLog::Bootstrap(engine_, group, point);
+    if (!log) return std::unexpected(log.error().message);
+  }
+  v1::ShardDescriptor d;
+  d.set_id(group);
+  auto g = NewGroup(d, self, std::move(*log));
+  if (!g) return g;
+  (*g)->initialized = false;
+  return g;
+}
+
+void Store::ChangeReplicas(v1::ChangeReplicasRequest request, std::chrono::steady_clock::time_point deadline,
+                           DescriptorDone done) {
+  const uint64_t shard = request.shard_id();
+  WorkerFor(shard).Post(RaftWorker::Task(
+      [request = std::move(request), deadline, done = std::move(done)](RaftWorker& w) mutable {
+        w.ChangeReplicas(request, deadline, std::move(done));
+      }));
+}
+
+void Store::TransferLeader(uint64_t shard, uint64_t to_node, std::chrono::steady_clock::time_point deadline,
+                           DescriptorDone done) {
+  WorkerFor(shard).Post(RaftWorker::Task([shard, to_node, deadline, done = std::move(done)](RaftWorker& w) mutable {
+    w.TransferLeader(shard, to_node, deadline, std::move(done));
+  }));
 }
 
 Store::~Store() { workers_.clear(); }

@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstdint>
 #include <expected>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,6 +39,7 @@
 #include "storage/engine.h"
 #include "storage/hlc.h"
 #include "storage/log_writer.h"
+#include "storage/raft_log_store.h"
 
 namespace claw::server {
 
@@ -73,6 +75,7 @@ struct StoreOptions {
 };
 
 class RaftWorker;
+struct Group;
 
 class Store {
  public:
@@ -100,6 +103,16 @@ class Store {
   // which steps its InstallSnapshot message and ingests `dir` when the core installs it.
   void AcceptSnapshot(GroupMessage message, std::string dir);
 
+  // Admin API. One membership change of a shard, on its leader (ADD_LEARNER / PROMOTE / REMOVE):
+  // answered with the new descriptor once applied, or the error (NOT_LEADER, EPOCH_MISMATCH,
+  // INVALID_ARGUMENT, UNAVAILABLE while another change is in progress). Any thread.
+  using DescriptorDone = std::function<void(std::expected<v1::ShardDescriptor, RequestError>)>;
+  void ChangeReplicas(v1::ChangeReplicasRequest request, std::chrono::steady_clock::time_point deadline,
+                      DescriptorDone done);
+  // Moves the shard's leadership to its voter on `to_node`; answered once it leads there.
+  void TransferLeader(uint64_t shard, uint64_t to_node, std::chrono::steady_clock::time_point deadline,
+                      DescriptorDone done);
+
   // Local replicas' status, ordered by shard id (blocks until every worker answered).
   std::vector<v1::ReplicaStatus> Status();
   // Asks every local leader to hand leadership to another up-to-date voter and waits until no
@@ -120,6 +133,11 @@ class Store {
   Store(const StoreOptions& options, storage::Engine* engine, storage::LogWriter* log_writer,
         Transport* transport, Router* router, storage::HybridClock* clock);
   RaftWorker& WorkerFor(uint64_t group);
+  // A group's in-memory parts over its opened log.
+  std::expected<std::unique_ptr<Group>, std::string> NewGroup(const v1::ShardDescriptor& d, uint64_t self,
+                                                              std::unique_ptr<storage::GroupLog> log);
+  // A replica created for a membership change, before its first snapshot (worker thread).
+  std::expected<std::unique_ptr<Group>, std::string> CreateUninitializedGroup(uint64_t group, uint64_t self);
   // Admission control for client requests: the refusal to answer with, if any.
   std::optional<RequestError> Admit();
   // Admits a proposal or read and queues it on its shard's worker, or answers the refusal.

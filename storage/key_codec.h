@@ -9,6 +9,7 @@
 //           0x02                                  -> node identity
 //           0x03 | group (8B BE) | request id     -> write-dedup record (server/README.md)
 //           0x04 | group (8B BE)                  -> shard descriptor (claw.v1.ShardDescriptor)
+//           0x05 | group (8B BE)                  -> replica tombstone (last destroyed replica id)
 #pragma once
 
 #include <cstdint>
@@ -51,6 +52,7 @@ std::string ShardDescriptorKey(GroupId group);
 std::string ShardDescriptorPrefix();
 // Decodes a ShardDescriptorKey; nullopt when `key` is not one.
 std::optional<GroupId> ParseShardDescriptorKey(std::string_view key);
+std::string ReplicaTombstoneKey(GroupId group);
 
 // --- Memcomparable user keys (order-preserving, prefix-free): every 0x00 byte becomes 0x00 0xFF
 // and the key ends with 0x00 0x01. For any keys a, b: a < b (bytewise) iff Enc(a) < Enc(b), and

@@ -573,8 +573,10 @@ std::expected<SnapshotManifest, StorageError> ExportShardSnapshot(Engine& engine
 
   // Released when the export ends, so compaction may drop the versions it pinned.
   rocksdb::ManagedSnapshot snapshot(engine.db());
-  auto files =
-      ExportRange(engine, snapshot.snapshot(), request.range, request.dir, request.max_file_bytes);
+  auto files = request.state_only
+                   ? std::expected<std::vector<SnapshotFile>, StorageError>{}
+                   : ExportRange(engine, snapshot.snapshot(), request.range, request.dir,
+                                 request.max_file_bytes);
   if (!files) return std::unexpected(files.error());
 
   SnapshotManifest manifest{.format_version = kSnapshotFormatVersion,
@@ -666,6 +668,70 @@ std::expected<SnapshotManifest, StorageError> IngestShardSnapshot(
   if (!s.ok()) return std::unexpected(FromRocks(s, "ingest snapshot " + dir));
   if (!cleanup) return std::unexpected(cleanup.error());
   return manifest;
+}
+
+}  // namespace claw::storage
+
+// --- Replica removal.
+
+namespace claw::storage {
+
+std::expected<void, StorageError> DestroyReplica(Engine& engine, GroupId group,
+                                                 const std::optional<ShardRange>& range,
+                                                 uint64_t replica_id) {
+  if (group == 0 || group == ~GroupId{0}) {
+    return std::unexpected(Error(StorageErrorCode::kInvalidArgument,
+                                 "cannot destroy group " + std::to_string(group)));
+  }
+  rocksdb::WriteBatch batch;
+  rocksdb::Status s = batch.DeleteRange(engine.raft_cf(), RaftEntryKey(group, 0), RaftEntryKey(group + 1, 0));
+  if (s.ok()) s = batch.Delete(engine.raft_cf(), RaftHardStateKey(group));
+  if (s.ok()) s = batch.Delete(engine.raft_cf(), RaftLogStateKey(group));
+  if (s.ok()) s = batch.DeleteRange(engine.meta_cf(), DedupPrefix(group), DedupPrefix(group + 1));
+  if (s.ok()) s = batch.Delete(engine.meta_cf(), ApplyStateKey(group));
+  if (s.ok()) s = batch.Delete(engine.meta_cf(), ShardDescriptorKey(group));
+  std::string id;
+  PutBigEndian64(id, replica_id);
+  if (s.ok()) s = batch.Put(engine.meta_cf(), ReplicaTombstoneKey(group), id);
+  if (!s.ok()) return std::unexpected(FromRocks(s, "batch replica removal"));
+  if (range) {
+    if (!range->Valid()) {
+      return std::unexpected(Error(StorageErrorCode::kInvalidArgument,
+                                   "replica range " + DescribeRange(*range) + " is empty"));
+    }
+    const std::string lower = DataLowerBound(*range);
+    std::optional<std::string> upper = DataUpperBound(*range);
+    if (!upper) {
+      // No key bounds +infinity: end the tombstone just past the engine's last key in the range.
+      const rocksdb::Slice lower_slice(lower);
+      rocksdb::ReadOptions ro;
+      ro.fill_cache = false;
+      ro.iterate_lower_bound = &lower_slice;
+      std::unique_ptr<rocksdb::Iterator> it(engine.db()->NewIterator(ro, engine.data_cf()));
+      it->SeekToLast();
+      if (!it->status().ok()) return std::unexpected(FromRocks(it->status(), "scan replica range"));
+      if (it->Valid()) {
+        upper = it->key().ToString();
+        upper->push_back('\0');
+      }
+    }
+    if (upper) {
+      s = batch.DeleteRange(engine.data_cf(), lower, *upper);
+      if (!s.ok()) return std::unexpected(FromRocks(s, "batch replica data removal"));
+    }
+  }
+  return engine.Write(batch, Durability::kSync);
+}
+
+std::expected<uint64_t, StorageError> ReplicaTombstone(Engine& engine, GroupId group) {
+  auto value = engine.GetMeta(ReplicaTombstoneKey(group));
+  if (!value) return std::unexpected(value.error());
+  if (!*value) return uint64_t{0};
+  if ((*value)->size() != 8) {
+    return std::unexpected(Corruption("replica tombstone of group " + std::to_string(group) +
+                                      " has " + std::to_string((*value)->size()) + " bytes"));
+  }
+  return GetBigEndian64(**value);
 }
 
 }  // namespace claw::storage

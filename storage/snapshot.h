@@ -65,6 +65,10 @@ struct SnapshotRequest {
   // A new SST file is started once the current one reaches this size (approximately: the check
   // happens per key, the size grows per 16 KiB block). Must be > 0. Default 64 MiB.
   uint64_t max_file_bytes = 64ull << 20;
+  // Export no data files, only the manifest (with `range` recorded): for a group whose whole state
+  // travels in `conf` (clawd's meta shard, which owns no user keys). Such a snapshot must never be
+  // ingested (that would clear `range`); the host reads its manifest instead.
+  bool state_only = false;
 };
 
 // One SST file of a snapshot, as recorded in the manifest.
@@ -118,6 +122,19 @@ struct SnapshotManifest {
 [[nodiscard]] std::expected<SnapshotManifest, StorageError> IngestShardSnapshot(
     Engine& engine, const std::string& dir, GroupId expected_group,
     const ShardRange& expected_range);
+
+// Removes everything this node keeps for its replica of `group`, in one synced write: the Raft
+// log, hard state and log state (raft CF), the apply state, dedup records and shard descriptor
+// (meta CF), and the data of `range` (data CF; a range tombstone, or nothing when `range` is
+// nullopt: a replica that never received data, or the meta shard). Records `replica_id` as the
+// group's tombstone (ReplicaTombstone), so that late messages to a destroyed replica do not
+// recreate it. The caller guarantees no other local replica owns any key of `range` and no write
+// of the group is in flight.
+[[nodiscard]] std::expected<void, StorageError> DestroyReplica(Engine& engine, GroupId group,
+                                                               const std::optional<ShardRange>& range,
+                                                               uint64_t replica_id);
+// The replica id last destroyed in `group` on this node (0 = none).
+[[nodiscard]] std::expected<uint64_t, StorageError> ReplicaTombstone(Engine& engine, GroupId group);
 
 // MANIFEST bytes (storage/README.md "Snapshots"). Decode checks the trailing CRC-32C, the magic,
 // the version, every length and the range's validity; kCorruption on any failure. Exposed for

@@ -365,4 +365,34 @@ TEST_CASE("codec: coalesced heartbeats with zero group or endpoints are refused"
 }
 
 }  // namespace
+TEST_CASE("codec: a replica-gone notice round-trips and needs its conf version", "[server]") {
+  GroupMessage gone{.group = 9,
+                    .message = Message{.from = raft::NodeId(2), .to = raft::NodeId((uint64_t{3} << 32) | 4)},
+                    .gone_conf_version = 12};
+  v1::RaftMessage pb;
+  EncodeGroupMessage(gone, &pb);
+  CHECK(pb.type() == v1::RaftMessage::REPLICA_GONE);
+  v1::RaftMessage parsed;
+  REQUIRE(parsed.ParseFromString(pb.SerializeAsString()));
+  auto back = DecodeRaftMessage(std::move(parsed));
+  REQUIRE(back.has_value());
+  CHECK(back->group == 9);
+  CHECK(back->message.from == raft::NodeId(2));
+  CHECK(back->message.to == raft::NodeId((uint64_t{3} << 32) | 4));
+  CHECK(back->gone_conf_version == 12);
+
+  pb.set_conf_version(0);
+  auto bad = DecodeRaftMessage(std::move(pb));
+  REQUIRE_FALSE(bad.has_value());
+  CHECK_THAT(bad.error(), Catch::Contains("conf_version"));
+
+  // A plain Raft message encodes as before, with no conf version.
+  GroupMessage plain{.group = 9, .message = Message{.from = raft::NodeId(2), .to = raft::NodeId(3), .term = raft::Term(1),
+                                                    .body = raft::TimeoutNow{}}};
+  v1::RaftMessage pb2;
+  EncodeGroupMessage(plain, &pb2);
+  CHECK(pb2.type() == v1::RaftMessage::TIMEOUT_NOW);
+  CHECK(pb2.conf_version() == 0);
+}
+
 }  // namespace claw::server

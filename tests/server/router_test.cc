@@ -244,4 +244,34 @@ TEST_CASE("router: InRange treats an empty end as +inf", "[server]") {
 }
 
 }  // namespace
+TEST_CASE("router: an older descriptor never replaces a newer one, but updates the local flag", "[server]") {
+  Router r(1);
+  AddThreeShards(r);
+  v1::ShardDescriptor newer = Shard(3, "g", "p", 2);
+  newer.mutable_epoch()->set_conf_version(5);
+  r.Upsert(newer, kLocal);
+  // Older in conf_version: ignored except for the flag.
+  v1::ShardDescriptor older_conf = Shard(3, "g", "z", 2);
+  older_conf.mutable_epoch()->set_conf_version(4);
+  r.Upsert(older_conf, kRemote);
+  auto route = r.Get(3);
+  REQUIRE(route.has_value());
+  CHECK(route->shard.end_key() == "p");
+  CHECK(route->shard.epoch().conf_version() == 5);
+  CHECK_FALSE(route->local);
+  // Older in range_version: ignored too.
+  v1::ShardDescriptor older_range = Shard(3, "g", "z", 1);
+  older_range.mutable_epoch()->set_conf_version(9);
+  r.Upsert(older_range, kLocal);
+  CHECK(r.Get(3)->shard.end_key() == "p");
+  CHECK(r.Get(3)->local);
+  // Equal or newer replaces.
+  v1::ShardDescriptor same = Shard(3, "g", "p", 2);
+  same.mutable_epoch()->set_conf_version(5);
+  same.add_replicas()->set_node_id(7);
+  r.Upsert(same, kLocal);
+  CHECK(r.Get(3)->shard.replicas_size() == 1);
+  CHECK(LookupId(r, "h") == 3);
+}
+
 }  // namespace claw::server

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <thread>
@@ -535,6 +536,86 @@ TEST_CASE("snapshot: export refuses a bad request and a non-empty directory", "[
   REQUIRE(!again.has_value());
   CHECK(again.error().code == StorageErrorCode::kInvalidArgument);
   CHECK_THAT(again.error().message, Catch::Contains("not empty"));
+}
+
+TEST_CASE("snapshot: a state-only snapshot has no files, whatever the range holds", "[storage]") {
+  TwoEngines t;
+  FillSource(*t.source);
+  SnapshotRequest req{.group = 1,
+                      .range = {.start = "", .end = ""},
+                      .applied_index = raft::LogIndex(9),
+                      .applied_term = raft::Term(2),
+                      .conf = "whole state",
+                      .dir = t.snap_dir,
+                      .state_only = true};
+  auto manifest = ExportShardSnapshot(*t.source, req);
+  REQUIRE(manifest.has_value());
+  CHECK(manifest->files.empty());
+  auto verified = VerifyShardSnapshot(t.snap_dir);
+  REQUIRE(verified.has_value());
+  CHECK(verified->conf == "whole state");
+  CHECK(verified->applied_index == raft::LogIndex(9));
+}
+
+TEST_CASE("replica removal: log, apply state, dedup, descriptor and the range's data go; a tombstone stays",
+          "[storage]") {
+  test::TempDir tmp;
+  auto engine = OpenEngine(tmp.path() + "/db");
+  const GroupId group = 7;
+  FillTarget(*engine);  // a..z, 5 versions each
+  rocksdb::WriteBatch batch;
+  for (GroupId g : {group - 1, group, group + 1}) {
+    REQUIRE(batch.Put(engine->raft_cf(), RaftEntryKey(g, 1), "e1").ok());
+    REQUIRE(batch.Put(engine->raft_cf(), RaftEntryKey(g, 99), "e99").ok());
+    REQUIRE(batch.Put(engine->raft_cf(), RaftHardStateKey(g), "hs").ok());
+    REQUIRE(batch.Put(engine->raft_cf(), RaftLogStateKey(g), "ls").ok());
+    REQUIRE(batch.Put(engine->meta_cf(), ApplyStateKey(g), "as").ok());
+    REQUIRE(batch.Put(engine->meta_cf(), DedupKey(g, "req-1"), "d").ok());
+    REQUIRE(batch.Put(engine->meta_cf(), ShardDescriptorKey(g), "desc").ok());
+  }
+  REQUIRE(engine->Write(batch, Durability::kSync).has_value());
+  CHECK(ReplicaTombstone(*engine, group).value() == 0);
+
+  SECTION("bounded range") {
+    REQUIRE(DestroyReplica(*engine, group, ShardRange{.start = "b", .end = "d"}, 42).has_value());
+    KeyValues data = DumpDataCf(*engine);
+    std::set<std::string> users;
+    for (const auto& [k, v] : data) {
+      std::string_view in = k;
+      users.insert(DecodeMemcomparable(in).value());
+    }
+    CHECK(users == std::set<std::string>{"a", "a9", "d", "z"});
+  }
+  SECTION("unbounded range") {
+    REQUIRE(DestroyReplica(*engine, group, ShardRange{.start = "c", .end = ""}, 42).has_value());
+    std::set<std::string> users;
+    for (const auto& [k, v] : DumpDataCf(*engine)) {
+      std::string_view in = k;
+      users.insert(DecodeMemcomparable(in).value());
+    }
+    CHECK(users == std::set<std::string>{"a", "a9", "b", "bb"});
+  }
+  SECTION("no range keeps all data") {
+    const size_t before = DumpDataCf(*engine).size();
+    REQUIRE(DestroyReplica(*engine, group, std::nullopt, 42).has_value());
+    CHECK(DumpDataCf(*engine).size() == before);
+  }
+  CHECK(ReplicaTombstone(*engine, group).value() == 42);
+  CHECK(ReplicaTombstone(*engine, group + 1).value() == 0);
+  auto raft_get = [&](const std::string& key) {
+    std::string v;
+    return engine->db()->Get(rocksdb::ReadOptions(), engine->raft_cf(), key, &v).ok();
+  };
+  for (GroupId g : {group - 1, group, group + 1}) {
+    const bool kept = g != group;
+    CHECK(raft_get(RaftEntryKey(g, 1)) == kept);
+    CHECK(raft_get(RaftEntryKey(g, 99)) == kept);
+    CHECK(raft_get(RaftHardStateKey(g)) == kept);
+    CHECK(raft_get(RaftLogStateKey(g)) == kept);
+    CHECK(engine->GetMeta(ApplyStateKey(g)).value().has_value() == kept);
+    CHECK(engine->GetMeta(DedupKey(g, "req-1")).value().has_value() == kept);
+    CHECK(engine->GetMeta(ShardDescriptorKey(g)).value().has_value() == kept);
+  }
 }
 
 }  // namespace

@@ -1,0 +1,225 @@
+// Shard membership changes between real nodes (claw.v1.Cluster ChangeReplicas / TransferLeader):
+// a replica moved to a node that had none (learner -> snapshot -> promote -> remove), the data
+// intact on the new replica and through restarts, the removed replica destroyed with its data,
+// a replica removed while its node was down destroyed when the node comes back, leadership
+// moved on request, and every refusal answered with its error.
+#include <catch2/catch.hpp>
+
+#include <set>
+#include <thread>
+
+#include "e2e_util.h"
+
+namespace claw::e2e {
+namespace {
+
+constexpr uint64_t kShard = 2;  // keys below "\x80" with 2 data shards
+
+// The local replica of `shard` on node i, if it hosts one.
+std::optional<v1::ReplicaStatus> LocalReplica(TestCluster& c, int i, uint64_t shard) {
+  v1::StatusResponse st;
+  if (!c.Running(i) || !c.Admin(i)->Status(Ctx().get(), v1::StatusRequest(), &st).ok()) return std::nullopt;
+  for (const auto& r : st.replicas()) {
+    if (r.shard().id() == shard) return r;
+  }
+  return std::nullopt;
+}
+
+// Node indexes (0-based) the descriptor lists, by role.
+std::set<int> Nodes(const v1::ShardDescriptor& d, v1::Replica::Role role) {
+  std::set<int> out;
+  for (const auto& r : d.replicas()) {
+    if (r.role() == role) out.insert(static_cast<int>(r.node_id()) - 1);
+  }
+  return out;
+}
+
+// Starts every node and waits until each serves and node index 1 (a replica of shard 2 in all
+// these tests) knows its leader. (TestCluster::StartAllAndWait asks node 0 about every shard,
+// but with 4 nodes node 0 hosts no replica of shard 2 and learns no leader for it.)
+bool StartAndWait(TestCluster& c) {
+  c.StartAll();
+  for (int i = 0; i < c.size(); ++i) {
+    if (!c.WaitServing(i)) return false;
+  }
+  return Eventually([&] {
+    for (const auto& r : Routes(c, 1)) {
+      if (r.shard().id() == kShard) return !r.leader_address().empty();
+    }
+    return false;
+  }, std::chrono::seconds(20));
+}
+
+int ShardLeader(TestCluster& c, int via) {
+  for (const auto& r : Routes(c, via)) {
+    if (r.shard().id() == kShard) return c.IndexOfAddress(r.leader_address());
+  }
+  return -1;
+}
+
+grpc::Status Change(TestCluster& c, int at, v1::ChangeReplicasRequest::Change change, int node,
+                    v1::ChangeReplicasResponse* out, const v1::Epoch* epoch = nullptr) {
+  v1::ChangeReplicasRequest req;
+  req.set_shard_id(kShard);
+  req.set_change(change);
+  req.set_node_id(c.node_id(node));
+  if (epoch != nullptr) *req.mutable_epoch() = *epoch;
+  return c.Admin(at)->ChangeReplicas(Ctx(10000).get(), req, out);
+}
+
+// Puts key0..key{n-1} through the leader of the shard.
+void PutKeys(TestCluster& c, int leader, int from, int n) {
+  auto kv = c.Kv(leader);
+  for (int k = from; k < from + n; ++k) {
+    v1::PutRequest put;
+    put.set_key("key" + std::to_string(k));
+    put.set_value("value" + std::to_string(k));
+    v1::PutResponse resp;
+    grpc::Status s = kv->Put(Ctx().get(), put, &resp);
+    REQUIRE(s.ok());
+  }
+}
+
+// Every key0..key{n-1} read from node i's own replica (STALE: no leader involved).
+bool HasKeys(TestCluster& c, int i, int n) {
+  auto kv = c.Kv(i);
+  for (int k = 0; k < n; ++k) {
+    v1::GetRequest get;
+    get.mutable_header()->set_consistency(v1::STALE);
+    get.mutable_header()->set_shard_id(kShard);
+    get.set_key("key" + std::to_string(k));
+    v1::GetResponse resp;
+    if (!kv->Get(Ctx().get(), get, &resp).ok() || !resp.found() ||
+        resp.kv().value() != "value" + std::to_string(k)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("membership: a replica moves to another node by learner, snapshot, promote and remove", "[e2e]") {
+  // 4 nodes, 2 data shards: shard 2 starts on nodes 2, 3, 4 (indexes 1, 2, 3).
+  std::vector<std::string> flags = FastFlags();
+  flags.insert(flags.end(), {"--raft-snapshot-after-entries", "100"});
+  TestCluster c({.nodes = 4, .shards = 2, .flags = flags});
+  REQUIRE(StartAndWait(c));
+  INFO(c.DumpLogs(80));
+  REQUIRE_FALSE(LocalReplica(c, 0, kShard).has_value());
+  const int leader = ShardLeader(c, 1);
+  REQUIRE(leader >= 1);
+  PutKeys(c, leader, 0, 300);  // past the compaction threshold: the new replica needs a snapshot
+
+  // Refusals first: nothing changes.
+  v1::ChangeReplicasResponse resp;
+  const int follower = leader == 1 ? 2 : 1;
+  grpc::Status s = Change(c, follower, v1::ChangeReplicasRequest::ADD_LEARNER, 0, &resp);
+  CHECK(s.error_code() == grpc::StatusCode::UNAVAILABLE);
+  CHECK(Detail(s).code() == v1::Error::NOT_LEADER);
+  s = Change(c, leader, v1::ChangeReplicasRequest::ADD_LEARNER, follower, &resp);
+  CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK_THAT(s.error_message(), Catch::Contains("already hosts"));
+  s = Change(c, leader, v1::ChangeReplicasRequest::PROMOTE, follower, &resp);
+  CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  s = Change(c, leader, v1::ChangeReplicasRequest::REMOVE, 0, &resp);
+  CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  s = Change(c, leader, v1::ChangeReplicasRequest::REMOVE, leader, &resp);
+  CHECK(s.error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+  CHECK_THAT(s.error_message(), Catch::Contains("transfer leadership first"));
+  v1::Epoch stale;
+  stale.set_conf_version(0);
+  stale.set_range_version(1);
+  s = Change(c, leader, v1::ChangeReplicasRequest::ADD_LEARNER, 0, &resp, &stale);
+  CHECK(s.error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+  CHECK(Detail(s).code() == v1::Error::EPOCH_MISMATCH);
+
+  // Add node 1 (index 0) as a learner: it is created on the leader's first message and caught up
+  // by snapshot.
+  s = Change(c, leader, v1::ChangeReplicasRequest::ADD_LEARNER, 0, &resp);
+  REQUIRE(s.ok());
+  CHECK(Nodes(resp.shard(), v1::Replica::LEARNER) == std::set<int>{0});
+  CHECK(Nodes(resp.shard(), v1::Replica::VOTER) == std::set<int>{1, 2, 3});
+  CHECK(resp.shard().epoch().conf_version() == 2);
+  REQUIRE(Eventually([&] { return LocalReplica(c, 0, kShard).has_value() && HasKeys(c, 0, 300); },
+                     std::chrono::seconds(20)));
+  CHECK(c.DumpLogs(200).find("installed snapshot") != std::string::npos);
+
+  s = Change(c, leader, v1::ChangeReplicasRequest::PROMOTE, 0, &resp);
+  REQUIRE(s.ok());
+  CHECK(Nodes(resp.shard(), v1::Replica::VOTER) == std::set<int>{0, 1, 2, 3});
+
+  // Remove a follower; its node destroys the replica and the shard's data with it.
+  const int removed = leader == 3 ? 2 : 3;
+  s = Change(c, leader, v1::ChangeReplicasRequest::REMOVE, removed, &resp);
+  REQUIRE(s.ok());
+  CHECK(Nodes(resp.shard(), v1::Replica::VOTER).count(removed) == 0);
+  CHECK(resp.shard().replicas_size() == 3);
+  REQUIRE(Eventually([&] { return !LocalReplica(c, removed, kShard).has_value(); }, std::chrono::seconds(10)));
+
+  // The client finds the new membership through its route refresh; writes and reads go on.
+  {
+    auto client = OpenClient(c);
+    for (int k = 300; k < 350; ++k) {
+      REQUIRE(client->Put("key" + std::to_string(k), "value" + std::to_string(k)).has_value());
+    }
+    auto got = client->Get("key7");
+    REQUIRE(got.has_value());
+    REQUIRE(got->has_value());
+    CHECK((*got)->value == "value7");
+  }
+  REQUIRE(Eventually([&] { return HasKeys(c, 0, 350); }));
+
+  // Everything survives a restart of all nodes: the new replica keeps its data, the removed one
+  // stays gone.
+  for (int code : c.StopAll()) CHECK(code == 0);
+  REQUIRE(StartAndWait(c));
+  CHECK_FALSE(LocalReplica(c, removed, kShard).has_value());
+  REQUIRE(LocalReplica(c, 0, kShard).has_value());
+  CHECK(LocalReplica(c, 0, kShard)->shard().epoch().conf_version() == 4);
+  REQUIRE(Eventually([&] { return HasKeys(c, 0, 350); }));
+
+  // Leadership moves on request, to a voter only.
+  const int now_leader = ShardLeader(c, 1);
+  REQUIRE(now_leader >= 0);
+  const int target = now_leader == 0 ? 1 : 0;
+  v1::TransferLeaderRequest tr;
+  tr.set_shard_id(kShard);
+  tr.set_to_node_id(c.node_id(target == removed ? (removed == 3 ? 2 : 3) : target));
+  v1::TransferLeaderResponse tresp;
+  s = c.Admin(now_leader)->TransferLeader(Ctx(10000).get(), tr, &tresp);
+  REQUIRE(s.ok());
+  CHECK(tresp.leader_node_id() == tr.to_node_id());
+  tr.set_to_node_id(c.node_id(removed));
+  s = c.Admin(0)->TransferLeader(Ctx(10000).get(), tr, &tresp);
+  CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_CASE("membership: a replica removed while its node was down is destroyed when it returns", "[e2e]") {
+  std::vector<std::string> flags = FastFlags();
+  TestCluster c({.nodes = 4, .shards = 2, .flags = flags});
+  REQUIRE(StartAndWait(c));
+  INFO(c.DumpLogs(80));
+  const int leader = ShardLeader(c, 1);
+  REQUIRE(leader >= 1);
+  PutKeys(c, leader, 0, 20);
+  const int down = leader == 3 ? 2 : 3;
+  REQUIRE(c.Stop(down) == 0);
+
+  v1::ChangeReplicasResponse resp;
+  REQUIRE(Change(c, leader, v1::ChangeReplicasRequest::REMOVE, down, &resp).ok());
+  REQUIRE(Change(c, leader, v1::ChangeReplicasRequest::ADD_LEARNER, 0, &resp).ok());
+  REQUIRE(Eventually([&] { return HasKeys(c, 0, 20); }, std::chrono::seconds(20)));
+  REQUIRE(Eventually([&] { return Change(c, leader, v1::ChangeReplicasRequest::PROMOTE, 0, &resp).ok(); }));
+
+  // The returning node still believes it is a member; the first member it talks to tells it
+  // otherwise, and it destroys the replica.
+  c.Start(down);
+  REQUIRE(c.WaitServing(down));
+  REQUIRE(Eventually([&] { return !LocalReplica(c, down, kShard).has_value(); }, std::chrono::seconds(20)));
+  CHECK(c.DumpLogs(200).find("is not a member at conf version") != std::string::npos);
+  // It still serves its other shards.
+  CHECK(LocalReplica(c, down, 3).has_value());
+}
+
+}  // namespace claw::e2e
