@@ -105,4 +105,17 @@ grpc::ServerUnaryReactor* AdminService::TransferLeader(grpc::CallbackServerConte
   return reactor;
 }
 
+grpc::ServerUnaryReactor* AdminService::SplitShard(grpc::CallbackServerContext* ctx,
+                                                   const v1::SplitShardRequest* req,
+                                                   v1::SplitShardResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  store_->SplitShard(*req, SteadyDeadline(ctx),
+                     [reactor, resp](std::expected<v1::SplitShardResponse, RequestError> r) {
+                       if (!r) return reactor->Finish(ToGrpcStatus(r.error()));
+                       *resp = std::move(*r);
+                       reactor->Finish(grpc::Status::OK);
+                     });
+  return reactor;
+}
+
 }  // namespace claw::server

@@ -38,6 +38,8 @@ class AdminService final : public v1::Cluster::CallbackService {
   grpc::ServerUnaryReactor* TransferLeader(grpc::CallbackServerContext* ctx,
                                            const v1::TransferLeaderRequest* req,
                                            v1::TransferLeaderResponse* resp) override;
+  grpc::ServerUnaryReactor* SplitShard(grpc::CallbackServerContext* ctx, const v1::SplitShardRequest* req,
+                                       v1::SplitShardResponse* resp) override;
 
  private:
   NodeIdentity identity_;

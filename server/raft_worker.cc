@@ -24,6 +24,24 @@ RequestError Unavailable(std::string message, bool definite) {
   return MakeError(RpcCode::kUnavailable, v1::Error::UNAVAILABLE, std::move(message), definite);
 }
 
+// A key for logs: printable ASCII as is, other bytes as \xNN, at most 64 bytes shown.
+std::string PrintableKey(std::string_view key) {
+  std::string out = "\"";
+  for (size_t i = 0; i < key.size() && i < 64; ++i) {
+    const auto c = static_cast<unsigned char>(key[i]);
+    if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  if (key.size() > 64) out += "...";
+  return out + "\"";
+}
+
 const char* RoleName(raft::Role r) {
   switch (r) {
     case raft::Role::kLeader: return "leader";
@@ -202,7 +220,12 @@ Group* RaftWorker::CreateReplica(const GroupMessage& m) {
   // replica always needs one).
   const bool from_leader = std::holds_alternative<raft::AppendRequest>(m.message.body) ||
                            std::holds_alternative<raft::Heartbeat>(m.message.body);
-  if (!from_leader || ReplicaNode(to) != store_->options_.node_id || !store_->accepting_.load()) return nullptr;
+  // Generation 0 replicas come from bootstrap or a split, both created locally by the log; a
+  // message to one that does not exist (a split this node has not applied yet) waits.
+  if (!from_leader || ReplicaNode(to) != store_->options_.node_id || ReplicaGeneration(to) == 0 ||
+      !store_->accepting_.load()) {
+    return nullptr;
+  }
   auto tombstone = storage::ReplicaTombstone(*store_->engine_, m.group);
   if (!tombstone) {
     SPDLOG_ERROR("shard {}: reading the replica tombstone failed: {}", m.group, tombstone.error().message);
@@ -546,13 +569,28 @@ void RaftWorker::ApplyEntries(Group* g, std::vector<raft::Entry>& entries) {
   for (raft::Entry& e : entries) {
     const uint64_t index = e.index.value();
     v1::TxnResponse result;
+    std::optional<RequestError> refused;
     if (e.type == raft::EntryType::kNormal && !e.data.empty()) {
       v1::RaftCommand cmd;
       if (!cmd.ParseFromString(e.data)) {
         SPDLOG_CRITICAL("shard {}: committed entry {} is not a command; refusing to apply", g->id, index);
         std::abort();
       }
-      result = g->fsm->Apply(index, e.term.value(), cmd, round_.batch);
+      if (cmd.has_epoch() && cmd.epoch().range_version() != g->desc.epoch().range_version()) {
+        // A split committed between proposal and apply: the keys may belong to another shard
+        // now. Every replica sees the same descriptor at this index, so all skip it alike.
+        g->fsm->ApplyEmpty(index, e.term.value());
+        RequestError err = MakeError(RpcCode::kFailedPrecondition, v1::Error::EPOCH_MISMATCH,
+                                     "shard " + std::to_string(g->id) +
+                                         " split while the request was in flight; it was not applied");
+        *err.detail.add_shards() = g->desc;
+        refused = std::move(err);
+      } else if (cmd.has_split()) {
+        g->fsm->ApplyEmpty(index, e.term.value());
+        ApplySplit(g, index, cmd.split());
+      } else {
+        result = g->fsm->Apply(index, e.term.value(), cmd, round_.batch);
+      }
       // Keep this node's clock above every applied version, so that its own proposals (should it
       // lead later) stamp above them. A timestamp too far ahead is not merged (HybridClock::Update
       // refuses it); the apply rule max(ts, last + 1) keeps versions ordered regardless.
@@ -571,7 +609,7 @@ void RaftWorker::ApplyEntries(Group* g, std::vector<raft::Entry>& entries) {
     g->proposals.erase(it);
     if (p.answered) continue;
     if (p.term == e.term) {
-      round_.completions.push_back({g, std::move(p.done), std::move(result)});
+      round_.completions.push_back({g, std::move(p.done), std::move(result), std::move(refused)});
     } else {
       round_.superseded.push_back(std::move(p.done));
     }
@@ -607,6 +645,79 @@ void RaftWorker::ApplyConfig(Group* g, uint64_t index, const std::string& data) 
   }
 }
 
+void RaftWorker::ApplySplit(Group* g, uint64_t index, const v1::SplitCommand& split) {
+  const std::string& key = split.split_key();
+  const v1::ShardDescriptor& d = g->desc;
+  if (key <= d.start_key() || (!d.end_key().empty() && key >= d.end_key()) || split.new_shard_id() <= kMetaShard) {
+    // The leader checked this against the same descriptor (the epoch check above passed), so
+    // this is a corrupt or hostile entry: every replica ignores it alike.
+    SPDLOG_ERROR("shard {}: ignoring split entry {} with key outside the range or a bad shard id", g->id, index);
+    return;
+  }
+  v1::ShardDescriptor left = d;
+  left.set_end_key(key);
+  left.mutable_epoch()->set_range_version(d.epoch().range_version() + 1);
+  v1::ShardDescriptor right;
+  right.set_id(split.new_shard_id());
+  right.set_start_key(key);
+  right.set_end_key(d.end_key());
+  right.mutable_epoch()->set_conf_version(1);
+  right.mutable_epoch()->set_range_version(left.epoch().range_version());
+  for (const v1::Replica& r : d.replicas()) {
+    v1::Replica* nr = right.add_replicas();
+    nr->set_node_id(r.node_id());
+    nr->set_replica_id(MakeReplicaId(r.node_id(), 0));
+    nr->set_role(r.role());
+  }
+  // The new shard's log (a bootstrap point like the initial shards', synced now: it must exist
+  // before its descriptor does) and its apply state, dedup window and descriptor (in this round's
+  // batch, with the parent's new descriptor). After a crash before the batch, the split entry is
+  // applied again and finds the log already there.
+  raft::SnapshotMeta point{.index = raft::LogIndex(kInitialLogIndex), .term = raft::Term(0), .conf = ConfOf(right)};
+  auto log = storage::GroupLog::Bootstrap(store_->engine_, right.id(), point);
+  if (!log && log.error().code != storage::StorageErrorCode::kInvalidArgument) {
+    SPDLOG_CRITICAL("shard {}: creating the log of split shard {} failed: {}", g->id, right.id(), log.error().message);
+    std::abort();
+  }
+  v1::ShardSnapshotState state;
+  g->fsm->FillSnapshotState(&state);
+  KvStateMachine child(store_->engine_, right.id());
+  child.InstallSnapshotState(kInitialLogIndex, 0, state, round_.batch);
+  for (const v1::ShardDescriptor* out : {&left, &right}) {
+    if (auto put = store_->engine_->PutMeta(round_.batch, storage::ShardDescriptorKey(out->id()), out->SerializeAsString());
+        !put) {
+      SPDLOG_CRITICAL("shard {}: recording split descriptors failed: {}", g->id, put.error().message);
+      std::abort();
+    }
+  }
+  SPDLOG_INFO("shard {}: split at index {} at key {}; new shard {} takes the keys from there", g->id, index,
+              PrintableKey(key), right.id());
+  g->desc = std::move(left);
+  g->desc_changed = true;
+  round_.created.emplace_back(std::move(right), g->IsLeader());
+}
+
+void RaftWorker::OpenSplitShard(const v1::ShardDescriptor& desc, bool campaign) {
+  if (Find(desc.id()) != nullptr) return;  // applied twice (a restart replays the split entry)
+  const v1::Replica* mine = ReplicaOn(desc, store_->options_.node_id);
+  if (mine == nullptr) return;
+  auto log = storage::GroupLog::Open(store_->engine_, desc.id());
+  if (!log) {
+    SPDLOG_CRITICAL("shard {}: opening the log of the new shard failed: {}", desc.id(), log.error().message);
+    std::abort();
+  }
+  auto g = store_->NewGroup(desc, mine->replica_id(), std::move(*log));
+  if (!g) {
+    SPDLOG_CRITICAL("shard {}: opening the new shard failed: {}", desc.id(), g.error());
+    std::abort();
+  }
+  // The parent's leader campaigns at once, so the new shard has a leader without an election
+  // timeout (the others' replicas are created by the same entry, a moment apart).
+  if (campaign) (*g)->campaign_at_tick = ticks_ + 1;
+  SPDLOG_INFO("shard {}: opened after the split", desc.id());
+  AddGroup(std::move(*g));
+}
+
 void RaftWorker::FlushApplies() {
   if (round_.groups.empty()) return;
   // One write (no fsync) for every shard applied in this pass: data, dedup records and applied
@@ -628,7 +739,17 @@ void RaftWorker::FlushApplies() {
     ServeReads(g);
     dirty_.insert(g);
   }
+  // New shards of splits: their state is written; open them on their workers.
+  for (auto& [desc, campaign] : round_.created) {
+    store_->router_->Upsert(desc, true);
+    store_->WorkerFor(desc.id()).Post(Task([desc, campaign](RaftWorker& w) { w.OpenSplitShard(desc, campaign); }));
+  }
+  round_.created.clear();
   for (ApplyRound::Completion& c : round_.completions) {
+    if (c.refused) {
+      c.done(std::unexpected(std::move(*c.refused)));
+      continue;
+    }
     c.done(ProposalResult{.result = std::move(c.result), .header = Header(c.group)});
   }
   for (auto& done : round_.superseded) {
@@ -1056,6 +1177,77 @@ void RaftWorker::CheckTransfers(Group* g, Clock::time_point now) {
     }
     it = g->transfers.erase(it);
   }
+}
+
+}  // namespace claw::server
+
+namespace claw::server {
+
+void RaftWorker::SplitShard(const v1::SplitShardRequest& req, Clock::time_point deadline, SplitDone done) {
+  Group* g = Find(req.shard_id());
+  if (g == nullptr || !g->initialized || g->destroy) {
+    done(std::unexpected(MakeError(RpcCode::kNotFound, v1::Error::SHARD_NOT_FOUND,
+                                   "node " + std::to_string(store_->options_.node_id) +
+                                       " hosts no replica of shard " + std::to_string(req.shard_id()))));
+    return;
+  }
+  if (!g->IsLeader()) {
+    done(std::unexpected(NotLeader(g)));
+    return;
+  }
+  if (req.has_epoch() && (req.epoch().conf_version() != g->desc.epoch().conf_version() ||
+                          req.epoch().range_version() != g->desc.epoch().range_version())) {
+    RequestError e = MakeError(RpcCode::kFailedPrecondition, v1::Error::EPOCH_MISMATCH,
+                               "shard " + std::to_string(g->id) + " changed since the request was planned");
+    *e.detail.add_shards() = g->desc;
+    done(std::unexpected(std::move(e)));
+    return;
+  }
+  if (g->id == kMetaShard) {
+    done(std::unexpected(MakeError(RpcCode::kInvalidArgument, v1::Error::INVALID_ARGUMENT,
+                                   "the meta shard owns no keys and cannot be split")));
+    return;
+  }
+  const std::string& key = req.split_key();
+  if (key.empty() || key <= g->desc.start_key() || (!g->desc.end_key().empty() && key >= g->desc.end_key())) {
+    done(std::unexpected(MakeError(RpcCode::kInvalidArgument, v1::Error::INVALID_ARGUMENT,
+                                   "split key " + PrintableKey(key) + " does not lie strictly inside shard " +
+                                       std::to_string(g->id) + "'s range")));
+    return;
+  }
+  auto id = store_->AllocateShardId();
+  if (!id) {
+    done(std::unexpected(Unavailable("allocating a shard id failed: " + id.error(), true)));
+    return;
+  }
+  v1::RaftCommand cmd;
+  cmd.set_ts(store_->clock_->Now().value());
+  *cmd.mutable_epoch() = g->desc.epoch();
+  cmd.mutable_split()->set_split_key(key);
+  cmd.mutable_split()->set_new_shard_id(*id);
+  auto index = g->replica->Propose(cmd.SerializeAsString());
+  if (!index) {
+    done(std::unexpected(index.error() == raft::ProposeError::kNotLeader
+                             ? NotLeader(g)
+                             : Unavailable("shard " + std::to_string(g->id) + " cannot take a split right now; retry", true)));
+    return;
+  }
+  SPDLOG_INFO("shard {}: proposed a split at key {} (new shard {}) at index {}", g->id, PrintableKey(key), *id,
+              index->value());
+  const uint64_t group = g->id;
+  const uint64_t right = *id;
+  g->proposals[index->value()] = PendingProposal{
+      .term = g->replica->term(),
+      .durability = v1::QUORUM,
+      .deadline = deadline,
+      .done = [this, group, right, done = std::move(done)](std::expected<ProposalResult, RequestError> r) {
+        if (!r) return done(std::unexpected(std::move(r.error())));
+        v1::SplitShardResponse resp;
+        if (Group* gg = Find(group)) *resp.mutable_left() = gg->desc;
+        if (auto route = store_->router_->Get(right)) *resp.mutable_right() = route->shard;
+        done(std::move(resp));
+      }};
+  dirty_.insert(g);
 }
 
 }  // namespace claw::server

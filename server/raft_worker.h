@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "claw/v1/cluster.pb.h"
+#include "claw/v1/command.pb.h"
 #include "server/codec.h"
 #include "server/requests.h"
 #include "storage/raft_log_store.h"
@@ -67,6 +69,9 @@ class RaftWorker {
                       DescriptorDone done);
   void TransferLeader(uint64_t shard, uint64_t to_node, std::chrono::steady_clock::time_point deadline,
                       DescriptorDone done);
+  using SplitDone = std::function<void(std::expected<v1::SplitShardResponse, RequestError>)>;
+  void SplitShard(const v1::SplitShardRequest& request, std::chrono::steady_clock::time_point deadline,
+                  SplitDone done);
 
  private:
   void Run();
@@ -93,6 +98,8 @@ class RaftWorker {
   void MaybeSendGone(Group* g, uint64_t from, std::chrono::steady_clock::time_point now);
   void HandleReplicaGone(Group* g, const GroupMessage& m);
   void ApplyConfig(Group* g, uint64_t index, const std::string& data);
+  void ApplySplit(Group* g, uint64_t index, const v1::SplitCommand& split);
+  void OpenSplitShard(const v1::ShardDescriptor& desc, bool campaign);
   void DestroyRemoved();
   void CheckTransfers(Group* g, std::chrono::steady_clock::time_point now);
   // Tasks to run on a later tick (retries within a deadline).
@@ -124,9 +131,12 @@ class RaftWorker {
       Group* group = nullptr;
       std::function<void(std::expected<ProposalResult, RequestError>)> done{};
       v1::TxnResponse result{};
+      std::optional<RequestError> refused{};  // not applied: answer with this error
     };
     storage::WriteBatch batch;
     std::vector<Group*> groups;
+    // Shards created by splits in this pass (descriptor, whether the parent's replica here led).
+    std::vector<std::pair<v1::ShardDescriptor, bool>> created;
     std::vector<Completion> completions;
     std::vector<std::function<void(std::expected<ProposalResult, RequestError>)>> superseded;
   };

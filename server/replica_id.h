@@ -19,6 +19,11 @@ namespace claw::server {
 
 inline constexpr uint64_t kMaxNodeId = 0xffff'ffffull;
 
+// Logs of shards created by bootstrap or a split start after this index (their snapshot point),
+// so that a replica added later, whose log is empty, always needs a snapshot: the snapshot is
+// what tells it the shard's range, members and apply state (TiKV's RAFT_INIT_LOG_INDEX).
+inline constexpr uint64_t kInitialLogIndex = 5;
+
 constexpr uint64_t ReplicaNode(uint64_t replica_id) { return replica_id & kMaxNodeId; }
 constexpr uint64_t ReplicaGeneration(uint64_t replica_id) { return replica_id >> 32; }
 constexpr uint64_t MakeReplicaId(uint64_t node, uint64_t generation) {

@@ -11,15 +11,11 @@
 #include "server/raft_worker.h"
 #include "server/replica_id.h"
 #include "storage/key_codec.h"
+#include "storage/mvcc.h"
 #include "storage/snapshot.h"
 
 namespace claw::server {
 namespace {
-
-// Bootstrap logs start after this index (their snapshot point), so that a replica added later,
-// whose log is empty, always needs a snapshot: the snapshot is what tells it the shard's range,
-// members and apply state. TiKV does the same (RAFT_INIT_LOG_INDEX).
-constexpr uint64_t kInitialLogIndex = 5;
 
 uint64_t LocalReplica(const v1::ShardDescriptor& d, uint64_t node) {
   const v1::Replica* r = ReplicaOn(d, node);
@@ -171,6 +167,64 @@ void Store::TransferLeader(uint64_t shard, uint64_t to_node, std::chrono::steady
   WorkerFor(shard).Post(RaftWorker::Task([shard, to_node, deadline, done = std::move(done)](RaftWorker& w) mutable {
     w.TransferLeader(shard, to_node, deadline, std::move(done));
   }));
+}
+
+std::expected<uint64_t, std::string> Store::AllocateShardId() {
+  std::lock_guard lock(id_mu_);
+  auto stored = engine_->GetMeta(storage::ShardIdSequenceKey());
+  if (!stored) return std::unexpected(stored.error().message);
+  uint64_t seq = 0;
+  if (*stored && (*stored)->size() == 8) seq = storage::GetBigEndian64(**stored);
+  ++seq;
+  if (seq > kMaxNodeId) return std::unexpected("this node allocated every shard id it may");
+  std::string value;
+  storage::PutBigEndian64(value, seq);
+  storage::WriteBatch batch;
+  if (auto put = engine_->PutMeta(batch, storage::ShardIdSequenceKey(), value); !put) {
+    return std::unexpected(put.error().message);
+  }
+  // Synced before the id is used: an id handed out is never handed out again, even across a crash.
+  if (auto w = engine_->Write(batch, storage::Durability::kSync); !w) return std::unexpected(w.error().message);
+  return options_.node_id << 32 | seq;
+}
+
+void Store::SplitShard(v1::SplitShardRequest request, std::chrono::steady_clock::time_point deadline,
+                       SplitDone done) {
+  if (request.split_key().empty()) {
+    // The key where the shard's live data (keys and values, newest versions) is halved: two passes
+    // over the range on this (the caller's) thread, never on a raft worker.
+    auto route = router_->Get(request.shard_id());
+    if (route && route->shard.id() != kMetaShard) {
+      storage::MvccReader reader(*engine_);
+      const storage::Timestamp now(~uint64_t{0});
+      uint64_t total = 0;
+      auto counted = reader.ForEach(route->shard.start_key(), route->shard.end_key(), now, storage::ScanDirection::kForward,
+                                    [&](std::string_view k, std::string_view v) {
+                                      total += k.size() + v.size();
+                                      return true;
+                                    });
+      uint64_t seen = 0;
+      std::string middle;
+      if (counted && total > 0) {
+        auto found = reader.ForEach(route->shard.start_key(), route->shard.end_key(), now,
+                                    storage::ScanDirection::kForward, [&](std::string_view k, std::string_view v) {
+                                      seen += k.size() + v.size();
+                                      if (2 * seen < total) return true;
+                                      middle = k;
+                                      return false;
+                                    });
+        if (!found) middle.clear();
+      }
+      // The first key cannot split (the left half would be empty): take the next one.
+      if (middle == route->shard.start_key()) middle.push_back('\0');
+      request.set_split_key(middle);
+    }
+  }
+  const uint64_t shard = request.shard_id();
+  WorkerFor(shard).Post(RaftWorker::Task(
+      [request = std::move(request), deadline, done = std::move(done)](RaftWorker& w) mutable {
+        w.SplitShard(request, deadline, std::move(done));
+      }));
 }
 
 Store::~Store() { workers_.clear(); }

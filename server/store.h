@@ -26,6 +26,7 @@
 #include <expected>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -113,6 +114,14 @@ class Store {
   void TransferLeader(uint64_t shard, uint64_t to_node, std::chrono::steady_clock::time_point deadline,
                       DescriptorDone done);
 
+  // Splits a shard on its leader at request.split_key, or (empty) at the middle of its data,
+  // computed on the calling thread. Answered once the split applied on the leader.
+  using SplitDone = std::function<void(std::expected<v1::SplitShardResponse, RequestError>)>;
+  void SplitShard(v1::SplitShardRequest request, std::chrono::steady_clock::time_point deadline, SplitDone done);
+  // A shard id no node ever used: this node's id in the high 32 bits, a sequence persisted (and
+  // synced) in `meta` in the low ones. Thread-safe.
+  [[nodiscard]] std::expected<uint64_t, std::string> AllocateShardId();
+
   // Local replicas' status, ordered by shard id (blocks until every worker answered).
   std::vector<v1::ReplicaStatus> Status();
   // Asks every local leader to hand leadership to another up-to-date voter and waits until no
@@ -153,6 +162,7 @@ class Store {
   storage::HybridClock* clock_;
   std::vector<std::unique_ptr<RaftWorker>> workers_;
   std::atomic<uint64_t> pending_requests_{0};
+  std::mutex id_mu_;  // AllocateShardId
   std::atomic<bool> accepting_{true};
 };
 

@@ -10,6 +10,7 @@
 //           0x03 | group (8B BE) | request id     -> write-dedup record (server/README.md)
 //           0x04 | group (8B BE)                  -> shard descriptor (claw.v1.ShardDescriptor)
 //           0x05 | group (8B BE)                  -> replica tombstone (last destroyed replica id)
+//           0x06                                  -> shard id sequence of this node (8B BE)
 #pragma once
 
 #include <cstdint>
@@ -53,6 +54,7 @@ std::string ShardDescriptorPrefix();
 // Decodes a ShardDescriptorKey; nullopt when `key` is not one.
 std::optional<GroupId> ParseShardDescriptorKey(std::string_view key);
 std::string ReplicaTombstoneKey(GroupId group);
+std::string ShardIdSequenceKey();
 
 // --- Memcomparable user keys (order-preserving, prefix-free): every 0x00 byte becomes 0x00 0xFF
 // and the key ends with 0x00 0x01. For any keys a, b: a < b (bytewise) iff Enc(a) < Enc(b), and

@@ -64,18 +64,26 @@ Diversity DiversityOf(std::span<const NodeInfo* const> nodes) {
                    .hosts = Distinct(nodes, SameHost)};
 }
 
-Diversity BestDiversity(std::span<const NodeInfo* const> candidates, size_t replicas) {
+DomainCounts CountDomains(std::span<const NodeInfo* const> nodes) {
   std::set<std::string> zones, racks, hosts;
-  for (const NodeInfo* n : candidates) {
+  for (const NodeInfo* n : nodes) {
     zones.insert(n->locality.zone);
     racks.insert(RackKey(*n));
     hosts.insert(HostKey(*n));
   }
-  const size_t k = std::min(replicas, candidates.size());
+  return DomainCounts{zones.size(), racks.size(), hosts.size(), nodes.size()};
+}
+
+Diversity BestDiversity(const DomainCounts& candidates, size_t replicas) {
+  const size_t k = std::min(replicas, candidates.nodes);
   auto level = [k](size_t distinct) { return static_cast<int>(std::min(k, distinct)); };
-  return Diversity{.zones = level(zones.size()),
-                   .racks = level(racks.size()),
-                   .hosts = level(hosts.size())};
+  return Diversity{.zones = level(candidates.zones),
+                   .racks = level(candidates.racks),
+                   .hosts = level(candidates.hosts)};
+}
+
+Diversity BestDiversity(std::span<const NodeInfo* const> candidates, size_t replicas) {
+  return BestDiversity(CountDomains(candidates), replicas);
 }
 
 }  // namespace claw::placement

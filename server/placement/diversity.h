@@ -34,10 +34,20 @@ bool SameHost(const NodeInfo& a, const NodeInfo& b);
 // The diversity of replicas placed on `nodes` (distinct nodes expected).
 Diversity DiversityOf(std::span<const NodeInfo* const> nodes);
 
+// How many distinct zones, racks and hosts some nodes span, and how many nodes they are.
+struct DomainCounts {
+  size_t zones = 0;
+  size_t racks = 0;
+  size_t hosts = 0;
+  size_t nodes = 0;
+};
+DomainCounts CountDomains(std::span<const NodeInfo* const> nodes);
+
 // The best diversity `replicas` replicas can reach on `candidates` (distinct nodes). Because
 // hosts nest in racks and racks in zones, the lexicographic optimum is reached at every level at
 // once: min(k, distinct zones), min(k, distinct racks), min(k, distinct hosts), k = min(replicas,
 // candidates).
+Diversity BestDiversity(const DomainCounts& candidates, size_t replicas);
 Diversity BestDiversity(std::span<const NodeInfo* const> candidates, size_t replicas);
 
 }  // namespace claw::placement

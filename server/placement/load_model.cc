@@ -24,6 +24,12 @@ LoadModel::LoadModel(const ClusterView& view, const PlacementConfig& config) : c
             [](const NodeLoad& a, const NodeLoad& b) { return a.id() < b.id(); });
   for (size_t i = 0; i < nodes_.size(); ++i) index_[nodes_[i].id()] = i;
 
+  std::vector<const NodeInfo*> up;
+  for (const NodeLoad& n : nodes_) {
+    if (n.up()) up.push_back(n.info);
+  }
+  up_domains_ = CountDomains(up);
+
   double known = 0;
   int known_count = 0;
   for (const NodeLoad& n : nodes_) {
@@ -116,6 +122,16 @@ bool LoadModel::Over(const NodeLoad& node, Metric metric) const {
 
 bool LoadModel::Under(const NodeLoad& node, Metric metric) const {
   return Value(node, metric) < FairShare(node, metric) * (1 - config_.balance_tolerance) - kEpsilon;
+}
+
+bool LoadModel::Triggers(const NodeLoad& from, const NodeLoad& to, Metric metric) const {
+  return Over(from, metric) || Under(to, metric);
+}
+
+bool LoadModel::Unbalanced(Metric metric) const {
+  return std::any_of(nodes_.begin(), nodes_.end(), [&](const NodeLoad& n) {
+    return n.up() && (Over(n, metric) || Under(n, metric));
+  });
 }
 
 double LoadModel::PotentialDelta(const NodeLoad& from, const NodeLoad& to, Metric metric,

@@ -22,6 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "server/placement/diversity.h"
 #include "server/placement/operator.h"
 #include "server/placement/policy.h"
 #include "server/placement/types.h"
@@ -72,6 +73,10 @@ class LoadModel {
   // x_n > fair_n * (1 + tolerance), x_n < fair_n * (1 - tolerance).
   bool Over(const NodeLoad& node, Metric metric) const;
   bool Under(const NodeLoad& node, Metric metric) const;
+  // Whether moving `metric` from `from` to `to` is worth considering: the source is over its
+  // band or the target under its band. (A source at its fair share may give to a target under
+  // its band: such chains are how a node that shares no shard with the fullest node fills up.)
+  bool Triggers(const NodeLoad& from, const NodeLoad& to, Metric metric) const;
   // dPhi of moving `amount` of `metric` from `from` to `to` (both up), in units of `unit`:
   // replicas and leaders are counted in ones, bytes in units of the mean replica size.
   double PotentialDelta(const NodeLoad& from, const NodeLoad& to, Metric metric,
@@ -81,6 +86,10 @@ class LoadModel {
                       double amount) const;
   // Mean bytes of a replica: the unit in which byte imbalance is weighed against replica counts.
   double ByteUnit() const;
+  // Whether some up node is Over or Under for `metric`: if not, its balancer has nothing to do.
+  bool Unbalanced(Metric metric) const;
+  // The failure domains of the up nodes: an upper bound on any shard's reachable diversity.
+  const DomainCounts& up_domains() const { return up_domains_; }
 
   // Projects an admitted operator on `shard`: counts, disk, slots.
   void Apply(const Operator& op, const ShardInfo& shard);
@@ -97,6 +106,7 @@ class LoadModel {
   std::vector<NodeLoad> nodes_;
   std::unordered_map<NodeId, size_t> index_;
   double up_weight_ = 0;
+  DomainCounts up_domains_{};
   // Totals over up and draining nodes.
   double total_replicas_ = 0;
   double total_leaders_ = 0;

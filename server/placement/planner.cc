@@ -60,6 +60,14 @@ class Planner {
     }
     return true;
   }
+  // A balancer with no node out of its band cannot act; skipping it saves a pass over the shards.
+  bool Skippable(Priority priority) const {
+    switch (priority) {
+      case Priority::kReplicaBalance: return !model_.Unbalanced(Metric::kReplicas);
+      case Priority::kBytesBalance: return !model_.Unbalanced(Metric::kBytes);
+      default: return false;
+    }
+  }
   void Record(size_t i, Priority priority, const Outcome& outcome) {
     if (focus_ && checkers_[i].shard().id == *focus_) trace_.emplace_back(priority, outcome);
   }
@@ -83,6 +91,7 @@ PlanResult Planner::Run() {
     return checkers_[a].Shortfall() > checkers_[b].Shortfall();
   });
   for (Priority priority : kClasses) {
+    if (Skippable(priority)) continue;
     for (size_t i : priority == Priority::kRepair ? by_urgency : by_id) {
       if (done[i]) continue;
       if (!model_.HasClusterSlot()) {

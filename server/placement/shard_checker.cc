@@ -81,6 +81,7 @@ Outcome ShardChecker::Check(Priority priority) const {
   if (!quorum || leader() == nullptr) {
     // Membership changes, transfers and splits all need a leader; report once, under repair.
     if (priority != Priority::kRepair) return {};
+    if (voters_.empty()) return Stuck("no voters (only learners); needs manual recovery");
     if (!quorum) {
       return Stuck("quorum lost: " + std::to_string(live_.size()) + " of " +
                    std::to_string(voters_.size()) +
@@ -219,17 +220,19 @@ Outcome ShardChecker::Constraint() const {
 
 Outcome ShardChecker::DiversityMove() const {
   const Diversity current = diversity();
+  if (current == BestDiversity(model_->up_domains(), live_.size())) return {};  // cannot improve
   const Member* from = nullptr;
   const NodeLoad* to = nullptr;
   Diversity best = current;
   bool busy = false;
   for (const Member& m : voters_) {
     if (m.state != NodeState::kUp) continue;
+    const bool source_busy = !model_->HasSlot(*m.load);
     for (const NodeLoad& n : model_->nodes()) {
       if (Exclusion(n) != nullptr) continue;
       const Diversity d = DiversityWith(m.node, n.info);
       if (d <= current) continue;
-      if (!model_->HasSlot(n) || !model_->HasSlot(*m.load)) {
+      if (source_busy || !model_->HasSlot(n)) {
         busy = true;
         continue;
       }
@@ -272,9 +275,12 @@ Outcome ShardChecker::Balance(Metric metric, Priority priority) const {
   for (const Member& m : voters_) {
     if (m.state != NodeState::kUp) continue;
     const NodeLoad& s = *m.load;
-    const bool over = model_->Over(s, metric);
+    if (!model_->HasSlot(s)) {
+      busy = true;
+      continue;
+    }
     for (const NodeLoad& n : model_->nodes()) {
-      if (Exclusion(n) != nullptr || (!over && !model_->Under(n, metric))) continue;
+      if (Exclusion(n) != nullptr || !model_->Triggers(s, n, metric)) continue;
       // The move must lower this metric's spread by a whole unit, and the replica and byte
       // imbalances together (so that the two balancers never undo each other).
       if (model_->PotentialDelta(s, n, metric, amount) >
@@ -285,7 +291,7 @@ Outcome ShardChecker::Balance(Metric metric, Priority priority) const {
                            model_->PotentialDelta(s, n, Metric::kBytes, size);
       if (total >= -kEpsilon) continue;
       if (DiversityWith(m.node, n.info) < current) continue;
-      if (!model_->HasSlot(s) || !model_->HasSlot(n)) {
+      if (!model_->HasSlot(n)) {
         busy = true;
         continue;
       }
@@ -317,13 +323,12 @@ Outcome ShardChecker::Leader() const {
     if (busy) return Waiting("a voter in a preferred zone has no free operator slot");
   }
   const NodeLoad& s = *lead.load;
-  const bool over = model_->Over(s, Metric::kLeaders);
   const Member* to = nullptr;
   double best = 0;
   for (const Member& m : voters_) {
     if (&m == &lead || m.state != NodeState::kUp || Rank(m) != rank) continue;
     const NodeLoad& t = *m.load;
-    if (!over && !model_->Under(t, Metric::kLeaders)) continue;
+    if (!model_->Triggers(s, t, Metric::kLeaders)) continue;
     const double delta = model_->PotentialDelta(s, t, Metric::kLeaders, 1);
     if (delta > -model_->RequiredFall(s, t, Metric::kLeaders, 1)) continue;
     if (!model_->HasSlot(s) || !model_->HasSlot(t)) {
