@@ -11,8 +11,9 @@
 //   2. Among legal targets it takes one of the best reachable diversity; load and then node id
 //      break ties. Repair, drain and constraint moves take the best diversity there is; diversity
 //      and balance moves never lower the shard's diversity.
-//   3. A voter is removed only while the shard keeps at least its rule's voters live, dead voters
-//      first; a move adds before it removes.
+//   3. A live voter is removed only from a shard with more voters than its rule wants, all live;
+//      a dead voter once the live voters meet the rule, or the voters exceed it. A move adds
+//      before it removes.
 //   4. Leadership goes only to a voter on an up node, never to a less preferred zone.
 //   5. Nothing is proposed for a shard without a live leader or without a live quorum.
 #pragma once

@@ -309,15 +309,17 @@ class PlanChecker {
                    const RemoveReplica& a) {
     const ReplicaInfo* r = ReplicaOn(s, a.node);
     if (r == nullptr) return Fail(op, "removes a replica the shard does not have");
+    Project(s, a.node, NodeId{});
     if (r->role == ReplicaRole::kLearner) return;
     const bool live_node = IsLive(FindNode(view_, a.node));
-    if (!live_node && live.size() < rf) Fail(op, "removes a dead voter before the repair add");
+    if (!live_node && live.size() < rf && voters <= rf) {
+      Fail(op, "removes a dead voter before the repair add");
+    }
     if (live_node) {
       if (voters <= rf) Fail(op, "removes a voter from a shard that is not over-replicated");
       if (live.size() != voters) Fail(op, "removes a live voter while a dead one remains");
       if (live.size() - 1 < rf) Fail(op, "leaves fewer live voters than the rule wants");
     }
-    Project(s, a.node, NodeId{});
   }
 
   void CheckAction(const Operator& op, const ShardInfo& s, const Rule& rule, uint32_t,
@@ -386,6 +388,11 @@ class PlanChecker {
     } else if (!(s.bytes > config_.split_bytes || s.qps > config_.split_qps)) {
       Fail(op, "split under both thresholds");
     }
+    // Two shards on the same replicas: one more replica on each node, the leader leads both.
+    for (const ReplicaInfo& r : s.replicas) {
+      replicas_[r.node] += 1;
+      if (s.leader == r.node) leaders_[r.node] += 1;
+    }
   }
 
   void Project(const ShardInfo& s, NodeId from, NodeId to) {
@@ -413,6 +420,43 @@ inline std::vector<std::string> Violations(const ClusterView& view, const Placem
                                            const PlacementConfig& config,
                                            const std::vector<Operator>& ops) {
   return PlanChecker(view, policy, config).Check(ops);
+}
+
+// The balance potentials of load_model.h recomputed from a view: for replicas, bytes (in units of
+// the mean replica size) and leaders, the sum over up nodes of (x_n - fair_n)^2 / w_n, with w_n
+// the capacity relative to the up nodes' mean and fair_n the capacity-weighted share of the total
+// over up and draining nodes. `replicas_and_bytes` is the sum of the first two.
+struct Potentials {
+  double replicas_and_bytes = 0;
+  double leaders = 0;
+};
+inline Potentials PotentialsOf(const ClusterView& view) {
+  std::map<NodeId, double> replicas, bytes, leaders;
+  for (const ShardInfo& s : view.shards) {
+    for (const ReplicaInfo& r : s.replicas) {
+      replicas[r.node] += 1;
+      bytes[r.node] += static_cast<double>(s.bytes);
+      if (s.leader == r.node) leaders[r.node] += 1;
+    }
+  }
+  double capacity = 0, up = 0, total_r = 0, total_b = 0, total_l = 0;
+  for (const NodeInfo& n : view.nodes) {
+    if (n.state == NodeState::kUp) capacity += static_cast<double>(n.capacity_bytes), up += 1;
+    if (IsLive(&n)) total_r += replicas[n.id], total_b += bytes[n.id], total_l += leaders[n.id];
+  }
+  const double unit = total_r > 0 && total_b > 0 ? total_b / total_r : 1;
+  Potentials p;
+  for (const NodeInfo& n : view.nodes) {
+    if (n.state != NodeState::kUp) continue;
+    const double w = static_cast<double>(n.capacity_bytes) / (capacity / up);
+    auto term = [&](double x, double total) {
+      const double off = x - total * w / up;
+      return off * off / w;
+    };
+    p.replicas_and_bytes += term(replicas[n.id], total_r) + term(bytes[n.id] / unit, total_b / unit);
+    p.leaders += term(leaders[n.id], total_l);
+  }
+  return p;
 }
 
 // Applies operators instantly, as an ideal executor would.
@@ -456,11 +500,39 @@ class Sim {
     const std::vector<std::string> errors = Violations(view, policy, config, ops);
     for (const std::string& e : errors) UNSCOPED_INFO(e);
     REQUIRE(errors.empty());
+    const Potentials before = PotentialsOf(view);
+    const bool balancing_only = OnlyBalancing(ops), leader_balancing_only = OnlyLeaderBalancing(ops);
     for (const Operator& op : ops) Apply(op);
     Elect();
     UpdateDisk();
     history.push_back(ops);
+    // No oscillation: a round of balancing moves lowers the imbalance it works on, so the cluster
+    // can never come back to where it was.
+    const Potentials after = PotentialsOf(view);
+    INFO("round of balancing operators:\n" << Describe(ops));
+    if (balancing_only) REQUIRE(after.replicas_and_bytes < before.replicas_and_bytes - 1e-9);
+    if (leader_balancing_only) REQUIRE(after.leaders < before.leaders - 1e-9);
     return ops;
+  }
+
+  // Whether `ops` hold a replica move and otherwise only balancing operators.
+  bool OnlyBalancing(const std::vector<Operator>& ops) const {
+    return CountKind<MoveReplica>(ops) > 0 &&
+           std::all_of(ops.begin(), ops.end(), [](const Operator& op) {
+             return op.priority == Priority::kReplicaBalance ||
+                    op.priority == Priority::kBytesBalance ||
+                    op.priority == Priority::kLeaderBalance;
+           });
+  }
+  // Whether `ops` are leader transfers between equally preferred zones only.
+  bool OnlyLeaderBalancing(const std::vector<Operator>& ops) const {
+    return !ops.empty() && std::all_of(ops.begin(), ops.end(), [&](const Operator& op) {
+      const auto* t = std::get_if<TransferLeader>(&op.action);
+      if (t == nullptr || op.priority != Priority::kLeaderBalance) return false;
+      const Rule& rule = policy.RuleFor(*FindShard(view, op.shard));
+      return rule.LeaderRank(FindNode(view, t->from)->locality.zone) ==
+             rule.LeaderRank(FindNode(view, t->to)->locality.zone);
+    });
   }
 
   // Steps until a plan is empty; returns the number of non-empty rounds. Fails past max_rounds.
