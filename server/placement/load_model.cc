@@ -175,6 +175,13 @@ void LoadModel::LoseReplica(NodeId id, uint64_t bytes, int64_t leaders) {
   Total(*n, -1, -leaders, -static_cast<double>(bytes));
 }
 
+void LoadModel::MoveLeader(NodeId id, int64_t leaders) {
+  NodeLoad* n = Mutable(id);
+  if (n == nullptr) return;
+  n->leaders += leaders;
+  Total(*n, 0, leaders, 0);
+}
+
 void LoadModel::Apply(const Operator& op, const ShardInfo& shard) {
   for (NodeId id : NodesOf(op, shard)) Mutable(id)->operators += 1;
   ++in_flight_;
@@ -191,10 +198,8 @@ void LoadModel::Apply(const Operator& op, const ShardInfo& shard) {
           LoseReplica(a.from, bytes, leads);
           GainReplica(a.to, bytes, leads);
         } else if constexpr (std::is_same_v<T, TransferLeader>) {
-          NodeLoad* from = Mutable(a.from);
-          NodeLoad* to = Mutable(a.to);
-          if (from != nullptr) from->leaders -= 1, Total(*from, 0, -1, 0);
-          if (to != nullptr) to->leaders += 1, Total(*to, 0, 1, 0);
+          MoveLeader(a.from, -1);
+          MoveLeader(a.to, 1);
         } else {
           // Two shards where there was one: every replica node holds one more replica (the bytes
           // are shared out), and the leader leads both.

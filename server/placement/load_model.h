@@ -100,6 +100,7 @@ class LoadModel {
   NodeLoad* Mutable(NodeId id);
   void GainReplica(NodeId node, uint64_t bytes, int64_t leaders);
   void LoseReplica(NodeId node, uint64_t bytes, int64_t leaders);
+  void MoveLeader(NodeId node, int64_t leaders);
   void Total(const NodeLoad& node, int64_t replicas, int64_t leaders, double bytes);
 
   const PlacementConfig& config_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdint>
 #include <cmath>
 #include <tuple>
 #include <utility>
@@ -224,6 +225,9 @@ Outcome ShardChecker::DiversityMove() const {
   const Member* from = nullptr;
   const NodeLoad* to = nullptr;
   Diversity best = current;
+  // Widest spread; then move a follower rather than the leader, off the fuller node, onto the
+  // emptier node; then ids.
+  std::tuple<int, int, int, bool, double, double, NodeId, NodeId> best_key{};
   bool busy = false;
   for (const Member& m : voters_) {
     if (m.state != NodeState::kUp) continue;
@@ -236,21 +240,10 @@ Outcome ShardChecker::DiversityMove() const {
         busy = true;
         continue;
       }
-      // Widest spread; then move a follower rather than the leader, off the fuller node, onto
-      // the emptier node (the loops visit sources and targets in id order).
-      bool better = to == nullptr || d > best;
-      if (!better && d == best) {
-        auto source_key = [&](const Member& s) {
-          return std::make_pair(leader() == &s, -static_cast<double>(s.load->replicas) /
-                                                    s.load->weight);
-        };
-        if (source_key(m) != source_key(*from)) {
-          better = source_key(m) < source_key(*from);
-        } else {
-          better = from == &m && LessLoaded(n, *to);
-        }
-      }
-      if (better) from = &m, to = &n, best = d;
+      auto key = std::make_tuple(-d.zones, -d.racks, -d.hosts, leader() == &m,
+                                 -static_cast<double>(m.load->replicas) / m.load->weight,
+                                 Density(n), n.id(), m.node);
+      if (to == nullptr || key < best_key) from = &m, to = &n, best = d, best_key = key;
     }
   }
   if (to != nullptr) {
