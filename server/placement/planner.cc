@@ -159,7 +159,7 @@ std::string ReplicaLine(const ClusterView& view, const ShardInfo& shard, const R
 }
 
 // What the rule asks that the cluster cannot give, if anything.
-std::optional<std::string> Shortfall(const ShardChecker& c, const Diversity& best,
+std::optional<std::string> Unreachable(const ShardChecker& c, const Diversity& best,
                                      size_t eligible) {
   const uint32_t rf = std::max<uint32_t>(c.rule().replication_factor, 1);
   if (eligible < rf) {
@@ -202,7 +202,7 @@ std::vector<std::string> Explain(const ClusterView& view, const PlacementPolicy&
   lines.push_back("diversity: " + ToString(c->diversity()) + " over " +
                   std::to_string(c->live_voters()) + " live voters; best reachable: " +
                   ToString(best));
-  if (auto shortfall = Shortfall(*c, best, eligible)) lines.push_back(*shortfall);
+  if (auto unreachable = Unreachable(*c, best, eligible)) lines.push_back(*unreachable);
 
   if (c->shard().operator_in_flight) {
     lines.push_back("an operator is in flight; nothing more is planned until it finishes");

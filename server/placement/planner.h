@@ -30,7 +30,8 @@ struct Finding {
 
 struct PlanResult {
   // At most one per shard, none for shards with an operator in flight; within the per-node and
-  // cluster-wide limits (counting what is in flight). Ordered by priority, then shard id.
+  // cluster-wide limits (counting what is in flight). In planning order: by priority, then shard
+  // id (repairs: the largest shortfall of live voters first).
   std::vector<Operator> operators{};
   // Shards that need a change no legal operator can make: no live leader, quorum lost, no node
   // that may take a replica. Reported on every Plan() until the cluster changes.
