@@ -152,6 +152,19 @@ struct ShutdownConfig {
   bool operator==(const ShutdownConfig&) const = default;
 };
 
+// The placement service (run by the meta shard's leader) and every node's heartbeat to it.
+struct PlacementConfig {
+  // How often every node reports its load and the shards it leads to the placement service.
+  // Shorter detects dead nodes and imbalance sooner, at one small RPC per node per interval.
+  // Default 1000 ms; 50..60000.
+  uint64_t heartbeat_interval_ms = 1000;
+  // A node whose heartbeats stopped this long is dead: its replicas are re-created elsewhere.
+  // Long enough to ride out a reboot or a short partition without moving data (production: the
+  // default 5 min); tests use seconds. Default 300000 ms; 1000..86400000, > 3 heartbeat intervals.
+  uint64_t node_dead_after_ms = 300'000;
+  bool operator==(const PlacementConfig&) const = default;
+};
+
 struct Config {
   // This node's name: 1..64 of [A-Za-z0-9._-]; must appear in initial_cluster. Default "n1".
   std::string name = "n1";
@@ -190,6 +203,7 @@ struct Config {
   LimitsConfig limits{};
   KvConfig kv{};
   ShutdownConfig shutdown{};
+  PlacementConfig placement{};
 
   bool operator==(const Config&) const = default;
 };

@@ -127,11 +127,18 @@ const KeySpec kKeys[] = {
   {"shutdown.drain_timeout_ms", K::kMillis, 0, kHourMs,
    "On SIGTERM, time to move leaders away and drain before closing.",
    CLAW_FIELD(shutdown.drain_timeout_ms)},
+
+  {"placement.heartbeat_interval_ms", K::kMillis, 50, 60'000,
+   "How often each node reports load and led shards to the placement service.",
+   CLAW_FIELD(placement.heartbeat_interval_ms)},
+  {"placement.node_dead_after_ms", K::kMillis, 1000, kDayMs,
+   "Heartbeat silence after which a node is dead and its replicas are re-created elsewhere.",
+   CLAW_FIELD(placement.node_dead_after_ms)},
 };
 // clang-format on
 
-constexpr std::array<std::string_view, 5> kSections = {"raft", "storage", "limits", "kv",
-                                                       "shutdown"};
+constexpr std::array<std::string_view, 6> kSections = {"raft", "storage", "limits", "kv",
+                                                       "shutdown", "placement"};
 
 std::string Transform(std::string_view path, char sep, bool upper) {
   std::string out;

@@ -132,6 +132,12 @@ void Resolver::CheckRaft() {
              std::to_string(election_ms) + " ms: " + Describe("raft.node_dead_after_ms") + ", " +
              Describe("raft.election_ticks") + ", " + Describe("raft.tick_ms"));
   }
+  const PlacementConfig& p = c_.placement;
+  if (p.node_dead_after_ms <= 3 * p.heartbeat_interval_ms) {
+    Fail("placement.node_dead_after_ms", {"placement.heartbeat_interval_ms"},
+         "must exceed 3 heartbeat intervals: " + Describe("placement.node_dead_after_ms") + ", " +
+             Describe("placement.heartbeat_interval_ms"));
+  }
   if (r.max_append_bytes >= c_.limits.max_peer_message_bytes) {
     Fail("raft.max_append_bytes", {"limits.max_peer_message_bytes"},
          "must be less than limits.max_peer_message_bytes: " + Describe("raft.max_append_bytes") +

@@ -1,5 +1,6 @@
 #include "server/node.h"
 
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include "server/admin_service.h"
 #include "server/grpc_transport.h"
 #include "server/kv_service.h"
+#include "server/placement_service.h"
 #include "server/router.h"
 #include "server/store.h"
 #include "storage/crc32c.h"
@@ -151,6 +153,8 @@ struct Node::Parts {
   std::unique_ptr<Store> store;
   std::unique_ptr<KvService> kv;
   std::unique_ptr<AdminService> admin;
+  std::unique_ptr<PlacementService> placement;
+  std::unique_ptr<PlacementReporter> reporter;
   std::unique_ptr<grpc::Server> peer_server;
   std::unique_ptr<grpc::Server> client_server;
   bool shut_down = false;
@@ -188,7 +192,17 @@ std::expected<void, StartError> Identity(storage::Engine* engine, const config::
   SPDLOG_INFO("bootstrapping node {} of a new cluster {:016x}: {} data shards over {} nodes", node_id,
               cluster_id, c.shards, c.initial_cluster.size());
   auto shards = InitialShards(c.shards, static_cast<int>(c.initial_cluster.size()));
-  if (auto b = Store::Bootstrap(engine, node_id, shards); !b) {
+  // The meta shard's node table starts with the initial cluster; heartbeats fill in the rest.
+  std::vector<v1::NodeRecord> nodes;
+  for (size_t i = 0; i < c.initial_cluster.size(); ++i) {
+    v1::NodeRecord n;
+    n.set_node_id(i + 1);
+    n.set_name(c.initial_cluster[i].name);
+    n.set_peer_address(c.initial_cluster[i].peer_addr);
+    n.set_state(v1::NodeRecord::UP);
+    nodes.push_back(std::move(n));
+  }
+  if (auto b = Store::Bootstrap(engine, node_id, shards, nodes); !b) {
     return std::unexpected(StartError{kExitIo, "bootstrap failed: " + b.error()});
   }
   storage::WriteBatch batch;
@@ -320,12 +334,29 @@ std::expected<std::unique_ptr<Node>, StartError> Node::Start(const config::Confi
   client_builder.SetMaxReceiveMessageSize(static_cast<int>(config.limits.max_request_bytes + (512 << 10)));
   client_builder.RegisterService(p.kv.get());
   client_builder.RegisterService(p.admin.get());
+  const PlacementOptions popts{.node_id = p.node_id,
+                               .heartbeat_interval_ms = config.placement.heartbeat_interval_ms,
+                               .node_dead_after_ms = config.placement.node_dead_after_ms};
+  p.placement = std::make_unique<PlacementService>(popts, p.store.get(), p.router.get());
+  client_builder.RegisterService(p.placement.get());
   p.client_server = client_builder.BuildAndStart();
   if (!p.client_server || client_port == 0) {
     return std::unexpected(StartError{kExitUnavailable, "cannot listen on client_addr " + config.client_addr +
                                                             " (in use, or not an address of this host?)"});
   }
   p.client_server->GetHealthCheckService()->SetServingStatus(true);
+  v1::NodeRecord self_record;
+  self_record.set_node_id(p.node_id);
+  self_record.set_name(config.name);
+  self_record.set_peer_address(members[p.node_id - 1].peer_addr);
+  self_record.set_client_address(p.client_address);
+  self_record.set_zone(config.zone);
+  self_record.set_rack(config.rack);
+  self_record.set_host(config.host);
+  if (struct statvfs fs{}; ::statvfs(config.data_dir.c_str(), &fs) == 0) {
+    self_record.set_capacity_bytes(static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize);
+  }
+  p.reporter = std::make_unique<PlacementReporter>(popts, std::move(self_record), p.store.get(), p.router.get());
   SPDLOG_INFO("node {} ({}) of cluster {:016x} serving: client {} peer {}, {} local replicas", p.node_id,
               config.name, p.cluster_id, config.client_addr, config.peer_addr, p.store->Status().size());
   return node;
@@ -336,6 +367,7 @@ void Node::Shutdown() {
   if (p.shut_down) return;
   p.shut_down = true;
   if (p.client_server) p.client_server->GetHealthCheckService()->SetServingStatus(false);
+  if (p.reporter) p.reporter->Stop();
   if (p.store) {
     p.store->StopAccepting();
     const auto drain = std::chrono::milliseconds(p.config.shutdown.drain_timeout_ms);
@@ -357,6 +389,8 @@ void Node::Shutdown() {
   p.transport.reset();
   p.kv.reset();
   p.admin.reset();
+  p.reporter.reset();
+  p.placement.reset();
   p.client_server.reset();
   p.peer_server.reset();
   p.engine.reset();

@@ -530,6 +530,9 @@ void RaftWorker::HandleReady(Group* g, std::unordered_map<uint64_t, std::vector<
       }
     }
     if (before.role == raft::Role::kLeader && g->soft.role != raft::Role::kLeader) OnLeadershipLost(g);
+    if (g->id == kMetaShard && g->IsLeader() && before.role != raft::Role::kLeader) {
+      store_->meta_leader_since_.store(Clock::now().time_since_epoch().count());
+    }
   }
   if (r.HasWrite()) {
     if (r.snapshot) InstallSnapshot(g, *r.snapshot);
@@ -585,6 +588,13 @@ void RaftWorker::ApplyEntries(Group* g, std::vector<raft::Entry>& entries) {
                                          " split while the request was in flight; it was not applied");
         *err.detail.add_shards() = g->desc;
         refused = std::move(err);
+      } else if (cmd.has_meta()) {
+        g->fsm->ApplyEmpty(index, e.term.value());
+        if (g->id == kMetaShard) {
+          store_->meta_.Apply(cmd.meta(), round_.batch);
+        } else {
+          SPDLOG_ERROR("shard {}: ignoring a meta shard command at index {}", g->id, index);
+        }
       } else if (cmd.has_split()) {
         g->fsm->ApplyEmpty(index, e.term.value());
         ApplySplit(g, index, cmd.split());
@@ -860,6 +870,7 @@ void RaftWorker::InstallSnapshot(Group* g, const raft::SnapshotMeta& meta) {
   }
   storage::WriteBatch batch;
   g->fsm->InstallSnapshotState(meta.index.value(), meta.term.value(), state, batch);
+  if (g->id == kMetaShard) store_->meta_.Install(state.meta(), batch);
   if (auto put = store_->engine_->PutMeta(batch, storage::ShardDescriptorKey(g->id), desc.SerializeAsString()); !put) {
     SPDLOG_CRITICAL("shard {}: recording the descriptor of snapshot {} failed: {}", g->id, meta.index.value(),
                     put.error().message);
@@ -939,6 +950,7 @@ void RaftWorker::MaybeExportSnapshot(Group* g) {
   EncodeConfState(applied_conf, state.mutable_conf());
   g->fsm->FillSnapshotState(&state);
   *state.mutable_desc() = g->desc;
+  if (g->id == kMetaShard) store_->meta_.Fill(state.mutable_meta());
   const std::string dir = store_->options_.snapshot_dir + "/out-" + std::to_string(g->id) + "-" +
                           std::to_string(as.applied_index);
   std::error_code ec;
@@ -1001,6 +1013,7 @@ void RaftWorker::DestroyRemoved() {
     for (auto& [index, in] : g->incoming) std::filesystem::remove_all(in.dir, ec);
     if (!g->out_dir.empty()) std::filesystem::remove_all(g->out_dir, ec);
     if (g->initialized) store_->router_->Upsert(g->desc, false);
+    if (g->id == kMetaShard) store_->meta_.Clear();
     SPDLOG_INFO("shard {}: replica {} destroyed with its data", g->id, g->self);
     dirty_.erase(g);
     it = groups_.erase(it);

@@ -25,8 +25,15 @@ uint64_t LocalReplica(const v1::ShardDescriptor& d, uint64_t node) {
 }  // namespace
 
 std::expected<void, std::string> Store::Bootstrap(storage::Engine* engine, uint64_t node_id,
-                                                  const std::vector<v1::ShardDescriptor>& shards) {
+                                                  const std::vector<v1::ShardDescriptor>& shards,
+                                                  const std::vector<v1::NodeRecord>& nodes) {
   storage::WriteBatch batch;
+  for (const v1::ShardDescriptor& d : shards) {
+    if (d.id() == kMetaShard && LocalReplica(d, node_id) != 0) {
+      MetaStateMachine meta(engine);
+      meta.Bootstrap(nodes, shards, batch);
+    }
+  }
   for (const v1::ShardDescriptor& d : shards) {
     if (auto put = engine->PutMeta(batch, storage::ShardDescriptorKey(d.id()), d.SerializeAsString()); !put) {
       return std::unexpected("batching shard descriptors: " + put.error().message);
@@ -67,7 +74,8 @@ Store::Store(const StoreOptions& options, storage::Engine* engine, storage::LogW
       log_writer_(log_writer),
       transport_(transport),
       router_(router),
-      clock_(clock) {}
+      clock_(clock),
+      meta_(engine) {}
 
 std::expected<std::unique_ptr<Store>, std::string> Store::Open(
     const StoreOptions& options, storage::Engine* engine, storage::LogWriter* log_writer,
@@ -75,6 +83,7 @@ std::expected<std::unique_ptr<Store>, std::string> Store::Open(
   auto shards = LoadShards(engine);
   if (!shards) return std::unexpected(shards.error());
   std::unique_ptr<Store> store(new Store(options, engine, log_writer, transport, router, clock));
+  if (auto m = store->meta_.Load(); !m) return std::unexpected(m.error());
   int n = options.workers > 0 ? options.workers : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   store->options_.workers = n;
   for (int i = 0; i < n; ++i) store->workers_.push_back(std::make_unique<RaftWorker>(store.get(), i));

@@ -34,6 +34,8 @@
 #include "claw/v1/cluster.pb.h"
 #include "claw/v1/shard.pb.h"
 #include "server/codec.h"
+#include "server/meta_state.h"
+#include "server/meta_state.h"
 #include "server/requests.h"
 #include "server/router.h"
 #include "server/transport.h"
@@ -82,8 +84,11 @@ class Store {
  public:
   // Writes every group of `shards` that has a replica on `node_id` (empty logs whose snapshot
   // point carries the initial voters) and the descriptors of all shards. First start only.
+  // A node hosting a replica of the meta shard also writes its initial state: `nodes` (the
+  // initial cluster) and `shards`.
   [[nodiscard]] static std::expected<void, std::string> Bootstrap(
-      storage::Engine* engine, uint64_t node_id, const std::vector<v1::ShardDescriptor>& shards);
+      storage::Engine* engine, uint64_t node_id, const std::vector<v1::ShardDescriptor>& shards,
+      const std::vector<v1::NodeRecord>& nodes);
   // Descriptors stored by Bootstrap (or later changes), ordered by id.
   [[nodiscard]] static std::expected<std::vector<v1::ShardDescriptor>, std::string> LoadShards(
       storage::Engine* engine);
@@ -134,6 +139,13 @@ class Store {
   // LogWriter (whose callbacks post into the workers); the Store is destroyed after it.
   void Stop();
 
+  // The meta shard's replicated state (empty unless this node hosts a meta replica).
+  MetaStateMachine& meta() { return meta_; }
+  // When this node's meta replica last became leader (steady clock; time_point{} if never).
+  std::chrono::steady_clock::time_point meta_leader_since() const {
+    return std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(meta_leader_since_.load()));
+  }
+
   const StoreOptions& options() const { return options_; }
   uint64_t pending_requests() const { return pending_requests_.load(); }
 
@@ -163,6 +175,8 @@ class Store {
   std::vector<std::unique_ptr<RaftWorker>> workers_;
   std::atomic<uint64_t> pending_requests_{0};
   std::mutex id_mu_;  // AllocateShardId
+  MetaStateMachine meta_;
+  std::atomic<std::chrono::steady_clock::rep> meta_leader_since_{0};
   std::atomic<bool> accepting_{true};
 };
 

@@ -11,6 +11,8 @@
 //           0x04 | group (8B BE)                  -> shard descriptor (claw.v1.ShardDescriptor)
 //           0x05 | group (8B BE)                  -> replica tombstone (last destroyed replica id)
 //           0x06                                  -> shard id sequence of this node (8B BE)
+//           0x07 | group (8B BE) | sub-key        -> host state of the group's state machine
+//                                                    (the meta shard's node table and directory)
 #pragma once
 
 #include <cstdint>
@@ -55,6 +57,9 @@ std::string ShardDescriptorPrefix();
 std::optional<GroupId> ParseShardDescriptorKey(std::string_view key);
 std::string ReplicaTombstoneKey(GroupId group);
 std::string ShardIdSequenceKey();
+// Extra replicated state a group's state machine keeps beside its data (the meta shard's).
+std::string HostStateKey(GroupId group, std::string_view sub_key);
+std::string HostStatePrefix(GroupId group);
 
 // --- Memcomparable user keys (order-preserving, prefix-free): every 0x00 byte becomes 0x00 0xFF
 // and the key ends with 0x00 0x01. For any keys a, b: a < b (bytewise) iff Enc(a) < Enc(b), and

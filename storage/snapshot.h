@@ -124,8 +124,8 @@ struct SnapshotManifest {
     const ShardRange& expected_range);
 
 // Removes everything this node keeps for its replica of `group`, in one synced write: the Raft
-// log, hard state and log state (raft CF), the apply state, dedup records and shard descriptor
-// (meta CF), and the data of `range` (data CF; a range tombstone, or nothing when `range` is
+// log, hard state and log state (raft CF), the apply state, dedup records, host state and shard
+// descriptor (meta CF), and the data of `range` (data CF; a range tombstone, or nothing when `range` is
 // nullopt: a replica that never received data, or the meta shard). Records `replica_id` as the
 // group's tombstone (ReplicaTombstone), so that late messages to a destroyed replica do not
 // recreate it. The caller guarantees no other local replica owns any key of `range` and no write

@@ -288,6 +288,11 @@ TEST_CASE("initial_cluster: peer_addr and node ids", "[config]") {
 }
 
 TEST_CASE("cross-field rules name every key involved and where it was set", "[config]") {
+  CHECK(LoadError({"--placement-node-dead-after-ms=3000"}) ==
+        "--placement-node-dead-after-ms: placement.node_dead_after_ms: must exceed 3 heartbeat "
+        "intervals: placement.node_dead_after_ms = 3000 (from --placement-node-dead-after-ms), "
+        "placement.heartbeat_interval_ms = 1000 (default)");
+  CHECK(LoadOk({"--placement-node-dead-after-ms=3001"}).placement.node_dead_after_ms == 3001);
   CHECK(FileError("raft:\n  heartbeat_ticks: 10\n") ==
         "F:2:20: raft.heartbeat_ticks: must be less than raft.election_ticks: "
         "raft.heartbeat_ticks = 10 (from F:2:20), raft.election_ticks = 10 (default)");

@@ -68,6 +68,8 @@ const std::map<std::string, std::string> kNonDefault = {
     {"kv.max_pending_proposals", "3"},
     {"kv.max_pending_bytes", "1TiB"},
     {"shutdown.drain_timeout_ms", "0"},
+    {"placement.heartbeat_interval_ms", "50"},
+    {"placement.node_dead_after_ms", "86400000"},
 };
 
 std::vector<std::string> NonDefaultFlags() {

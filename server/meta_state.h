@@ -1,0 +1,67 @@
+// MetaStateMachine: the replicated state of the meta shard (shard 1) — the node table and the
+// shard directory (proto/claw/v1/placement.proto). The meta shard's raft worker applies its
+// commands (deterministically, from committed entries); the placement service reads copies on
+// other threads.
+//
+// Storage: `meta` CF under the group's host-state prefix (storage::HostStateKey(1, ...)):
+// "n" | node id (8B BE) -> NodeRecord, "s" | shard id (8B BE) -> ShardDescriptor; written in the
+// apply batch with the apply state, so a crash never separates them. Snapshots of the meta shard
+// carry the whole state (ShardSnapshotState.meta).
+//
+// Threads: Apply / Install / Load on the meta shard's worker; readers anywhere (a mutex guards
+// the maps; readers get copies). version() grows with every change, so a reader can tell whether
+// it needs a fresh copy.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "claw/v1/placement.pb.h"
+#include "storage/engine.h"
+
+namespace claw::server {
+
+class MetaStateMachine {
+ public:
+  explicit MetaStateMachine(storage::Engine* engine) : engine_(engine) {}
+
+  // Reads the state this node holds (empty when it hosts no meta replica).
+  [[nodiscard]] std::expected<void, std::string> Load();
+  // The bootstrap state: every initial node (UP) and every initial shard, into `batch`.
+  void Bootstrap(const std::vector<v1::NodeRecord>& nodes, const std::vector<v1::ShardDescriptor>& shards,
+                 storage::WriteBatch& batch);
+
+  // Applies one committed command into `batch`.
+  void Apply(const v1::MetaCommand& cmd, storage::WriteBatch& batch);
+  // Snapshots: the whole state, and replacing it with a received one (into `batch`).
+  void Fill(v1::MetaState* out) const;
+  void Install(const v1::MetaState& state, storage::WriteBatch& batch);
+  // Forgets the in-memory state (the meta replica on this node was destroyed with its keys).
+  void Clear();
+
+  std::vector<v1::NodeRecord> Nodes() const;
+  std::vector<v1::ShardDescriptor> Shards() const;
+  std::optional<v1::NodeRecord> Node(uint64_t id) const;
+  uint64_t version() const;
+
+  // Whether `incoming` should replace `current` in the directory: an epoch at least as new in
+  // both counters and newer in one (equal epochs carry equal descriptors).
+  static bool Newer(const v1::ShardDescriptor& incoming, const v1::ShardDescriptor& current);
+
+ private:
+  void PutNode(const v1::NodeRecord& node, storage::WriteBatch& batch);
+  void PutShard(const v1::ShardDescriptor& shard, storage::WriteBatch& batch);
+
+  storage::Engine* engine_;
+  mutable std::mutex mu_;
+  std::map<uint64_t, v1::NodeRecord> nodes_;     // guarded by mu_
+  std::map<uint64_t, v1::ShardDescriptor> shards_;  // guarded by mu_
+  uint64_t version_ = 0;                          // guarded by mu_
+};
+
+}  // namespace claw::server

@@ -1,0 +1,92 @@
+// The placement service's node side (claw.v1.Placement, proto/claw/v1/placement.proto).
+//
+// PlacementService: the gRPC service every node serves; only while this node's replica of the
+// meta shard leads does it answer (others: NOT_LEADER with the meta leader's address). It keeps
+// in memory what is not replicated — each node's last heartbeat and load, each shard's last
+// report — and writes what is (node records, the directory) through the meta shard
+// (Store::ProposeMeta), reading it back from the MetaStateMachine. A new meta leader starts with
+// empty liveness: every node counts as alive until node_dead_after passes without a heartbeat
+// from it (never mass-declaring the cluster dead after a failover).
+//
+// PlacementReporter: the heartbeat loop of every node. Each interval it sends this node's
+// record, load and the shards it leads to the meta shard's leader (the router knows it when this
+// node hosts a meta replica; otherwise it asks the members in turn and follows NOT_LEADER hints).
+//
+// Threads: service handlers on gRPC threads (a mutex guards the liveness tables); the reporter
+// owns one thread, stopped by Stop() or the destructor.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "claw/v1/placement.grpc.pb.h"
+#include "server/router.h"
+#include "server/store.h"
+
+namespace claw::server {
+
+struct PlacementOptions {
+  uint64_t node_id = 0;
+  uint64_t heartbeat_interval_ms = 1000;
+  uint64_t node_dead_after_ms = 300'000;
+};
+
+class PlacementService final : public v1::Placement::CallbackService {
+ public:
+  PlacementService(PlacementOptions options, Store* store, Router* router);
+
+  grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* ctx, const v1::HeartbeatRequest* req,
+                                      v1::HeartbeatResponse* resp) override;
+  grpc::ServerUnaryReactor* ListNodes(grpc::CallbackServerContext* ctx, const v1::ListNodesRequest* req,
+                                      v1::ListNodesResponse* resp) override;
+  grpc::ServerUnaryReactor* GetDirectory(grpc::CallbackServerContext* ctx, const v1::GetDirectoryRequest* req,
+                                         v1::GetDirectoryResponse* resp) override;
+
+ private:
+  // The error to answer with when this node does not lead the meta shard.
+  std::optional<RequestError> NotMetaLeader() const;
+  // Fire-and-forget proposal of a meta command (its effect is read back from the state machine;
+  // a lost one is proposed again by the next heartbeat).
+  void Propose(v1::MetaCommand command);
+
+  PlacementOptions options_;
+  Store* store_;
+  Router* router_;
+  struct Liveness {
+    std::chrono::steady_clock::time_point last{};
+    v1::NodeLoad load{};
+  };
+  mutable std::mutex mu_;
+  std::map<uint64_t, Liveness> liveness_;  // guarded by mu_
+};
+
+class PlacementReporter {
+ public:
+  PlacementReporter(PlacementOptions options, v1::NodeRecord self, Store* store, Router* router);
+  ~PlacementReporter();
+  PlacementReporter(const PlacementReporter&) = delete;
+  PlacementReporter& operator=(const PlacementReporter&) = delete;
+  void Stop();
+
+ private:
+  void Run();
+  bool SendTo(const std::string& address, const v1::HeartbeatRequest& req, std::string* redirect);
+
+  PlacementOptions options_;
+  v1::NodeRecord self_;
+  Store* store_;
+  Router* router_;
+  std::string last_good_;  // reporter thread only
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;  // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace claw::server
