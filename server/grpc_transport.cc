@@ -195,7 +195,8 @@ bool GrpcTransport::StreamSnapshot(const SnapshotJob& job) {
 std::string GrpcTransport::ReceiveSnapshot(grpc::ServerReader<v1::SnapshotChunk>* reader) {
   v1::SnapshotChunk chunk;
   if (!reader->Read(&chunk)) return "empty snapshot stream";
-  const v1::Hello& h = chunk.hello();
+  // Copied: `chunk` is read into again below, which frees its hello.
+  const v1::Hello h = chunk.hello();
   if (h.cluster_id() != options_.cluster_id || h.to_node_id() != options_.self) return "cluster or node id mismatch";
   auto msg = DecodeRaftMessage(std::move(*chunk.mutable_message()));
   if (!msg || !std::holds_alternative<raft::InstallSnapshot>(msg->message.body)) return "the first chunk carries no InstallSnapshot message";
