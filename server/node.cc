@@ -368,6 +368,7 @@ void Node::Shutdown() {
   p.shut_down = true;
   if (p.client_server) p.client_server->GetHealthCheckService()->SetServingStatus(false);
   if (p.reporter) p.reporter->Stop();
+  if (p.placement) p.placement->Stop();
   if (p.store) {
     p.store->StopAccepting();
     const auto drain = std::chrono::milliseconds(p.config.shutdown.drain_timeout_ms);

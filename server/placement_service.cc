@@ -3,6 +3,10 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <variant>
+
+#include "server/replica_id.h"
 #include "server/rpc_status.h"
 
 namespace claw::server {
@@ -16,10 +20,299 @@ bool SameRecord(const v1::NodeRecord& a, const v1::NodeRecord& b) {
          a.capacity_bytes() == b.capacity_bytes();
 }
 
+// The rules the service applies. The meta shard wants 5 voters but settles for as many as there
+// are up nodes (at least 3): on a small cluster it would otherwise never finish a drain or a
+// repair (CockroachDB needs RF + 1 nodes to decommission for the same reason).
+placement::PlacementPolicy PolicyFor(const placement::ClusterView& view) {
+  placement::PlacementPolicy policy = placement::DefaultPolicy();
+  const auto up = static_cast<uint32_t>(std::count_if(view.nodes.begin(), view.nodes.end(), [](const auto& n) {
+    return n.state == placement::NodeState::kUp;
+  }));
+  placement::Rule& meta = policy.shard_rules[placement::kMetaShard];
+  meta.replication_factor = std::clamp<uint32_t>(up, 3, meta.replication_factor);
+  return policy;
+}
+
 }  // namespace
 
 PlacementService::PlacementService(PlacementOptions options, Store* store, Router* router)
-    : options_(options), store_(store), router_(router) {}
+    : options_(options), store_(store), router_(router) {
+  planner_ = std::thread([this] { PlanLoop(); });
+}
+
+PlacementService::~PlacementService() { Stop(); }
+
+void PlacementService::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (planner_.joinable()) planner_.join();
+}
+
+bool PlacementService::Dead(uint64_t node, Clock::time_point now) const {
+  Clock::time_point last = store_->meta_leader_since();
+  if (auto it = liveness_.find(node); it != liveness_.end()) last = std::max(last, it->second.last);
+  return now - last > std::chrono::milliseconds(options_.node_dead_after_ms);
+}
+
+placement::ClusterView PlacementService::View(Clock::time_point now) {
+  placement::ClusterView view;
+  std::map<uint64_t, uint32_t> involved;
+  for (const auto& [shard, p] : pending_) {
+    std::visit(
+        [&](const auto& a) {
+          using T = std::decay_t<decltype(a)>;
+          if constexpr (std::is_same_v<T, placement::AddReplica>) {
+            ++involved[a.target.value()];
+          } else if constexpr (std::is_same_v<T, placement::RemoveReplica>) {
+            ++involved[a.node.value()];
+          } else if constexpr (std::is_same_v<T, placement::MoveReplica> ||
+                               std::is_same_v<T, placement::TransferLeader>) {
+            ++involved[a.from.value()];
+            ++involved[a.to.value()];
+          }
+        },
+        p.op.action);
+  }
+  for (const v1::NodeRecord& n : store_->meta().Nodes()) {
+    placement::NodeInfo info;
+    info.id = placement::NodeId(n.node_id());
+    info.locality = {.zone = n.zone(), .rack = n.rack(), .host = n.host()};
+    info.capacity_bytes = n.capacity_bytes();
+    switch (n.state()) {
+      case v1::NodeRecord::DRAINING: info.state = placement::NodeState::kDraining; break;
+      case v1::NodeRecord::REMOVED: info.state = placement::NodeState::kRemoved; break;
+      default: info.state = placement::NodeState::kUp; break;
+    }
+    if (info.state != placement::NodeState::kRemoved && Dead(n.node_id(), now)) info.state = placement::NodeState::kDead;
+    if (auto it = liveness_.find(n.node_id()); it != liveness_.end()) {
+      info.disk_used_bytes = it->second.load.disk_used_bytes();
+      info.disk_free_bytes = it->second.load.disk_free_bytes();
+    }
+    info.operators_in_flight = involved[n.node_id()];
+    view.nodes.push_back(std::move(info));
+  }
+  for (const v1::ShardDescriptor& d : store_->meta().Shards()) {
+    placement::ShardInfo info;
+    info.id = placement::ShardId(d.id());
+    info.start_key = d.start_key();
+    info.end_key = d.end_key();
+    for (const v1::Replica& r : d.replicas()) {
+      info.replicas.push_back({.node = placement::NodeId(r.node_id()),
+                               .id = placement::ReplicaId(r.replica_id()),
+                               .role = r.role() == v1::Replica::LEARNER ? placement::ReplicaRole::kLearner
+                                                                        : placement::ReplicaRole::kVoter});
+    }
+    if (auto it = shard_leader_.find(d.id()); it != shard_leader_.end()) info.leader = placement::NodeId(it->second);
+    info.operator_in_flight = pending_.count(d.id()) > 0;
+    view.shards.push_back(std::move(info));
+  }
+  return view;
+}
+
+std::optional<v1::OperatorStep> PlacementService::NextStep(const Pending& p, const v1::ShardDescriptor& d,
+                                                           uint64_t leader) {
+  auto role = [&](placement::NodeId n) -> std::optional<v1::Replica::Role> {
+    for (const v1::Replica& r : d.replicas()) {
+      if (r.node_id() == n.value()) return r.role();
+    }
+    return std::nullopt;
+  };
+  v1::OperatorStep step;
+  step.set_shard_id(d.id());
+  *step.mutable_epoch() = d.epoch();
+  step.set_reason(p.op.reason);
+  auto make = [&](v1::OperatorStep::Kind kind, placement::NodeId node) {
+    step.set_kind(kind);
+    step.set_node_id(node.value());
+    return std::optional<v1::OperatorStep>(step);
+  };
+  // Adding `t` to completion: learner, then voter. nullopt when `t` already votes.
+  auto add = [&](placement::NodeId t) -> std::optional<v1::OperatorStep> {
+    const auto r = role(t);
+    if (!r) return make(v1::OperatorStep::ADD_LEARNER, t);
+    if (*r == v1::Replica::LEARNER) return make(v1::OperatorStep::PROMOTE, t);
+    return std::nullopt;
+  };
+  // Removing `n`: hand leadership away first (to `prefer` when it votes).
+  auto remove = [&](placement::NodeId n, placement::NodeId prefer) -> std::optional<v1::OperatorStep> {
+    if (!role(n)) return std::nullopt;
+    if (leader == n.value()) {
+      if (!prefer.IsZero() && role(prefer) == v1::Replica::VOTER) return make(v1::OperatorStep::TRANSFER_LEADER, prefer);
+      for (const v1::Replica& r : d.replicas()) {
+        if (r.node_id() != n.value() && r.role() == v1::Replica::VOTER) {
+          return make(v1::OperatorStep::TRANSFER_LEADER, placement::NodeId(r.node_id()));
+        }
+      }
+      return std::nullopt;  // nobody to hand over to: abandon
+    }
+    return make(v1::OperatorStep::REMOVE, n);
+  };
+  return std::visit(
+      [&](const auto& a) -> std::optional<v1::OperatorStep> {
+        using T = std::decay_t<decltype(a)>;
+        if constexpr (std::is_same_v<T, placement::AddReplica>) {
+          return add(a.target);
+        } else if constexpr (std::is_same_v<T, placement::RemoveReplica>) {
+          return remove(a.node, placement::NodeId());
+        } else if constexpr (std::is_same_v<T, placement::MoveReplica>) {
+          if (auto s = add(a.to)) return s;
+          return remove(a.from, a.to);
+        } else if constexpr (std::is_same_v<T, placement::TransferLeader>) {
+          if (leader == a.to.value() || role(a.to) != v1::Replica::VOTER) return std::nullopt;
+          return make(v1::OperatorStep::TRANSFER_LEADER, a.to);
+        } else {
+          if (d.epoch().range_version() > p.planned.range_version()) return std::nullopt;
+          step.set_kind(v1::OperatorStep::SPLIT);
+          step.set_split_key(a.key);
+          return std::optional<v1::OperatorStep>(step);
+        }
+      },
+      p.op.action);
+}
+
+void PlacementService::PlanLoop() {
+  const auto interval = std::chrono::milliseconds(options_.heartbeat_interval_ms);
+  std::unique_lock lock(mu_);
+  while (!cv_.wait_for(lock, interval, [this] { return stop_; })) {
+    PlanOnce(Clock::now());
+  }
+}
+
+void PlacementService::PlanOnce(Clock::time_point now) {
+  const auto interval = std::chrono::milliseconds(options_.heartbeat_interval_ms);
+  auto meta = router_->Get(kMetaShard);
+  const bool leading = meta && meta->local && meta->leader == options_.node_id;
+  // A new leader waits until every live node had time to report (and its directory caught up).
+  if (!leading || now - store_->meta_leader_since() < 3 * interval) {
+    if (!pending_.empty()) SPDLOG_INFO("placement: not the meta leader; dropping {} operators", pending_.size());
+    pending_.clear();
+    shard_leader_.clear();
+    last_plan_ = {};
+    return;
+  }
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (now - it->second.started > std::chrono::milliseconds(options_.operator_timeout_ms)) {
+      SPDLOG_WARN("placement: {} timed out; the next plan decides afresh", placement::ToString(it->second.op));
+      it = pending_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  placement::ClusterView view = View(now);
+  last_plan_ = placement::PlanWithFindings(view, PolicyFor(view), placement::PlacementConfig{});
+  std::map<uint64_t, v1::Epoch> epochs;
+  for (const v1::ShardDescriptor& d : store_->meta().Shards()) epochs[d.id()] = d.epoch();
+  for (const placement::Operator& op : last_plan_.operators) {
+    SPDLOG_INFO("placement: {}", placement::ToString(op));
+    pending_[op.shard.value()] = Pending{.op = op, .planned = epochs[op.shard.value()], .started = now};
+  }
+}
+
+void PlacementService::ProposeAndWait(v1::MetaCommand command,
+                                      std::function<void(std::expected<void, RequestError>)> done) {
+  ProposalRequest p;
+  p.shard = kMetaShard;
+  *p.command.mutable_meta() = std::move(command);
+  p.deadline = Clock::now() + std::chrono::seconds(5);
+  p.done = [done = std::move(done)](std::expected<ProposalResult, RequestError> r) {
+    if (!r) return done(std::unexpected(std::move(r.error())));
+    done({});
+  };
+  store_->Propose(std::move(p));
+}
+
+grpc::ServerUnaryReactor* PlacementService::DrainNode(grpc::CallbackServerContext* ctx, const v1::DrainNodeRequest* req,
+                                                      v1::DrainNodeResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (auto err = NotMetaLeader()) {
+    reactor->Finish(ToGrpcStatus(*err));
+    return reactor;
+  }
+  const uint64_t id = req->node_id();
+  auto node = store_->meta().Node(id);
+  if (!node || node->state() == v1::NodeRecord::REMOVED) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND, "node " + std::to_string(id) +
+                                                                  (node ? " was removed" : " is not a member")));
+    return reactor;
+  }
+  v1::MetaCommand cmd;
+  cmd.mutable_set_node_state()->set_node_id(id);
+  cmd.mutable_set_node_state()->set_state(v1::NodeRecord::DRAINING);
+  ProposeAndWait(std::move(cmd), [this, reactor, resp, id](std::expected<void, RequestError> r) {
+    if (!r) return reactor->Finish(ToGrpcStatus(r.error()));
+    if (auto n = store_->meta().Node(id)) *resp->mutable_node() = *n;
+    SPDLOG_INFO("placement: draining node {}", id);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* PlacementService::RemoveNode(grpc::CallbackServerContext* ctx,
+                                                       const v1::RemoveNodeRequest* req, v1::RemoveNodeResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (auto err = NotMetaLeader()) {
+    reactor->Finish(ToGrpcStatus(*err));
+    return reactor;
+  }
+  const uint64_t id = req->node_id();
+  auto node = store_->meta().Node(id);
+  if (!node) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND, "node " + std::to_string(id) + " is not a member"));
+    return reactor;
+  }
+  std::vector<uint64_t> held;
+  for (const v1::ShardDescriptor& d : store_->meta().Shards()) {
+    if (ReplicaOn(d, id) != nullptr) held.push_back(d.id());
+  }
+  if (!held.empty()) {
+    std::string list;
+    for (size_t i = 0; i < held.size() && i < 10; ++i) list += (i ? ", " : "") + std::to_string(held[i]);
+    reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                 "node " + std::to_string(id) + " still holds " + std::to_string(held.size()) +
+                                     " replicas (shards " + list + (held.size() > 10 ? ", ..." : "") +
+                                     "): drain it first (clawctl node drain " + std::to_string(id) +
+                                     ") and wait until it holds none"));
+    return reactor;
+  }
+  v1::MetaCommand cmd;
+  cmd.mutable_set_node_state()->set_node_id(id);
+  cmd.mutable_set_node_state()->set_state(v1::NodeRecord::REMOVED);
+  ProposeAndWait(std::move(cmd), [this, reactor, resp, id](std::expected<void, RequestError> r) {
+    if (!r) return reactor->Finish(ToGrpcStatus(r.error()));
+    if (auto n = store_->meta().Node(id)) *resp->mutable_node() = *n;
+    SPDLOG_INFO("placement: node {} removed from the cluster", id);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* PlacementService::Explain(grpc::CallbackServerContext* ctx, const v1::ExplainRequest* req,
+                                                    v1::ExplainResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (auto err = NotMetaLeader()) {
+    reactor->Finish(ToGrpcStatus(*err));
+    return reactor;
+  }
+  std::lock_guard lock(mu_);
+  placement::ClusterView view = View(Clock::now());
+  const placement::ShardId shard(req->shard_id());
+  if (std::none_of(view.shards.begin(), view.shards.end(), [&](const auto& s) { return s.id == shard; })) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                 "shard " + std::to_string(req->shard_id()) + " is not in the directory"));
+    return reactor;
+  }
+  for (std::string& line : placement::Explain(view, PolicyFor(view), placement::PlacementConfig{}, shard)) {
+    resp->add_lines(std::move(line));
+  }
+  if (auto it = pending_.find(req->shard_id()); it != pending_.end()) {
+    resp->add_lines("in progress: " + placement::ToString(it->second.op));
+  }
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
 
 std::optional<RequestError> PlacementService::NotMetaLeader() const {
   auto meta = router_->Get(kMetaShard);
@@ -64,6 +357,19 @@ grpc::ServerUnaryReactor* PlacementService::Heartbeat(grpc::CallbackServerContex
   {
     std::lock_guard lock(mu_);
     liveness_[node] = Liveness{.last = Clock::now(), .load = req->load()};
+    for (const v1::ShardReport& r : req->shards()) {
+      const uint64_t shard = r.shard().id();
+      shard_leader_[shard] = node;
+      auto it = pending_.find(shard);
+      if (it == pending_.end()) continue;
+      // The leader's own descriptor is the freshest: derive the next step from it.
+      if (auto step = NextStep(it->second, r.shard(), node)) {
+        *resp->add_steps() = std::move(*step);
+      } else {
+        SPDLOG_INFO("placement: done: {}", placement::ToString(it->second.op));
+        pending_.erase(it);
+      }
+    }
   }
   // Replicated facts that changed: the node's record, and descriptors newer than the directory's.
   auto known = meta.Node(node);
@@ -100,7 +406,12 @@ grpc::ServerUnaryReactor* PlacementService::ListNodes(grpc::CallbackServerContex
   // Liveness counts from when this node took the meta leadership at the earliest: a new leader
   // has heard no heartbeats yet and must not call everyone dead.
   const Clock::time_point since = store_->meta_leader_since();
+  std::map<uint64_t, uint64_t> replicas, leaders;
+  for (const v1::ShardDescriptor& d : store_->meta().Shards()) {
+    for (const v1::Replica& r : d.replicas()) ++replicas[r.node_id()];
+  }
   std::lock_guard lock(mu_);
+  for (const auto& [shard, node] : shard_leader_) ++leaders[node];
   for (const v1::NodeRecord& n : store_->meta().Nodes()) {
     v1::NodeStatus* out = resp->add_nodes();
     *out->mutable_node() = n;
@@ -113,6 +424,8 @@ grpc::ServerUnaryReactor* PlacementService::ListNodes(grpc::CallbackServerContex
       last = std::max(last, it->second.last);
     }
     out->set_dead(n.state() != v1::NodeRecord::REMOVED && now - last > dead_after);
+    out->set_replicas(replicas[n.node_id()]);
+    out->set_leaders(leaders[n.node_id()]);
   }
   reactor->Finish(grpc::Status::OK);
   return reactor;
@@ -149,15 +462,15 @@ void PlacementReporter::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-bool PlacementReporter::SendTo(const std::string& address, const v1::HeartbeatRequest& req, std::string* redirect) {
+bool PlacementReporter::SendTo(const std::string& address, const v1::HeartbeatRequest& req,
+                               v1::HeartbeatResponse* resp, std::string* redirect) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   auto stub = v1::Placement::NewStub(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(std::max<uint64_t>(options_.heartbeat_interval_ms, 500)));
-  v1::HeartbeatResponse resp;
-  grpc::Status s = stub->Heartbeat(&ctx, req, &resp);
+  grpc::Status s = stub->Heartbeat(&ctx, req, resp);
   if (s.ok()) return true;
   v1::Error detail;
   if (ErrorDetail(s, &detail) && detail.code() == v1::Error::NOT_LEADER) *redirect = detail.leader().address();
@@ -195,12 +508,13 @@ void PlacementReporter::Run() {
       if (!m.client_address.empty()) targets.push_back(m.client_address);
     }
     bool sent = false;
+    v1::HeartbeatResponse resp;
     for (size_t i = 0; i < targets.size() && !sent; ++i) {
       std::string redirect;
-      if (SendTo(targets[i], req, &redirect)) {
+      if (SendTo(targets[i], req, &resp, &redirect)) {
         last_good_ = targets[i];
         sent = true;
-      } else if (!redirect.empty() && SendTo(redirect, req, &redirect)) {
+      } else if (!redirect.empty() && SendTo(redirect, req, &resp, &redirect)) {
         last_good_ = redirect;
         sent = true;
       }
@@ -210,6 +524,60 @@ void PlacementReporter::Run() {
     if (!sent) {
       last_good_.clear();
       SPDLOG_DEBUG("placement: no meta leader took this node's heartbeat");
+      continue;
+    }
+    Execute(resp);
+  }
+}
+
+void PlacementReporter::Execute(const v1::HeartbeatResponse& resp) {
+  const auto now = Clock::now();
+  for (const v1::OperatorStep& step : resp.steps()) {
+    const uint64_t shard = step.shard_id();
+    {
+      std::lock_guard lock(executing_->mu);
+      if (!executing_->shards.insert(shard).second) continue;  // its previous step still runs
+    }
+    const std::string what = v1::OperatorStep::Kind_Name(step.kind()) + " node " + std::to_string(step.node_id()) +
+                             " of shard " + std::to_string(shard);
+    SPDLOG_INFO("placement: {} ({})", what, step.reason());
+    auto finish = [executing = executing_, shard, what](const RequestError* err) {
+      if (err != nullptr) SPDLOG_INFO("placement: {} not done: {}", what, err->detail.message());
+      std::lock_guard lock(executing->mu);
+      executing->shards.erase(shard);
+    };
+    auto on_desc = [finish](std::expected<v1::ShardDescriptor, RequestError> r) { finish(r ? nullptr : &r.error()); };
+    switch (step.kind()) {
+      case v1::OperatorStep::ADD_LEARNER:
+      case v1::OperatorStep::PROMOTE:
+      case v1::OperatorStep::REMOVE: {
+        v1::ChangeReplicasRequest req;
+        req.set_shard_id(shard);
+        *req.mutable_epoch() = step.epoch();
+        req.set_change(step.kind() == v1::OperatorStep::ADD_LEARNER ? v1::ChangeReplicasRequest::ADD_LEARNER
+                       : step.kind() == v1::OperatorStep::PROMOTE   ? v1::ChangeReplicasRequest::PROMOTE
+                                                                    : v1::ChangeReplicasRequest::REMOVE);
+        req.set_node_id(step.node_id());
+        store_->ChangeReplicas(std::move(req), now + std::chrono::seconds(10), on_desc);
+        break;
+      }
+      case v1::OperatorStep::TRANSFER_LEADER:
+        store_->TransferLeader(shard, step.node_id(), now + std::chrono::seconds(5), on_desc);
+        break;
+      case v1::OperatorStep::SPLIT: {
+        v1::SplitShardRequest req;
+        req.set_shard_id(shard);
+        *req.mutable_epoch() = step.epoch();
+        req.set_split_key(step.split_key());
+        store_->SplitShard(std::move(req), now + std::chrono::seconds(10),
+                           [finish](std::expected<v1::SplitShardResponse, RequestError> r) {
+                             finish(r ? nullptr : &r.error());
+                           });
+        break;
+      }
+      default:
+        finish(nullptr);
+        break;
     }
   }
 }

@@ -22,10 +22,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <thread>
 
 #include "claw/v1/placement.grpc.pb.h"
+#include "server/placement/planner.h"
 #include "server/router.h"
 #include "server/store.h"
 
@@ -35,11 +38,21 @@ struct PlacementOptions {
   uint64_t node_id = 0;
   uint64_t heartbeat_interval_ms = 1000;
   uint64_t node_dead_after_ms = 300'000;
+  // An operator not finished in this long is dropped (the next plan decides afresh).
+  uint64_t operator_timeout_ms = 120'000;
 };
 
 class PlacementService final : public v1::Placement::CallbackService {
  public:
+  // Starts the planner thread: while this node leads the meta shard (and has for three
+  // heartbeat intervals, so that every live node reported), it plans every interval
+  // (placement::PlanWithFindings over the node table, liveness, directory and leader reports)
+  // and hands the next step of each operator to the shard's leader in its heartbeat answer.
   PlacementService(PlacementOptions options, Store* store, Router* router);
+  ~PlacementService() override;
+  PlacementService(const PlacementService&) = delete;
+  PlacementService& operator=(const PlacementService&) = delete;
+  void Stop();
 
   grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* ctx, const v1::HeartbeatRequest* req,
                                       v1::HeartbeatResponse* resp) override;
@@ -47,8 +60,29 @@ class PlacementService final : public v1::Placement::CallbackService {
                                       v1::ListNodesResponse* resp) override;
   grpc::ServerUnaryReactor* GetDirectory(grpc::CallbackServerContext* ctx, const v1::GetDirectoryRequest* req,
                                          v1::GetDirectoryResponse* resp) override;
+  grpc::ServerUnaryReactor* DrainNode(grpc::CallbackServerContext* ctx, const v1::DrainNodeRequest* req,
+                                      v1::DrainNodeResponse* resp) override;
+  grpc::ServerUnaryReactor* RemoveNode(grpc::CallbackServerContext* ctx, const v1::RemoveNodeRequest* req,
+                                       v1::RemoveNodeResponse* resp) override;
+  grpc::ServerUnaryReactor* Explain(grpc::CallbackServerContext* ctx, const v1::ExplainRequest* req,
+                                    v1::ExplainResponse* resp) override;
 
  private:
+  struct Pending {
+    placement::Operator op{};
+    v1::Epoch planned{};  // the shard's epoch when planned
+    std::chrono::steady_clock::time_point started{};
+  };
+  void PlanLoop();
+  void PlanOnce(std::chrono::steady_clock::time_point now);
+  // The planner's input (mu_ held).
+  placement::ClusterView View(std::chrono::steady_clock::time_point now);
+  bool Dead(uint64_t node, std::chrono::steady_clock::time_point now) const;  // mu_ held
+  // The next step of `p` for a shard now described by `d` and led by `leader`; nullopt = done.
+  static std::optional<v1::OperatorStep> NextStep(const Pending& p, const v1::ShardDescriptor& d, uint64_t leader);
+  // Proposes `command` and calls `done` with the outcome.
+  void ProposeAndWait(v1::MetaCommand command, std::function<void(std::expected<void, RequestError>)> done);
+
   // The error to answer with when this node does not lead the meta shard.
   std::optional<RequestError> NotMetaLeader() const;
   // Fire-and-forget proposal of a meta command (its effect is read back from the state machine;
@@ -64,6 +98,13 @@ class PlacementService final : public v1::Placement::CallbackService {
   };
   mutable std::mutex mu_;
   std::map<uint64_t, Liveness> liveness_;  // guarded by mu_
+  // Shard -> the node that last reported leading it.
+  std::map<uint64_t, uint64_t> shard_leader_;  // guarded by mu_
+  std::map<uint64_t, Pending> pending_;        // guarded by mu_, by shard
+  placement::PlanResult last_plan_;            // guarded by mu_
+  bool stop_ = false;                          // guarded by mu_
+  std::condition_variable cv_;
+  std::thread planner_;
 };
 
 class PlacementReporter {
@@ -76,7 +117,10 @@ class PlacementReporter {
 
  private:
   void Run();
-  bool SendTo(const std::string& address, const v1::HeartbeatRequest& req, std::string* redirect);
+  bool SendTo(const std::string& address, const v1::HeartbeatRequest& req, v1::HeartbeatResponse* resp,
+              std::string* redirect);
+  // Starts the steps of the answer on the local shard leaders (one at a time per shard).
+  void Execute(const v1::HeartbeatResponse& resp);
 
   PlacementOptions options_;
   v1::NodeRecord self_;
@@ -84,6 +128,13 @@ class PlacementReporter {
   Router* router_;
   std::string last_good_;  // reporter thread only
   std::mutex mu_;
+  // Shards with a step running; shared with the steps' completion callbacks, which may run after
+  // the reporter is gone.
+  struct Executing {
+    std::mutex mu;
+    std::set<uint64_t> shards;
+  };
+  std::shared_ptr<Executing> executing_ = std::make_shared<Executing>();
   std::condition_variable cv_;
   bool stop_ = false;  // guarded by mu_
   std::thread thread_;

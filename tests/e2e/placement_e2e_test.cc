@@ -7,6 +7,11 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
+#include <map>
+#include <set>
+#include <thread>
+
 #include "claw/v1/placement.grpc.pb.h"
 #include "e2e_util.h"
 
@@ -138,6 +143,170 @@ TEST_CASE("placement: nodes heartbeat to the meta leader, which records them and
   c.Start(old_meta);
   REQUIRE(c.WaitServing(old_meta));
   REQUIRE(Eventually([&] { return NodesAre(c, {}); }, std::chrono::seconds(10)));
+}
+
+}  // namespace claw::e2e
+
+namespace claw::e2e {
+namespace {
+
+std::vector<std::string> PlacementFlags() {
+  std::vector<std::string> flags = FastFlags();
+  flags.insert(flags.end(), {"--placement-heartbeat-interval-ms", "100", "--placement-node-dead-after-ms", "2000",
+                             "--raft-snapshot-after-entries", "100"});
+  return flags;
+}
+
+// Starts a 4-node cluster and waits until the placement service runs and every node reported.
+bool StartFourNodes(TestCluster& c) {
+  c.StartAll();
+  for (int i = 0; i < c.size(); ++i) {
+    if (!c.WaitServing(i)) return false;
+  }
+  return Eventually([&] { return NodesAre(c, {}); }, std::chrono::seconds(20));
+}
+
+// Voter node indexes of every shard in the directory.
+std::map<uint64_t, std::set<int>> Voters(TestCluster& c) {
+  std::map<uint64_t, std::set<int>> out;
+  auto d = Directory(c);
+  if (!d) return out;
+  for (const auto& s : d->shards()) {
+    for (const auto& r : s.replicas()) {
+      if (r.role() == v1::Replica::VOTER) out[s.id()].insert(static_cast<int>(r.node_id()) - 1);
+    }
+  }
+  return out;
+}
+
+// Puts keys w<n> until `stop`, recording acknowledged keys and failures.
+struct Writer {
+  std::atomic<bool> stop{false};
+  std::vector<std::string> acked;
+  std::vector<std::string> failures;
+  std::thread thread;
+  explicit Writer(TestCluster& c) {
+    thread = std::thread([this, &c] {
+      auto client = OpenClient(c, std::chrono::seconds(10));
+      for (int k = 0; k < 100000 && !stop.load(); ++k) {
+        const std::string key = (k % 2 == 0 ? "w" : "\xc0w") + std::to_string(k);
+        auto put = client->Put(key, "v");
+        if (put.has_value()) {
+          acked.push_back(key);
+        } else {
+          failures.push_back(key + ": " + put.error().message);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    });
+  }
+  void Finish() {
+    stop = true;
+    if (thread.joinable()) thread.join();
+  }
+  ~Writer() { Finish(); }
+};
+
+}  // namespace
+
+TEST_CASE("placement: a drained node loses every replica and leadership under write load; then it can be removed",
+          "[e2e]") {
+  TestCluster c({.nodes = 4, .shards = 2, .flags = PlacementFlags()});
+  REQUIRE(StartFourNodes(c));
+  INFO(c.DumpLogs(100));
+  Writer writer(c);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+
+  const int drained = 2;  // node 3: a replica of every shard at bootstrap
+  auto meta = [&] { return PlacementAt(c, MetaLeader(c)); };
+  v1::DrainNodeRequest drain;
+  drain.set_node_id(c.node_id(drained));
+  v1::DrainNodeResponse dresp;
+  REQUIRE(Eventually([&] { return MetaLeader(c) >= 0 && meta()->DrainNode(Ctx().get(), drain, &dresp).ok(); }));
+  CHECK(dresp.node().state() == v1::NodeRecord::DRAINING);
+
+  // Not removable while it holds replicas.
+  v1::RemoveNodeRequest remove;
+  remove.set_node_id(c.node_id(drained));
+  v1::RemoveNodeResponse rresp;
+  grpc::Status s = meta()->RemoveNode(Ctx().get(), remove, &rresp);
+  CHECK(s.error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+  CHECK_THAT(s.error_message(), Catch::Contains("drain it first"));
+
+  REQUIRE(Eventually(
+      [&] {
+        auto nodes = Nodes(c);
+        if (!nodes) return false;
+        for (const auto& n : nodes->nodes()) {
+          if (n.node().node_id() == c.node_id(drained) && (n.replicas() != 0 || n.leaders() != 0)) return false;
+        }
+        v1::StatusResponse st;
+        return c.Admin(drained)->Status(Ctx().get(), v1::StatusRequest(), &st).ok() && st.replicas_size() == 0;
+      },
+      std::chrono::seconds(90)));
+  writer.Finish();
+  INFO("acked " << writer.acked.size());
+  CHECK(writer.failures.empty());
+  for (const std::string& f : writer.failures) UNSCOPED_INFO(f);
+  CHECK(writer.acked.size() > 100);
+  // Every data shard still has 3 voters, none on the drained node.
+  for (const auto& [shard, voters] : Voters(c)) {
+    if (shard == 1) continue;
+    CHECK(voters.size() == 3);
+    CHECK(voters.count(drained) == 0);
+  }
+  // Nothing acknowledged was lost.
+  {
+    auto client = OpenClient(c);
+    for (const std::string& k : writer.acked) {
+      auto got = client->Get(k);
+      REQUIRE(got.has_value());
+      CHECK(got->has_value());
+    }
+  }
+  REQUIRE(meta()->RemoveNode(Ctx().get(), remove, &rresp).ok());
+  CHECK(rresp.node().state() == v1::NodeRecord::REMOVED);
+}
+
+TEST_CASE("placement: the replicas of a dead node are re-created on the survivors", "[e2e]") {
+  TestCluster c({.nodes = 4, .shards = 2, .flags = PlacementFlags()});
+  REQUIRE(StartFourNodes(c));
+  INFO(c.DumpLogs(100));
+  {
+    auto client = OpenClient(c);
+    for (int k = 0; k < 200; ++k) REQUIRE(client->Put("r" + std::to_string(k), "v").has_value());
+  }
+  // Kill a node that is not the meta leader and holds data replicas.
+  int victim = -1;
+  REQUIRE(Eventually([&] {
+    const int meta = MetaLeader(c);
+    for (const auto& [shard, voters] : Voters(c)) {
+      if (shard == 1) continue;
+      for (int v : voters) {
+        if (v != meta) victim = v;
+      }
+    }
+    return meta >= 0 && victim >= 0;
+  }));
+  c.Kill(victim);
+  REQUIRE(Eventually(
+      [&] {
+        auto voters = Voters(c);
+        if (voters.empty()) return false;
+        for (const auto& [shard, vs] : voters) {
+          if (shard != 1 && (vs.size() != 3 || vs.count(victim) != 0)) return false;
+        }
+        return true;
+      },
+      std::chrono::seconds(60)));
+  // The data is intact and writable everywhere.
+  auto client = OpenClient(c);
+  for (int k = 0; k < 200; ++k) {
+    auto got = client->Get("r" + std::to_string(k));
+    REQUIRE(got.has_value());
+    CHECK(got->has_value());
+  }
+  REQUIRE(client->Put("r-after", "v").has_value());
 }
 
 }  // namespace claw::e2e
