@@ -1,5 +1,6 @@
-// clawctl: command-line parsing, the txn language, output formatting (table and JSON), and whole
-// commands run against the client's FakeCluster with their exit codes.
+// clawctl: command-line parsing (the shard admin commands' too), the txn language, output
+// formatting (table and JSON), and whole commands run against the client's FakeCluster with their
+// exit codes. The shard admin commands' logic is in clawctl_shard_test.cc.
 
 #include <sstream>
 #include <string>
@@ -111,7 +112,95 @@ TEST_CASE("clawctl rejects bad command lines with a reason", "[tools]") {
   CHECK_FALSE(Parse({"del", "--range", "a"}));
   CHECK_FALSE(Parse({"del", "--range", "--prefix", "a"}));
   CHECK_FALSE(Parse({"shard"}));
+  CHECK_FALSE(Parse({"member", "show"}));
   CHECK_FALSE(Parse({"get", "k", "--timeout"}));
+}
+
+TEST_CASE("clawctl parses the shard admin commands", "[tools]") {
+  auto show = Parse({"shard", "show", "7"});
+  REQUIRE(show);
+  CHECK(show->command == Command::kShardShow);
+  CHECK(show->shard_id == 7);
+  auto split = Parse({"shard", "split", "2", "--key", "-k", "--yes", "--command-timeout", "30s"});
+  REQUIRE(split);
+  CHECK(split->command == Command::kShardSplit);
+  CHECK(split->shard_id == 2);
+  CHECK(split->split_key == "-k");  // a value that looks like an option is still the key
+  CHECK(split->yes);
+  CHECK(split->command_timeout == milliseconds(30000));
+  CHECK(Parse({"shard", "split", "2", "--key-hex", "00Ff7a"})->split_key == std::string("\x00\xff\x7a", 3));
+  CHECK_FALSE(Parse({"shard", "split", "2"})->split_key);  // the middle of the data
+  CHECK_FALSE(Parse({"shard", "split", "2"})->yes);
+  auto transfer = Parse({"shard", "transfer-leader", "3", "--to=2"});
+  REQUIRE(transfer);
+  CHECK(transfer->command == Command::kShardTransferLeader);
+  CHECK(transfer->to_node == 2);
+  CHECK_FALSE(transfer->command_timeout);
+  auto move = Parse({"--to", "1", "shard", "move", "2", "--from", "4", "--yes"});
+  REQUIRE(move);
+  CHECK(move->command == Command::kShardMove);
+  CHECK(move->from_node == 4);
+  CHECK(move->to_node == 1);
+  CHECK(move->yes);
+  CHECK(kMoveTimeout == milliseconds(60000));
+  // Each command's own help, as `COMMAND --help` and as `help COMMAND`.
+  CHECK(Parse({"shard", "move", "--help"})->help_topic == Command::kShardMove);
+  CHECK(Parse({"shard", "split", "2", "-h"})->help_topic == Command::kShardSplit);
+  CHECK(Parse({"help", "shard", "transfer-leader"})->help_topic == Command::kShardTransferLeader);
+  CHECK(Parse({"--help"})->help_topic == Command::kHelp);
+  CHECK(Parse({"help", "nonsense"})->help_topic == Command::kHelp);
+  CHECK(HelpText(Command::kShardMove).starts_with("usage: clawctl shard move ID --from NODE --to NODE"));
+  CHECK(HelpText(Command::kShardShow).starts_with("usage: clawctl shard show ID"));
+  CHECK(HelpText(Command::kPut) == UsageText());
+  for (std::string_view command : {"shard show ID", "shard split ID", "shard transfer-leader ID",
+                                   "shard move ID", "--key-hex HEX"}) {
+    CHECK(UsageText().find(command) != std::string_view::npos);
+  }
+}
+
+TEST_CASE("clawctl rejects bad shard admin command lines with a reason", "[tools]") {
+  auto error = [](std::vector<std::string> args) {
+    auto inv = Parse(std::move(args));
+    REQUIRE_FALSE(inv);
+    return inv.error();
+  };
+  CHECK(error({"shard", "frobnicate"}).find("list, show, split, transfer-leader, move") != std::string::npos);
+  CHECK(error({"shard", "show"}).find("usage: clawctl shard show ID") != std::string::npos);
+  CHECK(error({"shard", "show", "1", "2"}).find("usage: clawctl shard show ID") != std::string::npos);
+  CHECK(error({"shard", "show", "two"}).find("shard ID wants a number") != std::string::npos);
+  CHECK(error({"shard", "show", "0"}).find("shard ID wants a number > 0") != std::string::npos);
+  CHECK(error({"shard", "show", "-3"}).find("shard ID wants a number") != std::string::npos);
+  CHECK(error({"shard", "split", "2x"}).find("'2x'") != std::string::npos);
+  CHECK(error({"shard", "transfer-leader", "2"}).find("needs --to NODE") != std::string::npos);
+  CHECK(error({"shard", "transfer-leader", "2", "--to", "n2"}).find("--to wants a node id") != std::string::npos);
+  CHECK(error({"shard", "transfer-leader", "2", "--to", "0"}).find("--to wants a node id") != std::string::npos);
+  CHECK(error({"shard", "transfer-leader", "2", "--to"}).find("needs a value") != std::string::npos);
+  CHECK(error({"shard", "move", "2", "--to", "1"}).find("needs --from NODE") != std::string::npos);
+  CHECK(error({"shard", "move", "2", "--from", "1"}).find("needs --to NODE") != std::string::npos);
+  CHECK(error({"shard", "move", "2", "--from", "1", "--to", "1"}).find("same node") != std::string::npos);
+  CHECK(error({"shard", "split", "2", "--key", "a", "--key-hex", "61"}).find("one --key or --key-hex") !=
+        std::string::npos);
+  CHECK(error({"shard", "split", "2", "--key", "a", "--key", "b"}).find("one --key or --key-hex") !=
+        std::string::npos);
+  CHECK(error({"shard", "split", "2", "--key", ""}).find("--key is empty") != std::string::npos);
+  CHECK(error({"shard", "split", "2", "--key-hex", "abc"}).find("--key-hex wants pairs") != std::string::npos);
+  CHECK(error({"shard", "split", "2", "--key-hex", "zz"}).find("--key-hex wants pairs") != std::string::npos);
+  CHECK(error({"shard", "split", "2", "--to", "1"}).find("does not apply to 'shard split'") != std::string::npos);
+  CHECK(error({"shard", "transfer-leader", "2", "--to", "1", "--yes"}).find("does not apply") != std::string::npos);
+  CHECK(error({"shard", "show", "2", "--yes"}).find("does not apply to 'shard show'") != std::string::npos);
+  CHECK(error({"put", "k", "v", "--key", "x"}).find("does not apply to 'put'") != std::string::npos);
+  CHECK(error({"shard", "move", "2", "--from", "1", "--to", "2", "--command-timeout", "soon"})
+            .find("--command-timeout wants a positive duration") != std::string::npos);
+  CHECK(error({"shard", "list", "2"}).find("usage: clawctl shard list") != std::string::npos);
+}
+
+TEST_CASE("clawctl decodes hex keys", "[tools]") {
+  CHECK(ParseHex("6b6579") == "key");
+  CHECK(ParseHex("00FF") == std::string("\x00\xff", 2));
+  CHECK_FALSE(ParseHex(""));
+  CHECK_FALSE(ParseHex("0"));
+  CHECK_FALSE(ParseHex("0x00"));
+  CHECK_FALSE(ParseHex("g0"));
 }
 
 TEST_CASE("clawctl durations", "[tools]") {

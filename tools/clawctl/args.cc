@@ -23,6 +23,8 @@ constexpr FlagSpec kFlags[] = {
     {"stale", false, false},     {"range", false, false},    {"prefix", false, false},
     {"limit", true, false},      {"reverse", false, false},  {"keys-only", false, false},
     {"if", true, false},         {"then", true, false},      {"else", true, false},
+    {"key", true, false},        {"key-hex", true, false},   {"from", true, false},
+    {"to", true, false},         {"yes", false, false},      {"command-timeout", true, false},
 };
 
 const FlagSpec* FindFlag(std::string_view name) {
@@ -30,6 +32,25 @@ const FlagSpec* FindFlag(std::string_view name) {
     if (flag.name == name) return &flag;
   }
   return nullptr;
+}
+
+// A whole decimal number (no sign, no spaces).
+std::optional<uint64_t> ParseNumber(std::string_view text) {
+  uint64_t number = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, number);
+  if (ec != std::errc() || ptr != end || text.empty()) return std::nullopt;
+  return number;
+}
+
+// A node id as --from / --to take it: a number above 0.
+std::expected<uint64_t, std::string> ParseNodeId(std::string_view flag, std::string_view text) {
+  auto id = ParseNumber(text);
+  if (!id || *id == 0) {
+    return std::unexpected("--" + std::string(flag) + " wants a node id (a number > 0, see " +
+                           "`clawctl member list`), not '" + std::string(text) + "'");
+  }
+  return *id;
 }
 
 std::vector<std::string> SplitList(std::string_view text) {
@@ -151,6 +172,9 @@ const std::map<Command, std::vector<std::string_view>>& AllowedFlags() {
       {Command::kDel, {"prev-kv", "range", "prefix"}},
       {Command::kScan, {"limit", "reverse", "keys-only", "prefix"}},
       {Command::kTxn, {"if", "then", "else"}},
+      {Command::kShardSplit, {"key", "key-hex", "yes", "command-timeout"}},
+      {Command::kShardTransferLeader, {"to", "command-timeout"}},
+      {Command::kShardMove, {"from", "to", "yes", "command-timeout"}},
   };
   return allowed;
 }
@@ -164,6 +188,10 @@ std::string_view CommandName(Command command) {
     case Command::kTxn: return "txn";
     case Command::kStatus: return "status";
     case Command::kShardList: return "shard list";
+    case Command::kShardShow: return "shard show";
+    case Command::kShardSplit: return "shard split";
+    case Command::kShardTransferLeader: return "shard transfer-leader";
+    case Command::kShardMove: return "shard move";
     case Command::kMemberList: return "member list";
     case Command::kHelp: return "help";
     case Command::kVersion: return "version";
@@ -189,12 +217,40 @@ std::expected<void, std::string> ApplyCommandFlag(const FlagUse& flag, Invocatio
   if (name == "if") inv->txn_if.push_back(flag.value);
   if (name == "then") inv->txn_then.push_back(flag.value);
   if (name == "else") inv->txn_else.push_back(flag.value);
+  if (name == "yes") inv->yes = true;
   if (name == "limit") {
-    const char* end = flag.value.data() + flag.value.size();
-    auto [ptr, ec] = std::from_chars(flag.value.data(), end, inv->limit);
-    if (ec != std::errc() || ptr != end) {
-      return std::unexpected("--limit wants a number, not '" + flag.value + "'");
+    auto limit = ParseNumber(flag.value);
+    if (!limit) return std::unexpected("--limit wants a number, not '" + flag.value + "'");
+    inv->limit = *limit;
+  }
+  if (name == "key" || name == "key-hex") {
+    if (inv->split_key) return std::unexpected("give one --key or --key-hex, not several");
+    if (name == "key") {
+      inv->split_key = flag.value;
+    } else {
+      inv->split_key = ParseHex(flag.value);
+      if (!inv->split_key) {
+        return std::unexpected("--key-hex wants pairs of hex digits like 6b6579, not '" +
+                               flag.value + "'");
+      }
     }
+    if (inv->split_key->empty()) {
+      return std::unexpected("--" + std::string(name) +
+                             " is empty (leave it out to split at the middle of the data)");
+    }
+  }
+  if (name == "from" || name == "to") {
+    auto node = ParseNodeId(name, flag.value);
+    if (!node) return std::unexpected(node.error());
+    (name == "from" ? inv->from_node : inv->to_node) = *node;
+  }
+  if (name == "command-timeout") {
+    auto timeout = ParseDuration(flag.value);
+    if (!timeout || timeout->count() <= 0) {
+      return std::unexpected("--command-timeout wants a positive duration like 60s or 2m, not '" +
+                             flag.value + "'");
+    }
+    inv->command_timeout = *timeout;
   }
   return {};
 }
@@ -211,12 +267,26 @@ std::expected<void, std::string> TakeCommand(std::vector<std::string> words, Inv
   words.erase(words.begin());
   if (auto it = kSimple.find(word); it != kSimple.end()) {
     inv->command = it->second;
-  } else if (word == "shard" || word == "member") {
-    if (words.empty() || words.front() != "list") {
-      return std::unexpected("'" + word + "' wants a subcommand: " + word + " list");
+  } else if (word == "shard") {
+    static const std::map<std::string_view, Command> kShard = {
+        {"list", Command::kShardList},
+        {"show", Command::kShardShow},
+        {"split", Command::kShardSplit},
+        {"transfer-leader", Command::kShardTransferLeader},
+        {"move", Command::kShardMove},
+    };
+    auto sub = words.empty() ? kShard.end() : kShard.find(words.front());
+    if (sub == kShard.end()) {
+      return std::unexpected("'shard' wants a subcommand: list, show, split, transfer-leader, move");
     }
     words.erase(words.begin());
-    inv->command = word == "shard" ? Command::kShardList : Command::kMemberList;
+    inv->command = sub->second;
+  } else if (word == "member") {
+    if (words.empty() || words.front() != "list") {
+      return std::unexpected("'member' wants a subcommand: member list");
+    }
+    words.erase(words.begin());
+    inv->command = Command::kMemberList;
   } else {
     return std::unexpected("unknown command '" + word + "'");
   }
@@ -243,6 +313,10 @@ std::expected<void, std::string> CheckArity(const Invocation& inv) {
     case Command::kTxn: return want(0, 0, "txn [--if CMP]... [--then OP]... [--else OP]...");
     case Command::kStatus: return want(0, 0, "status");
     case Command::kShardList: return want(0, 0, "shard list");
+    case Command::kShardShow: return want(1, 1, "shard show ID");
+    case Command::kShardSplit: return want(1, 1, "shard split ID [--key KEY | --key-hex HEX] [--yes]");
+    case Command::kShardTransferLeader: return want(1, 1, "shard transfer-leader ID --to NODE");
+    case Command::kShardMove: return want(1, 1, "shard move ID --from NODE --to NODE [--yes]");
     case Command::kMemberList: return want(0, 0, "member list");
     case Command::kHelp:
     case Command::kVersion: return {};
@@ -250,7 +324,53 @@ std::expected<void, std::string> CheckArity(const Invocation& inv) {
   return {};
 }
 
+bool IsShardCommand(Command command) {
+  return command == Command::kShardShow || command == Command::kShardSplit ||
+         command == Command::kShardTransferLeader || command == Command::kShardMove;
+}
+
+// The shard id argument and the flags a shard command cannot do without.
+std::expected<void, std::string> CheckShardCommand(Invocation* inv) {
+  auto id = ParseNumber(inv->args[0]);
+  if (!id || *id == 0) {
+    return std::unexpected("shard ID wants a number > 0 (see `clawctl shard list`), not '" +
+                           inv->args[0] + "'");
+  }
+  inv->shard_id = *id;
+  const std::string name(CommandName(inv->command));
+  if (inv->command == Command::kShardMove && inv->from_node == 0) {
+    return std::unexpected(name + " needs --from NODE (the node giving up its replica)");
+  }
+  if ((inv->command == Command::kShardMove || inv->command == Command::kShardTransferLeader) &&
+      inv->to_node == 0) {
+    return std::unexpected(name + " needs --to NODE");
+  }
+  if (inv->command == Command::kShardMove && inv->from_node == inv->to_node) {
+    return std::unexpected(name + ": --from and --to name the same node");
+  }
+  return {};
+}
+
 }  // namespace
+
+std::optional<std::string> ParseHex(std::string_view text) {
+  auto digit = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  if (text.empty() || text.size() % 2 != 0) return std::nullopt;
+  std::string bytes;
+  bytes.reserve(text.size() / 2);
+  for (size_t i = 0; i < text.size(); i += 2) {
+    const int high = digit(text[i]);
+    const int low = digit(text[i + 1]);
+    if (high < 0 || low < 0) return std::nullopt;
+    bytes.push_back(static_cast<char>(high << 4 | low));
+  }
+  return bytes;
+}
 
 std::optional<milliseconds> ParseDuration(std::string_view text) {
   uint64_t number = 0;
@@ -272,16 +392,30 @@ std::expected<Invocation, std::string> ParseArgs(const std::vector<std::string>&
   Invocation inv;
   inv.global.endpoints = SplitList(env_endpoints != nullptr ? env_endpoints : "");
   if (inv.global.endpoints.empty()) inv.global.endpoints = {std::string(kDefaultEndpoint)};
+  // The command a help request is about: `COMMAND --help` or `help COMMAND`.
+  auto help_about = [](std::vector<std::string> topic_words) {
+    Invocation topic;
+    if (!TakeCommand(std::move(topic_words), &topic)) return Command::kHelp;
+    return topic.command;
+  };
   for (const FlagUse& flag : flags) {
-    if (flag.spec->name == "help") return Invocation{.command = Command::kHelp};
+    if (flag.spec->name == "help") {
+      return Invocation{.command = Command::kHelp, .help_topic = help_about(words)};
+    }
     if (flag.spec->name == "version") return Invocation{.command = Command::kVersion};
   }
   if (auto ok = TakeCommand(std::move(words), &inv); !ok) return std::unexpected(ok.error());
+  if (inv.command == Command::kHelp) {
+    return Invocation{.command = Command::kHelp, .help_topic = help_about(inv.args)};
+  }
   for (const FlagUse& flag : flags) {
     auto ok = flag.spec->global ? ApplyGlobal(flag, &inv.global) : ApplyCommandFlag(flag, &inv);
     if (!ok) return std::unexpected(ok.error());
   }
   if (auto ok = CheckArity(inv); !ok) return std::unexpected(ok.error());
+  if (IsShardCommand(inv.command)) {
+    if (auto ok = CheckShardCommand(&inv); !ok) return std::unexpected(ok.error());
+  }
   return inv;
 }
 
@@ -305,12 +439,21 @@ commands:
                                      from stdin (one per line, like etcdctl txn)
   status                             Cluster.Status of every endpoint
   shard list                         shards: id, range, epoch, replicas, leader
+  shard show ID                      one shard: range, epoch, leader, replicas and their nodes
+  shard split ID [--key KEY | --key-hex HEX] [--yes]
+                                     split a shard at KEY (default: the middle of its data)
+  shard transfer-leader ID --to NODE hand the shard's leadership to the voter on node NODE
+  shard move ID --from NODE --to NODE [--yes]
+                                     move a replica: learner on NODE, catch up, promote,
+                                     leadership away from --from if needed, remove --from
   member list                        nodes: id, name, addresses, zone/rack/host, reachable
 
   CMP: value(KEY) OP VALUE | version(KEY) OP N | mod(KEY) OP N | exists(KEY) | !exists(KEY)
        with OP one of = != < >
   OP:  put KEY VALUE | get KEY | del KEY | delrange START END
   Words with spaces or special bytes go in double quotes: "a b", "\x00\n\t\"\\".
+  split, move change the cluster: they ask [y/N] on a terminal and need --yes otherwise.
+  `clawctl COMMAND --help` (or `clawctl help COMMAND`) describes one command.
 
 global options:
   --endpoints A,B,C     seed endpoints host:port (default $CLAWCTL_ENDPOINTS, else 127.0.0.1:7379)
@@ -319,7 +462,7 @@ global options:
   --consistency C       linearizable (default) or stale
   --durability D        quorum (default) or leader
   --forward             let a non-leader node forward the request to the leader
-  -h, --help            this text;  --version  the version
+  -h, --help            this text (after a command: its own help);  --version  the version
 
 output:
   table: values and keys as text, bytes outside printable ASCII and '\' escaped as \xNN / \\;
@@ -327,9 +470,79 @@ output:
          numbers as decimal strings, errors on stderr.
 
 exit codes:
-  0 ok   1 the request failed (stderr: code, message, hint)   2 usage error
-  3 get: key not found   4 txn: a comparison failed (the else branch ran)
+  0 ok   1 the request failed (stderr: code, message, hint)
+  2 usage error, or split/move not confirmed (no --yes without a terminal, or not answered y)
+  3 get: key not found; shard show/split/transfer-leader/move: no such shard
+  4 txn: a comparison failed (the else branch ran)
 )";
+}
+
+std::string_view HelpText(Command topic) {
+  switch (topic) {
+    case Command::kShardShow:
+      return R"(usage: clawctl shard show ID
+
+One shard as the cluster's directory knows it (Cluster.ListShards on the first endpoint that
+answers): its range [START, END), epoch (conf_version.range_version), leader, and each replica
+with its node, role (VOTER or LEARNER) and the node's client address.
+
+  -w json   the shard as one object of `shard list -w json`, replicas with "address"
+
+exit codes: 0 ok, 1 the request failed, 2 usage error, 3 no shard ID
+)";
+    case Command::kShardSplit:
+      return R"(usage: clawctl shard split ID [--key KEY | --key-hex HEX] [--yes] [--command-timeout D]
+
+Splits shard ID in two on its leader (Cluster.SplitShard): the shard keeps [START, KEY), a new
+shard with a new id takes [KEY, END), with replicas on the same nodes. Prints both shards.
+Without a key the leader picks the key that halves the shard's data (an empty shard cannot be
+split that way). The request names the shard's epoch, so it never splits a shard that changed
+meanwhile (a retry of a split that went through is refused, not applied twice).
+
+  --key KEY           split at KEY (the bytes of the argument); must lie strictly inside
+  --key-hex HEX       the same, KEY given as hex digits (binary keys): --key-hex 00ff10
+  --yes               do not ask; required when stdin is not a terminal
+  --command-timeout D the whole command, redirects and retries included (default --timeout)
+
+exit codes: 0 ok, 1 the request failed, 2 usage error or not confirmed, 3 no shard ID
+)";
+    case Command::kShardTransferLeader:
+      return R"(usage: clawctl shard transfer-leader ID --to NODE [--command-timeout D]
+
+Hands the leadership of shard ID to its voter on node NODE (Cluster.TransferLeader, sent to the
+current leader) and waits until NODE leads. Prints the shard. A no-op when NODE already leads.
+
+  --to NODE           the node id of a voter of the shard (see `clawctl shard show ID`)
+  --command-timeout D the whole command, redirects and retries included (default --timeout)
+
+exit codes: 0 ok, 1 the request failed, 2 usage error, 3 no shard ID
+)";
+    case Command::kShardMove:
+      return R"(usage: clawctl shard move ID --from NODE --to NODE [--yes] [--command-timeout D]
+
+Moves shard ID's replica from node --from to node --to without ever lowering its number of
+voters, one Raft configuration change at a time (Cluster.ChangeReplicas on the leader):
+  1. add a learner on --to (it catches up by snapshot)
+  2. promote it to voter, retrying while the leader answers that it has not caught up
+  3. if --from leads the shard, transfer the leadership to --to (or another voter)
+  4. remove the replica on --from (its node deletes the replica's data)
+Each step is printed on stderr as it completes; the final shard on stdout. Every step is
+planned from the shard's current descriptor, so running the command again after a failure
+skips what is already done (a learner already on --to, a voter already promoted, ...).
+
+  --from NODE         the node id giving up its replica
+  --to NODE           the node id receiving one (it must not host one of the shard already,
+                      unless a previous move got that far)
+  --yes               do not ask; required when stdin is not a terminal
+  --command-timeout D the whole move, waiting for the learner included (default 60s);
+                      each request still ends within --timeout
+
+exit codes: 0 ok, 1 a step failed (the steps done stay done: run again to resume),
+            2 usage error or not confirmed, 3 no shard ID
+)";
+    default:
+      return UsageText();
+  }
 }
 
 }  // namespace claw::clawctl

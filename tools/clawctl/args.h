@@ -20,8 +20,8 @@ namespace claw::clawctl {
 // Exit codes (also in `clawctl --help` and tools/README.md).
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;       // the request failed (error on stderr)
-inline constexpr int kExitUsage = 2;        // bad command line
-inline constexpr int kExitNotFound = 3;     // get: the key does not exist
+inline constexpr int kExitUsage = 2;        // bad command line, or a destructive command not confirmed
+inline constexpr int kExitNotFound = 3;     // get: the key does not exist; shard *: no such shard
 inline constexpr int kExitTxnFailed = 4;    // txn: a comparison failed (the else branch ran)
 
 inline constexpr std::string_view kDefaultEndpoint = "127.0.0.1:7379";
@@ -38,6 +38,10 @@ enum class Command : uint8_t {
   kTxn,
   kStatus,
   kShardList,
+  kShardShow,
+  kShardSplit,
+  kShardTransferLeader,
+  kShardMove,
   kMemberList,
 };
 
@@ -64,7 +68,21 @@ struct Invocation {
   std::vector<std::string> txn_if{};    // txn --if COMPARE (repeated)
   std::vector<std::string> txn_then{};  // txn --then OP
   std::vector<std::string> txn_else{};  // txn --else OP
+  // shard show / split / transfer-leader / move.
+  uint64_t shard_id = 0;                   // the ID argument (> 0)
+  std::optional<std::string> split_key{};  // split --key KEY or --key-hex HEX, as bytes
+  uint64_t from_node = 0;                  // move --from NODE
+  uint64_t to_node = 0;                    // transfer-leader, move --to NODE
+  bool yes = false;                        // split, move --yes: do not ask for confirmation
+  // split, transfer-leader, move --command-timeout: the whole command's time, all steps and
+  // retries included (unset: --timeout for split and transfer-leader, kMoveTimeout for move).
+  std::optional<std::chrono::milliseconds> command_timeout{};
+  // help: the command whose help to print (kHelp: the whole usage text).
+  Command help_topic = Command::kHelp;
 };
+
+// The default --command-timeout of `shard move` (a learner may need a snapshot to catch up).
+inline constexpr std::chrono::milliseconds kMoveTimeout{60'000};
 
 // Parses argv[1..]. `env_endpoints` is $CLAWCTL_ENDPOINTS (nullptr when unset); --endpoints
 // overrides it, and without either the endpoint is kDefaultEndpoint.
@@ -74,7 +92,13 @@ struct Invocation {
 // "5s", "500ms", "2m", or a bare number of seconds.
 [[nodiscard]] std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text);
 
+// "6b6579" -> "key": pairs of hex digits (either case), at least one pair.
+[[nodiscard]] std::optional<std::string> ParseHex(std::string_view text);
+
 // The text of `clawctl --help`.
 std::string_view UsageText();
+// The text of `clawctl COMMAND --help` (also `clawctl help COMMAND`): the command's own help
+// where it has one, else UsageText().
+std::string_view HelpText(Command topic);
 
 }  // namespace claw::clawctl

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "tools/clawctl/format.h"
+#include "tools/clawctl/shard_admin.h"
 #include "tools/clawctl/txn_script.h"
 
 namespace claw::clawctl {
@@ -72,6 +73,39 @@ std::string ReplicaList(const client::ShardInfo& shard) {
     if (replica.learner) text += "(learner)";
   }
   return text.empty() ? "-" : text;
+}
+
+// The shard's object of `shard list -w json`; with `addresses`, each replica's "address" too.
+void WriteShard(JsonWriter& json, const client::ShardInfo& shard,
+                const std::vector<client::MemberInfo>* addresses = nullptr) {
+  json.BeginObject().Key("id").Uint64(shard.id);
+  json.Key("start_key").Bytes(shard.start_key).Key("end_key").Bytes(shard.end_key);
+  json.Key("epoch").BeginObject().Key("conf_version").Uint64(shard.epoch.conf_version);
+  json.Key("range_version").Uint64(shard.epoch.range_version).EndObject();
+  json.Key("replicas").BeginArray();
+  for (const client::ReplicaInfo& replica : shard.replicas) {
+    json.BeginObject().Key("node_id").Uint64(replica.node_id);
+    json.Key("replica_id").Uint64(replica.replica_id);
+    json.Key("role").String(replica.learner ? "LEARNER" : "VOTER");
+    if (addresses != nullptr) {
+      std::string address;
+      for (const client::MemberInfo& m : *addresses) {
+        if (m.node_id == replica.node_id) address = m.client_address;
+      }
+      json.Key("address").String(address);
+    }
+    json.EndObject();
+  }
+  json.EndArray().Key("leader_node_id").Uint64(shard.leader_node_id);
+  json.Key("leader_address").String(shard.leader_address).EndObject();
+}
+
+std::string EpochText(const client::ShardEpoch& epoch) {
+  return std::to_string(epoch.conf_version) + "." + std::to_string(epoch.range_version);
+}
+
+std::string LeaderText(const client::ShardInfo& shard) {
+  return shard.leader_node_id == 0 ? "-" : std::to_string(shard.leader_node_id);
 }
 
 client::CallOptions CallOptionsOf(const Invocation& inv) {
@@ -272,11 +306,8 @@ std::string FormatShards(const std::vector<client::ShardInfo>& shards, OutputFor
     Table table({"SHARD", "START", "END", "EPOCH", "REPLICAS", "LEADER"});
     for (const client::ShardInfo& shard : shards) {
       table.AddRow({std::to_string(shard.id), RangeBound(shard.start_key, "(start)"),
-                    RangeBound(shard.end_key, "(end)"),
-                    std::to_string(shard.epoch.conf_version) + "." +
-                        std::to_string(shard.epoch.range_version),
-                    ReplicaList(shard),
-                    shard.leader_node_id == 0 ? "-" : std::to_string(shard.leader_node_id)});
+                    RangeBound(shard.end_key, "(end)"), EpochText(shard.epoch),
+                    ReplicaList(shard), LeaderText(shard)});
     }
     std::ostringstream out;
     table.Print(out);
@@ -284,22 +315,36 @@ std::string FormatShards(const std::vector<client::ShardInfo>& shards, OutputFor
   }
   JsonWriter json;
   json.BeginObject().Key("shards").BeginArray();
-  for (const client::ShardInfo& shard : shards) {
-    json.BeginObject().Key("id").Uint64(shard.id);
-    json.Key("start_key").Bytes(shard.start_key).Key("end_key").Bytes(shard.end_key);
-    json.Key("epoch").BeginObject().Key("conf_version").Uint64(shard.epoch.conf_version);
-    json.Key("range_version").Uint64(shard.epoch.range_version).EndObject();
-    json.Key("replicas").BeginArray();
-    for (const client::ReplicaInfo& replica : shard.replicas) {
-      json.BeginObject().Key("node_id").Uint64(replica.node_id);
-      json.Key("replica_id").Uint64(replica.replica_id);
-      json.Key("role").String(replica.learner ? "LEARNER" : "VOTER").EndObject();
-    }
-    json.EndArray().Key("leader_node_id").Uint64(shard.leader_node_id);
-    json.Key("leader_address").String(shard.leader_address).EndObject();
-  }
+  for (const client::ShardInfo& shard : shards) WriteShard(json, shard);
   json.EndArray().EndObject();
   return json.str() + "\n";
+}
+
+std::string FormatShardShow(const client::ShardInfo& shard,
+                            const std::vector<client::MemberInfo>& members, OutputFormat format) {
+  if (format == OutputFormat::kJson) {
+    JsonWriter json;
+    WriteShard(json, shard, &members);
+    return json.str() + "\n";
+  }
+  std::ostringstream out;
+  Table head({"SHARD", "START", "END", "EPOCH", "LEADER"});
+  head.AddRow({std::to_string(shard.id), RangeBound(shard.start_key, "(start)"),
+               RangeBound(shard.end_key, "(end)"), EpochText(shard.epoch), LeaderText(shard)});
+  head.Print(out);
+  out << '\n';
+  Table replicas({"NODE", "REPLICA", "ROLE", "LEADER", "ADDRESS"});
+  for (const client::ReplicaInfo& replica : shard.replicas) {
+    std::string address = "-";
+    for (const client::MemberInfo& m : members) {
+      if (m.node_id == replica.node_id && !m.client_address.empty()) address = m.client_address;
+    }
+    replicas.AddRow({std::to_string(replica.node_id), std::to_string(replica.replica_id),
+                     replica.learner ? "LEARNER" : "VOTER",
+                     replica.node_id == shard.leader_node_id ? "yes" : "no", address});
+  }
+  replicas.Print(out);
+  return out.str();
 }
 
 std::string FormatMembers(const std::vector<client::MemberInfo>& members, OutputFormat format) {
@@ -371,7 +416,7 @@ std::string FormatStatus(const std::vector<EndpointStatus>& nodes, OutputFormat 
 }
 
 int RunCommand(const Invocation& inv, client::Client& client, std::istream& in, std::ostream& out,
-               std::ostream& err) {
+               std::ostream& err, Interactive interactive) {
   const OutputFormat format = inv.global.format;
   switch (inv.command) {
     case Command::kPut: {
@@ -400,6 +445,13 @@ int RunCommand(const Invocation& inv, client::Client& client, std::istream& in, 
       if (!shards) return Failed(shards.error(), err);
       out << FormatShards(*shards, format);
       return kExitOk;
+    }
+    case Command::kShardShow:
+    case Command::kShardSplit:
+    case Command::kShardTransferLeader:
+    case Command::kShardMove: {
+      GrpcShardAdmin admin(client);
+      return RunShardCommand(inv, admin, interactive, in, out, err);
     }
     case Command::kMemberList: {
       auto members = client.ListMembers(CallOptionsOf(inv));

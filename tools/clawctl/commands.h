@@ -14,12 +14,14 @@
 
 #include "client/client.h"
 #include "tools/clawctl/args.h"
+#include "tools/clawctl/shard_commands.h"
 
 namespace claw::clawctl {
 
-// Runs the command and returns the process exit code (kExit*).
+// Runs the command and returns the process exit code (kExit*). `interactive` says whether split
+// and move may ask for confirmation on `in` (see shard_commands.h).
 int RunCommand(const Invocation& inv, client::Client& client, std::istream& in, std::ostream& out,
-               std::ostream& err);
+               std::ostream& err, Interactive interactive = Interactive::kNo);
 
 // "clawctl: CODE: message" plus a hint line when there is a useful one, and a note when a write
 // may have been applied.
@@ -33,6 +35,11 @@ std::string FormatDeleteCount(uint64_t deleted, OutputFormat format);
 std::string FormatScan(const client::ScanResult& result, bool keys_only, OutputFormat format);
 std::string FormatTxn(const client::TxnResult& result, OutputFormat format);
 std::string FormatShards(const std::vector<client::ShardInfo>& shards, OutputFormat format);
+// One shard in detail: its row as in FormatShards, then one row per replica with its node's
+// client address (from `members`; "-" when unknown). JSON: the shard's object of FormatShards,
+// each replica with "address" added.
+std::string FormatShardShow(const client::ShardInfo& shard,
+                            const std::vector<client::MemberInfo>& members, OutputFormat format);
 std::string FormatMembers(const std::vector<client::MemberInfo>& members, OutputFormat format);
 // One entry per endpoint: its status, or the error it answered with.
 struct EndpointStatus {
