@@ -201,7 +201,32 @@ void PlacementService::PlanOnce(Clock::time_point now) {
       ++it;
     }
   }
+  // An operator whose destination died, is draining or was removed can never finish: drop it,
+  // so that the plan below can repair the shard another way.
   placement::ClusterView view = View(now);
+  std::map<uint64_t, placement::NodeState> states;
+  for (const placement::NodeInfo& n : view.nodes) states[n.id.value()] = n.state;
+  bool dropped = false;
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    const uint64_t dest = std::visit(
+        [](const auto& a) -> uint64_t {
+          using T = std::decay_t<decltype(a)>;
+          if constexpr (std::is_same_v<T, placement::AddReplica>) return a.target.value();
+          if constexpr (std::is_same_v<T, placement::MoveReplica> || std::is_same_v<T, placement::TransferLeader>) {
+            return a.to.value();
+          }
+          return 0;
+        },
+        it->second.op.action);
+    if (dest != 0 && states[dest] != placement::NodeState::kUp) {
+      SPDLOG_INFO("placement: abandoned: {} (n{} is no longer up)", placement::ToString(it->second.op), dest);
+      it = pending_.erase(it);
+      dropped = true;
+    } else {
+      ++it;
+    }
+  }
+  if (dropped) view = View(now);
   last_plan_ = placement::PlanWithFindings(view, PolicyFor(view), placement::PlacementConfig{});
   std::map<uint64_t, v1::Epoch> epochs;
   for (const v1::ShardDescriptor& d : store_->meta().Shards()) epochs[d.id()] = d.epoch();

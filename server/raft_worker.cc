@@ -248,9 +248,7 @@ void RaftWorker::MaybeSendGone(Group* g, uint64_t from, Clock::time_point now) {
   // `from` is garbage when the applied configuration, which is at least as new as the one that
   // added it (its generation says when), does not list it: it was removed, or added by an entry
   // that never committed. Tell it, at most once a second.
-  if (!g->initialized || HasReplica(g->desc, from) ||
-      ReplicaGeneration(from) > g->desc.epoch().conf_version() ||
-      raft::IsMember(g->replica->conf(), raft::NodeId(from))) {
+  if (!g->initialized || !RemovedBy(g->desc, from) || raft::IsMember(g->replica->conf(), raft::NodeId(from))) {
     return;
   }
   auto& last = g->gone_sent[from];
@@ -649,7 +647,7 @@ void RaftWorker::ApplyConfig(Group* g, uint64_t index, const std::string& data) 
   }
   SPDLOG_INFO("shard {}: configuration at index {} applied: conf version {}, replicas [{}]", g->id, index,
               g->desc.epoch().conf_version(), members);
-  if (!HasReplica(g->desc, g->self)) {
+  if (RemovedBy(g->desc, g->self)) {
     SPDLOG_INFO("shard {}: this replica ({}) was removed; destroying it", g->id, g->self);
     g->destroy = true;
   }
@@ -889,7 +887,10 @@ void RaftWorker::InstallSnapshot(Group* g, const raft::SnapshotMeta& meta) {
   g->desc = desc;
   g->initialized = true;
   store_->router_->Upsert(g->desc, true);
-  if (!HasReplica(g->desc, g->self)) g->destroy = true;
+  // A snapshot taken before the entry that added this replica does not list it yet (the entry
+  // follows in the log); only a descriptor at least as new as our generation that omits us means
+  // we were removed.
+  if (RemovedBy(g->desc, g->self)) g->destroy = true;
   SPDLOG_INFO("shard {}: installed snapshot at index {} term {} ({} keys){}", g->id, meta.index.value(),
               meta.term.value(), keys, was_initialized ? "" : "; the new replica is initialized");
 }

@@ -57,4 +57,8 @@ bool HasReplica(const v1::ShardDescriptor& d, uint64_t replica_id) {
                      [&](const v1::Replica& r) { return r.replica_id() == replica_id; });
 }
 
+bool RemovedBy(const v1::ShardDescriptor& d, uint64_t replica_id) {
+  return !HasReplica(d, replica_id) && ReplicaGeneration(replica_id) <= d.epoch().conf_version();
+}
+
 }  // namespace claw::server

@@ -38,5 +38,9 @@ v1::ShardDescriptor WithConf(const v1::ShardDescriptor& d, const raft::ConfState
 // The replica `d` lists on `node`, if any.
 const v1::Replica* ReplicaOn(const v1::ShardDescriptor& d, uint64_t node);
 bool HasReplica(const v1::ShardDescriptor& d, uint64_t replica_id);
+// Whether `d` proves `replica_id` is no member: it omits the replica although it is at least as
+// new as the configuration that added it (its generation). A descriptor older than that (a
+// snapshot or entries from before the addition) proves nothing.
+bool RemovedBy(const v1::ShardDescriptor& d, uint64_t replica_id);
 
 }  // namespace claw::server

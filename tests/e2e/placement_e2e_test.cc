@@ -310,3 +310,64 @@ TEST_CASE("placement: the replicas of a dead node are re-created on the survivor
 }
 
 }  // namespace claw::e2e
+
+namespace claw::e2e {
+
+TEST_CASE("placement: 6 nodes in 3 zones spread every shard over the zones and survive losing a zone", "[e2e]") {
+  TestCluster c({.nodes = 6, .shards = 4, .flags = PlacementFlags()});
+  const std::vector<std::string> zones = {"z1", "z1", "z2", "z2", "z3", "z3"};
+  for (int i = 0; i < 6; ++i) c.Start(i, {"--zone", zones[i], "--rack", "r" + std::to_string(i)});
+  for (int i = 0; i < 6; ++i) REQUIRE(c.WaitServing(i));
+  REQUIRE(Eventually([&] { return NodesAre(c, {}); }, std::chrono::seconds(20)));
+  {
+    auto client = OpenClient(c, std::chrono::seconds(10));
+    for (int k = 0; k < 256; ++k) {
+      REQUIRE(client->Put(std::string(1, static_cast<char>(k)) + "zone-key", "v" + std::to_string(k)).has_value());
+    }
+  }
+  auto zones_of = [&](const std::set<int>& nodes) {
+    std::set<std::string> out;
+    for (int n : nodes) out.insert(zones[n]);
+    return out;
+  };
+  // Bootstrap placed replicas round-robin; the placement service spreads every data shard over
+  // all three zones, and the meta shard over five nodes.
+  REQUIRE(Eventually(
+      [&] {
+        auto voters = Voters(c);
+        if (voters.size() != 5) return false;
+        for (const auto& [shard, vs] : voters) {
+          if (shard == 1 ? vs.size() != 5 : (vs.size() != 3 || zones_of(vs).size() != 3)) return false;
+        }
+        return true;
+      },
+      std::chrono::seconds(60)));
+
+  // Lose zone z1 (nodes 0 and 1) at once: every data shard keeps a quorum; its lost replica is
+  // re-created on the survivors (two zones left: 2 + 1).
+  const int meta = MetaLeader(c);
+  c.Kill(0);
+  c.Kill(1);
+  REQUIRE(Eventually(
+      [&] {
+        auto voters = Voters(c);
+        if (voters.size() != 5) return false;
+        for (const auto& [shard, vs] : voters) {
+          if (shard == 1) continue;
+          if (vs.size() != 3 || vs.count(0) != 0 || vs.count(1) != 0 || zones_of(vs).size() != 2) return false;
+        }
+        return true;
+      },
+      std::chrono::seconds(60)));
+  INFO("meta leader before the zone loss: node index " << meta);
+  auto client = OpenClient(c, std::chrono::seconds(10));
+  for (int k = 0; k < 256; ++k) {
+    auto got = client->Get(std::string(1, static_cast<char>(k)) + "zone-key");
+    REQUIRE(got.has_value());
+    REQUIRE(got->has_value());
+    CHECK((*got)->value == "v" + std::to_string(k));
+  }
+  REQUIRE(client->Put("after-zone-loss", "v").has_value());
+}
+
+}  // namespace claw::e2e
