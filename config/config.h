@@ -162,6 +162,15 @@ struct PlacementConfig {
   // Long enough to ride out a reboot or a short partition without moving data (production: the
   // default 5 min); tests use seconds. Default 300000 ms; 1000..86400000, > 3 heartbeat intervals.
   uint64_t node_dead_after_ms = 300'000;
+  // A shard whose data grows past this many bytes is split at its middle key (approximate size,
+  // all versions). Default 256 MiB (PD's region split size); 64KiB..1TiB.
+  uint64_t split_bytes = 256ull << 20;
+  // A shard serving more than this many requests per second at its leader is split. Default 3000
+  // (PD); 1..10000000.
+  uint64_t split_qps = 3000;
+  // Placement operators that may involve one node at a time (each moves at most one snapshot into
+  // or out of it), which bounds the snapshot traffic rebalancing puts on a node. Default 4; 1..64.
+  uint64_t max_operators_per_node = 4;
   bool operator==(const PlacementConfig&) const = default;
 };
 

@@ -134,6 +134,13 @@ const KeySpec kKeys[] = {
   {"placement.node_dead_after_ms", K::kMillis, 1000, kDayMs,
    "Heartbeat silence after which a node is dead and its replicas are re-created elsewhere.",
    CLAW_FIELD(placement.node_dead_after_ms)},
+  {"placement.split_bytes", K::kBytes, 64 * kKiB, kTiB, "A shard larger than this is split at its middle key.",
+   CLAW_FIELD(placement.split_bytes)},
+  {"placement.split_qps", K::kCount, 1, 10'000'000, "A shard serving more requests per second is split.",
+   CLAW_FIELD(placement.split_qps)},
+  {"placement.max_operators_per_node", K::kCount, 1, 64,
+   "Placement operators (and so snapshots) involving one node at a time.",
+   CLAW_FIELD(placement.max_operators_per_node)},
 };
 // clang-format on
 

@@ -77,6 +77,8 @@ struct Group {
   bool destroy = false;
   // The descriptor changed in the unwritten apply batch: the router learns it once written.
   bool desc_changed = false;
+  // Client requests taken as leader (load reports: requests per second).
+  uint64_t leader_requests = 0;
   // Log writes submitted and not yet reported persisted.
   int writes_in_flight = 0;
   // Leadership transfers asked for by the admin API, answered once done or at the deadline.

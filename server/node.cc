@@ -336,7 +336,10 @@ std::expected<std::unique_ptr<Node>, StartError> Node::Start(const config::Confi
   client_builder.RegisterService(p.admin.get());
   const PlacementOptions popts{.node_id = p.node_id,
                                .heartbeat_interval_ms = config.placement.heartbeat_interval_ms,
-                               .node_dead_after_ms = config.placement.node_dead_after_ms};
+                               .node_dead_after_ms = config.placement.node_dead_after_ms,
+                               .split_bytes = config.placement.split_bytes,
+                               .split_qps = config.placement.split_qps,
+                               .max_operators_per_node = static_cast<uint32_t>(config.placement.max_operators_per_node)};
   p.placement = std::make_unique<PlacementService>(popts, p.store.get(), p.router.get());
   client_builder.RegisterService(p.placement.get());
   p.client_server = client_builder.BuildAndStart();

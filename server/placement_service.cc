@@ -106,6 +106,10 @@ placement::ClusterView PlacementService::View(Clock::time_point now) {
                                                                         : placement::ReplicaRole::kVoter});
     }
     if (auto it = shard_leader_.find(d.id()); it != shard_leader_.end()) info.leader = placement::NodeId(it->second);
+    if (auto it = shard_stats_.find(d.id()); it != shard_stats_.end()) {
+      info.bytes = it->second.bytes;
+      info.qps = it->second.qps;
+    }
     info.operator_in_flight = pending_.count(d.id()) > 0;
     view.shards.push_back(std::move(info));
   }
@@ -173,6 +177,14 @@ std::optional<v1::OperatorStep> PlacementService::NextStep(const Pending& p, con
       p.op.action);
 }
 
+placement::PlacementConfig PlacementService::Config() const {
+  placement::PlacementConfig c;
+  c.split_bytes = options_.split_bytes;
+  c.split_qps = static_cast<double>(options_.split_qps);
+  c.max_operators_per_node = options_.max_operators_per_node;
+  return c;
+}
+
 void PlacementService::PlanLoop() {
   const auto interval = std::chrono::milliseconds(options_.heartbeat_interval_ms);
   std::unique_lock lock(mu_);
@@ -190,6 +202,7 @@ void PlacementService::PlanOnce(Clock::time_point now) {
     if (!pending_.empty()) SPDLOG_INFO("placement: not the meta leader; dropping {} operators", pending_.size());
     pending_.clear();
     shard_leader_.clear();
+    shard_stats_.clear();
     last_plan_ = {};
     return;
   }
@@ -227,7 +240,7 @@ void PlacementService::PlanOnce(Clock::time_point now) {
     }
   }
   if (dropped) view = View(now);
-  last_plan_ = placement::PlanWithFindings(view, PolicyFor(view), placement::PlacementConfig{});
+  last_plan_ = placement::PlanWithFindings(view, PolicyFor(view), Config());
   std::map<uint64_t, v1::Epoch> epochs;
   for (const v1::ShardDescriptor& d : store_->meta().Shards()) epochs[d.id()] = d.epoch();
   for (const placement::Operator& op : last_plan_.operators) {
@@ -329,7 +342,7 @@ grpc::ServerUnaryReactor* PlacementService::Explain(grpc::CallbackServerContext*
                                  "shard " + std::to_string(req->shard_id()) + " is not in the directory"));
     return reactor;
   }
-  for (std::string& line : placement::Explain(view, PolicyFor(view), placement::PlacementConfig{}, shard)) {
+  for (std::string& line : placement::Explain(view, PolicyFor(view), Config(), shard)) {
     resp->add_lines(std::move(line));
   }
   if (auto it = pending_.find(req->shard_id()); it != pending_.end()) {
@@ -385,6 +398,7 @@ grpc::ServerUnaryReactor* PlacementService::Heartbeat(grpc::CallbackServerContex
     for (const v1::ShardReport& r : req->shards()) {
       const uint64_t shard = r.shard().id();
       shard_leader_[shard] = node;
+      shard_stats_[shard] = ShardStats{.bytes = r.bytes(), .qps = r.qps()};
       auto it = pending_.find(shard);
       if (it == pending_.end()) continue;
       // The leader's own descriptor is the freshest: derive the next step from it.
@@ -511,14 +525,27 @@ void PlacementReporter::Run() {
     }
     v1::HeartbeatRequest req;
     *req.mutable_node() = self_;
-    uint64_t replicas = 0, leaders = 0;
+    uint64_t replicas = 0, leaders = 0, bytes = 0;
+    const auto now = Clock::now();
+    std::map<uint64_t, std::pair<uint64_t, Clock::time_point>> requests;
     for (const v1::ReplicaStatus& r : store_->Status()) {
       ++replicas;
       if (!r.is_leader()) continue;
       ++leaders;
       v1::ShardReport* rep = req.add_shards();
       *rep->mutable_shard() = r.shard();
+      rep->set_bytes(store_->ApproximateBytes(r.shard()));
+      bytes += rep->bytes();
+      // Requests per second since the previous report (none the first time).
+      const uint64_t id = r.shard().id();
+      requests[id] = {r.leader_requests(), now};
+      if (auto prev = last_requests_.find(id); prev != last_requests_.end() && r.leader_requests() >= prev->second.first) {
+        const double secs = std::chrono::duration<double>(now - prev->second.second).count();
+        if (secs > 0) rep->set_qps(static_cast<double>(r.leader_requests() - prev->second.first) / secs);
+      }
     }
+    last_requests_ = std::move(requests);
+    req.mutable_load()->set_bytes(bytes);
     req.mutable_load()->set_replicas(replicas);
     req.mutable_load()->set_leaders(leaders);
 

@@ -40,6 +40,9 @@ struct PlacementOptions {
   uint64_t node_dead_after_ms = 300'000;
   // An operator not finished in this long is dropped (the next plan decides afresh).
   uint64_t operator_timeout_ms = 120'000;
+  uint64_t split_bytes = 256ull << 20;
+  uint64_t split_qps = 3000;
+  uint32_t max_operators_per_node = 4;
 };
 
 class PlacementService final : public v1::Placement::CallbackService {
@@ -98,8 +101,14 @@ class PlacementService final : public v1::Placement::CallbackService {
   };
   mutable std::mutex mu_;
   std::map<uint64_t, Liveness> liveness_;  // guarded by mu_
-  // Shard -> the node that last reported leading it.
+  // Shard -> the node that last reported leading it, and its last reported size and load.
   std::map<uint64_t, uint64_t> shard_leader_;  // guarded by mu_
+  struct ShardStats {
+    uint64_t bytes = 0;
+    double qps = 0;
+  };
+  std::map<uint64_t, ShardStats> shard_stats_;  // guarded by mu_
+  placement::PlacementConfig Config() const;
   std::map<uint64_t, Pending> pending_;        // guarded by mu_, by shard
   placement::PlanResult last_plan_;            // guarded by mu_
   bool stop_ = false;                          // guarded by mu_
@@ -127,6 +136,8 @@ class PlacementReporter {
   Store* store_;
   Router* router_;
   std::string last_good_;  // reporter thread only
+  // Per led shard: leader_requests and time at the previous report (reporter thread only).
+  std::map<uint64_t, std::pair<uint64_t, std::chrono::steady_clock::time_point>> last_requests_;
   std::mutex mu_;
   // Shards with a step running; shared with the steps' completion callbacks, which may run after
   // the reporter is gone.

@@ -329,6 +329,7 @@ void RaftWorker::HandleProposal(ProposalRequest& p) {
     p.done(std::unexpected(std::move(*err)));
     return;
   }
+  ++g->leader_requests;
   const std::string& rid = p.command.request_id();
   if (!rid.empty()) {
     if (const v1::TxnResponse* dup = g->fsm->FindDuplicate(rid)) {
@@ -398,6 +399,7 @@ void RaftWorker::HandleRead(ReadRequest& r, Clock::time_point now) {
     r.done(ReadContext{.engine = store_->engine_, .shard = g->desc, .header = Header(g)});
     return;
   }
+  ++g->leader_requests;
   const uint64_t id = g->next_read_id++;
   g->reads[id] = WaitingRead{.index = 0, .request = std::move(r)};
   g->replica->ReadIndex(raft::ReadId(id));

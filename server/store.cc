@@ -178,6 +178,12 @@ void Store::TransferLeader(uint64_t shard, uint64_t to_node, std::chrono::steady
   }));
 }
 
+uint64_t Store::ApproximateBytes(const v1::ShardDescriptor& shard) {
+  if (shard.id() == kMetaShard) return 0;
+  auto bytes = storage::ApproximateShardBytes(*engine_, {.start = shard.start_key(), .end = shard.end_key()});
+  return bytes ? *bytes : 0;
+}
+
 std::expected<uint64_t, std::string> Store::AllocateShardId() {
   std::lock_guard lock(id_mu_);
   auto stored = engine_->GetMeta(storage::ShardIdSequenceKey());
@@ -311,6 +317,7 @@ std::vector<v1::ReplicaStatus> Store::Status() {
         s.set_applied_index(g->fsm->state().applied_index);
         s.set_last_index(g->replica->last_index().value());
         s.set_hibernating(g->soft.hibernating);
+        s.set_leader_requests(g->leader_requests);
         out.push_back(std::move(s));
       }
       promise->set_value(std::move(out));

@@ -123,6 +123,8 @@ class Store {
   // computed on the calling thread. Answered once the split applied on the leader.
   using SplitDone = std::function<void(std::expected<v1::SplitShardResponse, RequestError>)>;
   void SplitShard(v1::SplitShardRequest request, std::chrono::steady_clock::time_point deadline, SplitDone done);
+  // Approximate bytes of a shard's data on this node (storage::ApproximateShardBytes); 0 on error.
+  uint64_t ApproximateBytes(const v1::ShardDescriptor& shard);
   // A shard id no node ever used: this node's id in the high 32 bits, a sequence persisted (and
   // synced) in `meta` in the low ones. Thread-safe.
   [[nodiscard]] std::expected<uint64_t, std::string> AllocateShardId();

@@ -724,6 +724,23 @@ std::expected<void, StorageError> DestroyReplica(Engine& engine, GroupId group,
   return engine.Write(batch, Durability::kSync);
 }
 
+std::expected<uint64_t, StorageError> ApproximateShardBytes(Engine& engine, const ShardRange& range) {
+  if (!range.Valid()) {
+    return std::unexpected(Error(StorageErrorCode::kInvalidArgument, "range " + DescribeRange(range) + " is empty"));
+  }
+  const std::string lower = DataLowerBound(range);
+  const std::string upper = DataUpperBound(range).value_or(std::string(9, '\xff'));
+  rocksdb::Range r(lower, upper);
+  rocksdb::SizeApproximationOptions options;
+  options.include_memtables = true;
+  options.include_files = true;
+  options.files_size_error_margin = 0.1;
+  uint64_t size = 0;
+  rocksdb::Status s = engine.db()->GetApproximateSizes(options, engine.data_cf(), &r, 1, &size);
+  if (!s.ok()) return std::unexpected(FromRocks(s, "approximate shard size"));
+  return size;
+}
+
 std::expected<uint64_t, StorageError> ReplicaTombstone(Engine& engine, GroupId group) {
   auto value = engine.GetMeta(ReplicaTombstoneKey(group));
   if (!value) return std::unexpected(value.error());

@@ -133,6 +133,11 @@ struct SnapshotManifest {
 [[nodiscard]] std::expected<void, StorageError> DestroyReplica(Engine& engine, GroupId group,
                                                                const std::optional<ShardRange>& range,
                                                                uint64_t replica_id);
+// Approximate bytes of the shard's data (all versions) in the `data` CF, memtables included: for
+// load reports and size-based splits. Cheap (file metadata and memtable statistics, no scan); an
+// unbounded range is measured up to keys starting with nine 0xFF bytes.
+[[nodiscard]] std::expected<uint64_t, StorageError> ApproximateShardBytes(Engine& engine, const ShardRange& range);
+
 // The replica id last destroyed in `group` on this node (0 = none).
 [[nodiscard]] std::expected<uint64_t, StorageError> ReplicaTombstone(Engine& engine, GroupId group);
 

@@ -70,6 +70,9 @@ const std::map<std::string, std::string> kNonDefault = {
     {"shutdown.drain_timeout_ms", "0"},
     {"placement.heartbeat_interval_ms", "50"},
     {"placement.node_dead_after_ms", "86400000"},
+    {"placement.split_bytes", "64KiB"},
+    {"placement.split_qps", "1"},
+    {"placement.max_operators_per_node", "64"},
 };
 
 std::vector<std::string> NonDefaultFlags() {

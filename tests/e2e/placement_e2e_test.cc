@@ -371,3 +371,35 @@ TEST_CASE("placement: 6 nodes in 3 zones spread every shard over the zones and s
 }
 
 }  // namespace claw::e2e
+
+namespace claw::e2e {
+
+TEST_CASE("placement: a shard growing past placement.split_bytes is split automatically, keys intact", "[e2e]") {
+  std::vector<std::string> flags = PlacementFlags();
+  flags.insert(flags.end(), {"--placement-split-bytes", "64KiB"});
+  TestCluster c({.nodes = 3, .shards = 2, .flags = flags});
+  REQUIRE(c.StartAllAndWait());
+  REQUIRE(Eventually([&] { return NodesAre(c, {}); }, std::chrono::seconds(20)));
+  auto client = OpenClient(c, std::chrono::seconds(10));
+  const std::string value(1000, 'x');
+  std::set<std::string> written;
+  for (int k = 0; k < 600; ++k) {  // ~600 KB into shard 2 (keys below "\x80")
+    char key[16];
+    std::snprintf(key, sizeof key, "g%05d", k);
+    REQUIRE(client->Put(key, value).has_value());
+    written.insert(key);
+  }
+  // Shard 2 splits (repeatedly) until every part is under 64 KiB.
+  REQUIRE(Eventually([&] { auto d = Directory(c); return d && d->shards_size() >= 6; }, std::chrono::seconds(60)));
+  auto all = client->Scan("g", "h");
+  REQUIRE(all.has_value());
+  std::set<std::string> scanned;
+  for (const auto& kv : all->kvs) {
+    CHECK(kv.value == value);
+    scanned.insert(kv.key);
+  }
+  CHECK(scanned == written);
+  CHECK(c.DumpLogs(400).find("[split]") != std::string::npos);
+}
+
+}  // namespace claw::e2e

@@ -618,5 +618,23 @@ TEST_CASE("replica removal: log, apply state, dedup, descriptor and the range's 
   }
 }
 
+TEST_CASE("approximate shard bytes grow with the range's data and ignore other ranges", "[storage]") {
+  test::TempDir tmp;
+  auto engine = OpenEngine(tmp.path() + "/db");
+  const ShardRange left{.start = "", .end = "m"};
+  const ShardRange right{.start = "m", .end = ""};
+  CHECK(ApproximateShardBytes(*engine, left).value() < 4096);
+  KeyValues kvs;
+  for (int i = 0; i < 2000; ++i) kvs[DataKey("a" + std::to_string(i), 1)] = RandomValue(uint64_t(i), 500);
+  Put(*engine, kvs);
+  const uint64_t in_memtable = ApproximateShardBytes(*engine, left).value();
+  CHECK(in_memtable > 500'000);
+  CHECK(ApproximateShardBytes(*engine, right).value() < in_memtable / 10);
+  REQUIRE(engine->db()->Flush(rocksdb::FlushOptions(), engine->data_cf()).ok());
+  CHECK(ApproximateShardBytes(*engine, left).value() > 500'000);
+  CHECK(ApproximateShardBytes(*engine, right).value() < in_memtable / 10);
+  CHECK_FALSE(ApproximateShardBytes(*engine, ShardRange{.start = "z", .end = "a"}).has_value());
+}
+
 }  // namespace
 }  // namespace claw::storage
