@@ -265,10 +265,7 @@ void PlacementService::ProposeAndWait(v1::MetaCommand command,
 grpc::ServerUnaryReactor* PlacementService::DrainNode(grpc::CallbackServerContext* ctx, const v1::DrainNodeRequest* req,
                                                       v1::DrainNodeResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (auto err = NotMetaLeader()) {
-    reactor->Finish(ToGrpcStatus(*err));
-    return reactor;
-  }
+  if (RefuseUnlessMetaLeader(reactor)) return reactor;
   const uint64_t id = req->node_id();
   auto node = store_->meta().Node(id);
   if (!node || node->state() == v1::NodeRecord::REMOVED) {
@@ -291,10 +288,7 @@ grpc::ServerUnaryReactor* PlacementService::DrainNode(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* PlacementService::RemoveNode(grpc::CallbackServerContext* ctx,
                                                        const v1::RemoveNodeRequest* req, v1::RemoveNodeResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (auto err = NotMetaLeader()) {
-    reactor->Finish(ToGrpcStatus(*err));
-    return reactor;
-  }
+  if (RefuseUnlessMetaLeader(reactor)) return reactor;
   const uint64_t id = req->node_id();
   auto node = store_->meta().Node(id);
   if (!node) {
@@ -330,10 +324,7 @@ grpc::ServerUnaryReactor* PlacementService::RemoveNode(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* PlacementService::Explain(grpc::CallbackServerContext* ctx, const v1::ExplainRequest* req,
                                                     v1::ExplainResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (auto err = NotMetaLeader()) {
-    reactor->Finish(ToGrpcStatus(*err));
-    return reactor;
-  }
+  if (RefuseUnlessMetaLeader(reactor)) return reactor;
   std::lock_guard lock(mu_);
   placement::ClusterView view = View(Clock::now());
   const placement::ShardId shard(req->shard_id());
@@ -367,6 +358,12 @@ std::optional<RequestError> PlacementService::NotMetaLeader() const {
   return e;
 }
 
+bool PlacementService::RefuseUnlessMetaLeader(grpc::ServerUnaryReactor* reactor) const {
+  auto err = NotMetaLeader();
+  if (err) reactor->Finish(ToGrpcStatus(*err));
+  return err.has_value();
+}
+
 void PlacementService::Propose(v1::MetaCommand command) {
   ProposalRequest p;
   p.shard = kMetaShard;
@@ -382,10 +379,7 @@ grpc::ServerUnaryReactor* PlacementService::Heartbeat(grpc::CallbackServerContex
                                                       const v1::HeartbeatRequest* req,
                                                       v1::HeartbeatResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (auto err = NotMetaLeader()) {
-    reactor->Finish(ToGrpcStatus(*err));
-    return reactor;
-  }
+  if (RefuseUnlessMetaLeader(reactor)) return reactor;
   const uint64_t node = req->node().node_id();
   if (node == 0) {
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "heartbeat without a node id"));
@@ -436,10 +430,7 @@ grpc::ServerUnaryReactor* PlacementService::ListNodes(grpc::CallbackServerContex
                                                       const v1::ListNodesRequest* /*req*/,
                                                       v1::ListNodesResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (auto err = NotMetaLeader()) {
-    reactor->Finish(ToGrpcStatus(*err));
-    return reactor;
-  }
+  if (RefuseUnlessMetaLeader(reactor)) return reactor;
   const auto now = Clock::now();
   const auto dead_after = std::chrono::milliseconds(options_.node_dead_after_ms);
   // Liveness counts from when this node took the meta leadership at the earliest: a new leader
@@ -474,10 +465,7 @@ grpc::ServerUnaryReactor* PlacementService::GetDirectory(grpc::CallbackServerCon
                                                          const v1::GetDirectoryRequest* /*req*/,
                                                          v1::GetDirectoryResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (auto err = NotMetaLeader()) {
-    reactor->Finish(ToGrpcStatus(*err));
-    return reactor;
-  }
+  if (RefuseUnlessMetaLeader(reactor)) return reactor;
   for (v1::ShardDescriptor& d : store_->meta().Shards()) *resp->add_shards() = std::move(d);
   reactor->Finish(grpc::Status::OK);
   return reactor;

@@ -88,6 +88,8 @@ class PlacementService final : public v1::Placement::CallbackService {
 
   // The error to answer with when this node does not lead the meta shard.
   std::optional<RequestError> NotMetaLeader() const;
+  // Finishes `reactor` with that error and returns true when this node does not lead the meta shard.
+  bool RefuseUnlessMetaLeader(grpc::ServerUnaryReactor* reactor) const;
   // Fire-and-forget proposal of a meta command (its effect is read back from the state machine;
   // a lost one is proposed again by the next heartbeat).
   void Propose(v1::MetaCommand command);

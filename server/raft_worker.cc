@@ -199,9 +199,20 @@ void RaftWorker::HandleMessage(GroupMessage& m, Clock::time_point now) {
     g = CreateReplica(m);
     if (g == nullptr) return;
   }
-  // To another replica id of ours: an older one (dropped) or a newer one while this old replica
-  // still waits for its removal notice (the leader sends it; then the new one is created).
-  if (m.message.to.value() != g->self || g->destroy) return;
+  // To another replica id of ours. An older one: dropped. A newer one: the group added this node
+  // again, which its leader only does once the removal of our replica committed (a node hosts one
+  // replica of a shard) — but a removed learner never hears so, as nobody sends to it any more.
+  // Destroy it now; the leader's next message creates the new one.
+  if (m.message.to.value() != g->self) {
+    if (ReplicaNode(m.message.to.value()) == store_->options_.node_id && m.message.to.value() > g->self &&
+        !g->destroy) {
+      SPDLOG_INFO("shard {}: replica {} of this node is addressed; the older replica {} was removed, destroying it",
+                  g->id, m.message.to.value(), g->self);
+      g->destroy = true;
+    }
+    return;
+  }
+  if (g->destroy) return;
   // A node shutting down refuses leaderships handed to it (its peers also stop choosing it).
   if (std::holds_alternative<raft::TimeoutNow>(m.message.body) && !store_->accepting_.load()) return;
   const bool from_leader = std::holds_alternative<raft::AppendRequest>(m.message.body) ||
@@ -1039,28 +1050,33 @@ void RaftWorker::RunDeferred(Clock::time_point now) {
   for (auto& [at, task] : due) task(*this);
 }
 
-void RaftWorker::ChangeReplicas(const v1::ChangeReplicasRequest& req, Clock::time_point deadline,
-                                DescriptorDone done) {
-  const Clock::time_point now = Clock::now();
-  Group* g = Find(req.shard_id());
+std::expected<Group*, RequestError> RaftWorker::AdminLeader(uint64_t shard, const v1::Epoch* epoch) {
+  Group* g = Find(shard);
   if (g == nullptr || !g->initialized || g->destroy) {
-    done(std::unexpected(MakeError(RpcCode::kNotFound, v1::Error::SHARD_NOT_FOUND,
-                                   "node " + std::to_string(store_->options_.node_id) +
-                                       " hosts no replica of shard " + std::to_string(req.shard_id()))));
-    return;
+    return std::unexpected(MakeError(RpcCode::kNotFound, v1::Error::SHARD_NOT_FOUND,
+                                     "node " + std::to_string(store_->options_.node_id) +
+                                         " hosts no replica of shard " + std::to_string(shard)));
   }
-  if (!g->IsLeader()) {
-    done(std::unexpected(NotLeader(g)));
-    return;
-  }
-  if (req.has_epoch() && (req.epoch().conf_version() != g->desc.epoch().conf_version() ||
-                          req.epoch().range_version() != g->desc.epoch().range_version())) {
+  if (!g->IsLeader()) return std::unexpected(NotLeader(g));
+  if (epoch != nullptr && (epoch->conf_version() != g->desc.epoch().conf_version() ||
+                           epoch->range_version() != g->desc.epoch().range_version())) {
     RequestError e = MakeError(RpcCode::kFailedPrecondition, v1::Error::EPOCH_MISMATCH,
                                "shard " + std::to_string(g->id) + " changed since the request was planned");
     *e.detail.add_shards() = g->desc;
-    done(std::unexpected(std::move(e)));
+    return std::unexpected(std::move(e));
+  }
+  return g;
+}
+
+void RaftWorker::ChangeReplicas(const v1::ChangeReplicasRequest& req, Clock::time_point deadline,
+                                DescriptorDone done) {
+  const Clock::time_point now = Clock::now();
+  auto leader = AdminLeader(req.shard_id(), req.has_epoch() ? &req.epoch() : nullptr);
+  if (!leader) {
+    done(std::unexpected(std::move(leader.error())));
     return;
   }
+  Group* g = *leader;
   // Every committed configuration must be applied (so the descriptor, and with it the new
   // replica's generation, is current) and none may be pending. Wait for that, within the deadline.
   if (g->fsm->state().applied_index < g->replica->commit().value() || !(g->replica->conf() == ConfOf(g->desc))) {
@@ -1200,25 +1216,12 @@ void RaftWorker::CheckTransfers(Group* g, Clock::time_point now) {
 namespace claw::server {
 
 void RaftWorker::SplitShard(const v1::SplitShardRequest& req, Clock::time_point deadline, SplitDone done) {
-  Group* g = Find(req.shard_id());
-  if (g == nullptr || !g->initialized || g->destroy) {
-    done(std::unexpected(MakeError(RpcCode::kNotFound, v1::Error::SHARD_NOT_FOUND,
-                                   "node " + std::to_string(store_->options_.node_id) +
-                                       " hosts no replica of shard " + std::to_string(req.shard_id()))));
+  auto leader = AdminLeader(req.shard_id(), req.has_epoch() ? &req.epoch() : nullptr);
+  if (!leader) {
+    done(std::unexpected(std::move(leader.error())));
     return;
   }
-  if (!g->IsLeader()) {
-    done(std::unexpected(NotLeader(g)));
-    return;
-  }
-  if (req.has_epoch() && (req.epoch().conf_version() != g->desc.epoch().conf_version() ||
-                          req.epoch().range_version() != g->desc.epoch().range_version())) {
-    RequestError e = MakeError(RpcCode::kFailedPrecondition, v1::Error::EPOCH_MISMATCH,
-                               "shard " + std::to_string(g->id) + " changed since the request was planned");
-    *e.detail.add_shards() = g->desc;
-    done(std::unexpected(std::move(e)));
-    return;
-  }
+  Group* g = *leader;
   if (g->id == kMetaShard) {
     done(std::unexpected(MakeError(RpcCode::kInvalidArgument, v1::Error::INVALID_ARGUMENT,
                                    "the meta shard owns no keys and cannot be split")));

@@ -102,6 +102,9 @@ class RaftWorker {
   void OpenSplitShard(const v1::ShardDescriptor& desc, bool campaign);
   void DestroyRemoved();
   void CheckTransfers(Group* g, std::chrono::steady_clock::time_point now);
+  // The local leader replica of `shard` for an admin change, or the error to answer with
+  // (SHARD_NOT_FOUND, NOT_LEADER, or EPOCH_MISMATCH when `epoch` is given and differs).
+  std::expected<Group*, RequestError> AdminLeader(uint64_t shard, const v1::Epoch* epoch);
   // Tasks to run on a later tick (retries within a deadline).
   void Defer(std::chrono::steady_clock::time_point at, Task task);
   void RunDeferred(std::chrono::steady_clock::time_point now);

@@ -460,25 +460,34 @@ Result VerifyFile(const std::string& dir, const SnapshotFile& file) {
 // range the tombstone ends just past the engine's last key (key + 0x00 is its successor): no key
 // bytes can bound "+infinity", and no other shard's keys lie above (contract: no concurrent
 // writer in the range).
+// The exclusive data-CF end of a range tombstone over `range` (which starts at `lower`): the
+// encoded end key, or for an unbounded range the successor of the engine's last key (no key bytes
+// can bound "+infinity"); nullopt when the unbounded range holds no key.
+std::expected<std::optional<std::string>, StorageError> TombstoneEnd(Engine& engine, const ShardRange& range,
+                                                                     const std::string& lower) {
+  if (std::optional<std::string> upper = DataUpperBound(range)) return upper;
+  const rocksdb::Slice lower_slice(lower);
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = false;
+  ro.iterate_lower_bound = &lower_slice;
+  std::unique_ptr<rocksdb::Iterator> it(engine.db()->NewIterator(ro, engine.data_cf()));
+  it->SeekToLast();
+  if (!it->status().ok()) return std::unexpected(FromRocks(it->status(), "scan shard range"));
+  if (!it->Valid()) return std::optional<std::string>();
+  std::string upper = it->key().ToString();
+  upper.push_back('\0');
+  return upper;
+}
+
 std::expected<bool, StorageError> WriteRangeTombstone(Engine& engine, const ShardRange& range,
                                                       const std::string& path) {
   const std::string lower = DataLowerBound(range);
-  std::optional<std::string> upper = DataUpperBound(range);
-  if (!upper) {
-    const rocksdb::Slice lower_slice(lower);
-    rocksdb::ReadOptions ro;
-    ro.fill_cache = false;
-    ro.iterate_lower_bound = &lower_slice;
-    std::unique_ptr<rocksdb::Iterator> it(engine.db()->NewIterator(ro, engine.data_cf()));
-    it->SeekToLast();
-    if (!it->status().ok()) return std::unexpected(FromRocks(it->status(), "scan shard range"));
-    if (!it->Valid()) return false;
-    upper = it->key().ToString();
-    upper->push_back('\0');
-  }
+  auto upper = TombstoneEnd(engine, range, lower);
+  if (!upper) return std::unexpected(upper.error());
+  if (!*upper) return false;
   rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), SstOptions(engine));
   rocksdb::Status s = writer.Open(path);
-  if (s.ok()) s = writer.DeleteRange(lower, *upper);
+  if (s.ok()) s = writer.DeleteRange(lower, **upper);
   if (s.ok()) s = writer.Finish();
   if (!s.ok()) return std::unexpected(FromRocks(s, "write range tombstone " + path));
   return true;
@@ -701,23 +710,10 @@ std::expected<void, StorageError> DestroyReplica(Engine& engine, GroupId group,
                                    "replica range " + DescribeRange(*range) + " is empty"));
     }
     const std::string lower = DataLowerBound(*range);
-    std::optional<std::string> upper = DataUpperBound(*range);
-    if (!upper) {
-      // No key bounds +infinity: end the tombstone just past the engine's last key in the range.
-      const rocksdb::Slice lower_slice(lower);
-      rocksdb::ReadOptions ro;
-      ro.fill_cache = false;
-      ro.iterate_lower_bound = &lower_slice;
-      std::unique_ptr<rocksdb::Iterator> it(engine.db()->NewIterator(ro, engine.data_cf()));
-      it->SeekToLast();
-      if (!it->status().ok()) return std::unexpected(FromRocks(it->status(), "scan replica range"));
-      if (it->Valid()) {
-        upper = it->key().ToString();
-        upper->push_back('\0');
-      }
-    }
-    if (upper) {
-      s = batch.DeleteRange(engine.data_cf(), lower, *upper);
+    auto upper = TombstoneEnd(engine, *range, lower);
+    if (!upper) return std::unexpected(upper.error());
+    if (*upper) {
+      s = batch.DeleteRange(engine.data_cf(), lower, **upper);
       if (!s.ok()) return std::unexpected(FromRocks(s, "batch replica data removal"));
     }
   }
