@@ -63,7 +63,10 @@ void WriteBytesField(CodedOutputStream& out, int field, std::string_view bytes) 
   out.WriteRaw(bytes.data(), static_cast<int>(bytes.size()));
 }
 
-ErrorCode FromWireCode(int code) {
+ErrorCode FromGrpcCode(grpc::StatusCode code);
+
+// The detail's code; UNSPECIFIED and codes this build does not know fall back to the gRPC code.
+ErrorCode FromWireCode(int code, grpc::StatusCode grpc_code) {
   switch (code) {
     case v1::Error::NOT_LEADER: return ErrorCode::kNotLeader;
     case v1::Error::EPOCH_MISMATCH: return ErrorCode::kEpochMismatch;
@@ -72,7 +75,9 @@ ErrorCode FromWireCode(int code) {
     case v1::Error::OVERLOADED: return ErrorCode::kOverloaded;
     case v1::Error::NO_SPACE: return ErrorCode::kNoSpace;
     case v1::Error::SHARD_NOT_FOUND: return ErrorCode::kShardNotFound;
-    default: return ErrorCode::kUnavailable;  // UNAVAILABLE and codes this build does not know
+    case v1::Error::UNAVAILABLE: return ErrorCode::kUnavailable;
+    case v1::Error::INVALID_ARGUMENT: return ErrorCode::kInvalidArgument;
+    default: return FromGrpcCode(grpc_code);
   }
 }
 
@@ -186,7 +191,7 @@ Error ErrorFromStatus(const grpc::Status& status, const v1::Error* detail, bool 
     error.message = status.error_message();
     return error;
   }
-  error.code = FromWireCode(detail->code());
+  error.code = FromWireCode(detail->code(), status.error_code());
   error.message = detail->message().empty() ? status.error_message() : detail->message();
   if (detail->has_leader()) {
     error.leader_node_id = detail->leader().node_id();

@@ -106,6 +106,21 @@ TEST_CASE("ErrorFromStatus without detail uses the gRPC code", "[client]") {
         ErrorCode::kUnavailable);
 }
 
+TEST_CASE("A detail's INVALID_ARGUMENT, or a code this build does not know, keeps its meaning", "[client]") {
+  v1::Error invalid;
+  invalid.set_code(v1::Error::INVALID_ARGUMENT);
+  invalid.set_message("split key outside the shard");
+  const Error error =
+      ErrorFromStatus(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "x"), &invalid, true);
+  CHECK(error.code == ErrorCode::kInvalidArgument);
+  CHECK(error.definite);
+  CHECK(error.ToString() == "INVALID_ARGUMENT: split key outside the shard");
+  v1::Error future;
+  future.set_code(static_cast<v1::Error::Code>(77));  // from a newer server
+  CHECK(ErrorFromStatus(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, ""), &future, true).code ==
+        ErrorCode::kFailedPrecondition);
+}
+
 TEST_CASE("Writes that may have been applied are indeterminate", "[client]") {
   const grpc::Status unavailable(grpc::StatusCode::UNAVAILABLE, "conn reset");
   CHECK_FALSE(ErrorFromStatus(unavailable, nullptr, /*is_write=*/true).definite);

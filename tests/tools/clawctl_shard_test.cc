@@ -62,6 +62,11 @@ class FakeAdmin final : public ShardAdmin {
   size_t shard_count() const { return shards_.size(); }
 
   bool directory_knows_leaders = true;
+  // Directory entries that differ from the replicas' own descriptors (a node's stale entry for a
+  // shard it hosts no replica of), by shard id.
+  std::map<uint64_t, ShardInfo> stale_directory{};
+  int status_calls = 0;
+  bool status_answers = true;  // false: Cluster.Status fails (older nodes, or unreachable)
   int promote_refusals = 0;       // PROMOTE answers "has not caught up" this many times
   std::deque<Fault> faults{};     // for the next admin RPCs, in order
   std::vector<std::string> calls{};  // "ADD_LEARNER 1 @2": change, node, and the node asked
@@ -72,7 +77,7 @@ class FakeAdmin final : public ShardAdmin {
     ++list_calls;
     std::vector<ShardInfo> out;
     for (const auto& [id, s] : shards_) {
-      ShardInfo route = s;
+      ShardInfo route = stale_directory.contains(id) ? stale_directory.at(id) : s;
       if (directory_knows_leaders) {
         route.leader_address = AddressOf(s.leader_node_id);
       } else {
@@ -96,6 +101,25 @@ class FakeAdmin final : public ShardAdmin {
       members.push_back(m);
     }
     return members;
+  }
+
+  client::Result<client::NodeStatus> NodeStatus(const std::string& address, Timeout) override {
+    ++status_calls;
+    if (!status_answers) return std::unexpected(Err(ErrorCode::kUnimplemented, "no Status"));
+    client::NodeStatus status;
+    status.node_id = static_cast<uint64_t>(address[4] - '0');
+    for (const auto& [id, s] : shards_) {
+      if (std::none_of(s.replicas.begin(), s.replicas.end(),
+                       [&](const ReplicaInfo& r) { return r.node_id == status.node_id; })) {
+        continue;
+      }
+      client::ReplicaStatusInfo replica;
+      replica.shard = Descriptor(s);
+      replica.leader_node_id = s.leader_node_id;
+      replica.is_leader = s.leader_node_id == status.node_id;
+      status.replicas.push_back(replica);
+    }
+    return status;
   }
 
   client::Result<ShardInfo> ChangeReplicas(const std::string& address, const ReplicaChange& change,
@@ -369,11 +393,32 @@ TEST_CASE("clawctl shard move resumes after a partial move and re-plans after ch
   }
 }
 
+TEST_CASE("clawctl shard move plans from the replicas' descriptor, not a stale directory entry", "[tools]") {
+  FakeAdmin admin(4);
+  admin.AddShard(2, "", "", {2, 3, 4}, 3);
+  // The directory still has the bootstrap entry without a leader; the replicas have a learner on
+  // node 1 from an earlier, interrupted move.
+  admin.stale_directory[2] = admin.shard(2);
+  admin.stale_directory[2].leader_node_id = 0;
+  admin.shard(2).replicas.push_back({1, 2ULL << 32 | 1, true});
+  admin.shard(2).epoch = {2, 1};
+  Run run = RunOn(admin, {"shard", "move", "2", "--from", "4", "--to", "1", "--yes"});
+  CHECK(run.code == kExitOk);
+  CHECK(run.err.starts_with("clawctl: shard 2: resuming: promote the learner on node 1\n"));
+  CHECK(admin.calls == std::vector<std::string>{"PROMOTE 1 @3", "REMOVE 4 @3"});
+  // Node 2 (the first replica listed) names the leader, node 3, which is asked next.
+  CHECK(admin.status_calls == 2);
+  Run show = RunOn(admin, {"shard", "show", "2"});
+  CHECK(show.out.starts_with("SHARD  START    END    EPOCH  LEADER\n"
+                             "2      (start)  (end)  4.1    3\n"));
+}
+
 TEST_CASE("clawctl shard move: REMOVE refused because --from leads now", "[tools]") {
   FakeAdmin admin(4);
   admin.AddShard(2, "", "", {1, 2, 3}, 3);
   admin.shard(2).replicas.push_back({4, 4, false});  // --to is a voter already
   admin.directory_knows_leaders = false;
+  admin.status_answers = false;
   admin.shard(2).leader_node_id = 2;  // --from leads, the directory does not know
   Run run = RunOn(admin, {"shard", "move", "2", "--from", "2", "--to", "4", "--yes"});
   CHECK(run.code == kExitOk);
@@ -407,6 +452,14 @@ TEST_CASE("clawctl shard commands find the leader through replicas and NOT_LEADE
   FakeAdmin admin(4);
   admin.AddShard(2, "", "", {2, 3, 4}, 4);
   admin.directory_knows_leaders = false;
+  // The replicas' status names the leader: asked at once.
+  Run direct = RunOn(admin, {"shard", "transfer-leader", "2", "--to", "2"});
+  CHECK(direct.code == kExitOk);
+  CHECK(admin.calls == std::vector<std::string>{"TRANSFER 2 @4"});
+  // Without Status answers, the replicas in turn: node 2 answers NOT_LEADER naming node 4.
+  admin.shard(2).leader_node_id = 4;
+  admin.status_answers = false;
+  admin.calls.clear();
   Run run = RunOn(admin, {"shard", "transfer-leader", "2", "--to", "3"});
   CHECK(run.code == kExitOk);
   CHECK(admin.calls == std::vector<std::string>{"TRANSFER 3 @2", "TRANSFER 3 @4"});

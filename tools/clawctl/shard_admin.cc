@@ -70,6 +70,13 @@ client::Result<std::vector<client::MemberInfo>> GrpcShardAdmin::ListMembers(Time
   return client_.ListMembers(options);
 }
 
+client::Result<client::NodeStatus> GrpcShardAdmin::NodeStatus(const std::string& address,
+                                                               Timeout timeout) {
+  client::CallOptions options;
+  options.deadline = timeout;
+  return client_.Status(address, options);
+}
+
 client::Result<client::ShardInfo> GrpcShardAdmin::ChangeReplicas(const std::string& address,
                                                                  const ReplicaChange& change,
                                                                  Timeout timeout) {

@@ -1,10 +1,10 @@
 // ShardAdmin: everything the shard commands (shard_commands.h) do outside memory — reading the
-// shard directory and the members, the three admin RPCs of claw.v1.Cluster sent to one node, and
-// time — behind one interface, so that the command logic (leader finding, redirects, retries,
+// shard directory, the members and one node's status, the three admin RPCs of claw.v1.Cluster
+// sent to one node, and time — behind one interface, so that the command logic (leader finding, redirects, retries,
 // the steps of a move) is tested against an in-memory cluster with a fake clock.
 //
 // GrpcShardAdmin is the real one: ListShards / ListMembers through the client (which retries over
-// the endpoints), ChangeReplicas / TransferLeader / SplitShard on a claw.v1.Cluster stub of the
+// the endpoints), Status of one node through the client (one attempt), ChangeReplicas / TransferLeader / SplitShard on a claw.v1.Cluster stub of the
 // address asked, one attempt each: the caller decides about redirects and retries. A node that
 // does not lead the shard answers NOT_LEADER (client::ErrorCode::kNotLeader with the leader's id
 // and address when it knows them).
@@ -53,6 +53,11 @@ class ShardAdmin {
   // them (0 / "" otherwise).
   [[nodiscard]] virtual client::Result<std::vector<client::ShardInfo>> ListShards(Timeout timeout) = 0;
   [[nodiscard]] virtual client::Result<std::vector<client::MemberInfo>> ListMembers(Timeout timeout) = 0;
+  // Cluster.Status of the node at `address`: the replicas it hosts, each with the descriptor as
+  // that replica knows it (fresher than a directory entry of a node hosting no replica of the
+  // shard) and the leader it follows.
+  [[nodiscard]] virtual client::Result<client::NodeStatus> NodeStatus(const std::string& address,
+                                                                      Timeout timeout) = 0;
 
   // The admin RPCs on the node at `address`. The answers carry the shard's new descriptor (its
   // leader fields unset, except TransferLeader's leader_node_id).
@@ -81,6 +86,7 @@ class GrpcShardAdmin final : public ShardAdmin {
 
   client::Result<std::vector<client::ShardInfo>> ListShards(Timeout timeout) override;
   client::Result<std::vector<client::MemberInfo>> ListMembers(Timeout timeout) override;
+  client::Result<client::NodeStatus> NodeStatus(const std::string& address, Timeout timeout) override;
   client::Result<client::ShardInfo> ChangeReplicas(const std::string& address,
                                                    const ReplicaChange& change,
                                                    Timeout timeout) override;

@@ -77,12 +77,80 @@ class ShardRun {
     }
   }
 
-  // The command's shard from the directory; nullopt when the directory has no such id.
+  // The command's shard: its directory entry (nullopt when the directory has no such id), made
+  // current from its replicas (FromReplicas).
   client::Result<std::optional<ShardInfo>> Find() {
     auto shards = List();
     if (!shards) return std::unexpected(shards.error());
     for (ShardInfo& shard : *shards) {
-      if (shard.id == inv_.shard_id) return std::move(shard);
+      if (shard.id == inv_.shard_id) return FromReplicas(std::move(shard));
+    }
+    return std::nullopt;
+  }
+
+  // The shard as its leader knows it, else as the replica with the newest epoch knows it, from
+  // Cluster.Status of the nodes `listed` names (leader first, then each reported leader): a
+  // node's directory entry for a shard it hosts no replica of is not kept current. `listed`
+  // itself when no replica answers.
+  ShardInfo FromReplicas(ShardInfo listed) {
+    std::vector<uint64_t> nodes;
+    auto add = [&](uint64_t node, bool first) {
+      if (node == 0) return;
+      if (auto it = std::find(nodes.begin(), nodes.end(), node); it != nodes.end()) {
+        if (!first) return;
+        nodes.erase(it);
+      }
+      nodes.insert(first ? nodes.begin() : nodes.end(), node);
+    };
+    for (const client::ReplicaInfo& replica : listed.replicas) add(replica.node_id, false);
+    add(listed.leader_node_id, true);
+    std::vector<uint64_t> asked;
+    std::optional<ShardInfo> best;
+    while (!nodes.empty() && !Expired()) {
+      const uint64_t node = nodes.front();
+      nodes.erase(nodes.begin());
+      asked.push_back(node);
+      const std::string address = AddressOf(node);
+      if (address.empty()) continue;
+      auto status = admin_.NodeStatus(address, RequestTimeout());
+      if (!status) continue;
+      for (const client::ReplicaStatusInfo& replica : status->replicas) {
+        if (replica.shard.id != listed.id) continue;
+        ShardInfo seen = replica.shard;
+        seen.leader_node_id = replica.is_leader ? node : replica.leader_node_id;
+        seen.leader_address = AddressOf(seen.leader_node_id);
+        if (replica.is_leader) return seen;
+        const auto& e = seen.epoch;
+        if (!best || e.conf_version + e.range_version > best->epoch.conf_version + best->epoch.range_version) {
+          best = seen;
+        }
+        if (std::find(asked.begin(), asked.end(), seen.leader_node_id) == asked.end()) {
+          add(seen.leader_node_id, true);  // ask the leader it follows next
+        }
+      }
+    }
+    return best.value_or(std::move(listed));
+  }
+
+  // The shard [left.end_key, end) that a split of `left`'s shard created, as a node hosting
+  // `left` knows it (splits keep the replicas on the same nodes), else as the directory has it.
+  std::optional<ShardInfo> RightHalf(const ShardInfo& left, const std::string& end) {
+    auto right_of = [&](const ShardInfo& s) {
+      return s.id != left.id && s.start_key == left.end_key && s.end_key == end;
+    };
+    for (const client::ReplicaInfo& replica : left.replicas) {
+      const std::string address = AddressOf(replica.node_id);
+      if (address.empty() || Expired()) continue;
+      auto status = admin_.NodeStatus(address, RequestTimeout());
+      if (!status) continue;
+      for (const client::ReplicaStatusInfo& r : status->replicas) {
+        if (right_of(r.shard)) return r.shard;
+      }
+    }
+    auto shards = admin_.ListShards(RequestTimeout());
+    if (!shards) return std::nullopt;
+    for (const ShardInfo& s : *shards) {
+      if (right_of(s)) return s;
     }
     return std::nullopt;
   }
@@ -223,28 +291,19 @@ int RunShow(const Invocation& inv, ShardAdmin& admin, std::ostream& out, std::os
   return kExitOk;
 }
 
-// After a split attempt whose outcome was unknown, the directory shows the shard's range
-// changed: whether it shows the split this command asked for (the left half keeps the id and
-// the start, the right half starts where it ends and keeps the old end).
-std::optional<SplitResult> SplitDone(const std::vector<ShardInfo>& shards, const ShardInfo& before,
+// After a split attempt whose outcome was unknown, the shard's range changed: whether `now`
+// (the shard as its replicas know it) is the left half of the split this command asked for —
+// the same start and id, one range_version later, ending at the key asked for — and the right
+// half exists.
+std::optional<SplitResult> SplitDone(ShardRun& run, const ShardInfo& before, const ShardInfo& now,
                                      const std::string& key) {
-  const ShardInfo* left = nullptr;
-  const ShardInfo* right = nullptr;
-  for (const ShardInfo& shard : shards) {
-    if (shard.id == before.id) left = &shard;
-  }
-  if (left == nullptr || left->start_key != before.start_key ||
-      left->epoch.range_version != before.epoch.range_version + 1 ||
-      (!key.empty() && left->end_key != key)) {
+  if (now.start_key != before.start_key || now.epoch.range_version != before.epoch.range_version + 1 ||
+      now.end_key.empty() || (!key.empty() && now.end_key != key)) {
     return std::nullopt;
   }
-  for (const ShardInfo& shard : shards) {
-    if (shard.id != before.id && shard.start_key == left->end_key && shard.end_key == before.end_key) {
-      right = &shard;
-    }
-  }
-  if (right == nullptr) return std::nullopt;
-  return SplitResult{*left, *right};
+  auto right = run.RightHalf(now, before.end_key);
+  if (!right) return std::nullopt;
+  return SplitResult{now, *right};
 }
 
 int RunSplit(const Invocation& inv, ShardAdmin& admin, Interactive interactive, std::istream& in,
@@ -278,19 +337,18 @@ int RunSplit(const Invocation& inv, ShardAdmin& admin, Interactive interactive, 
       error.definite = !maybe_applied;
       return Failed(error, err);
     }
-    auto shards = run.List();
-    if (!shards) return Failed(shards.error(), err);
-    auto fresh = std::find_if(shards->begin(), shards->end(),
-                              [&](const ShardInfo& s) { return s.id == shard.id; });
-    if (fresh == shards->end()) return NoSuchShard(shard.id, err);
+    auto found_again = run.Find();
+    if (!found_again) return Failed(found_again.error(), err);
+    if (!*found_again) return NoSuchShard(shard.id, err);
+    const ShardInfo* fresh = &**found_again;
     if (fresh->epoch.range_version == planned.range_version) {
       shard = *fresh;  // the same range (perhaps a membership change): try again
       continue;
     }
     if (maybe_applied) {
-      if (auto halves = SplitDone(*shards, before, key)) {
-        err << "clawctl: shard " << shard.id << ": an attempt's answer was lost; the directory "
-            << "shows the shard split as asked\n";
+      if (auto halves = SplitDone(run, before, *fresh, key)) {
+        err << "clawctl: shard " << shard.id << ": an attempt's answer was lost; the replicas "
+            << "show the shard split as asked\n";
         out << FormatShards({halves->left, halves->right}, inv.global.format);
         return kExitOk;
       }
