@@ -171,6 +171,10 @@ struct PlacementConfig {
   // Placement operators that may involve one node at a time (each moves at most one snapshot into
   // or out of it), which bounds the snapshot traffic rebalancing puts on a node. Default 4; 1..64.
   uint64_t max_operators_per_node = 4;
+  // Snapshot bytes a node sends per second, all peers together: re-replication and rebalancing
+  // then leave disk and network to clients (CockroachDB's rebalance snapshot rate is 32 MiB/s).
+  // A shard of S bytes takes S / rate to move. Default 64 MiB; 0 = unlimited; 0..1TiB.
+  uint64_t snapshot_bytes_per_second = 64ull << 20;
   bool operator==(const PlacementConfig&) const = default;
 };
 
@@ -195,6 +199,14 @@ struct Config {
   // the 1-based positions. Empty = this node alone (name=peer_addr); Load always fills it.
   // 1..64 members, unique names and addresses.
   std::vector<Member> initial_cluster{};
+  // Client addresses (host:port) of members of a running cluster: a node started with join and
+  // an empty data directory asks the placement service there for a node id and joins; once
+  // joined it uses them only as heartbeat seeds. Excludes initial_cluster. Default empty.
+  std::vector<std::string> join{};
+  // Peer address this node hands to the cluster when it joins. Empty = peer_addr; must be set
+  // when peer_addr binds a wildcard host. Only with join (initial_cluster names the addresses
+  // otherwise). Load fills it for joining nodes.
+  std::string advertise_peer_addr{};
   // Shards the key space is pre-split into when the cluster is first created; ignored after.
   // More shards spread load over more Raft groups from the start. Default 16; 1..4096.
   int shards = 16;

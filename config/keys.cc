@@ -36,6 +36,12 @@ const KeySpec kKeys[] = {
   {"initial_cluster", K::kCluster, 0, 0,
    "Voters at cluster creation, name=host:port,...; ids are positions; empty = this node alone.",
    CLAW_FIELD(initial_cluster)},
+  {"join", K::kAddrList, 0, 0,
+   "Client addresses of members of a running cluster to join (instead of initial_cluster).",
+   CLAW_FIELD(join)},
+  {"advertise_peer_addr", K::kOptionalAddr, 0, 0,
+   "Peer address a joining node hands to the cluster; empty = peer_addr.",
+   CLAW_FIELD(advertise_peer_addr)},
   {"shards", K::kCount, 1, 4096, "Shards the key space is pre-split into at cluster creation.",
    CLAW_FIELD(shards)},
   {"zone", K::kLabel, 0, 0, "Placement label: zone of this node.", CLAW_FIELD(zone)},
@@ -141,6 +147,9 @@ const KeySpec kKeys[] = {
   {"placement.max_operators_per_node", K::kCount, 1, 64,
    "Placement operators (and so snapshots) involving one node at a time.",
    CLAW_FIELD(placement.max_operators_per_node)},
+  {"placement.snapshot_bytes_per_second", K::kBytes, 0, kTiB,
+   "Snapshot bytes a node sends per second (re-replication, rebalancing); 0 = unlimited.",
+   CLAW_FIELD(placement.snapshot_bytes_per_second)},
 };
 // clang-format on
 
@@ -263,6 +272,8 @@ std::optional<std::string> SetFromText(const KeySpec& key, std::string_view text
       return Store(key, config, ParseHostPort(text));
     case KeyKind::kCluster:
       return Store(key, config, ParseInitialCluster(text));
+    case KeyKind::kAddrList:
+      return Store(key, config, ParseAddrList(text));
     case KeyKind::kLogLevel:
       return Store(key, config, ParseLogLevel(text));
     case KeyKind::kBool:
@@ -284,6 +295,10 @@ std::string ValueText(const KeySpec& key, const Config& config) {
           return *field;
         } else if constexpr (std::is_same_v<T, std::vector<Member>>) {
           return FormatInitialCluster(*field);
+        } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+          std::string out;
+          for (const std::string& a : *field) out += (out.empty() ? "" : ",") + a;
+          return out;
         } else if constexpr (std::is_same_v<T, LogLevel>) {
           return std::string(LogLevelName(*field));
         } else if constexpr (std::is_same_v<T, bool>) {

@@ -24,6 +24,7 @@ enum class KeyKind : uint8_t {
   kAddr,         // host:port
   kOptionalAddr, // host:port or empty
   kCluster,      // name=host:port,... (YAML also takes a sequence of name=host:port)
+  kAddrList,     // host:port,... (YAML also takes a sequence of host:port)
   kLogLevel,     // trace .. off
   kCount,        // integer in [min, max]
   kBytes,        // byte size in [min, max]
@@ -32,8 +33,8 @@ enum class KeyKind : uint8_t {
 };
 
 // A pointer to the Config field a key sets.
-using FieldRef = std::variant<std::string*, std::vector<Member>*, LogLevel*, bool*, int*,
-                              uint32_t*, uint64_t*>;
+using FieldRef = std::variant<std::string*, std::vector<Member>*, std::vector<std::string>*, LogLevel*,
+                              bool*, int*, uint32_t*, uint64_t*>;
 
 struct KeySpec {
   std::string_view path{};  // YAML path: "name", "raft.election_ticks"

@@ -38,6 +38,7 @@ bool IsStringKind(KeyKind kind) {
     case KeyKind::kAddr:
     case KeyKind::kOptionalAddr:
     case KeyKind::kCluster:
+    case KeyKind::kAddrList:
       return true;
     default:
       return false;
@@ -57,6 +58,7 @@ std::string_view Placeholder(KeyKind kind) {
     case KeyKind::kAddr: return "HOST:PORT";
     case KeyKind::kOptionalAddr: return "HOST:PORT";
     case KeyKind::kCluster: return "NAME=HOST:PORT,...";
+    case KeyKind::kAddrList: return "HOST:PORT,...";
     case KeyKind::kLogLevel: return "LEVEL";
     case KeyKind::kCount: return "N";
     case KeyKind::kBytes: return "BYTES";
@@ -180,6 +182,15 @@ std::string CheckReport(const LoadResult& result) {
   std::string out = "config OK: ";
   out += result.config_file.empty() ? "no config file (defaults, environment and flags)"
                                     : result.config_file;
+  if (!c.join.empty()) {
+    std::string seeds;
+    for (const std::string& a : c.join) seeds += (seeds.empty() ? "" : ",") + a;
+    out += "\nnode " + c.name + " (joins the cluster at " + seeds + "; node id from its placement service" +
+           "), data_dir " + c.data_dir + "\n";
+    out += "client " + c.client_addr + " (advertised " + c.advertise_client_addr + "), peer " +
+           c.peer_addr + " (advertised " + c.advertise_peer_addr + "), http " + c.http_addr + "\n";
+    return out;
+  }
   out += "\nnode " + c.name + " (node id " + std::to_string(id) + " of " +
          std::to_string(c.initial_cluster.size()) + "), data_dir " + c.data_dir + "\n";
   out += "client " + c.client_addr + " (advertised " + c.advertise_client_addr + "), peer " +

@@ -48,6 +48,33 @@ class Resolver {
 };
 
 void Resolver::ResolveCluster() {
+  if (!c_.join.empty()) {
+    if (!c_.initial_cluster.empty()) {
+      Fail("join", {"initial_cluster"},
+           "excludes initial_cluster (" + Describe("initial_cluster") +
+               "): initial_cluster creates a new cluster, join adds this node to a running one; "
+               "set only one of them");
+      return;
+    }
+    if (c_.advertise_peer_addr.empty()) {
+      if (IsWildcardAddr(c_.peer_addr)) {
+        Fail("advertise_peer_addr", {"peer_addr", "join"},
+             "must be set because " + Describe("peer_addr") +
+                 " binds every interface and cannot be handed to other nodes");
+        return;
+      }
+      c_.advertise_peer_addr = c_.peer_addr;
+    } else if (IsWildcardAddr(c_.advertise_peer_addr)) {
+      Fail("advertise_peer_addr", {}, "is a wildcard address that other nodes cannot dial");
+    }
+    return;
+  }
+  if (!c_.advertise_peer_addr.empty()) {
+    Fail("advertise_peer_addr", {"initial_cluster"},
+         "is only for nodes that join (set join); a node of initial_cluster is reached at its "
+         "initial_cluster address");
+    return;
+  }
   if (c_.initial_cluster.empty()) {
     if (IsWildcardAddr(c_.peer_addr)) {
       Fail("initial_cluster", {"peer_addr"},

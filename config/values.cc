@@ -1,5 +1,6 @@
 #include "config/values.h"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <utility>
@@ -251,6 +252,33 @@ std::expected<std::vector<Member>, std::string> ParseInitialCluster(std::string_
     start = end + 1;
   }
   return members;
+}
+
+std::expected<std::vector<std::string>, std::string> ParseAddrList(std::string_view text) {
+  std::vector<std::string> out;
+  if (Trim(text).empty()) return out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view entry = Trim(text.substr(start, end - start));
+    if (entry.empty()) {
+      return std::unexpected("empty entry at position " + std::to_string(out.size() + 1) +
+                             " (stray comma?) in " + Quote(text));
+    }
+    auto addr = ParseHostPort(entry);
+    if (!addr) return std::unexpected(addr.error());
+    if (IsWildcardAddr(*addr)) {
+      return std::unexpected(*addr + " binds every interface; give an address this node can dial");
+    }
+    if (std::find(out.begin(), out.end(), *addr) != out.end()) {
+      return std::unexpected("address " + *addr + " appears twice");
+    }
+    out.push_back(std::move(*addr));
+    if (out.size() > kMaxMembers) return std::unexpected(std::string("at most 64 addresses are allowed"));
+    start = end + 1;
+  }
+  return out;
 }
 
 std::string FormatInitialCluster(const std::vector<Member>& members) {

@@ -52,6 +52,10 @@ std::string_view PortOf(std::string_view addr);
     std::string_view text);
 std::string FormatInitialCluster(const std::vector<Member>& members);
 
+// "host:port,host:port": whitespace around entries is ignored; no duplicates, no wildcards, at
+// most 64 entries. Empty text = empty list.
+[[nodiscard]] std::expected<std::vector<std::string>, std::string> ParseAddrList(std::string_view text);
+
 // The largest exact unit: 67108864 -> "64MiB", 1000 -> "1000".
 std::string FormatBytes(uint64_t bytes);
 

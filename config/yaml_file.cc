@@ -127,11 +127,13 @@ void FileWalker::SetKey(const std::string& full, const YAML::Node& key, const YA
     state.Error(Where(key.Mark()), full, "has no value (write \"\" for an empty string)");
     return;
   }
-  if (value.IsSequence() && spec->kind == KeyKind::kCluster) {
+  if (value.IsSequence() && (spec->kind == KeyKind::kCluster || spec->kind == KeyKind::kAddrList)) {
     std::string joined;
     for (const YAML::Node& item : value) {
       if (!item.IsScalar()) {
-        state.Error(Where(item.Mark()), full, "each member must be a name=host:port string");
+        state.Error(Where(item.Mark()), full,
+                    spec->kind == KeyKind::kCluster ? "each member must be a name=host:port string"
+                                                    : "each entry must be a host:port string");
         return;
       }
       joined += (joined.empty() ? "" : ",") + item.Scalar();

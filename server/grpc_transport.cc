@@ -1,5 +1,6 @@
 #include "server/grpc_transport.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -15,7 +16,7 @@ using Clock = std::chrono::steady_clock;
 
 struct GrpcTransport::Peer {
   uint64_t id = 0;
-  std::string address;
+  std::string address;  // guarded by mu (AddPeer may change it)
   std::mutex mu;
   std::condition_variable cv;
   std::vector<GroupMessage> queue;  // guarded by mu
@@ -38,14 +39,16 @@ class GrpcTransport::PeerService final : public v1::RaftPeer::Service {
                   h.from_node_id(), h.name(), h.cluster_id(), t_->options_.cluster_id);
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "cluster id mismatch");
     }
-    if (h.to_node_id() != t_->options_.self || t_->options_.peers.count(h.from_node_id()) == 0) {
+    if (h.to_node_id() != t_->options_.self || h.from_node_id() == 0 || h.from_node_id() == t_->options_.self) {
       SPDLOG_WARN("refusing a peer stream from node {} ({}) addressed to node {}; this is node {}",
                   h.from_node_id(), h.name(), h.to_node_id(), t_->options_.self);
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "node id mismatch");
     }
     const uint64_t from = h.from_node_id();
+    if (!h.peer_address().empty()) t_->AddPeer(from, h.peer_address());
     t_->router_->UpsertMember(MemberInfo{.id = from,
                                          .name = h.name(),
+                                         .peer_address = h.peer_address(),
                                          .client_address = h.client_address(),
                                          .zone = h.zone(),
                                          .rack = h.rack(),
@@ -86,12 +89,18 @@ GrpcTransport::GrpcTransport(TransportOptions options, Router* router, Deliver d
 
 GrpcTransport::~GrpcTransport() {
   stopping_.store(true);
-  for (auto& [id, p] : peers_) {
+  std::vector<Peer*> peers;
+  {
+    // AddPeer checks stopping_ under this lock: no peer appears after this copy.
+    std::unique_lock peers_lock(peers_mu_);
+    for (auto& [id, p] : peers_) peers.push_back(p.get());
+  }
+  for (Peer* p : peers) {
     std::lock_guard lock(p->mu);
     if (p->context) p->context->TryCancel();
     p->cv.notify_all();
   }
-  for (auto& [id, p] : peers_) {
+  for (Peer* p : peers) {
     if (p->thread.joinable()) p->thread.join();
   }
   snap_cv_.notify_all();
@@ -102,11 +111,44 @@ GrpcTransport::~GrpcTransport() {
 grpc::Service* GrpcTransport::service() { return service_.get(); }
 
 void GrpcTransport::Start() {
+  std::unique_lock peers_lock(peers_mu_);
+  started_ = true;
   for (auto& [id, p] : peers_) {
     Peer* peer = p.get();
     p->thread = std::thread([this, peer] { RunSender(peer); });
   }
   snap_thread_ = std::thread([this] { RunSnapshotSender(); });
+}
+
+void GrpcTransport::AddPeer(uint64_t node, const std::string& address) {
+  if (node == 0 || node == options_.self || address.empty()) return;
+  {
+    std::shared_lock lock(peers_mu_);
+    if (auto it = peers_.find(node); it != peers_.end()) {
+      Peer* p = it->second.get();
+      std::lock_guard peer_lock(p->mu);
+      if (p->address == address) return;
+      SPDLOG_INFO("node {} moved from {} to {}", node, p->address, address);
+      p->address = address;
+      if (p->context) p->context->TryCancel();  // the sender reconnects to the new address
+      return;
+    }
+  }
+  std::unique_lock lock(peers_mu_);
+  if (stopping_.load() || peers_.contains(node)) return;
+  auto p = std::make_unique<Peer>();
+  p->id = node;
+  p->address = address;
+  Peer* peer = p.get();
+  peers_[node] = std::move(p);
+  SPDLOG_INFO("new peer: node {} at {}", node, address);
+  if (started_) peer->thread = std::thread([this, peer] { RunSender(peer); });
+}
+
+GrpcTransport::Peer* GrpcTransport::FindPeer(uint64_t node) const {
+  std::shared_lock lock(peers_mu_);
+  auto it = peers_.find(node);
+  return it == peers_.end() ? nullptr : it->second.get();
 }
 
 void GrpcTransport::SendSnapshot(uint64_t node, GroupMessage message, std::string dir,
@@ -138,11 +180,16 @@ void GrpcTransport::RunSnapshotSender() {
 }
 
 bool GrpcTransport::StreamSnapshot(const SnapshotJob& job) {
-  auto peer = peers_.find(job.node);
-  if (peer == peers_.end()) return false;
+  Peer* peer = FindPeer(job.node);
+  if (peer == nullptr) return false;
+  std::string address;
+  {
+    std::lock_guard lock(peer->mu);
+    address = peer->address;
+  }
   grpc::ChannelArguments args;
   args.SetMaxSendMessageSize(4 << 20);
-  auto stub = v1::RaftPeer::NewStub(grpc::CreateCustomChannel(peer->second->address, grpc::InsecureChannelCredentials(), args));
+  auto stub = v1::RaftPeer::NewStub(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
   v1::SnapshotAck ack;
@@ -164,9 +211,13 @@ bool GrpcTransport::StreamSnapshot(const SnapshotJob& job) {
     return am != bm ? bm : a < b;
   });
   uint64_t bytes = 0;
+  const auto started = Clock::now();
+  // Chunks of at most 1 MiB, smaller under a low rate limit so that pacing stays smooth.
+  const uint64_t rate = options_.snapshot_bytes_per_second;
+  const size_t chunk_bytes = rate == 0 ? size_t{1} << 20 : std::clamp<size_t>(rate / 8, 4096, size_t{1} << 20);
   for (const auto& path : files) {
     std::ifstream in(path, std::ios::binary);
-    std::string buf(1 << 20, '\0');
+    std::string buf(chunk_bytes, '\0');
     bool any = false;
     while (ok && in) {
       in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
@@ -178,6 +229,14 @@ bool GrpcTransport::StreamSnapshot(const SnapshotJob& job) {
       ok = writer->Write(chunk);
       bytes += static_cast<uint64_t>(n);
       any = true;
+      if (rate != 0) {
+        // Sent no faster than the rate since the start of this snapshot (one at a time per node).
+        const auto due = started + std::chrono::microseconds(bytes * 1'000'000 / rate);
+        while (ok && !stopping_.load() && Clock::now() < due) {
+          std::this_thread::sleep_for(std::min<Clock::duration>(due - Clock::now(), std::chrono::milliseconds(100)));
+        }
+        if (stopping_.load()) ok = false;
+      }
     }
   }
   writer->WritesDone();
@@ -237,12 +296,11 @@ std::string GrpcTransport::ReceiveSnapshot(grpc::ServerReader<v1::SnapshotChunk>
 }
 
 void GrpcTransport::Send(uint64_t node, std::vector<GroupMessage> messages) {
-  auto it = peers_.find(node);
-  if (it == peers_.end()) {
+  Peer* p = FindPeer(node);
+  if (p == nullptr) {
     messages_dropped_.fetch_add(messages.size());
     return;
   }
-  Peer* p = it->second.get();
   {
     std::lock_guard lock(p->mu);
     if (p->queue.size() + messages.size() > options_.max_queued_messages) {
@@ -354,8 +412,8 @@ void GrpcTransport::RunSender(Peer* peer) {
   args.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  auto channel = grpc::CreateCustomChannel(peer->address, grpc::InsecureChannelCredentials(), args);
-  auto stub = v1::RaftPeer::NewStub(channel);
+  std::string address;
+  std::unique_ptr<v1::RaftPeer::Stub> stub;
   std::mt19937_64 rng(options_.self * 1000003 + peer->id);
   auto backoff = std::chrono::milliseconds(50);
   bool was_connected = false;
@@ -365,6 +423,10 @@ void GrpcTransport::RunSender(Peer* peer) {
       std::lock_guard lock(peer->mu);
       if (stopping_.load()) break;
       peer->context = &context;
+      if (!stub || address != peer->address) {
+        address = peer->address;
+        stub = v1::RaftPeer::NewStub(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+      }
     }
     v1::PeerAck ack;
     std::unique_ptr<grpc::ClientWriter<v1::PeerBatch>> writer = stub->Send(&context, &ack);
@@ -374,7 +436,7 @@ void GrpcTransport::RunSender(Peer* peer) {
     hello.set_draining(draining_.load());
     bool clean = false;
     if (writer->Write(hello)) {
-      if (!was_connected) SPDLOG_INFO("peer stream to node {} at {} open", peer->id, peer->address);
+      if (!was_connected) SPDLOG_INFO("peer stream to node {} at {} open", peer->id, address);
       was_connected = true;
       backoff = std::chrono::milliseconds(50);
       clean = SendLoop(peer, writer.get());
@@ -383,7 +445,7 @@ void GrpcTransport::RunSender(Peer* peer) {
     grpc::Status st = writer->Finish();
     if (!clean) {
       if (was_connected) {
-        SPDLOG_WARN("peer stream to node {} at {} broke: {}", peer->id, peer->address, st.error_message());
+        SPDLOG_WARN("peer stream to node {} at {} broke: {}", peer->id, address, st.error_message());
       }
       was_connected = false;
     }

@@ -6,12 +6,14 @@
 // had nothing to send for `keepalive`, it writes an empty batch: node-level liveness, which wakes
 // hibernating followers of a dead leader's node (Store, RaftWorker::Tick).
 //
-// Snapshots travel on RaftPeer.Snapshot streams, one at a time per node (a dedicated sender
-// thread), in chunks of at most 1 MiB; the receiver writes them under snapshot_dir, verifies every
+// Snapshots travel on RaftPeer.Snapshot streams, one at a time (a dedicated sender thread,
+// paced to snapshot_bytes_per_second), in chunks of at most 1 MiB; the receiver writes them under snapshot_dir, verifies every
 // checksum (storage::VerifyShardSnapshot) and only then hands them to the store.
 //
 // The receiving side is RaftPeerService, registered on the node's peer gRPC server: it checks the
-// Hello of each stream (cluster id, node ids), decodes batches and hands them to the store.
+// Hello of each stream (cluster id, node ids), decodes batches and hands them to the store. A
+// stream from a node not yet known (one that joined) is accepted when the cluster id matches; its
+// Hello's peer address makes it a peer at once.
 //
 // Threads: Send and LastHeard are thread-safe. Lifecycle: construct -> Start -> ... -> destroy
 // (closes streams, joins senders). The deliver callback must stay valid until destruction.
@@ -25,6 +27,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -51,6 +54,9 @@ struct TransportOptions {
   std::chrono::milliseconds keepalive{500};
   // Where received snapshots are written (one subdirectory each).
   std::string snapshot_dir{};
+  // Snapshot bytes sent per second, over all peers (0 = unlimited): bounds what re-replication
+  // and rebalancing take from the disk and the network serving clients.
+  uint64_t snapshot_bytes_per_second = 0;
 };
 
 // A snapshot received and verified: its InstallSnapshot message and the directory holding it.
@@ -65,6 +71,9 @@ class GrpcTransport final : public Transport {
   ~GrpcTransport() override;
 
   void Start();
+  // Adds a peer node learned after construction (a node that joined: from the placement
+  // service's node table or its own Hello), or changes a known peer's address. Thread-safe.
+  void AddPeer(uint64_t node, const std::string& address);
   void Send(uint64_t node, std::vector<GroupMessage> messages) override;
   std::chrono::steady_clock::time_point LastHeard(uint64_t node) const override;
   void SetDraining() override { draining_.store(true); }
@@ -86,6 +95,9 @@ class GrpcTransport final : public Transport {
  private:
   class PeerService;
   struct Peer;
+  // The peer's sender state; nullptr when unknown. Peers are never removed, so the pointer stays
+  // valid until destruction.
+  Peer* FindPeer(uint64_t node) const;
   void RunSender(Peer* peer);
   bool SendLoop(Peer* peer, grpc::ClientWriter<v1::PeerBatch>* writer);
   void OnBatch(uint64_t from, v1::PeerBatch& batch);
@@ -111,7 +123,9 @@ class GrpcTransport final : public Transport {
   std::thread snap_thread_;
   std::atomic<uint64_t> snap_seq_{0};
   std::unique_ptr<PeerService> service_;
-  std::map<uint64_t, std::unique_ptr<Peer>> peers_;
+  mutable std::shared_mutex peers_mu_;
+  std::map<uint64_t, std::unique_ptr<Peer>> peers_;  // guarded by peers_mu_
+  bool started_ = false;                              // guarded by peers_mu_
   mutable std::mutex heard_mu_;
   std::map<uint64_t, std::chrono::steady_clock::time_point> last_heard_;  // guarded by heard_mu_
   std::map<uint64_t, bool> peer_draining_;                                 // guarded by heard_mu_

@@ -1,5 +1,7 @@
 #include "server/meta_state.h"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "storage/key_codec.h"
@@ -116,6 +118,21 @@ void MetaStateMachine::Apply(const v1::MetaCommand& cmd, storage::WriteBatch& ba
       PutNode(n, batch);
       break;
     }
+    case v1::MetaCommand::kRegisterNode: {
+      const v1::NodeRecord& asked = cmd.register_node();
+      if (asked.name().empty() || asked.peer_address().empty()) return;
+      uint64_t next = 1;
+      for (const auto& [id, n] : nodes_) {
+        next = std::max(next, id + 1);
+        // Asked again (the answer was lost) or a name taken by a live node: nothing to record.
+        if (n.name() == asked.name() && n.state() != v1::NodeRecord::REMOVED) return;
+      }
+      v1::NodeRecord n = asked;
+      n.set_node_id(next);
+      n.set_state(v1::NodeRecord::UP);
+      PutNode(n, batch);
+      break;
+    }
     case v1::MetaCommand::kSetNodeState: {
       auto it = nodes_.find(cmd.set_node_state().node_id());
       if (it == nodes_.end() || it->second.state() == v1::NodeRecord::REMOVED) return;
@@ -184,6 +201,14 @@ std::optional<v1::NodeRecord> MetaStateMachine::Node(uint64_t id) const {
   auto it = nodes_.find(id);
   if (it == nodes_.end()) return std::nullopt;
   return it->second;
+}
+
+std::optional<v1::NodeRecord> MetaStateMachine::LiveNodeNamed(const std::string& name) const {
+  std::lock_guard lock(mu_);
+  for (const auto& [id, n] : nodes_) {
+    if (n.name() == name && n.state() != v1::NodeRecord::REMOVED) return n;
+  }
+  return std::nullopt;
 }
 
 uint64_t MetaStateMachine::version() const {

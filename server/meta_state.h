@@ -47,6 +47,8 @@ class MetaStateMachine {
   std::vector<v1::NodeRecord> Nodes() const;
   std::vector<v1::ShardDescriptor> Shards() const;
   std::optional<v1::NodeRecord> Node(uint64_t id) const;
+  // The node of that name that was not removed (names are unique among those).
+  std::optional<v1::NodeRecord> LiveNodeNamed(const std::string& name) const;
   uint64_t version() const;
 
   // Whether `incoming` should replace `current` in the directory: an epoch at least as new in

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <thread>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
@@ -16,6 +17,7 @@
 #include "server/kv_service.h"
 #include "server/placement_service.h"
 #include "server/router.h"
+#include "server/rpc_status.h"
 #include "server/store.h"
 #include "storage/crc32c.h"
 #include "storage/engine.h"
@@ -158,7 +160,68 @@ struct Node::Parts {
   std::unique_ptr<grpc::Server> peer_server;
   std::unique_ptr<grpc::Server> client_server;
   bool shut_down = false;
+  std::mutex learnt_mu;
+  std::string learnt;  // guarded by learnt_mu: the node table last saved (serialized)
+
+  // The node table from a heartbeat answer: new peers are dialled, addresses and localities
+  // updated, and the table saved when it changed (reporter thread).
+  void LearnNodes(const std::vector<v1::NodeRecord>& nodes);
 };
+
+namespace {
+
+MemberInfo MemberFrom(const v1::NodeRecord& n) {
+  return MemberInfo{.id = n.node_id(),
+                    .name = n.name(),
+                    .peer_address = n.peer_address(),
+                    .client_address = n.client_address(),
+                    .zone = n.zone(),
+                    .rack = n.rack(),
+                    .host = n.host()};
+}
+
+std::expected<void, StartError> SavePeerTable(storage::Engine* engine, const std::vector<v1::NodeRecord>& nodes) {
+  v1::MetaState table;
+  for (const v1::NodeRecord& n : nodes) *table.add_nodes() = n;
+  storage::WriteBatch batch;
+  if (auto put = engine->PutMeta(batch, storage::PeerTableKey(), table.SerializeAsString()); !put) {
+    return std::unexpected(StartError{kExitIo, "saving the peer table: " + put.error().message});
+  }
+  if (auto w = engine->Write(batch, storage::Durability::kSync); !w) {
+    return std::unexpected(StartError{kExitIo, "saving the peer table: " + w.error().message});
+  }
+  return {};
+}
+
+}  // namespace
+
+void Node::Parts::LearnNodes(const std::vector<v1::NodeRecord>& nodes) {
+  for (const v1::NodeRecord& n : nodes) {
+    if (n.node_id() == node_id || n.node_id() == 0 || n.state() == v1::NodeRecord::REMOVED) continue;
+    transport->AddPeer(n.node_id(), n.peer_address());
+    router->UpsertMember(MemberFrom(n));
+  }
+  v1::MetaState table;
+  for (const v1::NodeRecord& n : nodes) {
+    v1::NodeRecord* kept = table.add_nodes();
+    kept->set_node_id(n.node_id());
+    kept->set_name(n.name());
+    kept->set_peer_address(n.peer_address());
+    kept->set_client_address(n.client_address());
+    kept->set_zone(n.zone());
+    kept->set_rack(n.rack());
+    kept->set_host(n.host());
+    kept->set_state(n.state());
+  }
+  std::string serialized = table.SerializeAsString();
+  std::lock_guard lock(learnt_mu);
+  if (serialized == learnt) return;
+  if (auto saved = SavePeerTable(engine.get(), {table.nodes().begin(), table.nodes().end()}); !saved) {
+    SPDLOG_WARN("{}", saved.error().message);
+    return;
+  }
+  learnt = std::move(serialized);
+}
 
 Node::Node() : p_(std::make_unique<Parts>()) {}
 Node::~Node() { Shutdown(); }
@@ -167,18 +230,55 @@ const std::string& Node::client_address() const { return p_->client_address; }
 
 namespace {
 
+struct StoredIdentity {
+  uint64_t cluster_id = 0;
+  uint64_t node_id = 0;
+};
+
+// The identity recorded in the data directory; nullopt when it is new.
+std::expected<std::optional<StoredIdentity>, StartError> ReadIdentity(storage::Engine* engine,
+                                                                      const std::string& data_dir) {
+  auto stored = engine->GetMeta(storage::NodeIdentityKey());
+  if (!stored) return std::unexpected(StartError{kExitIo, "reading the node identity: " + stored.error().message});
+  if (!stored->has_value()) return std::nullopt;
+  const std::string& raw = **stored;
+  if (raw.size() != 20 || storage::GetFixed32(std::string_view(raw).substr(16)) != storage::Crc32c(std::string_view(raw).substr(0, 16))) {
+    return std::unexpected(StartError{kExitIo, "the node identity record in " + data_dir + " is corrupt"});
+  }
+  return StoredIdentity{.cluster_id = storage::GetBigEndian64(raw),
+                        .node_id = storage::GetBigEndian64(std::string_view(raw).substr(8))};
+}
+
+std::expected<void, StartError> WriteIdentity(storage::Engine* engine, uint64_t cluster_id, uint64_t node_id) {
+  storage::WriteBatch batch;
+  if (auto put = engine->PutMeta(batch, storage::NodeIdentityKey(), EncodeIdentity(cluster_id, node_id)); !put) {
+    return std::unexpected(StartError{kExitIo, "writing the node identity: " + put.error().message});
+  }
+  if (auto w = engine->Write(batch, storage::Durability::kSync); !w) {
+    return std::unexpected(StartError{kExitIo, "writing the node identity: " + w.error().message});
+  }
+  return {};
+}
+
+// The node table this node last learnt (storage::PeerTableKey); empty when it never did.
+std::vector<v1::NodeRecord> LoadPeerTable(storage::Engine* engine) {
+  auto stored = engine->GetMeta(storage::PeerTableKey());
+  v1::MetaState table;
+  if (!stored || !stored->has_value() || !table.ParseFromString(**stored)) {
+    if (stored && stored->has_value()) SPDLOG_WARN("the stored peer table is unreadable; learning it anew");
+    return {};
+  }
+  return {table.nodes().begin(), table.nodes().end()};
+}
+
 // Checks or writes the node identity; on first start bootstraps the initial shards.
 std::expected<void, StartError> Identity(storage::Engine* engine, const config::Config& c,
                                           uint64_t cluster_id, uint64_t node_id) {
-  auto stored = engine->GetMeta(storage::NodeIdentityKey());
-  if (!stored) return std::unexpected(StartError{kExitIo, "reading the node identity: " + stored.error().message});
-  if (stored->has_value()) {
-    const std::string& raw = **stored;
-    if (raw.size() != 20 || storage::GetFixed32(std::string_view(raw).substr(16)) != storage::Crc32c(std::string_view(raw).substr(0, 16))) {
-      return std::unexpected(StartError{kExitIo, "the node identity record in " + c.data_dir + " is corrupt"});
-    }
-    const uint64_t stored_cluster = storage::GetBigEndian64(raw);
-    const uint64_t stored_node = storage::GetBigEndian64(std::string_view(raw).substr(8));
+  auto stored_identity = ReadIdentity(engine, c.data_dir);
+  if (!stored_identity) return std::unexpected(stored_identity.error());
+  if (*stored_identity) {
+    const uint64_t stored_cluster = (*stored_identity)->cluster_id;
+    const uint64_t stored_node = (*stored_identity)->node_id;
     if (stored_cluster != cluster_id || stored_node != node_id) {
       return std::unexpected(StartError{
           kExitProtocol,
@@ -205,14 +305,64 @@ std::expected<void, StartError> Identity(storage::Engine* engine, const config::
   if (auto b = Store::Bootstrap(engine, node_id, shards, nodes); !b) {
     return std::unexpected(StartError{kExitIo, "bootstrap failed: " + b.error()});
   }
-  storage::WriteBatch batch;
-  if (auto put = engine->PutMeta(batch, storage::NodeIdentityKey(), EncodeIdentity(cluster_id, node_id)); !put) {
-    return std::unexpected(StartError{kExitIo, "writing the node identity: " + put.error().message});
+  return WriteIdentity(engine, cluster_id, node_id);
+}
+
+// Asks the placement service of the running cluster at `c.join` for a node id (Placement.Join),
+// following NOT_LEADER hints to the meta shard's leader, retrying for up to two minutes (the
+// cluster may be electing). ALREADY_EXISTS and INVALID_ARGUMENT are configuration mistakes.
+std::expected<v1::JoinResponse, StartError> JoinCluster(const config::Config& c, const std::string& client_address) {
+  v1::JoinRequest req;
+  v1::NodeRecord* self = req.mutable_node();
+  self->set_name(c.name);
+  self->set_peer_address(c.advertise_peer_addr);
+  self->set_client_address(client_address);
+  self->set_zone(c.zone);
+  self->set_rack(c.rack);
+  self->set_host(c.host);
+  if (struct statvfs fs{}; ::statvfs(c.data_dir.c_str(), &fs) == 0) {
+    self->set_capacity_bytes(static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize);
   }
-  if (auto w = engine->Write(batch, storage::Durability::kSync); !w) {
-    return std::unexpected(StartError{kExitIo, "writing the node identity: " + w.error().message});
+  std::string seeds;
+  for (const std::string& a : c.join) seeds += (seeds.empty() ? "" : ",") + a;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(2);
+  auto backoff = std::chrono::milliseconds(200);
+  std::string last_error = "no answer";
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::vector<std::string> targets(c.join.begin(), c.join.end());
+    for (size_t i = 0; i < targets.size() && i < c.join.size() + 3; ++i) {
+      grpc::ChannelArguments args;
+      args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+      auto stub =
+          v1::Placement::NewStub(grpc::CreateCustomChannel(targets[i], grpc::InsecureChannelCredentials(), args));
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      v1::JoinResponse resp;
+      const grpc::Status st = stub->Join(&ctx, req, &resp);
+      if (st.ok()) {
+        if (resp.node_id() == 0 || resp.cluster_id() == 0) {
+          return std::unexpected(StartError{kExitProtocol, targets[i] + " answered the join without a node id"});
+        }
+        return resp;
+      }
+      if (st.error_code() == grpc::StatusCode::ALREADY_EXISTS || st.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+        return std::unexpected(StartError{kExitConfig, "the cluster at " + targets[i] + " refused the join: " +
+                                                           st.error_message()});
+      }
+      last_error = targets[i] + ": " + st.error_message();
+      v1::Error detail;
+      if (ErrorDetail(st, &detail) && detail.code() == v1::Error::NOT_LEADER && !detail.leader().address().empty()) {
+        targets.insert(targets.begin() + static_cast<std::ptrdiff_t>(i) + 1, detail.leader().address());
+      }
+    }
+    SPDLOG_WARN("cannot join the cluster yet ({}); retrying in {} ms", last_error, backoff.count());
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
   }
-  return {};
+  return std::unexpected(StartError{kExitUnavailable, "could not join the cluster at " + seeds + " within 2 minutes (" +
+                                                          last_error +
+                                                          "); check join and that those nodes serve and their "
+                                                          "meta shard has a leader"});
 }
 
 }  // namespace
@@ -221,14 +371,19 @@ std::expected<std::unique_ptr<Node>, StartError> Node::Start(const config::Confi
   std::unique_ptr<Node> node(new Node());
   Parts& p = *node->p_;
   p.config = config;
-  if (p.config.initial_cluster.empty()) p.config.initial_cluster.push_back({config.name, config.peer_addr});
+  const bool joining = !config.join.empty();
+  if (!joining && p.config.initial_cluster.empty()) p.config.initial_cluster.push_back({config.name, config.peer_addr});
   const auto& members = p.config.initial_cluster;
-  auto self = std::find_if(members.begin(), members.end(), [&](const auto& m) { return m.name == config.name; });
-  if (self == members.end()) {
-    return std::unexpected(StartError{kExitConfig, "name '" + config.name + "' is not in initial_cluster"});
+  std::string self_peer_address = config.advertise_peer_addr.empty() ? config.peer_addr : config.advertise_peer_addr;
+  if (!joining) {
+    auto self = std::find_if(members.begin(), members.end(), [&](const auto& m) { return m.name == config.name; });
+    if (self == members.end()) {
+      return std::unexpected(StartError{kExitConfig, "name '" + config.name + "' is not in initial_cluster"});
+    }
+    p.node_id = static_cast<uint64_t>(self - members.begin()) + 1;
+    p.cluster_id = ClusterId(members);
+    self_peer_address = self->peer_addr;
   }
-  p.node_id = static_cast<uint64_t>(self - members.begin()) + 1;
-  p.cluster_id = ClusterId(members);
   p.client_address = config.advertise_client_addr.empty() ? config.client_addr : config.advertise_client_addr;
 
   auto engine = storage::Engine::Open(StorageOptionsFrom(config));
@@ -239,26 +394,62 @@ std::expected<std::unique_ptr<Node>, StartError> Node::Start(const config::Confi
   }
   p.engine = std::move(*engine);
   for (const std::string& w : p.engine->warnings()) SPDLOG_WARN("{}", w);
-  if (auto id = Identity(p.engine.get(), p.config, p.cluster_id, p.node_id); !id) return std::unexpected(id.error());
+  // Every node this one knows of: the initial cluster, the node table of a join, and the one it
+  // learnt from the placement service before (which has the nodes that joined since).
+  std::vector<v1::NodeRecord> known;
+  if (!joining) {
+    if (auto id = Identity(p.engine.get(), p.config, p.cluster_id, p.node_id); !id) return std::unexpected(id.error());
+    for (size_t i = 0; i < members.size(); ++i) {
+      v1::NodeRecord n;
+      n.set_node_id(i + 1);
+      n.set_name(members[i].name);
+      n.set_peer_address(members[i].peer_addr);
+      known.push_back(std::move(n));
+    }
+  } else {
+    auto stored = ReadIdentity(p.engine.get(), config.data_dir);
+    if (!stored) return std::unexpected(stored.error());
+    if (*stored) {
+      p.node_id = (*stored)->node_id;
+      p.cluster_id = (*stored)->cluster_id;
+    } else {
+      SPDLOG_INFO("joining the cluster at {} as '{}'", fmt::join(config.join, ","), config.name);
+      auto joined = JoinCluster(config, p.client_address);
+      if (!joined) return std::unexpected(joined.error());
+      p.node_id = joined->node_id();
+      p.cluster_id = joined->cluster_id();
+      known.assign(joined->nodes().begin(), joined->nodes().end());
+      // The directory and peer table first, the identity last: a crash in between joins again
+      // (same name and address: the same id).
+      const std::vector<v1::ShardDescriptor> directory(joined->shards().begin(), joined->shards().end());
+      if (auto b = Store::Bootstrap(p.engine.get(), p.node_id, directory, {}); !b) {
+        return std::unexpected(StartError{kExitIo, "recording the shard directory: " + b.error()});
+      }
+      if (auto saved = SavePeerTable(p.engine.get(), known); !saved) return std::unexpected(saved.error());
+      if (auto id = WriteIdentity(p.engine.get(), p.cluster_id, p.node_id); !id) return std::unexpected(id.error());
+      SPDLOG_INFO("joined cluster {:016x} as node {}", p.cluster_id, p.node_id);
+    }
+  }
+  for (v1::NodeRecord& n : LoadPeerTable(p.engine.get())) known.push_back(std::move(n));
 
   p.log_writer = std::make_unique<storage::LogWriter>(p.engine.get());
   p.clock = std::make_unique<storage::HybridClock>(kMaxClockOffsetMs);
   p.router = std::make_unique<Router>(p.node_id);
   TransportOptions topts{.self = p.node_id, .cluster_id = p.cluster_id};
-  for (size_t i = 0; i < members.size(); ++i) {
-    const uint64_t id = i + 1;
-    MemberInfo m{.id = id, .name = members[i].name, .peer_address = members[i].peer_addr};
-    if (id == p.node_id) {
-      m.client_address = p.client_address;
-      m.zone = config.zone;
-      m.rack = config.rack;
-      m.host = config.host;
-    } else {
-      topts.peers[id] = members[i].peer_addr;
-    }
-    p.router->UpsertMember(m);
+  p.router->UpsertMember(MemberInfo{.id = p.node_id,
+                                    .name = config.name,
+                                    .peer_address = self_peer_address,
+                                    .client_address = p.client_address,
+                                    .zone = config.zone,
+                                    .rack = config.rack,
+                                    .host = config.host});
+  for (const v1::NodeRecord& n : known) {
+    if (n.node_id() == p.node_id || n.node_id() == 0 || n.state() == v1::NodeRecord::REMOVED) continue;
+    topts.peers[n.node_id()] = n.peer_address();  // later entries (learnt) win
+    p.router->UpsertMember(MemberFrom(n));
   }
   topts.hello.set_cluster_id(p.cluster_id);
+  topts.hello.set_peer_address(self_peer_address);
   topts.hello.set_from_node_id(p.node_id);
   topts.hello.set_name(config.name);
   topts.hello.set_client_address(p.client_address);
@@ -268,6 +459,7 @@ std::expected<std::unique_ptr<Node>, StartError> Node::Start(const config::Confi
   topts.max_message_bytes = config.limits.max_peer_message_bytes;
   topts.max_batch_bytes = std::min<uint64_t>(4 << 20, config.limits.max_peer_message_bytes / 2);
   topts.snapshot_dir = config.data_dir + "/snapshots";
+  topts.snapshot_bytes_per_second = config.placement.snapshot_bytes_per_second;
   {
     // Snapshot directories of an earlier run are stale: received ones were not installed (or
     // were, and are copies), exported ones are rebuilt on demand.
@@ -335,6 +527,7 @@ std::expected<std::unique_ptr<Node>, StartError> Node::Start(const config::Confi
   client_builder.RegisterService(p.kv.get());
   client_builder.RegisterService(p.admin.get());
   const PlacementOptions popts{.node_id = p.node_id,
+                               .cluster_id = p.cluster_id,
                                .heartbeat_interval_ms = config.placement.heartbeat_interval_ms,
                                .node_dead_after_ms = config.placement.node_dead_after_ms,
                                .split_bytes = config.placement.split_bytes,
@@ -351,7 +544,7 @@ std::expected<std::unique_ptr<Node>, StartError> Node::Start(const config::Confi
   v1::NodeRecord self_record;
   self_record.set_node_id(p.node_id);
   self_record.set_name(config.name);
-  self_record.set_peer_address(members[p.node_id - 1].peer_addr);
+  self_record.set_peer_address(self_peer_address);
   self_record.set_client_address(p.client_address);
   self_record.set_zone(config.zone);
   self_record.set_rack(config.rack);
@@ -359,7 +552,9 @@ std::expected<std::unique_ptr<Node>, StartError> Node::Start(const config::Confi
   if (struct statvfs fs{}; ::statvfs(config.data_dir.c_str(), &fs) == 0) {
     self_record.set_capacity_bytes(static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize);
   }
-  p.reporter = std::make_unique<PlacementReporter>(popts, std::move(self_record), p.store.get(), p.router.get());
+  p.reporter = std::make_unique<PlacementReporter>(
+      popts, std::move(self_record), p.store.get(), p.router.get(), config.join,
+      [parts](const std::vector<v1::NodeRecord>& nodes) { parts->LearnNodes(nodes); });
   SPDLOG_INFO("node {} ({}) of cluster {:016x} serving: client {} peer {}, {} local replicas", p.node_id,
               config.name, p.cluster_id, config.client_addr, config.peer_addr, p.store->Status().size());
   return node;

@@ -343,6 +343,58 @@ grpc::ServerUnaryReactor* PlacementService::Explain(grpc::CallbackServerContext*
   return reactor;
 }
 
+grpc::ServerUnaryReactor* PlacementService::Join(grpc::CallbackServerContext* ctx, const v1::JoinRequest* req,
+                                                 v1::JoinResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (RefuseUnlessMetaLeader(reactor)) return reactor;
+  const v1::NodeRecord& asked = req->node();
+  if (asked.name().empty() || asked.peer_address().empty() || asked.client_address().empty()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 "a joining node must give its name, peer address and client address"));
+    return reactor;
+  }
+  // The answer once the node is recorded: its id and the node table. Another live node of the
+  // same name with other addresses is a configuration mistake, not a retry.
+  auto answer = [this, resp, asked]() -> grpc::Status {
+    auto n = store_->meta().LiveNodeNamed(asked.name());
+    if (!n) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the join was not recorded; try again");
+    if (n->peer_address() != asked.peer_address()) {
+      return grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
+                          "the name '" + asked.name() + "' belongs to node " + std::to_string(n->node_id()) +
+                              " at peer address " + n->peer_address() +
+                              ": give this node another name (or remove that node first: clawctl node remove " +
+                              std::to_string(n->node_id()) + ")");
+    }
+    resp->set_node_id(n->node_id());
+    resp->set_cluster_id(options_.cluster_id);
+    for (v1::NodeRecord& r : store_->meta().Nodes()) *resp->add_nodes() = std::move(r);
+    for (v1::ShardDescriptor& d : store_->meta().Shards()) *resp->add_shards() = std::move(d);
+    return grpc::Status::OK;
+  };
+  if (store_->meta().LiveNodeNamed(asked.name())) {
+    reactor->Finish(answer());
+    return reactor;
+  }
+  for (const v1::NodeRecord& n : store_->meta().Nodes()) {
+    if (n.state() != v1::NodeRecord::REMOVED && n.peer_address() == asked.peer_address()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
+                                   "peer address " + asked.peer_address() + " belongs to node " +
+                                       std::to_string(n.node_id()) + " (" + n.name() + ")"));
+      return reactor;
+    }
+  }
+  v1::MetaCommand cmd;
+  *cmd.mutable_register_node() = asked;
+  cmd.mutable_register_node()->set_node_id(0);
+  ProposeAndWait(std::move(cmd), [reactor, answer, asked](std::expected<void, RequestError> r) {
+    if (!r) return reactor->Finish(ToGrpcStatus(r.error()));
+    grpc::Status s = answer();
+    if (s.ok()) SPDLOG_INFO("placement: node '{}' at {} joined the cluster", asked.name(), asked.peer_address());
+    reactor->Finish(s);
+  });
+  return reactor;
+}
+
 std::optional<RequestError> PlacementService::NotMetaLeader() const {
   auto meta = router_->Get(kMetaShard);
   if (meta && meta->local && meta->leader == options_.node_id) return std::nullopt;
@@ -422,6 +474,7 @@ grpc::ServerUnaryReactor* PlacementService::Heartbeat(grpc::CallbackServerContex
   }
   if (report.report_shards().shards_size() > 0) Propose(std::move(report));
   resp->set_node_id(node);
+  for (v1::NodeRecord& n : meta.Nodes()) *resp->add_nodes() = std::move(n);
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
@@ -473,8 +526,14 @@ grpc::ServerUnaryReactor* PlacementService::GetDirectory(grpc::CallbackServerCon
 
 // ---------------------------------------------------------------------------------------------
 
-PlacementReporter::PlacementReporter(PlacementOptions options, v1::NodeRecord self, Store* store, Router* router)
-    : options_(options), self_(std::move(self)), store_(store), router_(router) {
+PlacementReporter::PlacementReporter(PlacementOptions options, v1::NodeRecord self, Store* store, Router* router,
+                                     std::vector<std::string> seeds, OnNodes on_nodes)
+    : options_(options),
+      self_(std::move(self)),
+      store_(store),
+      router_(router),
+      seeds_(std::move(seeds)),
+      on_nodes_(std::move(on_nodes)) {
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -545,8 +604,9 @@ void PlacementReporter::Run() {
       targets.push_back(router_->ClientAddress(meta->leader));
     }
     for (const MemberInfo& m : router_->Members()) {
-      if (!m.client_address.empty()) targets.push_back(m.client_address);
+      if (!m.client_address.empty() && m.id != options_.node_id) targets.push_back(m.client_address);
     }
+    targets.insert(targets.end(), seeds_.begin(), seeds_.end());
     bool sent = false;
     v1::HeartbeatResponse resp;
     for (size_t i = 0; i < targets.size() && !sent; ++i) {
@@ -566,6 +626,7 @@ void PlacementReporter::Run() {
       SPDLOG_DEBUG("placement: no meta leader took this node's heartbeat");
       continue;
     }
+    if (on_nodes_ && resp.nodes_size() > 0) on_nodes_({resp.nodes().begin(), resp.nodes().end()});
     Execute(resp);
   }
 }

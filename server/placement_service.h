@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -26,6 +27,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "claw/v1/placement.grpc.pb.h"
 #include "server/placement/planner.h"
@@ -36,6 +38,7 @@ namespace claw::server {
 
 struct PlacementOptions {
   uint64_t node_id = 0;
+  uint64_t cluster_id = 0;
   uint64_t heartbeat_interval_ms = 1000;
   uint64_t node_dead_after_ms = 300'000;
   // An operator not finished in this long is dropped (the next plan decides afresh).
@@ -69,6 +72,8 @@ class PlacementService final : public v1::Placement::CallbackService {
                                        v1::RemoveNodeResponse* resp) override;
   grpc::ServerUnaryReactor* Explain(grpc::CallbackServerContext* ctx, const v1::ExplainRequest* req,
                                     v1::ExplainResponse* resp) override;
+  grpc::ServerUnaryReactor* Join(grpc::CallbackServerContext* ctx, const v1::JoinRequest* req,
+                                 v1::JoinResponse* resp) override;
 
  private:
   struct Pending {
@@ -120,7 +125,11 @@ class PlacementService final : public v1::Placement::CallbackService {
 
 class PlacementReporter {
  public:
-  PlacementReporter(PlacementOptions options, v1::NodeRecord self, Store* store, Router* router);
+  // Called on the reporter thread with the node table of every heartbeat answer.
+  using OnNodes = std::function<void(const std::vector<v1::NodeRecord>&)>;
+  // `seeds`: client addresses tried after the members the router knows (the `join` list).
+  PlacementReporter(PlacementOptions options, v1::NodeRecord self, Store* store, Router* router,
+                    std::vector<std::string> seeds = {}, OnNodes on_nodes = nullptr);
   ~PlacementReporter();
   PlacementReporter(const PlacementReporter&) = delete;
   PlacementReporter& operator=(const PlacementReporter&) = delete;
@@ -137,6 +146,8 @@ class PlacementReporter {
   v1::NodeRecord self_;
   Store* store_;
   Router* router_;
+  std::vector<std::string> seeds_;
+  OnNodes on_nodes_;
   std::string last_good_;  // reporter thread only
   // Per led shard: leader_requests and time at the previous report (reporter thread only).
   std::map<uint64_t, std::pair<uint64_t, std::chrono::steady_clock::time_point>> last_requests_;

@@ -61,6 +61,7 @@ std::string ShardDescriptorKey(GroupId group) { return GroupKey(0x04, group); }
 std::string ShardDescriptorPrefix() { return std::string(1, char(0x04)); }
 std::string ReplicaTombstoneKey(GroupId group) { return GroupKey(0x05, group); }
 std::string ShardIdSequenceKey() { return std::string(1, char(0x06)); }
+std::string PeerTableKey() { return std::string(1, char(0x08)); }
 std::string HostStatePrefix(GroupId group) { return GroupKey(0x07, group); }
 std::string HostStateKey(GroupId group, std::string_view sub_key) {
   std::string key = GroupKey(0x07, group);

@@ -57,6 +57,8 @@ std::string ShardDescriptorPrefix();
 std::optional<GroupId> ParseShardDescriptorKey(std::string_view key);
 std::string ReplicaTombstoneKey(GroupId group);
 std::string ShardIdSequenceKey();
+// The cluster's nodes as this node last learnt them (peer addresses of nodes that joined).
+std::string PeerTableKey();
 // Extra replicated state a group's state machine keeps beside its data (the meta shard's).
 std::string HostStateKey(GroupId group, std::string_view sub_key);
 std::string HostStatePrefix(GroupId group);

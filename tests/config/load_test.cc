@@ -287,6 +287,30 @@ TEST_CASE("initial_cluster: peer_addr and node ids", "[config]") {
   CHECK(LoadOk({"--initial-cluster", " n1=h:1 , n2=h:2 "}).initial_cluster.size() == 2);
 }
 
+TEST_CASE("join: seeds of a running cluster instead of initial_cluster", "[config]") {
+  Config c = LoadOk({"--name=n4", "--join", "10.0.0.1:7379, 10.0.0.2:7379", "--peer-addr=10.0.0.4:7380"});
+  CHECK(c.join == std::vector<std::string>{"10.0.0.1:7379", "10.0.0.2:7379"});
+  CHECK(c.initial_cluster.empty());
+  CHECK(c.advertise_peer_addr == "10.0.0.4:7380");
+  c = LoadOk({"--join=10.0.0.1:7379", "--peer-addr=0.0.0.0:7380", "--advertise-peer-addr=10.0.0.4:7380"});
+  CHECK(c.advertise_peer_addr == "10.0.0.4:7380");
+  CHECK(LoadError({"--join=10.0.0.1:7379", "--initial-cluster=n1=10.0.0.1:7380"})
+            .starts_with("--join: join: excludes initial_cluster (initial_cluster = n1=10.0.0.1:7380 (from "
+                         "--initial-cluster))"));
+  CHECK(LoadError({"--join=10.0.0.1:7379", "--peer-addr=0.0.0.0:7380"}) ==
+        "--peer-addr: advertise_peer_addr: must be set because peer_addr = 0.0.0.0:7380 (from "
+        "--peer-addr) binds every interface and cannot be handed to other nodes");
+  CHECK(LoadError({"--advertise-peer-addr=10.0.0.4:7380"})
+            .starts_with("--advertise-peer-addr: advertise_peer_addr: is only for nodes that join"));
+  CHECK(LoadError({"--join=10.0.0.1:7379,10.0.0.1:7379"}) ==
+        "--join: join: address 10.0.0.1:7379 appears twice");
+  CHECK(LoadError({"--join=0.0.0.0:7379"}) ==
+        "--join: join: 0.0.0.0:7379 binds every interface; give an address this node can dial");
+  CHECK(LoadError({"--join=10.0.0.1:7379,"}).starts_with("--join: join: empty entry at position 2"));
+  CHECK(FileOk("join:\n  - 10.0.0.1:7379\n  - 10.0.0.2:7379\n").join.size() == 2);
+  CHECK(FileError("join:\n  - {a: 1}\n") == "F:2:5: join: each entry must be a host:port string");
+}
+
 TEST_CASE("cross-field rules name every key involved and where it was set", "[config]") {
   CHECK(LoadError({"--placement-node-dead-after-ms=3000"}) ==
         "--placement-node-dead-after-ms: placement.node_dead_after_ms: must exceed 3 heartbeat "

@@ -73,6 +73,14 @@ const std::map<std::string, std::string> kNonDefault = {
     {"placement.split_bytes", "64KiB"},
     {"placement.split_qps", "1"},
     {"placement.max_operators_per_node", "64"},
+    {"placement.snapshot_bytes_per_second", "0"},
+};
+
+// Keys that exclude some of kNonDefault (join excludes initial_cluster), set non-default on
+// their own.
+const std::vector<std::pair<std::string_view, std::string>> kJoinNonDefault = {
+    {"join", "10.0.0.1:7379,10.0.0.2:7379"},
+    {"advertise_peer_addr", "10.0.0.9:7380"},
 };
 
 std::vector<std::string> NonDefaultFlags() {
@@ -100,15 +108,22 @@ TEST_CASE("the key table: unique paths, derived flag and env names, valid defaul
   CHECK(EnvName(*FindKey("raft.election_ticks")) == "CLAWD_RAFT_ELECTION_TICKS");
   CHECK(FlagName(*FindKey("data_dir")) == "--data-dir");
   CHECK(EnvName(*FindKey("data_dir")) == "CLAWD_DATA_DIR");
-  CHECK(paths.size() == kNonDefault.size());
+  CHECK(paths.size() == kNonDefault.size() + kJoinNonDefault.size());
 }
 
 TEST_CASE("every key can be set to a non-default value by flag", "[config]") {
   const Config c = LoadOk(NonDefaultFlags());
+  std::vector<std::string> join_args;
+  for (const auto& [path, value] : kJoinNonDefault) join_args.push_back(FlagName(*FindKey(path)) + "=" + value);
+  const Config joining = LoadOk(join_args);
   for (const KeySpec& key : AllKeys()) {
     INFO(key.path);
-    CHECK(ValueText(key, c) != ValueText(key, Config{}));
+    const bool join_key = std::any_of(kJoinNonDefault.begin(), kJoinNonDefault.end(),
+                                      [&](const auto& kv) { return kv.first == key.path; });
+    CHECK(ValueText(key, join_key ? joining : c) != ValueText(key, Config{}));
   }
+  CHECK(joining.join == std::vector<std::string>{"10.0.0.1:7379", "10.0.0.2:7379"});
+  CHECK(joining.initial_cluster.empty());
 }
 
 TEST_CASE("ToYaml round-trips through Load", "[config]") {

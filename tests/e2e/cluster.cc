@@ -101,10 +101,13 @@ std::string TestCluster::peer_address(int i) const {
 std::string TestCluster::data_dir(int i) const { return dir_ + "/" + nodes_[i].name; }
 
 std::vector<std::string> TestCluster::Args(int i) const {
-  std::string initial;
-  for (int k = 0; k < size(); ++k) {
+  const int initial_nodes = options_.initial > 0 ? std::min(options_.initial, size()) : size();
+  std::string initial, join;
+  for (int k = 0; k < initial_nodes; ++k) {
     if (k) initial += ",";
     initial += nodes_[k].name + "=" + peer_address(k);
+    if (k) join += ",";
+    join += client_address(k);
   }
   std::vector<std::string> a = {CLAWD_BINARY,
                                 "--name", nodes_[i].name,
@@ -112,7 +115,8 @@ std::vector<std::string> TestCluster::Args(int i) const {
                                 "--client-addr", client_address(i),
                                 "--peer-addr", peer_address(i),
                                 "--http-addr", "127.0.0.1:" + std::to_string(nodes_[i].http_port),
-                                "--initial-cluster", initial,
+                                i < initial_nodes ? "--initial-cluster" : "--join",
+                                i < initial_nodes ? initial : join,
                                 "--shards", std::to_string(options_.shards),
                                 // tmpfs refuses O_DIRECT; keep the logs quiet about it.
                                 "--storage-direct-io=false"};

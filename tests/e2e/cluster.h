@@ -26,6 +26,10 @@ int FreePort();
 
 struct ClusterOptions {
   int nodes = 3;
+  // Nodes in initial_cluster (0 = all): the others start with --join (the client addresses of
+  // the initial nodes) and get their ids from the placement service — i + 1 when they first
+  // start one at a time in index order.
+  int initial = 0;
   int shards = 4;
   // Extra flags for every node, e.g. {"--raft-tick-ms", "50"}.
   std::vector<std::string> flags{};

@@ -403,3 +403,113 @@ TEST_CASE("placement: a shard growing past placement.split_bytes is split automa
 }
 
 }  // namespace claw::e2e
+
+namespace claw::e2e {
+
+TEST_CASE("placement: 3 nodes join a running 3-node cluster; replicas and leaders rebalance to within 10% of even",
+          "[e2e]") {
+  TestCluster c({.nodes = 6, .initial = 3, .shards = 8, .flags = PlacementFlags()});
+  for (int i = 0; i < 3; ++i) c.Start(i);
+  for (int i = 0; i < 3; ++i) REQUIRE(c.WaitServing(i));
+  REQUIRE(c.WaitLeaders(0));
+  auto client = OpenClient(c, std::chrono::seconds(10));
+  std::map<std::string, std::string> written;
+  for (int k = 0; k < 256; ++k) {
+    const std::string key = std::string(1, static_cast<char>(k)) + "join-key";
+    REQUIRE(client->Put(key, "v" + std::to_string(k)).has_value());
+    written[key] = "v" + std::to_string(k);
+  }
+  // One at a time, so that the placement service hands out ids 4, 5, 6 in order.
+  for (int i = 3; i < 6; ++i) {
+    c.Start(i);
+    REQUIRE(c.WaitServing(i));
+  }
+  REQUIRE(Eventually(
+      [&] {
+        auto nodes = Nodes(c);
+        if (!nodes || nodes->nodes_size() != 6) return false;
+        for (const auto& n : nodes->nodes()) {
+          const int i = static_cast<int>(n.node().node_id()) - 1;
+          if (n.dead() || n.node().name() != "n" + std::to_string(i + 1) ||
+              n.node().client_address() != c.client_address(i)) {
+            return false;
+          }
+        }
+        return true;
+      },
+      std::chrono::seconds(20)));
+
+  // Even within 10%, or within one where 10% of the mean is less than one replica (29 replicas
+  // — 8 data shards × 3 and the meta shard's 5 — over 6 nodes: 4 or 5 each; 9 leaders: 1 or 2).
+  auto within = [](const std::vector<double>& counts, double total) {
+    const double mean = total / static_cast<double>(counts.size());
+    const double slack = std::max(0.1 * mean, 1.0);
+    return std::all_of(counts.begin(), counts.end(), [&](double x) { return std::abs(x - mean) <= slack; });
+  };
+  std::string last;
+  const bool balanced = Eventually(
+      [&] {
+        auto nodes = Nodes(c);
+        auto voters = Voters(c);
+        if (!nodes || voters.size() != 9) return false;
+        std::vector<double> replicas(6, 0), leaders(6, 0);
+        double total_replicas = 0, total_leaders = 0;
+        for (const auto& [shard, vs] : voters) {
+          if (vs.size() != (shard == 1 ? 5u : 3u)) return false;
+          for (int n : vs) replicas[n] += 1;
+          total_replicas += static_cast<double>(vs.size());
+        }
+        for (const auto& n : nodes->nodes()) {
+          leaders[n.node().node_id() - 1] = static_cast<double>(n.leaders());
+          total_leaders += static_cast<double>(n.leaders());
+        }
+        last.clear();
+        for (int i = 0; i < 6; ++i) {
+          last += "n" + std::to_string(i + 1) + ": " + std::to_string(static_cast<int>(replicas[i])) + " replicas, " +
+                  std::to_string(static_cast<int>(leaders[i])) + " leaders\n";
+        }
+        return total_leaders == 9 && within(replicas, total_replicas) && within(leaders, total_leaders);
+      },
+      std::chrono::seconds(120));
+  INFO(last);
+  REQUIRE(balanced);
+
+  // The data followed the replicas.
+  for (const auto& [key, value] : written) {
+    auto got = client->Get(key);
+    REQUIRE(got.has_value());
+    REQUIRE(got->has_value());
+    CHECK((*got)->value == value);
+  }
+  // A joined node restarts from its data directory: same id, no second join.
+  REQUIRE(c.Stop(4) == 0);
+  c.Start(4);
+  REQUIRE(c.WaitServing(4));
+  REQUIRE(Eventually(
+      [&] {
+        auto nodes = Nodes(c);
+        return nodes && nodes->nodes_size() == 6 &&
+               std::none_of(nodes->nodes().begin(), nodes->nodes().end(), [](const auto& n) { return n.dead(); });
+      },
+      std::chrono::seconds(20)));
+  REQUIRE(client->Put("after-restart", "v").has_value());
+}
+
+TEST_CASE("placement: a node joining under a name another node has is refused with exit code 78", "[e2e]") {
+  TestCluster c({.nodes = 3, .shards = 2, .flags = PlacementFlags()});
+  REQUIRE(c.StartAllAndWait());
+  const std::string addr = "127.0.0.1:";
+  ProcessResult r = RunProcess({CLAWD_BINARY, "--name", "n2", "--data-dir", c.dir() + "/intruder",
+                                "--client-addr", addr + std::to_string(FreePort()),
+                                "--peer-addr", addr + std::to_string(FreePort()),
+                                "--http-addr", addr + std::to_string(FreePort()),
+                                "--join", c.client_address(2) + "," + c.client_address(0),
+                                "--storage-direct-io=false"},
+                               "", std::chrono::seconds(60));
+  CHECK(r.exit_code == 78);
+  CHECK_THAT(r.out + r.err, Catch::Contains("refused the join: the name 'n2' belongs to node 2"));
+  // The cluster is unchanged: three nodes.
+  REQUIRE(Eventually([&] { auto n = Nodes(c); return n && n->nodes_size() == 3; }, std::chrono::seconds(10)));
+}
+
+}  // namespace claw::e2e
