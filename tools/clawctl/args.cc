@@ -25,6 +25,7 @@ constexpr FlagSpec kFlags[] = {
     {"if", true, false},         {"then", true, false},      {"else", true, false},
     {"key", true, false},        {"key-hex", true, false},   {"from", true, false},
     {"to", true, false},         {"yes", false, false},      {"command-timeout", true, false},
+    {"wait", false, false},
 };
 
 const FlagSpec* FindFlag(std::string_view name) {
@@ -175,6 +176,8 @@ const std::map<Command, std::vector<std::string_view>>& AllowedFlags() {
       {Command::kShardSplit, {"key", "key-hex", "yes", "command-timeout"}},
       {Command::kShardTransferLeader, {"to", "command-timeout"}},
       {Command::kShardMove, {"from", "to", "yes", "command-timeout"}},
+      {Command::kNodeDrain, {"wait", "yes", "command-timeout"}},
+      {Command::kNodeRemove, {"yes", "command-timeout"}},
   };
   return allowed;
 }
@@ -193,6 +196,10 @@ std::string_view CommandName(Command command) {
     case Command::kShardTransferLeader: return "shard transfer-leader";
     case Command::kShardMove: return "shard move";
     case Command::kMemberList: return "member list";
+    case Command::kNodeList: return "node list";
+    case Command::kNodeDrain: return "node drain";
+    case Command::kNodeRemove: return "node remove";
+    case Command::kPlacementExplain: return "placement explain";
     case Command::kHelp: return "help";
     case Command::kVersion: return "version";
   }
@@ -218,6 +225,7 @@ std::expected<void, std::string> ApplyCommandFlag(const FlagUse& flag, Invocatio
   if (name == "then") inv->txn_then.push_back(flag.value);
   if (name == "else") inv->txn_else.push_back(flag.value);
   if (name == "yes") inv->yes = true;
+  if (name == "wait") inv->wait = true;
   if (name == "limit") {
     auto limit = ParseNumber(flag.value);
     if (!limit) return std::unexpected("--limit wants a number, not '" + flag.value + "'");
@@ -281,6 +289,22 @@ std::expected<void, std::string> TakeCommand(std::vector<std::string> words, Inv
     }
     words.erase(words.begin());
     inv->command = sub->second;
+  } else if (word == "node") {
+    static const std::map<std::string_view, Command> kNode = {
+        {"list", Command::kNodeList},
+        {"drain", Command::kNodeDrain},
+        {"remove", Command::kNodeRemove},
+    };
+    auto sub = words.empty() ? kNode.end() : kNode.find(words.front());
+    if (sub == kNode.end()) return std::unexpected("'node' wants a subcommand: list, drain, remove");
+    words.erase(words.begin());
+    inv->command = sub->second;
+  } else if (word == "placement") {
+    if (words.empty() || words.front() != "explain") {
+      return std::unexpected("'placement' wants a subcommand: placement explain SHARD");
+    }
+    words.erase(words.begin());
+    inv->command = Command::kPlacementExplain;
   } else if (word == "member") {
     if (words.empty() || words.front() != "list") {
       return std::unexpected("'member' wants a subcommand: member list");
@@ -318,15 +342,21 @@ std::expected<void, std::string> CheckArity(const Invocation& inv) {
     case Command::kShardTransferLeader: return want(1, 1, "shard transfer-leader ID --to NODE");
     case Command::kShardMove: return want(1, 1, "shard move ID --from NODE --to NODE [--yes]");
     case Command::kMemberList: return want(0, 0, "member list");
+    case Command::kNodeList: return want(0, 0, "node list");
+    case Command::kNodeDrain: return want(1, 1, "node drain N [--wait] [--yes] [--command-timeout D]");
+    case Command::kNodeRemove: return want(1, 1, "node remove N [--yes] [--command-timeout D]");
+    case Command::kPlacementExplain: return want(1, 1, "placement explain SHARD");
     case Command::kHelp:
     case Command::kVersion: return {};
   }
   return {};
 }
 
+// The commands whose argument is a shard id.
 bool IsShardCommand(Command command) {
   return command == Command::kShardShow || command == Command::kShardSplit ||
-         command == Command::kShardTransferLeader || command == Command::kShardMove;
+         command == Command::kShardTransferLeader || command == Command::kShardMove ||
+         command == Command::kPlacementExplain;
 }
 
 // The shard id argument and the flags a shard command cannot do without.
@@ -416,6 +446,14 @@ std::expected<Invocation, std::string> ParseArgs(const std::vector<std::string>&
   if (IsShardCommand(inv.command)) {
     if (auto ok = CheckShardCommand(&inv); !ok) return std::unexpected(ok.error());
   }
+  if (inv.command == Command::kNodeDrain || inv.command == Command::kNodeRemove) {
+    auto id = ParseNumber(inv.args[0]);
+    if (!id || *id == 0) {
+      return std::unexpected("node N wants a node id (a number > 0, see `clawctl node list`), not '" +
+                             inv.args[0] + "'");
+    }
+    inv.node_id = *id;
+  }
   return inv;
 }
 
@@ -447,12 +485,21 @@ commands:
                                      move a replica: learner on NODE, catch up, promote,
                                      leadership away from --from if needed, remove --from
   member list                        nodes: id, name, addresses, zone/rack/host, reachable
+  node list                          the placement service's node table: state (UP, DRAINING,
+                                     REMOVED, DEAD), locality, address, replicas, leaders,
+                                     last heartbeat, disk
+  node drain N [--wait] [--yes]      move every replica and leadership off node N (--wait:
+                                     until none is left, with progress on stderr)
+  node remove N [--yes]              remove node N for good, once it holds no replica
+  placement explain SHARD            why shard SHARD's replicas are where they are, and what
+                                     the placement service does about it
 
   CMP: value(KEY) OP VALUE | version(KEY) OP N | mod(KEY) OP N | exists(KEY) | !exists(KEY)
        with OP one of = != < >
   OP:  put KEY VALUE | get KEY | del KEY | delrange START END
   Words with spaces or special bytes go in double quotes: "a b", "\x00\n\t\"\\".
-  split, move change the cluster: they ask [y/N] on a terminal and need --yes otherwise.
+  split, move, node drain and node remove change the cluster: they ask [y/N] on a terminal
+  and need --yes otherwise.
   `clawctl COMMAND --help` (or `clawctl help COMMAND`) describes one command.
 
 global options:
@@ -471,8 +518,10 @@ output:
 
 exit codes:
   0 ok   1 the request failed (stderr: code, message, hint)
-  2 usage error, or split/move not confirmed (no --yes without a terminal, or not answered y)
-  3 get: key not found; shard show/split/transfer-leader/move: no such shard
+  2 usage error, or split/move/node drain/node remove not confirmed (no --yes without a
+    terminal, or not answered y)
+  3 get: key not found; shard show/split/transfer-leader/move, placement explain: no such
+    shard; node drain/remove: no such node
   4 txn: a comparison failed (the else branch ran)
 )";
 }
@@ -539,6 +588,81 @@ skips what is already done (a learner already on --to, a voter already promoted,
 
 exit codes: 0 ok, 1 a step failed (the steps done stay done: run again to resume),
             2 usage error or not confirmed, 3 no shard ID
+)";
+    case Command::kNodeList:
+      return R"(usage: clawctl node list
+
+The node table of the placement service (Placement.ListNodes, answered by the meta shard's
+leader; the endpoints are tried in turn and NOT_LEADER redirects followed), one row per node:
+
+  ID, NAME              the node id and its configured name
+  STATE                 UP (serving, receives replicas), DRAINING (being emptied by `node
+                        drain`), REMOVED (by `node remove`); DEAD when no heartbeat reached the
+                        meta leader for placement.node_dead_after_ms (its replicas are being
+                        re-created elsewhere), DRAINING,DEAD when both
+  ZONE/RACK/HOST        its locality ("-" when not configured)
+  ADDRESS               its client address
+  REPLICAS, LEADERS     replicas the shard directory places on it, and shards it leads
+  HEARTBEAT             how long ago its last heartbeat arrived ("-": none since the meta
+                        leader took over)
+  DISK_USED, DISK_FREE  its data disk, from that heartbeat
+
+  -w json   {"nodes":[...]}: node_id, name, state, dead, client_address, peer_address, zone,
+            rack, host, capacity_bytes, replicas, leaders, and once heard from
+            last_heartbeat_ms_ago and load (the node's own report: replicas, leaders, bytes,
+            disk_used_bytes, disk_free_bytes); 64-bit numbers as decimal strings
+
+exit codes: 0 ok, 1 the request failed, 2 usage error
+)";
+    case Command::kNodeDrain:
+      return R"(usage: clawctl node drain N [--wait] [--yes] [--command-timeout D]
+
+Marks node N DRAINING (Placement.DrainNode, on the meta shard's leader). The placement service
+then moves every replica and every leadership off it, and places nothing new on it; the node
+keeps serving meanwhile. Draining a node that drains already changes nothing. Prints the node's
+row as `node list` does. Once it holds nothing, `clawctl node remove N` removes it for good.
+
+  --wait              poll the node table (every second) until the node holds no replica and
+                      leads no shard, printing on stderr what is left whenever it changes:
+                        clawctl: node 3: 5 replicas, 2 leaders left
+                      A drain needs enough other UP nodes to hold every shard's replicas.
+  --yes               do not ask; required when stdin is not a terminal
+  --command-timeout D the whole command, finding the meta leader, retries and --wait included
+                      (default --timeout; 10m with --wait). Each request still ends within
+                      --timeout. When it runs out the drain goes on in the background; run the
+                      command again to keep waiting.
+
+exit codes: 0 ok (with --wait: the node is empty), 1 the request failed or --wait ran out of
+            time, 2 usage error or not confirmed, 3 no node N (or it was removed)
+)";
+    case Command::kNodeRemove:
+      return R"(usage: clawctl node remove N [--yes] [--command-timeout D]
+
+Marks node N REMOVED for good (Placement.RemoveNode, on the meta shard's leader). The service
+refuses (FAILED_PRECONDITION, with its reason) while the shard directory still lists a replica
+on the node: drain it first with `clawctl node drain N --wait`. Prints the node's row as
+`node list` does. Removing a removed node changes nothing.
+
+  --yes               do not ask; required when stdin is not a terminal
+  --command-timeout D the whole command, finding the meta leader and retries included
+                      (default --timeout)
+
+exit codes: 0 ok, 1 the request failed or was refused (replicas remain), 2 usage error or not
+            confirmed, 3 no node N
+)";
+    case Command::kPlacementExplain:
+      return R"(usage: clawctl placement explain SHARD
+
+Prints the placement service's account of shard SHARD (Placement.Explain, on the meta shard's
+leader), one line each: the rule the shard follows, each replica with its node's locality and
+state, how diverse the replicas are and how diverse they could be, then the operator in flight,
+the one the service would start, what it waits for, the rule it cannot meet and why — or
+"placement is optimal". Bytes outside printable ASCII (the shard's boundary keys) are written
+\xNN, as keys are everywhere in clawctl's output.
+
+  -w json   {"shard_id":"SHARD","lines":[...]}
+
+exit codes: 0 ok, 1 the request failed, 2 usage error, 3 no shard SHARD in the directory
 )";
     default:
       return UsageText();

@@ -21,7 +21,8 @@ namespace claw::clawctl {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;       // the request failed (error on stderr)
 inline constexpr int kExitUsage = 2;        // bad command line, or a destructive command not confirmed
-inline constexpr int kExitNotFound = 3;     // get: the key does not exist; shard *: no such shard
+inline constexpr int kExitNotFound = 3;     // get: no such key; shard *, placement explain: no such
+                                            // shard; node drain / remove: no such node
 inline constexpr int kExitTxnFailed = 4;    // txn: a comparison failed (the else branch ran)
 
 inline constexpr std::string_view kDefaultEndpoint = "127.0.0.1:7379";
@@ -43,6 +44,10 @@ enum class Command : uint8_t {
   kShardTransferLeader,
   kShardMove,
   kMemberList,
+  kNodeList,
+  kNodeDrain,
+  kNodeRemove,
+  kPlacementExplain,
 };
 
 struct GlobalOptions {
@@ -68,21 +73,28 @@ struct Invocation {
   std::vector<std::string> txn_if{};    // txn --if COMPARE (repeated)
   std::vector<std::string> txn_then{};  // txn --then OP
   std::vector<std::string> txn_else{};  // txn --else OP
-  // shard show / split / transfer-leader / move.
+  // shard show / split / transfer-leader / move, placement explain.
   uint64_t shard_id = 0;                   // the ID argument (> 0)
   std::optional<std::string> split_key{};  // split --key KEY or --key-hex HEX, as bytes
   uint64_t from_node = 0;                  // move --from NODE
   uint64_t to_node = 0;                    // transfer-leader, move --to NODE
-  bool yes = false;                        // split, move --yes: do not ask for confirmation
-  // split, transfer-leader, move --command-timeout: the whole command's time, all steps and
-  // retries included (unset: --timeout for split and transfer-leader, kMoveTimeout for move).
+  bool yes = false;  // split, move, node drain, node remove --yes: do not ask for confirmation
+  // split, transfer-leader, move, node drain, node remove --command-timeout: the whole command's
+  // time, all steps, retries and waiting included (unset: --timeout, except kMoveTimeout for move
+  // and kDrainWaitTimeout for node drain --wait).
   std::optional<std::chrono::milliseconds> command_timeout{};
+  // node drain / remove.
+  uint64_t node_id = 0;  // the N argument (> 0)
+  bool wait = false;     // node drain --wait: until the node holds no replica and no leadership
   // help: the command whose help to print (kHelp: the whole usage text).
   Command help_topic = Command::kHelp;
 };
 
 // The default --command-timeout of `shard move` (a learner may need a snapshot to catch up).
 inline constexpr std::chrono::milliseconds kMoveTimeout{60'000};
+// The default --command-timeout of `node drain --wait` (every replica of the node is re-created
+// elsewhere, by snapshot when needed).
+inline constexpr std::chrono::milliseconds kDrainWaitTimeout{600'000};
 
 // Parses argv[1..]. `env_endpoints` is $CLAWCTL_ENDPOINTS (nullptr when unset); --endpoints
 // overrides it, and without either the endpoint is kDefaultEndpoint.

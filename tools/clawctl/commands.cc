@@ -5,6 +5,8 @@
 #include <sstream>
 
 #include "tools/clawctl/format.h"
+#include "tools/clawctl/node_commands.h"
+#include "tools/clawctl/placement_admin.h"
 #include "tools/clawctl/shard_admin.h"
 #include "tools/clawctl/txn_script.h"
 
@@ -458,6 +460,13 @@ int RunCommand(const Invocation& inv, client::Client& client, std::istream& in, 
       if (!members) return Failed(members.error(), err);
       out << FormatMembers(*members, format);
       return kExitOk;
+    }
+    case Command::kNodeList:
+    case Command::kNodeDrain:
+    case Command::kNodeRemove:
+    case Command::kPlacementExplain: {
+      GrpcPlacementAdmin admin;
+      return RunNodeCommand(inv, admin, interactive, in, out, err);
     }
     case Command::kHelp:
     case Command::kVersion:

@@ -18,8 +18,9 @@
 
 namespace claw::clawctl {
 
-// Runs the command and returns the process exit code (kExit*). `interactive` says whether split
-// and move may ask for confirmation on `in` (see shard_commands.h).
+// Runs the command and returns the process exit code (kExit*). `interactive` says whether split,
+// move, node drain and node remove may ask for confirmation on `in` (see shard_commands.h and
+// node_commands.h).
 int RunCommand(const Invocation& inv, client::Client& client, std::istream& in, std::ostream& out,
                std::ostream& err, Interactive interactive = Interactive::kNo);
 

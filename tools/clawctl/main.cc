@@ -16,8 +16,8 @@ namespace {
 // Whether standard input is a terminal someone can answer questions on. isatty() is in
 // <unistd.h>, outside tools/' include boundary (STYLE.md), so this asks Linux's /proc what file
 // descriptor 0 is: a character device named /dev/pts/N, /dev/ttyN or /dev/console. Anything
-// else (a pipe, a file, /dev/null, no /proc) counts as no terminal: split and move then need
-// --yes, the safe side.
+// else (a pipe, a file, /dev/null, no /proc) counts as no terminal: split, move, node drain and
+// node remove then need --yes, the safe side.
 claw::clawctl::Interactive StdinInteractive() {
   namespace fs = std::filesystem;
   std::error_code ec;

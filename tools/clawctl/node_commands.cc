@@ -1,0 +1,464 @@
+#include "tools/clawctl/node_commands.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <functional>
+#include <istream>
+#include <optional>
+#include <ostream>
+#include <sstream>
+#include <utility>
+
+#include <grpcpp/support/status_code_enum.h>
+
+#include "tools/clawctl/commands.h"
+#include "tools/clawctl/format.h"
+
+namespace claw::clawctl {
+namespace {
+
+using client::Error;
+using client::ErrorCode;
+using std::chrono::milliseconds;
+
+constexpr milliseconds kBackoffBase{50};
+constexpr milliseconds kBackoffMax{1000};
+
+// Errors after which the same request may succeed later (contract 2 of the header).
+bool Retryable(const Error& error) {
+  switch (error.code) {
+    case ErrorCode::kNotLeader:
+    case ErrorCode::kUnavailable:
+    case ErrorCode::kOverloaded:
+    case ErrorCode::kDeadlineExceeded:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Errors after which another node may answer: it was not the meta leader, or not reachable.
+bool AskAnother(const Error& error) {
+  return error.code == ErrorCode::kNotLeader || error.code == ErrorCode::kUnavailable ||
+         error.code == ErrorCode::kDeadlineExceeded;
+}
+
+bool IsNotFound(const Error& error) {
+  return error.code == ErrorCode::kNotFound || error.grpc_code == static_cast<int>(grpc::StatusCode::NOT_FOUND);
+}
+
+bool IsFailedPrecondition(const Error& error) {
+  return error.code == ErrorCode::kFailedPrecondition ||
+         error.grpc_code == static_cast<int>(grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+// The state of one command's run: its deadline, the meta leader's address once known, and the
+// back-off (contracts 1 and 2 of the header).
+class MetaRun {
+ public:
+  MetaRun(const Invocation& inv, PlacementAdmin& admin, milliseconds budget)
+      : inv_(inv), admin_(admin), deadline_(admin.Now() + budget) {}
+
+  // Runs `call` on the meta leader, retrying rounds over the endpoints until the deadline.
+  template <typename T>
+  client::Result<T> Call(const std::function<client::Result<T>(const std::string&, milliseconds)>& call) {
+    bool unknown_outcome = false;
+    while (true) {
+      auto result = Round(call);
+      if (result) {
+        backoffs_ = 0;
+        return result;
+      }
+      Error error = result.error();
+      unknown_outcome = unknown_outcome || !error.definite;
+      if (!Retryable(error) || !Backoff(error)) {
+        error.definite = !unknown_outcome;
+        return std::unexpected(error);
+      }
+    }
+  }
+
+  bool Expired() const { return admin_.Now() >= deadline_; }
+  milliseconds Left() const {
+    return std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(deadline_ - admin_.Now()));
+  }
+
+ private:
+  // One round: the known leader, then each endpoint, following NOT_LEADER hints. On failure the
+  // last answer, with `definite` false when any attempt's outcome was unknown.
+  template <typename T>
+  client::Result<T> Round(const std::function<client::Result<T>(const std::string&, milliseconds)>& call) {
+    std::vector<std::string> candidates;
+    auto add = [&](const std::string& address) {
+      if (!address.empty() && std::find(candidates.begin(), candidates.end(), address) == candidates.end()) {
+        candidates.push_back(address);
+      }
+    };
+    add(leader_);
+    for (const std::string& endpoint : inv_.global.endpoints) add(endpoint);
+    Error last{.code = ErrorCode::kUnavailable, .message = "no endpoint to ask (see --endpoints)"};
+    bool unknown_outcome = false;
+    int redirects = 0;
+    for (const std::string& candidate : candidates) {
+      std::string address = candidate;
+      while (true) {
+        auto result = call(address, RequestTimeout());
+        if (result) {
+          leader_ = address;
+          return result;
+        }
+        last = result.error();
+        unknown_outcome = unknown_outcome || !last.definite;
+        if (AskAnother(last) && address == leader_) leader_.clear();  // no longer leads, or unreachable
+        if (last.code != ErrorCode::kNotLeader || last.leader_address.empty() || last.leader_address == address ||
+            redirects >= kMaxRedirects) {
+          break;
+        }
+        ++redirects;
+        address = last.leader_address;
+      }
+      if (!AskAnother(last) || Expired()) break;
+    }
+    last.definite = !unknown_outcome;
+    return std::unexpected(last);
+  }
+
+  // Waits before retrying after `error`: 50 ms doubling to 1 s, at least the server's
+  // retry_after_ms, never past the deadline. False when no time is left for another attempt.
+  bool Backoff(const Error& error) {
+    const auto now = admin_.Now();
+    if (now >= deadline_) return false;
+    milliseconds wait = std::min(kBackoffMax, kBackoffBase * (1 << std::min(backoffs_, 10)));
+    wait = std::max(wait, milliseconds(error.retry_after_ms));
+    wait = std::min(wait, std::chrono::duration_cast<milliseconds>(deadline_ - now));
+    admin_.Sleep(wait);
+    ++backoffs_;
+    return admin_.Now() < deadline_;
+  }
+
+  milliseconds RequestTimeout() const { return std::max(milliseconds(1), std::min(inv_.global.timeout, Left())); }
+
+  const Invocation& inv_;
+  PlacementAdmin& admin_;
+  const PlacementAdmin::Clock::time_point deadline_;
+  std::string leader_;  // the address that last answered as the meta leader
+  int backoffs_ = 0;
+};
+
+int Failed(const Error& error, std::ostream& err) {
+  if (error.code == ErrorCode::kNotLeader && error.leader_address.empty()) {
+    // FormatError's hint speaks of data shards; this is the meta shard.
+    err << "clawctl: " << error.ToString() << '\n'
+        << "hint: the meta shard, which runs the placement service, has no leader the endpoints know of "
+        << "(an election, or too few of its nodes up); retry shortly, or see `clawctl status`\n";
+    return kExitFailed;
+  }
+  err << FormatError(error);
+  return kExitFailed;
+}
+
+const PlacementNode* FindNode(const std::vector<PlacementNode>& nodes, uint64_t id) {
+  for (const PlacementNode& node : nodes) {
+    if (node.node_id == id) return &node;
+  }
+  return nullptr;
+}
+
+int NoSuchNode(uint64_t id, std::ostream& err) {
+  err << "clawctl: no node " << id << " (see `clawctl node list`)\n";
+  return kExitNotFound;
+}
+
+// The server's NOT_FOUND ("node 9 is not a member", "node 9 was removed", "shard 9 is not in the
+// directory"), with where to look.
+int NotFound(const Error& error, std::string_view see, std::ostream& err) {
+  err << "clawctl: " << error.message << " (see `" << see << "`)\n";
+  return kExitNotFound;
+}
+
+// "node 3 (n3 at 127.0.0.1:7379)", leaving out what the table does not know.
+std::string Describe(const PlacementNode& node) {
+  std::string text = "node " + std::to_string(node.node_id);
+  if (node.name.empty() && node.client_address.empty()) return text;
+  text += " (" + node.name;
+  if (!node.client_address.empty()) text += (node.name.empty() ? "" : " ") + std::string("at ") + node.client_address;
+  return text + ")";
+}
+
+std::string Counts(const PlacementNode& node) {
+  return std::to_string(node.replicas) + (node.replicas == 1 ? " replica, " : " replicas, ") +
+         std::to_string(node.leaders) + (node.leaders == 1 ? " leader" : " leaders");
+}
+
+// Contract 3: the answer to "may this command change the cluster?".
+enum class Consent : uint8_t { kGiven, kRefused };
+
+Consent Confirm(const Invocation& inv, Interactive interactive, std::string_view question, std::istream& in,
+                std::ostream& err) {
+  if (inv.yes) return Consent::kGiven;
+  if (interactive == Interactive::kYes && AskYesNo(question, in, err) == Answer::kYes) return Consent::kGiven;
+  err << "clawctl: not confirmed; nothing was changed\n";
+  return Consent::kRefused;
+}
+
+int NeedsYes(const Invocation& inv, std::ostream& err) {
+  err << "clawctl: " << (inv.command == Command::kNodeDrain ? "node drain" : "node remove")
+      << " changes the cluster: add --yes to confirm (stdin is not a terminal to ask on)\n";
+  return kExitUsage;
+}
+
+client::Result<std::vector<PlacementNode>> ListNodes(MetaRun& run, PlacementAdmin& admin) {
+  return run.Call<std::vector<PlacementNode>>(
+      [&](const std::string& address, milliseconds timeout) { return admin.ListNodes(address, timeout); });
+}
+
+int RunList(const Invocation& inv, PlacementAdmin& admin, std::ostream& out, std::ostream& err) {
+  MetaRun run(inv, admin, inv.global.timeout);
+  auto nodes = ListNodes(run, admin);
+  if (!nodes) return Failed(nodes.error(), err);
+  out << FormatNodes(*nodes, inv.global.format);
+  return kExitOk;
+}
+
+int RunExplain(const Invocation& inv, PlacementAdmin& admin, std::ostream& out, std::ostream& err) {
+  MetaRun run(inv, admin, inv.global.timeout);
+  auto lines = run.Call<std::vector<std::string>>([&](const std::string& address, milliseconds timeout) {
+    return admin.Explain(address, inv.shard_id, timeout);
+  });
+  if (!lines) {
+    if (IsNotFound(lines.error())) return NotFound(lines.error(), "clawctl shard list", err);
+    return Failed(lines.error(), err);
+  }
+  out << FormatExplain(inv.shard_id, *lines, inv.global.format);
+  return kExitOk;
+}
+
+// Contract 6: polls the node table until `id` holds nothing or the deadline passes.
+int WaitDrained(const Invocation& inv, MetaRun& run, PlacementAdmin& admin, std::ostream& out, std::ostream& err) {
+  const std::string prefix = "clawctl: node " + std::to_string(inv.node_id) + ": ";
+  const std::string again = "the drain goes on in the background: run `clawctl node drain " +
+                            std::to_string(inv.node_id) + " --wait` again to keep waiting\n";
+  std::optional<std::pair<uint64_t, uint64_t>> shown;  // the counts last printed
+  while (true) {
+    auto nodes = ListNodes(run, admin);
+    if (!nodes) {
+      Failed(nodes.error(), err);
+      err << prefix << "stopped waiting; " << again;
+      return kExitFailed;
+    }
+    const PlacementNode* node = FindNode(*nodes, inv.node_id);
+    if (node == nullptr) {
+      err << prefix << "no longer in the node table (see `clawctl node list`)\n";
+      return kExitFailed;
+    }
+    if (node->replicas == 0 && node->leaders == 0) {
+      err << prefix << "drained: no replica or leadership left; remove it for good with `clawctl node remove "
+          << inv.node_id << "`\n";
+      out << FormatNodes({*node}, inv.global.format);
+      return kExitOk;
+    }
+    const std::pair<uint64_t, uint64_t> counts{node->replicas, node->leaders};
+    if (shown != counts) {
+      err << prefix << Counts(*node) << " left" << (node->dead ? " (the node is dead)" : "") << '\n';
+      shown = counts;
+    }
+    if (!run.Expired()) admin.Sleep(std::min(kDrainPollInterval, run.Left()));
+    if (run.Expired()) {
+      err << prefix << "still " << Counts(*node) << " left when the --command-timeout ran out; " << again;
+      return kExitFailed;
+    }
+  }
+}
+
+int RunDrain(const Invocation& inv, PlacementAdmin& admin, Interactive interactive, std::istream& in,
+             std::ostream& out, std::ostream& err) {
+  if (!inv.yes && interactive == Interactive::kNo) return NeedsYes(inv, err);
+  MetaRun run(inv, admin, inv.command_timeout.value_or(inv.wait ? kDrainWaitTimeout : inv.global.timeout));
+  auto nodes = ListNodes(run, admin);
+  if (!nodes) return Failed(nodes.error(), err);
+  const PlacementNode* found = FindNode(*nodes, inv.node_id);
+  if (found == nullptr) return NoSuchNode(inv.node_id, err);
+  PlacementNode node = *found;
+  const std::string id = std::to_string(inv.node_id);
+  if (node.state == PlacementNode::State::kRemoved) {
+    err << "clawctl: node " << id << " was removed from the cluster; there is nothing to drain (see `clawctl "
+        << "node list`)\n";
+    return kExitNotFound;
+  }
+  if (node.state == PlacementNode::State::kDraining) {
+    err << "clawctl: node " << id << " is draining already\n";
+  } else {
+    const std::string question = "Drain " + Describe(node) + ", moving its " + Counts(node) +
+                                 " to other nodes?";
+    if (Confirm(inv, interactive, question, in, err) == Consent::kRefused) return kExitUsage;
+    auto drained = run.Call<PlacementNode>([&](const std::string& address, milliseconds timeout) {
+      return admin.DrainNode(address, inv.node_id, timeout);
+    });
+    if (!drained) {
+      if (IsNotFound(drained.error())) return NotFound(drained.error(), "clawctl node list", err);
+      return Failed(drained.error(), err);
+    }
+    node.state = drained->state == PlacementNode::State::kUnspecified ? PlacementNode::State::kDraining
+                                                                      : drained->state;
+    err << "clawctl: node " << id << " is draining: the placement service moves its replicas and "
+        << "leaderships to other nodes\n";
+  }
+  if (inv.wait) return WaitDrained(inv, run, admin, out, err);
+  err << "clawctl: follow it with `clawctl node list` or `clawctl node drain " << id << " --wait`; once it "
+      << "holds nothing, `clawctl node remove " << id << "`\n";
+  out << FormatNodes({node}, inv.global.format);
+  return kExitOk;
+}
+
+int RunRemove(const Invocation& inv, PlacementAdmin& admin, Interactive interactive, std::istream& in,
+              std::ostream& out, std::ostream& err) {
+  if (!inv.yes && interactive == Interactive::kNo) return NeedsYes(inv, err);
+  MetaRun run(inv, admin, inv.command_timeout.value_or(inv.global.timeout));
+  auto nodes = ListNodes(run, admin);
+  if (!nodes) return Failed(nodes.error(), err);
+  const PlacementNode* found = FindNode(*nodes, inv.node_id);
+  if (found == nullptr) return NoSuchNode(inv.node_id, err);
+  PlacementNode node = *found;
+  const std::string id = std::to_string(inv.node_id);
+  if (node.state == PlacementNode::State::kRemoved) {
+    err << "clawctl: node " << id << " is removed already\n";
+    out << FormatNodes({node}, inv.global.format);
+    return kExitOk;
+  }
+  std::string question = "Remove " + Describe(node) + " from the cluster for good?";
+  if (node.replicas > 0) question += " (the directory still places " + Counts(node) + " on it)";
+  if (Confirm(inv, interactive, question, in, err) == Consent::kRefused) return kExitUsage;
+  auto removed = run.Call<PlacementNode>([&](const std::string& address, milliseconds timeout) {
+    return admin.RemoveNode(address, inv.node_id, timeout);
+  });
+  if (!removed) {
+    const Error& error = removed.error();
+    if (IsNotFound(error)) return NotFound(error, "clawctl node list", err);
+    if (IsFailedPrecondition(error)) {
+      err << "clawctl: node " << id << " cannot be removed: " << error.message << '\n'
+          << "hint: drain it first: clawctl node drain " << id << " --wait\n";
+      return kExitFailed;
+    }
+    return Failed(error, err);
+  }
+  node.state = removed->state == PlacementNode::State::kUnspecified ? PlacementNode::State::kRemoved
+                                                                    : removed->state;
+  err << "clawctl: node " << id << " is removed from the cluster\n";
+  out << FormatNodes({node}, inv.global.format);
+  return kExitOk;
+}
+
+std::string_view StateName(PlacementNode::State state) {
+  switch (state) {
+    case PlacementNode::State::kUp: return "UP";
+    case PlacementNode::State::kDraining: return "DRAINING";
+    case PlacementNode::State::kRemoved: return "REMOVED";
+    case PlacementNode::State::kUnspecified: break;
+  }
+  return "STATE_UNSPECIFIED";
+}
+
+std::string Dash(const std::string& text) { return text.empty() ? std::string("-") : text; }
+
+}  // namespace
+
+std::string NodeStateText(const PlacementNode& node) {
+  if (!node.dead) return std::string(StateName(node.state));
+  if (node.state == PlacementNode::State::kUp) return "DEAD";
+  return std::string(StateName(node.state)) + ",DEAD";
+}
+
+std::string FormatAge(uint64_t ms) {
+  if (ms < 10'000) return std::to_string(ms / 1000) + "." + std::to_string(ms % 1000 / 100) + "s";
+  const uint64_t seconds = ms / 1000;
+  if (seconds < 60) return std::to_string(seconds) + "s";
+  auto two = [](uint64_t n) { return (n < 10 ? "0" : "") + std::to_string(n); };
+  if (seconds < 3600) return std::to_string(seconds / 60) + "m" + two(seconds % 60) + "s";
+  return std::to_string(seconds / 3600) + "h" + two(seconds / 60 % 60) + "m";
+}
+
+std::string FormatBytes(uint64_t bytes) {
+  if (bytes < 1024) return std::to_string(bytes) + "B";
+  static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  double value = static_cast<double>(bytes) / 1024;
+  size_t unit = 0;
+  while (value >= 1024 && unit + 1 < std::size(kUnits)) {
+    value /= 1024;
+    ++unit;
+  }
+  char text[32];
+  // One decimal below 10 ("1.5GiB"), whole units above ("20GiB"); truncated, never rounded up
+  // past what is there.
+  if (value < 10) {
+    std::snprintf(text, sizeof text, "%.1f%s", static_cast<double>(static_cast<uint64_t>(value * 10)) / 10,
+                  kUnits[unit]);
+  } else {
+    std::snprintf(text, sizeof text, "%llu%s", static_cast<unsigned long long>(value), kUnits[unit]);
+  }
+  return text;
+}
+
+std::string FormatNodes(const std::vector<PlacementNode>& nodes, OutputFormat format) {
+  if (format == OutputFormat::kTable) {
+    Table table({"ID", "NAME", "STATE", "ZONE/RACK/HOST", "ADDRESS", "REPLICAS", "LEADERS", "HEARTBEAT",
+                 "DISK_USED", "DISK_FREE"});
+    for (const PlacementNode& n : nodes) {
+      const bool heard = n.last_heartbeat_ms_ago.has_value();
+      const bool disk = heard && (n.disk_used_bytes != 0 || n.disk_free_bytes != 0);
+      table.AddRow({std::to_string(n.node_id), Dash(n.name), NodeStateText(n),
+                    Dash(n.zone) + "/" + Dash(n.rack) + "/" + Dash(n.host), Dash(n.client_address),
+                    std::to_string(n.replicas), std::to_string(n.leaders),
+                    heard ? FormatAge(*n.last_heartbeat_ms_ago) : "-", disk ? FormatBytes(n.disk_used_bytes) : "-",
+                    disk ? FormatBytes(n.disk_free_bytes) : "-"});
+    }
+    std::ostringstream out;
+    table.Print(out);
+    return out.str();
+  }
+  JsonWriter json;
+  json.BeginObject().Key("nodes").BeginArray();
+  for (const PlacementNode& n : nodes) {
+    json.BeginObject().Key("node_id").Uint64(n.node_id).Key("name").String(n.name);
+    json.Key("state").String(StateName(n.state)).Key("dead").Bool(n.dead);
+    json.Key("client_address").String(n.client_address).Key("peer_address").String(n.peer_address);
+    json.Key("zone").String(n.zone).Key("rack").String(n.rack).Key("host").String(n.host);
+    json.Key("capacity_bytes").Uint64(n.capacity_bytes);
+    json.Key("replicas").Uint64(n.replicas).Key("leaders").Uint64(n.leaders);
+    if (n.last_heartbeat_ms_ago) {
+      json.Key("last_heartbeat_ms_ago").Uint64(*n.last_heartbeat_ms_ago);
+      json.Key("load").BeginObject().Key("replicas").Uint64(n.reported_replicas);
+      json.Key("leaders").Uint64(n.reported_leaders).Key("bytes").Uint64(n.bytes);
+      json.Key("disk_used_bytes").Uint64(n.disk_used_bytes).Key("disk_free_bytes").Uint64(n.disk_free_bytes);
+      json.EndObject();
+    }
+    json.EndObject();
+  }
+  json.EndArray().EndObject();
+  return json.str() + "\n";
+}
+
+std::string FormatExplain(uint64_t shard_id, const std::vector<std::string>& lines, OutputFormat format) {
+  if (format == OutputFormat::kTable) {
+    std::string text;
+    for (const std::string& line : lines) text += Escape(line) + "\n";
+    return text;
+  }
+  JsonWriter json;
+  json.BeginObject().Key("shard_id").Uint64(shard_id).Key("lines").BeginArray();
+  for (const std::string& line : lines) json.String(Escape(line));
+  json.EndArray().EndObject();
+  return json.str() + "\n";
+}
+
+int RunNodeCommand(const Invocation& inv, PlacementAdmin& admin, Interactive interactive, std::istream& in,
+                   std::ostream& out, std::ostream& err) {
+  switch (inv.command) {
+    case Command::kNodeList: return RunList(inv, admin, out, err);
+    case Command::kNodeDrain: return RunDrain(inv, admin, interactive, in, out, err);
+    case Command::kNodeRemove: return RunRemove(inv, admin, interactive, in, out, err);
+    case Command::kPlacementExplain: return RunExplain(inv, admin, out, err);
+    default: return kExitUsage;
+  }
+}
+
+}  // namespace claw::clawctl
