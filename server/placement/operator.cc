@@ -37,7 +37,7 @@ std::string ToString(const Action& action) {
         } else if constexpr (std::is_same_v<T, TransferLeader>) {
           return "transfer leader " + Node(a.from) + " -> " + Node(a.to);
         } else {
-          return a.key.empty() ? std::string("split") : "split at key \"" + a.key + "\"";
+          return a.key.empty() ? std::string("split") : "split at key " + QuoteKey(a.key);
         }
       },
       action);
@@ -48,6 +48,22 @@ std::string ToString(const Operator& op) {
                     " [" + std::string(PriorityName(op.priority)) + "]";
   if (!op.reason.empty()) out += " " + op.reason;
   return out;
+}
+
+std::string QuoteKey(std::string_view key) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (const char ch : key) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      out += ch;
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out + "\"";
 }
 
 }  // namespace claw::placement

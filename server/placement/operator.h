@@ -79,6 +79,10 @@ struct Operator {
 
 // "shard 7: move replica n3 -> n9 [replica-balance] n3 holds 20 replicas, fair share 16.0".
 std::string ToString(const Operator& op);
+
+// A key in double quotes for reasons and explanations: printable ASCII as is, `"` and `\` and
+// every other byte escaped (\xNN), so the text is valid UTF-8 (proto3 string fields require it).
+std::string QuoteKey(std::string_view key);
 std::string ToString(const Action& action);
 
 }  // namespace claw::placement

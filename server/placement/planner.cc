@@ -127,7 +127,7 @@ PlanResult Planner::Run() {
   return result;
 }
 
-std::string Quoted(const std::string& s) { return "\"" + s + "\""; }
+std::string Quoted(const std::string& s) { return QuoteKey(s); }
 std::string OrUnknown(const std::string& s) { return s.empty() ? "?" : s; }
 
 std::string List(const std::vector<std::string>& items, const char* none, const char* sep) {

@@ -101,8 +101,8 @@ TEST_CASE("clawctl node list / drain --wait / remove and placement explain on 4 
   CHECK(explain.exit_code == 0);
   CHECK(Count(explain.out, "\n") >= 4);
   CHECK_THAT(explain.out, Catch::Contains("voter"));
-  // Shard 2 ends at key 0x80: the rule line carries it, escaped like keys (the raw byte is not
-  // UTF-8, which the generated parser of ExplainResponse would refuse).
+  // Shard 2 ends at key 0x80: the rule line carries it escaped (the raw byte is not UTF-8, which
+  // a proto3 string field may not hold).
   CHECK_THAT(explain.out, Catch::Contains("\\x80"));
   ProcessResult explain_json = Ctl(c, {"-w", "json", "placement", "explain", "2"});
   CHECK(explain_json.exit_code == 0);

@@ -120,3 +120,20 @@ TEST_CASE("explain agrees with plan on every shard", "[placement]") {
 
 }  // namespace
 }  // namespace claw::placement::test
+
+namespace claw::placement::test {
+
+TEST_CASE("explain escapes key bytes, so the lines are valid UTF-8", "[placement]") {
+  ClusterView view{Topology(3, 1, 2), {}};
+  view.shards = MakeShards(1, kShardBytes, [&](int) { return std::vector<uint64_t>{1, 3, 5}; });
+  view.shards[0].start_key = std::string("a\x80\"\\", 4);
+  view.shards[0].end_key = std::string("\xff\x00", 2);
+  const std::vector<std::string> lines = Explain(view, {}, {}, S(2));
+  REQUIRE_FALSE(lines.empty());
+  CHECK(lines[0].starts_with("shard 2 [\"a\\x80\\x22\\x5c\", \"\\xff\\x00\"): rule \"default\""));
+  CHECK(QuoteKey("plain key-1") == "\"plain key-1\"");
+  CHECK(ToString(Operator{.shard = S(2), .action = Split{.key = std::string("\x01z", 2)}}) .find("split at key \"\\x01z\"") !=
+        std::string::npos);
+}
+
+}  // namespace claw::placement::test

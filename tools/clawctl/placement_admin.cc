@@ -1,11 +1,8 @@
 #include "tools/clawctl/placement_admin.h"
 
-#include <future>
 #include <map>
-#include <string_view>
 #include <thread>
 
-#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include "claw/v1/error.pb.h"
@@ -68,49 +65,6 @@ PlacementNode FromStatus(const v1::NodeStatus& status) {
   node.disk_used_bytes = load.disk_used_bytes();
   node.disk_free_bytes = load.disk_free_bytes();
   return node;
-}
-
-// Reads a base-128 varint at `*pos` of `bytes`, advancing `*pos`. False past the end or when it
-// runs over 10 bytes.
-bool ReadVarint(std::string_view bytes, size_t* pos, uint64_t* value) {
-  *value = 0;
-  for (int shift = 0; shift < 70 && *pos < bytes.size(); shift += 7) {
-    const auto byte = static_cast<uint8_t>(bytes[(*pos)++]);
-    *value |= static_cast<uint64_t>(byte & 0x7f) << shift;
-    if ((byte & 0x80) == 0) return true;
-  }
-  return false;
-}
-
-// The repeated field 1 (claw.v1.ExplainResponse.lines) of a serialized message, read as bytes;
-// other fields are skipped. The protobuf wire format by hand: tools/ includes only the generated
-// headers of protobuf (STYLE.md boundaries). False on malformed input.
-bool ReadLines(std::string_view message, std::vector<std::string>* lines) {
-  constexpr uint64_t kLinesField = 1;
-  enum WireType : uint64_t { kVarint = 0, kFixed64 = 1, kLengthDelimited = 2, kFixed32 = 5 };
-  size_t pos = 0;
-  while (pos < message.size()) {
-    uint64_t tag = 0;
-    if (!ReadVarint(message, &pos, &tag)) return false;
-    uint64_t skip = 0;
-    switch (tag & 7) {
-      case kVarint: {
-        uint64_t ignored = 0;
-        if (!ReadVarint(message, &pos, &ignored)) return false;
-        continue;
-      }
-      case kFixed64: skip = 8; break;
-      case kFixed32: skip = 4; break;
-      case kLengthDelimited:
-        if (!ReadVarint(message, &pos, &skip)) return false;
-        break;
-      default: return false;  // groups: not in this message
-    }
-    if (skip > message.size() - pos) return false;
-    if ((tag & 7) == kLengthDelimited && tag >> 3 == kLinesField) lines->emplace_back(message.substr(pos, skip));
-    pos += skip;
-  }
-  return true;
 }
 
 }  // namespace
@@ -181,38 +135,18 @@ client::Result<PlacementNode> GrpcPlacementAdmin::RemoveNode(const std::string& 
   return FromRecord(response.node());
 }
 
-// A generic call instead of the generated stub: ExplainResponse.lines is a proto3 `string`, but
-// the service writes shard boundaries (arbitrary key bytes, e.g. 0x80) into the lines, and the
-// generated parser rejects a whole response holding invalid UTF-8. Read as bytes, every line
-// arrives; the caller escapes them for output.
+// The server escapes key bytes in the lines (placement::QuoteKey), so they are valid UTF-8; the
+// caller escapes them again for output all the same (an older server wrote raw keys).
 client::Result<std::vector<std::string>> GrpcPlacementAdmin::Explain(const std::string& address,
                                                                      uint64_t shard_id, Timeout timeout) {
   v1::ExplainRequest request;
   request.set_shard_id(shard_id);
-  grpc::Slice request_slice(request.SerializeAsString());
-  const grpc::ByteBuffer request_bytes(&request_slice, 1);
-  grpc::ByteBuffer response_bytes;
+  v1::ExplainResponse response;
   grpc::ClientContext context;
   SetDeadline(&context, timeout);
-  std::promise<grpc::Status> done;
-  grpc::GenericStub(stubs_->Channel(address))
-      .UnaryCall(&context, "/claw.v1.Placement/Explain", grpc::StubOptions(), &request_bytes, &response_bytes,
-                 [&done](grpc::Status status) { done.set_value(std::move(status)); });
-  const grpc::Status status = done.get_future().get();
+  const grpc::Status status = stubs_->At(address).Explain(&context, request, &response);
   if (!status.ok()) return std::unexpected(ToError(status, CallKind::kRead));
-  std::vector<grpc::Slice> slices;
-  std::string message;
-  if (response_bytes.Dump(&slices).ok()) {
-    for (const grpc::Slice& slice : slices) {
-      message.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-    }
-  }
-  std::vector<std::string> lines;
-  if (!ReadLines(message, &lines)) {
-    return std::unexpected(client::Error{.code = client::ErrorCode::kInternal,
-                                         .message = "the Explain answer does not parse"});
-  }
-  return lines;
+  return std::vector<std::string>(response.lines().begin(), response.lines().end());
 }
 
 PlacementAdmin::Clock::time_point GrpcPlacementAdmin::Now() { return Clock::now(); }
