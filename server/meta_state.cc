@@ -23,6 +23,8 @@ std::string ShardKey(uint64_t id) {
   return storage::HostStateKey(kMetaGroup, sub);
 }
 
+std::string RulesKey() { return storage::HostStateKey(kMetaGroup, "r"); }
+
 [[noreturn]] void Fatal(const std::string& what) {
   SPDLOG_CRITICAL("meta shard state: {}", what);
   std::abort();
@@ -33,10 +35,18 @@ std::string ShardKey(uint64_t id) {
 std::expected<void, std::string> MetaStateMachine::Load() {
   std::map<uint64_t, v1::NodeRecord> nodes;
   std::map<uint64_t, v1::ShardDescriptor> shards;
+  v1::PlacementRules rules;
   const std::string prefix = storage::HostStatePrefix(kMetaGroup);
   std::string corrupt;
   auto scan = engine_->ScanMeta(prefix, [&](std::string_view key, std::string_view value) {
     const std::string_view sub = key.substr(prefix.size());
+    if (sub == "r") {
+      if (!rules.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+        corrupt = "the placement rules are corrupt";
+        return false;
+      }
+      return true;
+    }
     if (sub.size() != 9) {
       corrupt = "a meta shard key has a malformed suffix";
       return false;
@@ -67,8 +77,16 @@ std::expected<void, std::string> MetaStateMachine::Load() {
   std::lock_guard lock(mu_);
   nodes_ = std::move(nodes);
   shards_ = std::move(shards);
+  rules_ = std::move(rules);
   ++version_;
   return {};
+}
+
+void MetaStateMachine::PutRules(const v1::PlacementRules& rules, storage::WriteBatch& batch) {
+  if (auto put = engine_->PutMeta(batch, RulesKey(), rules.SerializeAsString()); !put) {
+    Fatal("recording the placement rules: " + put.error().message);
+  }
+  rules_ = rules;
 }
 
 void MetaStateMachine::PutNode(const v1::NodeRecord& node, storage::WriteBatch& batch) {
@@ -133,6 +151,13 @@ void MetaStateMachine::Apply(const v1::MetaCommand& cmd, storage::WriteBatch& ba
       PutNode(n, batch);
       break;
     }
+    case v1::MetaCommand::kSetRules: {
+      if (cmd.set_rules().version() != rules_.version()) return;  // lost a race: refused
+      v1::PlacementRules rules = cmd.set_rules();
+      rules.set_version(rules_.version() + 1);
+      PutRules(rules, batch);
+      break;
+    }
     case v1::MetaCommand::kSetNodeState: {
       auto it = nodes_.find(cmd.set_node_state().node_id());
       if (it == nodes_.end() || it->second.state() == v1::NodeRecord::REMOVED) return;
@@ -158,6 +183,7 @@ void MetaStateMachine::Fill(v1::MetaState* out) const {
   std::lock_guard lock(mu_);
   for (const auto& [id, n] : nodes_) *out->add_nodes() = n;
   for (const auto& [id, d] : shards_) *out->add_shards() = d;
+  if (rules_.version() != 0 || rules_.rules_size() > 0) *out->mutable_rules() = rules_;
 }
 
 void MetaStateMachine::Install(const v1::MetaState& state, storage::WriteBatch& batch) {
@@ -172,6 +198,9 @@ void MetaStateMachine::Install(const v1::MetaState& state, storage::WriteBatch& 
   shards_.clear();
   for (const v1::NodeRecord& n : state.nodes()) PutNode(n, batch);
   for (const v1::ShardDescriptor& d : state.shards()) PutShard(d, batch);
+  if (auto del = engine_->DeleteMeta(batch, RulesKey()); !del) Fatal(del.error().message);
+  rules_.Clear();
+  if (state.has_rules()) PutRules(state.rules(), batch);
   ++version_;
 }
 
@@ -179,6 +208,7 @@ void MetaStateMachine::Clear() {
   std::lock_guard lock(mu_);
   nodes_.clear();
   shards_.clear();
+  rules_.Clear();
   ++version_;
 }
 
@@ -209,6 +239,11 @@ std::optional<v1::NodeRecord> MetaStateMachine::LiveNodeNamed(const std::string&
     if (n.name() == name && n.state() != v1::NodeRecord::REMOVED) return n;
   }
   return std::nullopt;
+}
+
+v1::PlacementRules MetaStateMachine::Rules() const {
+  std::lock_guard lock(mu_);
+  return rules_;
 }
 
 uint64_t MetaStateMachine::version() const {

@@ -4,7 +4,8 @@
 // other threads.
 //
 // Storage: `meta` CF under the group's host-state prefix (storage::HostStateKey(1, ...)):
-// "n" | node id (8B BE) -> NodeRecord, "s" | shard id (8B BE) -> ShardDescriptor; written in the
+// "n" | node id (8B BE) -> NodeRecord, "s" | shard id (8B BE) -> ShardDescriptor, "r" ->
+// PlacementRules; written in the
 // apply batch with the apply state, so a crash never separates them. Snapshots of the meta shard
 // carry the whole state (ShardSnapshotState.meta).
 //
@@ -50,6 +51,7 @@ class MetaStateMachine {
   // The node of that name that was not removed (names are unique among those).
   std::optional<v1::NodeRecord> LiveNodeNamed(const std::string& name) const;
   uint64_t version() const;
+  v1::PlacementRules Rules() const;
 
   // Whether `incoming` should replace `current` in the directory: an epoch at least as new in
   // both counters and newer in one (equal epochs carry equal descriptors).
@@ -58,11 +60,13 @@ class MetaStateMachine {
  private:
   void PutNode(const v1::NodeRecord& node, storage::WriteBatch& batch);
   void PutShard(const v1::ShardDescriptor& shard, storage::WriteBatch& batch);
+  void PutRules(const v1::PlacementRules& rules, storage::WriteBatch& batch);
 
   storage::Engine* engine_;
   mutable std::mutex mu_;
   std::map<uint64_t, v1::NodeRecord> nodes_;     // guarded by mu_
   std::map<uint64_t, v1::ShardDescriptor> shards_;  // guarded by mu_
+  v1::PlacementRules rules_;                        // guarded by mu_
   uint64_t version_ = 0;                          // guarded by mu_
 };
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <variant>
 
+#include "server/placement_rules.h"
 #include "server/replica_id.h"
 #include "server/rpc_status.h"
 
@@ -20,17 +21,14 @@ bool SameRecord(const v1::NodeRecord& a, const v1::NodeRecord& b) {
          a.capacity_bytes() == b.capacity_bytes();
 }
 
-// The rules the service applies. The meta shard wants 5 voters but settles for as many as there
-// are up nodes (at least 3): on a small cluster it would otherwise never finish a drain or a
-// repair (CockroachDB needs RF + 1 nodes to decommission for the same reason).
-placement::PlacementPolicy PolicyFor(const placement::ClusterView& view) {
-  placement::PlacementPolicy policy = placement::DefaultPolicy();
+// The rules the service applies: the stored ones, and the meta shard's 5 voters settling for as
+// many as there are up nodes (at least 3): on a small cluster it would otherwise never finish a
+// drain or a repair (CockroachDB needs RF + 1 nodes to decommission for the same reason).
+placement::PlacementPolicy PolicyFor(const placement::ClusterView& view, const v1::PlacementRules& rules) {
   const auto up = static_cast<uint32_t>(std::count_if(view.nodes.begin(), view.nodes.end(), [](const auto& n) {
     return n.state == placement::NodeState::kUp;
   }));
-  placement::Rule& meta = policy.shard_rules[placement::kMetaShard];
-  meta.replication_factor = std::clamp<uint32_t>(up, 3, meta.replication_factor);
-  return policy;
+  return PolicyFromRules(rules, up);
 }
 
 }  // namespace
@@ -240,7 +238,7 @@ void PlacementService::PlanOnce(Clock::time_point now) {
     }
   }
   if (dropped) view = View(now);
-  last_plan_ = placement::PlanWithFindings(view, PolicyFor(view), Config());
+  last_plan_ = placement::PlanWithFindings(view, PolicyFor(view, store_->meta().Rules()), Config());
   std::map<uint64_t, v1::Epoch> epochs;
   for (const v1::ShardDescriptor& d : store_->meta().Shards()) epochs[d.id()] = d.epoch();
   for (const placement::Operator& op : last_plan_.operators) {
@@ -333,7 +331,7 @@ grpc::ServerUnaryReactor* PlacementService::Explain(grpc::CallbackServerContext*
                                  "shard " + std::to_string(req->shard_id()) + " is not in the directory"));
     return reactor;
   }
-  for (std::string& line : placement::Explain(view, PolicyFor(view), Config(), shard)) {
+  for (std::string& line : placement::Explain(view, PolicyFor(view, store_->meta().Rules()), Config(), shard)) {
     resp->add_lines(std::move(line));
   }
   if (auto it = pending_.find(req->shard_id()); it != pending_.end()) {
@@ -391,6 +389,51 @@ grpc::ServerUnaryReactor* PlacementService::Join(grpc::CallbackServerContext* ct
     grpc::Status s = answer();
     if (s.ok()) SPDLOG_INFO("placement: node '{}' at {} joined the cluster", asked.name(), asked.peer_address());
     reactor->Finish(s);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* PlacementService::GetRules(grpc::CallbackServerContext* ctx,
+                                                     const v1::GetRulesRequest* /*req*/, v1::PlacementRules* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (RefuseUnlessMetaLeader(reactor)) return reactor;
+  *resp = store_->meta().Rules();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* PlacementService::SetRules(grpc::CallbackServerContext* ctx, const v1::SetRulesRequest* req,
+                                                     v1::PlacementRules* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (RefuseUnlessMetaLeader(reactor)) return reactor;
+  if (std::string problem = ValidateRules(req->rules()); !problem.empty()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, problem));
+    return reactor;
+  }
+  const uint64_t expected = req->rules().version();
+  auto stale = [this, expected]() -> std::optional<grpc::Status> {
+    const uint64_t now = store_->meta().Rules().version();
+    if (now == expected) return std::nullopt;
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "the rules changed meanwhile (version " + std::to_string(now) + ", the request was made against " +
+                            std::to_string(expected) + "): read them again and reapply the change");
+  };
+  if (auto s = stale()) {
+    reactor->Finish(*s);
+    return reactor;
+  }
+  v1::MetaCommand cmd;
+  *cmd.mutable_set_rules() = req->rules();
+  ProposeAndWait(std::move(cmd), [this, reactor, resp, expected](std::expected<void, RequestError> r) {
+    if (!r) return reactor->Finish(ToGrpcStatus(r.error()));
+    *resp = store_->meta().Rules();
+    if (resp->version() != expected + 1) {
+      // Another change was applied first: this one was refused by the state machine.
+      return reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                          "the rules changed meanwhile: read them again and reapply the change"));
+    }
+    SPDLOG_INFO("placement: rules version {}: {} rules", resp->version(), resp->rules_size());
+    reactor->Finish(grpc::Status::OK);
   });
   return reactor;
 }
@@ -475,6 +518,13 @@ grpc::ServerUnaryReactor* PlacementService::Heartbeat(grpc::CallbackServerContex
   if (report.report_shards().shards_size() > 0) Propose(std::move(report));
   resp->set_node_id(node);
   for (v1::NodeRecord& n : meta.Nodes()) *resp->add_nodes() = std::move(n);
+  const uint64_t version = meta.version();
+  resp->set_directory_version(version);
+  resp->set_directory_from(options_.node_id);
+  if (req->directory_from() != options_.node_id || req->directory_version() != version) {
+    resp->set_directory_included(true);
+    for (v1::ShardDescriptor& d : meta.Shards()) *resp->add_directory() = std::move(d);
+  }
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
@@ -572,6 +622,8 @@ void PlacementReporter::Run() {
     }
     v1::HeartbeatRequest req;
     *req.mutable_node() = self_;
+    req.set_directory_version(directory_version_);
+    req.set_directory_from(directory_from_);
     uint64_t replicas = 0, leaders = 0, bytes = 0;
     const auto now = Clock::now();
     std::map<uint64_t, std::pair<uint64_t, Clock::time_point>> requests;
@@ -627,6 +679,13 @@ void PlacementReporter::Run() {
       continue;
     }
     if (on_nodes_ && resp.nodes_size() > 0) on_nodes_({resp.nodes().begin(), resp.nodes().end()});
+    if (resp.directory_included()) {
+      size_t learnt = 0;
+      for (const v1::ShardDescriptor& d : resp.directory()) learnt += router_->Learn(d) ? 1 : 0;
+      if (learnt > 0) SPDLOG_DEBUG("placement: {} routes learnt from the directory", learnt);
+      directory_version_ = resp.directory_version();
+      directory_from_ = resp.directory_from();
+    }
     Execute(resp);
   }
 }

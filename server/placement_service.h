@@ -74,6 +74,10 @@ class PlacementService final : public v1::Placement::CallbackService {
                                     v1::ExplainResponse* resp) override;
   grpc::ServerUnaryReactor* Join(grpc::CallbackServerContext* ctx, const v1::JoinRequest* req,
                                  v1::JoinResponse* resp) override;
+  grpc::ServerUnaryReactor* GetRules(grpc::CallbackServerContext* ctx, const v1::GetRulesRequest* req,
+                                     v1::PlacementRules* resp) override;
+  grpc::ServerUnaryReactor* SetRules(grpc::CallbackServerContext* ctx, const v1::SetRulesRequest* req,
+                                     v1::PlacementRules* resp) override;
 
  private:
   struct Pending {
@@ -149,6 +153,9 @@ class PlacementReporter {
   std::vector<std::string> seeds_;
   OnNodes on_nodes_;
   std::string last_good_;  // reporter thread only
+  // The directory last received (reporter thread only).
+  uint64_t directory_version_ = 0;
+  uint64_t directory_from_ = 0;
   // Per led shard: leader_requests and time at the previous report (reporter thread only).
   std::map<uint64_t, std::pair<uint64_t, std::chrono::steady_clock::time_point>> last_requests_;
   std::mutex mu_;

@@ -27,6 +27,22 @@ void Router::Upsert(const v1::ShardDescriptor& shard, bool local) {
   if (shard.id() != kMetaShard) by_start_[shard.start_key()] = shard.id();
 }
 
+bool Router::Learn(const v1::ShardDescriptor& shard) {
+  if (shard.id() == 0) return false;
+  {
+    std::shared_lock lock(mu_);
+    if (auto it = shards_.find(shard.id()); it != shards_.end()) {
+      const v1::Epoch& have = it->second.shard.epoch();
+      const v1::Epoch& got = shard.epoch();
+      const bool newer = got.conf_version() >= have.conf_version() && got.range_version() >= have.range_version() &&
+                         (got.conf_version() > have.conf_version() || got.range_version() > have.range_version());
+      if (it->second.local || !newer) return false;
+    }
+  }
+  Upsert(shard, false);
+  return true;
+}
+
 void Router::SetLeader(uint64_t shard, uint64_t leader) {
   std::unique_lock lock(mu_);
   if (auto it = shards_.find(shard); it != shards_.end()) it->second.leader = leader;

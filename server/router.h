@@ -41,6 +41,10 @@ class Router {
 
   // Adds or replaces a shard; the meta shard (id 1, empty range) is kept but never routed to.
   void Upsert(const v1::ShardDescriptor& shard, bool local);
+  // A descriptor from the placement service's directory: taken for shards without a local
+  // replica (whose own descriptor is authoritative) when its epoch is newer in one counter and
+  // not older in the other. Returns whether it was taken.
+  bool Learn(const v1::ShardDescriptor& shard);
   void SetLeader(uint64_t shard, uint64_t leader);
   void UpsertMember(const MemberInfo& member);
 

@@ -513,3 +513,103 @@ TEST_CASE("placement: a node joining under a name another node has is refused wi
 }
 
 }  // namespace claw::e2e
+
+namespace claw::e2e {
+
+TEST_CASE("placement: rules pin a key range to a zone with its own replication factor and prefer leader zones",
+          "[e2e]") {
+  TestCluster c({.nodes = 6, .shards = 2, .flags = PlacementFlags()});
+  const std::vector<std::string> zones = {"z1", "z1", "z2", "z2", "z3", "z3"};
+  for (int i = 0; i < 6; ++i) c.Start(i, {"--zone", zones[i]});
+  for (int i = 0; i < 6; ++i) REQUIRE(c.WaitServing(i));
+  REQUIRE(Eventually([&] { return NodesAre(c, {}); }, std::chrono::seconds(20)));
+  auto client = OpenClient(c, std::chrono::seconds(10));
+  for (const std::string key : {"a", "m", "n", "o", "p", "z"}) REQUIRE(client->Put(key, "v-" + key).has_value());
+
+  auto placement = [&] {
+    const int leader = MetaLeader(c);
+    return PlacementAt(c, leader < 0 ? 0 : leader);
+  };
+  v1::SetRulesRequest req;
+  v1::PlacementRule* pinned = req.mutable_rules()->add_rules();
+  pinned->set_name("pinned");
+  pinned->set_start_key("m");
+  pinned->set_end_key("p");
+  pinned->set_replication_factor(2);
+  pinned->add_zones("z1");
+  v1::PlacementRule* def = req.mutable_rules()->add_rules();
+  def->set_name("default");
+  def->add_leader_zones("z3");
+  // Invalid rules and a stale version are refused and change nothing.
+  {
+    v1::SetRulesRequest bad = req;
+    bad.mutable_rules()->mutable_rules(0)->set_end_key("a");
+    v1::PlacementRules out;
+    grpc::Status s = placement()->SetRules(Ctx().get(), bad, &out);
+    CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK(s.error_message() == "rule 'pinned': start_key must be below end_key");
+    bad = req;
+    bad.mutable_rules()->set_version(7);
+    s = placement()->SetRules(Ctx().get(), bad, &out);
+    CHECK(s.error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+  }
+  v1::PlacementRules stored;
+  REQUIRE(Eventually([&] { return placement()->SetRules(Ctx().get(), req, &stored).ok(); }, std::chrono::seconds(10)));
+  CHECK(stored.version() == 1);
+  CHECK(stored.rules_size() == 2);
+
+  // The leader of each data shard, by asking every node.
+  auto leaders = [&] {
+    std::map<uint64_t, int> out;
+    for (int i = 0; i < c.size(); ++i) {
+      v1::StatusResponse st;
+      if (!c.Admin(i)->Status(Ctx(1000).get(), v1::StatusRequest(), &st).ok()) continue;
+      for (const auto& r : st.replicas()) {
+        if (r.is_leader()) out[r.shard().id()] = i;
+      }
+    }
+    return out;
+  };
+  std::string last;
+  const bool placed = Eventually(
+      [&] {
+        auto d = Directory(c);
+        if (!d) return false;
+        auto led = leaders();
+        bool saw_pinned = false;
+        last.clear();
+        for (const auto& s : d->shards()) {
+          if (s.id() == 1) continue;
+          std::set<int> voters;
+          for (const auto& r : s.replicas()) {
+            if (r.role() == v1::Replica::VOTER) voters.insert(static_cast<int>(r.node_id()) - 1);
+          }
+          last += "shard " + std::to_string(s.id()) + " [" + s.start_key() + ", " + s.end_key() + "): " +
+                  std::to_string(voters.size()) + " voters, leader index " +
+                  (led.contains(s.id()) ? std::to_string(led[s.id()]) : std::string("?")) + "\n";
+          if (s.start_key() == "m" && s.end_key() == "p") {
+            saw_pinned = true;
+            if (voters != std::set<int>{0, 1}) return false;
+          } else {
+            if (voters.size() != 3) return false;
+            if (!led.contains(s.id()) || zones[led[s.id()]] != "z3") return false;
+          }
+        }
+        return saw_pinned;
+      },
+      std::chrono::seconds(90));
+  INFO(last);
+  REQUIRE(placed);
+  for (const std::string key : {"a", "m", "n", "o", "p", "z"}) {
+    auto got = client->Get(key);
+    INFO(key << ": " << (got ? std::string("ok") : got.error().ToString()));
+    REQUIRE(got.has_value());
+    REQUIRE(got->has_value());
+    CHECK((*got)->value == "v-" + key);
+  }
+  v1::PlacementRules read;
+  REQUIRE(placement()->GetRules(Ctx().get(), v1::GetRulesRequest(), &read).ok());
+  CHECK(read.version() == 1);
+}
+
+}  // namespace claw::e2e

@@ -162,3 +162,83 @@ TEST_CASE("meta state: Newer wants both epoch counters at least as new and one n
 }
 
 }  // namespace claw::server
+
+namespace claw::server {
+
+TEST_CASE("meta state: joining nodes get the next unused id, once per live name", "[server]") {
+  storage::test::TempDir dir;
+  auto engine = OpenEngine(dir.path() + "/db");
+  MetaStateMachine m(engine.get());
+  REQUIRE(m.Load().has_value());
+  Apply(*engine, m, Upsert(Node(1, "")));
+  Apply(*engine, m, Upsert(Node(2, "")));
+  auto join = [&](const std::string& name, const std::string& peer) {
+    v1::MetaCommand c;
+    c.mutable_register_node()->set_name(name);
+    c.mutable_register_node()->set_peer_address(peer);
+    Apply(*engine, m, c);
+    return m.LiveNodeNamed(name);
+  };
+  auto n4 = join("n4", "10.0.0.4:7380");
+  REQUIRE(n4.has_value());
+  CHECK(n4->node_id() == 3);
+  CHECK(n4->state() == v1::NodeRecord::UP);
+  // Asked again (the answer was lost): the same record.
+  CHECK(join("n4", "10.0.0.4:7380")->node_id() == 3);
+  CHECK(m.Nodes().size() == 3);
+  // A removed node's id is never given again; its name may be.
+  Apply(*engine, m, SetState(3, v1::NodeRecord::REMOVED));
+  CHECK_FALSE(m.LiveNodeNamed("n4").has_value());
+  CHECK(join("n4", "10.0.0.5:7380")->node_id() == 4);
+  CHECK(m.Node(3)->state() == v1::NodeRecord::REMOVED);
+  // Malformed requests record nothing.
+  CHECK_FALSE(join("", "10.0.0.6:7380").has_value());
+  CHECK_FALSE(join("n6", "").has_value());
+  CHECK(m.Nodes().size() == 4);
+}
+
+TEST_CASE("meta state: placement rules are set by compare-and-set, persist and travel in snapshots", "[server]") {
+  storage::test::TempDir dir;
+  auto engine = OpenEngine(dir.path() + "/db");
+  MetaStateMachine m(engine.get());
+  REQUIRE(m.Load().has_value());
+  CHECK(m.Rules().version() == 0);
+  auto set = [&](uint64_t version, const std::string& name) {
+    v1::MetaCommand c;
+    c.mutable_set_rules()->set_version(version);
+    v1::PlacementRule* r = c.mutable_set_rules()->add_rules();
+    r->set_name(name);
+    r->set_start_key("m");
+    r->set_replication_factor(5);
+    Apply(*engine, m, c);
+  };
+  set(0, "first");
+  CHECK(m.Rules().version() == 1);
+  set(0, "stale");  // made against version 0: refused
+  CHECK(m.Rules().version() == 1);
+  CHECK(m.Rules().rules(0).name() == "first");
+  set(1, "second");
+  CHECK(m.Rules().version() == 2);
+  {
+    MetaStateMachine reloaded(engine.get());
+    REQUIRE(reloaded.Load().has_value());
+    CHECK(reloaded.Rules().version() == 2);
+    CHECK(reloaded.Rules().rules(0).name() == "second");
+  }
+  v1::MetaState snapshot;
+  m.Fill(&snapshot);
+  CHECK(snapshot.rules().version() == 2);
+  storage::test::TempDir other_dir;
+  auto other_engine = OpenEngine(other_dir.path() + "/db");
+  MetaStateMachine other(other_engine.get());
+  REQUIRE(other.Load().has_value());
+  storage::WriteBatch batch;
+  other.Install(snapshot, batch);
+  REQUIRE(other_engine->Write(batch, storage::Durability::kNoSync).has_value());
+  CHECK(other.Rules().rules(0).name() == "second");
+  MetaStateMachine other_reloaded(other_engine.get());
+  REQUIRE(other_reloaded.Load().has_value());
+  CHECK(other_reloaded.Rules().version() == 2);
+}
+
+}  // namespace claw::server

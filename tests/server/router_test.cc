@@ -275,3 +275,27 @@ TEST_CASE("router: an older descriptor never replaces a newer one, but updates t
 }
 
 }  // namespace claw::server
+
+namespace claw::server {
+
+TEST_CASE("router: directory entries fill in shards without a local replica, newer epochs only", "[server]") {
+  Router r(1);
+  AddThreeShards(r);
+  // Shard 4 [p, ) split at t elsewhere: the directory has both halves; this node hosts neither.
+  CHECK(r.Learn(Shard(4, "p", "t", 2)));
+  CHECK(r.Learn(Shard(9, "t", "", 2)));
+  CHECK(LookupId(r, "q") == 4);
+  CHECK(LookupId(r, "u") == 9);
+  // Older or equal epochs change nothing.
+  CHECK_FALSE(r.Learn(Shard(4, "p", "", 1)));
+  CHECK_FALSE(r.Learn(Shard(9, "t", "", 2)));
+  CHECK(LookupId(r, "u") == 9);
+  // A local replica's own descriptor is authoritative, even against a newer directory entry.
+  CHECK_FALSE(r.Learn(Shard(3, "g", "h", 5)));
+  CHECK(LookupId(r, "k") == 3);
+  CHECK(r.Get(3)->local);
+  CHECK_FALSE(r.Get(9)->local);
+  CHECK_FALSE(r.Learn(v1::ShardDescriptor()));
+}
+
+}  // namespace claw::server
