@@ -216,6 +216,11 @@ struct Config {
   std::string zone{};
   std::string rack{};
   std::string host{};
+  // Disk bytes this node offers: the placement service balances replicas and bytes in
+  // proportion to it and sends no replica to a node whose use would pass 95% of it. 0 = the size
+  // of the file system holding data_dir (looked up by the server). Set it when several nodes share
+  // a file system or only part of a disk is for clawd. Default 0; 0..1024TiB.
+  uint64_t capacity = 0;
   // Log verbosity. Default info.
   LogLevel log_level = LogLevel::kInfo;
 

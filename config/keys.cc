@@ -48,6 +48,8 @@ const KeySpec kKeys[] = {
   {"rack", K::kLabel, 0, 0, "Placement label: rack of this node.", CLAW_FIELD(rack)},
   {"host", K::kLabel, 0, 0, "Placement label: host of this node; empty = the hostname.",
    CLAW_FIELD(host)},
+  {"capacity", K::kBytes, 0, 1024 * kTiB,
+   "Disk bytes this node offers to placement; 0 = the size of data_dir's file system.", CLAW_FIELD(capacity)},
   {"log_level", K::kLogLevel, 0, 0, "trace, debug, info, warn, error, critical or off.",
    CLAW_FIELD(log_level)},
 

@@ -79,6 +79,7 @@ struct Group {
   bool desc_changed = false;
   // Client requests taken as leader (load reports: requests per second).
   uint64_t leader_requests = 0;
+  uint64_t leader_writes = 0;  // of leader_requests, the proposals
   // Log writes submitted and not yet reported persisted.
   int writes_in_flight = 0;
   // Leadership transfers asked for by the admin API, answered once done or at the deadline.

@@ -230,6 +230,15 @@ const std::string& Node::client_address() const { return p_->client_address; }
 
 namespace {
 
+// The disk bytes the node offers to placement: `capacity`, else its data directory's file system
+// size; 0 when unknown.
+uint64_t CapacityOf(const config::Config& c) {
+  if (c.capacity != 0) return c.capacity;
+  struct statvfs fs{};
+  if (::statvfs(c.data_dir.c_str(), &fs) != 0) return 0;
+  return static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize;
+}
+
 struct StoredIdentity {
   uint64_t cluster_id = 0;
   uint64_t node_id = 0;
@@ -320,9 +329,7 @@ std::expected<v1::JoinResponse, StartError> JoinCluster(const config::Config& c,
   self->set_zone(c.zone);
   self->set_rack(c.rack);
   self->set_host(c.host);
-  if (struct statvfs fs{}; ::statvfs(c.data_dir.c_str(), &fs) == 0) {
-    self->set_capacity_bytes(static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize);
-  }
+  self->set_capacity_bytes(CapacityOf(c));
   std::string seeds;
   for (const std::string& a : c.join) seeds += (seeds.empty() ? "" : ",") + a;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(2);
@@ -532,7 +539,9 @@ std::expected<std::unique_ptr<Node>, StartError> Node::Start(const config::Confi
                                .node_dead_after_ms = config.placement.node_dead_after_ms,
                                .split_bytes = config.placement.split_bytes,
                                .split_qps = config.placement.split_qps,
-                               .max_operators_per_node = static_cast<uint32_t>(config.placement.max_operators_per_node)};
+                               .max_operators_per_node = static_cast<uint32_t>(config.placement.max_operators_per_node),
+                               .data_dir = config.data_dir,
+                               .capacity = config.capacity};
   p.placement = std::make_unique<PlacementService>(popts, p.store.get(), p.router.get());
   client_builder.RegisterService(p.placement.get());
   p.client_server = client_builder.BuildAndStart();
@@ -549,9 +558,7 @@ std::expected<std::unique_ptr<Node>, StartError> Node::Start(const config::Confi
   self_record.set_zone(config.zone);
   self_record.set_rack(config.rack);
   self_record.set_host(config.host);
-  if (struct statvfs fs{}; ::statvfs(config.data_dir.c_str(), &fs) == 0) {
-    self_record.set_capacity_bytes(static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize);
-  }
+  self_record.set_capacity_bytes(CapacityOf(config));
   p.reporter = std::make_unique<PlacementReporter>(
       popts, std::move(self_record), p.store.get(), p.router.get(), config.join,
       [parts](const std::vector<v1::NodeRecord>& nodes) { parts->LearnNodes(nodes); });

@@ -1,5 +1,7 @@
 #include "server/placement_service.h"
 
+#include <sys/statvfs.h>
+
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
@@ -624,11 +626,13 @@ void PlacementReporter::Run() {
     *req.mutable_node() = self_;
     req.set_directory_version(directory_version_);
     req.set_directory_from(directory_from_);
-    uint64_t replicas = 0, leaders = 0, bytes = 0;
+    uint64_t replicas = 0, leaders = 0, bytes = 0, all_bytes = 0;
     const auto now = Clock::now();
-    std::map<uint64_t, std::pair<uint64_t, Clock::time_point>> requests;
+    std::map<uint64_t, Counts> requests;
+    double reads_per_second = 0, writes_per_second = 0;
     for (const v1::ReplicaStatus& r : store_->Status()) {
       ++replicas;
+      if (options_.capacity != 0) all_bytes += store_->ApproximateBytes(r.shard());
       if (!r.is_leader()) continue;
       ++leaders;
       v1::ShardReport* rep = req.add_shards();
@@ -637,14 +641,35 @@ void PlacementReporter::Run() {
       bytes += rep->bytes();
       // Requests per second since the previous report (none the first time).
       const uint64_t id = r.shard().id();
-      requests[id] = {r.leader_requests(), now};
-      if (auto prev = last_requests_.find(id); prev != last_requests_.end() && r.leader_requests() >= prev->second.first) {
-        const double secs = std::chrono::duration<double>(now - prev->second.second).count();
-        if (secs > 0) rep->set_qps(static_cast<double>(r.leader_requests() - prev->second.first) / secs);
+      requests[id] = Counts{.requests = r.leader_requests(), .writes = r.leader_writes(), .at = now};
+      if (auto prev = last_requests_.find(id); prev != last_requests_.end() &&
+                                               r.leader_requests() >= prev->second.requests &&
+                                               r.leader_writes() >= prev->second.writes) {
+        const double secs = std::chrono::duration<double>(now - prev->second.at).count();
+        if (secs > 0) {
+          const auto total = static_cast<double>(r.leader_requests() - prev->second.requests);
+          const auto writes = static_cast<double>(r.leader_writes() - prev->second.writes);
+          rep->set_qps(total / secs);
+          writes_per_second += writes / secs;
+          reads_per_second += (total - writes) / secs;
+        }
       }
     }
     last_requests_ = std::move(requests);
+    req.mutable_load()->set_reads_per_second(reads_per_second);
+    req.mutable_load()->set_writes_per_second(writes_per_second);
     req.mutable_load()->set_bytes(bytes);
+    if (struct statvfs fs{}; !options_.data_dir.empty() && ::statvfs(options_.data_dir.c_str(), &fs) == 0) {
+      const uint64_t fs_free = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+      if (options_.capacity == 0) {
+        req.mutable_load()->set_disk_used_bytes(static_cast<uint64_t>(fs.f_blocks - fs.f_bfree) * fs.f_frsize);
+        req.mutable_load()->set_disk_free_bytes(fs_free);
+      } else {
+        // A share of a file system: count this node's own data against its capacity.
+        req.mutable_load()->set_disk_used_bytes(all_bytes);
+        req.mutable_load()->set_disk_free_bytes(std::min(fs_free, options_.capacity - std::min(options_.capacity, all_bytes)));
+      }
+    }
     req.mutable_load()->set_replicas(replicas);
     req.mutable_load()->set_leaders(leaders);
 

@@ -46,6 +46,12 @@ struct PlacementOptions {
   uint64_t split_bytes = 256ull << 20;
   uint64_t split_qps = 3000;
   uint32_t max_operators_per_node = 4;
+  // The data directory, whose file system's used and free bytes every heartbeat reports (the
+  // planner sends no replica to a node above its disk_full_ratio). Empty: not reported.
+  std::string data_dir{};
+  // The configured capacity (config `capacity`); 0 = the file system's. When set, the disk used
+  // reported is the node's own replicas' bytes, and free is what is left of the capacity.
+  uint64_t capacity = 0;
 };
 
 class PlacementService final : public v1::Placement::CallbackService {
@@ -156,8 +162,13 @@ class PlacementReporter {
   // The directory last received (reporter thread only).
   uint64_t directory_version_ = 0;
   uint64_t directory_from_ = 0;
-  // Per led shard: leader_requests and time at the previous report (reporter thread only).
-  std::map<uint64_t, std::pair<uint64_t, std::chrono::steady_clock::time_point>> last_requests_;
+  // Per led shard: its request counters at the previous report (reporter thread only).
+  struct Counts {
+    uint64_t requests = 0;
+    uint64_t writes = 0;
+    std::chrono::steady_clock::time_point at{};
+  };
+  std::map<uint64_t, Counts> last_requests_;
   std::mutex mu_;
   // Shards with a step running; shared with the steps' completion callbacks, which may run after
   // the reporter is gone.

@@ -341,6 +341,7 @@ void RaftWorker::HandleProposal(ProposalRequest& p) {
     return;
   }
   ++g->leader_requests;
+  ++g->leader_writes;
   const std::string& rid = p.command.request_id();
   if (!rid.empty()) {
     if (const v1::TxnResponse* dup = g->fsm->FindDuplicate(rid)) {

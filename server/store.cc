@@ -318,6 +318,7 @@ std::vector<v1::ReplicaStatus> Store::Status() {
         s.set_last_index(g->replica->last_index().value());
         s.set_hibernating(g->soft.hibernating);
         s.set_leader_requests(g->leader_requests);
+        s.set_leader_writes(g->leader_writes);
         out.push_back(std::move(s));
       }
       promise->set_value(std::move(out));

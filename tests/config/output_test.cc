@@ -74,6 +74,7 @@ const std::map<std::string, std::string> kNonDefault = {
     {"placement.split_qps", "1"},
     {"placement.max_operators_per_node", "64"},
     {"placement.snapshot_bytes_per_second", "0"},
+    {"capacity", "2TiB"},
 };
 
 // Keys that exclude some of kNonDefault (join excludes initial_cluster), set non-default on

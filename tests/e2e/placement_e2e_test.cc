@@ -62,7 +62,10 @@ bool NodesAre(TestCluster& c, const std::set<int>& dead) {
   for (const auto& n : nodes->nodes()) {
     const int i = static_cast<int>(n.node().node_id()) - 1;
     if (n.dead() != (dead.count(i) == 1)) return false;
-    if (!n.dead() && (n.node().client_address() != c.client_address(i) || n.load().replicas() == 0)) return false;
+    if (!n.dead() && (n.node().client_address() != c.client_address(i) || n.load().replicas() == 0 ||
+                      n.load().disk_free_bytes() == 0 || n.load().disk_used_bytes() == 0)) {
+      return false;
+    }
   }
   return true;
 }
@@ -87,6 +90,32 @@ TEST_CASE("placement: nodes heartbeat to the meta leader, which records them and
       CHECK(n.node().capacity_bytes() > 0);
       CHECK(n.node().peer_address() == c.peer_address(static_cast<int>(n.node().node_id()) - 1));
     }
+  }
+  // Load: while a client writes and reads, the nodes report writes and reads per second.
+  {
+    auto client = OpenClient(c);
+    std::atomic<bool> busy{true};
+    std::thread load([&] {
+      for (int k = 0; k < 20000 && busy.load(); ++k) {
+        (void)client->Put("load" + std::to_string(k % 50), "v");
+        (void)client->Get("load" + std::to_string(k % 50));
+      }
+    });
+    const bool reported = Eventually(
+        [&] {
+          auto nodes = Nodes(c);
+          if (!nodes) return false;
+          double reads = 0, writes = 0;
+          for (const auto& n : nodes->nodes()) {
+            reads += n.load().reads_per_second();
+            writes += n.load().writes_per_second();
+          }
+          return reads > 0 && writes > 0;
+        },
+        std::chrono::seconds(10));
+    busy = false;
+    load.join();
+    CHECK(reported);
   }
   // Any other node answers NOT_LEADER naming the meta leader.
   {
