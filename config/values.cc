@@ -220,20 +220,34 @@ std::expected<Member, std::string> ParseMember(std::string_view entry) {
   return Member{std::move(*name), std::move(*addr)};
 }
 
-}  // namespace
 
-std::expected<std::vector<Member>, std::string> ParseInitialCluster(std::string_view text) {
-  std::vector<Member> members;
-  if (Trim(text).empty()) return members;
+// The trimmed entries of a comma-separated list (none for blank text); an empty entry (a stray
+// comma) is an error naming its position.
+std::expected<std::vector<std::string_view>, std::string> SplitList(std::string_view text) {
+  std::vector<std::string_view> entries;
+  if (Trim(text).empty()) return entries;
   size_t start = 0;
   while (start <= text.size()) {
     size_t end = text.find(',', start);
     if (end == std::string_view::npos) end = text.size();
     const std::string_view entry = Trim(text.substr(start, end - start));
     if (entry.empty()) {
-      return std::unexpected("empty entry at position " + std::to_string(members.size() + 1) +
+      return std::unexpected("empty entry at position " + std::to_string(entries.size() + 1) +
                              " (stray comma?) in " + Quote(text));
     }
+    entries.push_back(entry);
+    start = end + 1;
+  }
+  return entries;
+}
+
+}  // namespace
+
+std::expected<std::vector<Member>, std::string> ParseInitialCluster(std::string_view text) {
+  auto entries = SplitList(text);
+  if (!entries) return std::unexpected(entries.error());
+  std::vector<Member> members;
+  for (const std::string_view entry : *entries) {
     auto member = ParseMember(entry);
     if (!member) return std::unexpected(member.error());
     for (const Member& m : members) {
@@ -249,23 +263,15 @@ std::expected<std::vector<Member>, std::string> ParseInitialCluster(std::string_
     if (members.size() > kMaxMembers) {
       return std::unexpected(std::string("at most 64 members are allowed"));
     }
-    start = end + 1;
   }
   return members;
 }
 
 std::expected<std::vector<std::string>, std::string> ParseAddrList(std::string_view text) {
+  auto entries = SplitList(text);
+  if (!entries) return std::unexpected(entries.error());
   std::vector<std::string> out;
-  if (Trim(text).empty()) return out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t end = text.find(',', start);
-    if (end == std::string_view::npos) end = text.size();
-    const std::string_view entry = Trim(text.substr(start, end - start));
-    if (entry.empty()) {
-      return std::unexpected("empty entry at position " + std::to_string(out.size() + 1) +
-                             " (stray comma?) in " + Quote(text));
-    }
+  for (const std::string_view entry : *entries) {
     auto addr = ParseHostPort(entry);
     if (!addr) return std::unexpected(addr.error());
     if (IsWildcardAddr(*addr)) {
@@ -276,7 +282,6 @@ std::expected<std::vector<std::string>, std::string> ParseAddrList(std::string_v
     }
     out.push_back(std::move(*addr));
     if (out.size() > kMaxMembers) return std::unexpected(std::string("at most 64 addresses are allowed"));
-    start = end + 1;
   }
   return out;
 }
