@@ -119,6 +119,14 @@ class FakePlacement final : public PlacementAdmin {
     return it->second;
   }
 
+  // The rules commands are tested against their own fake (clawctl_rules_test.cc).
+  client::Result<PlacementRules> GetRules(const std::string&, Timeout) override {
+    return std::unexpected(Error{.code = ErrorCode::kUnimplemented, .message = "not in this fake"});
+  }
+  client::Result<PlacementRules> SetRules(const std::string&, const PlacementRules&, Timeout) override {
+    return std::unexpected(Error{.code = ErrorCode::kUnimplemented, .message = "not in this fake"});
+  }
+
   Clock::time_point Now() override { return now_; }
   void Sleep(milliseconds duration) override {
     now_ += duration;
@@ -231,7 +239,7 @@ TEST_CASE("clawctl node and placement commands: arguments", "[tools]") {
       {{"node", "list", "3"}, "usage: clawctl node list"},
       {{"node", "drain", "3", "--command-timeout", "soon"},
        "--command-timeout wants a positive duration like 60s or 2m, not 'soon'"},
-      {{"placement"}, "'placement' wants a subcommand: placement explain SHARD"},
+      {{"placement"}, "'placement' wants a subcommand: explain SHARD, rules, rule set, rule delete"},
       {{"placement", "explain"}, "usage: clawctl placement explain SHARD"},
       {{"placement", "explain", "x"}, "shard ID wants a number > 0 (see `clawctl shard list`), not 'x'"},
       {{"placement", "explain", "2", "--wait"}, "option --wait does not apply to 'placement explain'"},

@@ -10,6 +10,10 @@ namespace {
 
 using std::chrono::milliseconds;
 
+constexpr std::string_view kRuleSetShape =
+    "placement rule set NAME [--start KEY | --start-hex HEX] [--end KEY | --end-hex HEX] "
+    "[--replicas N] [--zones A,B] [--leader-zones A,B] [--command-timeout D]";
+
 struct FlagSpec {
   std::string_view name;  // without dashes
   bool takes_value;
@@ -17,15 +21,17 @@ struct FlagSpec {
 };
 
 constexpr FlagSpec kFlags[] = {
-    {"endpoints", true, true},   {"write-out", true, true}, {"timeout", true, true},
-    {"consistency", true, true}, {"durability", true, true}, {"forward", false, true},
-    {"help", false, true},       {"version", false, true},   {"prev-kv", false, false},
-    {"stale", false, false},     {"range", false, false},    {"prefix", false, false},
-    {"limit", true, false},      {"reverse", false, false},  {"keys-only", false, false},
-    {"if", true, false},         {"then", true, false},      {"else", true, false},
-    {"key", true, false},        {"key-hex", true, false},   {"from", true, false},
-    {"to", true, false},         {"yes", false, false},      {"command-timeout", true, false},
-    {"wait", false, false},
+    {"endpoints", true, true},   {"write-out", true, true},     {"timeout", true, true},
+    {"consistency", true, true}, {"durability", true, true},    {"forward", false, true},
+    {"help", false, true},       {"version", false, true},      {"prev-kv", false, false},
+    {"stale", false, false},     {"range", false, false},       {"prefix", false, false},
+    {"limit", true, false},      {"reverse", false, false},     {"keys-only", false, false},
+    {"if", true, false},         {"then", true, false},         {"else", true, false},
+    {"key", true, false},        {"key-hex", true, false},      {"from", true, false},
+    {"to", true, false},         {"yes", false, false},         {"command-timeout", true, false},
+    {"wait", false, false},      {"start", true, false},        {"start-hex", true, false},
+    {"end", true, false},        {"end-hex", true, false},      {"replicas", true, false},
+    {"zones", true, false},      {"leader-zones", true, false},
 };
 
 const FlagSpec* FindFlag(std::string_view name) {
@@ -178,6 +184,10 @@ const std::map<Command, std::vector<std::string_view>>& AllowedFlags() {
       {Command::kShardMove, {"from", "to", "yes", "command-timeout"}},
       {Command::kNodeDrain, {"wait", "yes", "command-timeout"}},
       {Command::kNodeRemove, {"yes", "command-timeout"}},
+      {Command::kPlacementRuleSet,
+       {"start", "start-hex", "end", "end-hex", "replicas", "zones", "leader-zones",
+        "command-timeout"}},
+      {Command::kPlacementRuleDelete, {"command-timeout"}},
   };
   return allowed;
 }
@@ -200,10 +210,42 @@ std::string_view CommandName(Command command) {
     case Command::kNodeDrain: return "node drain";
     case Command::kNodeRemove: return "node remove";
     case Command::kPlacementExplain: return "placement explain";
+    case Command::kPlacementRules: return "placement rules";
+    case Command::kPlacementRuleSet:
+      return "placement rule set";
+    case Command::kPlacementRuleDelete: return "placement rule delete";
     case Command::kHelp: return "help";
     case Command::kVersion: return "version";
   }
   return "?";
+}
+
+// A rule or zone name as the server accepts it: 1..64 of [A-Za-z0-9._-].
+bool ValidLabel(std::string_view text) {
+  return !text.empty() && text.size() <= 64 && std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+  });
+}
+
+// placement rule set --start / --start-hex / --end / --end-hex.
+std::expected<void, std::string> ApplyRuleKey(const FlagUse& flag, Invocation* inv) {
+  const std::string_view name = flag.spec->name;
+  const bool start = name.starts_with("start");
+  auto& key = start ? inv->rule_start : inv->rule_end;
+  const std::string which = start ? "start" : "end";
+  if (key) return std::unexpected("give one --" + which + " or --" + which + "-hex, not several");
+  if (!name.ends_with("-hex")) {
+    key = flag.value;
+    return {};
+  }
+  key = ParseHex(flag.value);
+  if (!key) {
+    return std::unexpected(
+        "--" + std::string(name) + " wants pairs of hex digits like 6b6579, not '" + flag.value +
+        "' (for the " + (start ? "start" : "end") + " of the key space: --" + which + " \"\")");
+  }
+  return {};
 }
 
 std::expected<void, std::string> ApplyCommandFlag(const FlagUse& flag, Invocation* inv) {
@@ -251,6 +293,34 @@ std::expected<void, std::string> ApplyCommandFlag(const FlagUse& flag, Invocatio
     auto node = ParseNodeId(name, flag.value);
     if (!node) return std::unexpected(node.error());
     (name == "from" ? inv->from_node : inv->to_node) = *node;
+  }
+  if (name == "start" || name == "start-hex" || name == "end" || name == "end-hex") {
+    auto ok = ApplyRuleKey(flag, inv);
+    if (!ok) return ok;
+  }
+  if (name == "replicas") {
+    auto replicas = ParseNumber(flag.value);
+    if (!replicas || *replicas == 0 || *replicas > kMaxRuleReplicas) {
+      return std::unexpected("--replicas wants a number of voters from 1 to " +
+                             std::to_string(kMaxRuleReplicas) + ", not '" + flag.value + "'");
+    }
+    inv->rule_replicas = static_cast<uint32_t>(*replicas);
+  }
+  if (name == "zones" || name == "leader-zones") {
+    auto& zones = name == "zones" ? inv->rule_zones : inv->rule_leader_zones;
+    if (zones) return std::unexpected("give --" + std::string(name) + " once, as a list: a,b,c");
+    zones = SplitList(flag.value);
+    for (size_t i = 0; i < zones->size(); ++i) {
+      const std::string& zone = (*zones)[i];
+      if (!ValidLabel(zone)) {
+        return std::unexpected("--" + std::string(name) + ": '" + zone +
+                               "' is not a zone name (1..64 of A-Z a-z 0-9 . _ -)");
+      }
+      if (std::find(zones->begin(), zones->begin() + static_cast<std::ptrdiff_t>(i), zone) !=
+          zones->begin() + static_cast<std::ptrdiff_t>(i)) {
+        return std::unexpected("--" + std::string(name) + ": zone '" + zone + "' is listed twice");
+      }
+    }
   }
   if (name == "command-timeout") {
     auto timeout = ParseDuration(flag.value);
@@ -300,11 +370,24 @@ std::expected<void, std::string> TakeCommand(std::vector<std::string> words, Inv
     words.erase(words.begin());
     inv->command = sub->second;
   } else if (word == "placement") {
-    if (words.empty() || words.front() != "explain") {
-      return std::unexpected("'placement' wants a subcommand: placement explain SHARD");
+    const std::string sub = words.empty() ? "" : words.front();
+    if (sub == "explain") {
+      inv->command = Command::kPlacementExplain;
+    } else if (sub == "rules") {
+      inv->command = Command::kPlacementRules;
+    } else if (sub == "rule") {
+      const std::string action = words.size() < 2 ? "" : words[1];
+      if (action != "set" && action != "delete") {
+        return std::unexpected(
+            "'placement rule' wants a subcommand: set NAME [options], delete NAME");
+      }
+      words.erase(words.begin());
+      inv->command = action == "set" ? Command::kPlacementRuleSet : Command::kPlacementRuleDelete;
+    } else {
+      return std::unexpected(
+          "'placement' wants a subcommand: explain SHARD, rules, rule set, rule delete");
     }
     words.erase(words.begin());
-    inv->command = Command::kPlacementExplain;
   } else if (word == "member") {
     if (words.empty() || words.front() != "list") {
       return std::unexpected("'member' wants a subcommand: member list");
@@ -346,8 +429,52 @@ std::expected<void, std::string> CheckArity(const Invocation& inv) {
     case Command::kNodeDrain: return want(1, 1, "node drain N [--wait] [--yes] [--command-timeout D]");
     case Command::kNodeRemove: return want(1, 1, "node remove N [--yes] [--command-timeout D]");
     case Command::kPlacementExplain: return want(1, 1, "placement explain SHARD");
+    case Command::kPlacementRules: return want(0, 0, "placement rules");
+    case Command::kPlacementRuleSet:
+      return want(1, 1, std::string(kRuleSetShape));
+    case Command::kPlacementRuleDelete:
+      return want(1, 1, "placement rule delete NAME [--command-timeout D]");
     case Command::kHelp:
     case Command::kVersion: return {};
+  }
+  return {};
+}
+
+// The NAME argument and the options of placement rule set / delete, checked as the server would
+// (so that a bad command line fails before any request).
+std::expected<void, std::string> CheckRuleCommand(Invocation* inv) {
+  inv->rule_name = inv->args[0];
+  const std::string& name = inv->rule_name;
+  if (!ValidLabel(name)) {
+    return std::unexpected(
+        "rule NAME must be 1..64 of A-Z a-z 0-9 . _ - (see `clawctl placement rules`), not '" +
+        name + "'");
+  }
+  if (name == "meta") {
+    return std::unexpected("'meta' is the meta shard's own rule and cannot be changed");
+  }
+  if (inv->command != Command::kPlacementRuleSet) return {};
+  if (name == "default" && (inv->rule_start || inv->rule_end)) {
+    return std::unexpected(
+        "the default rule covers every shard no other rule covers: it takes no --start or --end");
+  }
+  if (inv->rule_start && inv->rule_end && inv->rule_start->empty() && inv->rule_end->empty()) {
+    return std::unexpected("rule '" + name +
+                           "' needs a range: a non-empty --start and/or --end (only the " +
+                           "default rule covers the whole key space)");
+  }
+  if (inv->rule_start && inv->rule_end && !inv->rule_end->empty() &&
+      *inv->rule_start >= *inv->rule_end) {
+    return std::unexpected("--start must be below --end (the rule covers [START, END))");
+  }
+  if (inv->rule_zones && !inv->rule_zones->empty() && inv->rule_leader_zones) {
+    for (const std::string& zone : *inv->rule_leader_zones) {
+      if (std::find(inv->rule_zones->begin(), inv->rule_zones->end(), zone) ==
+          inv->rule_zones->end()) {
+        return std::unexpected("--leader-zones: '" + zone +
+                               "' is not one of --zones, so no replica can be there");
+      }
+    }
   }
   return {};
 }
@@ -446,6 +573,9 @@ std::expected<Invocation, std::string> ParseArgs(const std::vector<std::string>&
   if (IsShardCommand(inv.command)) {
     if (auto ok = CheckShardCommand(&inv); !ok) return std::unexpected(ok.error());
   }
+  if (inv.command == Command::kPlacementRuleSet || inv.command == Command::kPlacementRuleDelete) {
+    if (auto ok = CheckRuleCommand(&inv); !ok) return std::unexpected(ok.error());
+  }
   if (inv.command == Command::kNodeDrain || inv.command == Command::kNodeRemove) {
     auto id = ParseNumber(inv.args[0]);
     if (!id || *id == 0) {
@@ -493,6 +623,13 @@ commands:
   node remove N [--yes]              remove node N for good, once it holds no replica
   placement explain SHARD            why shard SHARD's replicas are where they are, and what
                                      the placement service does about it
+  placement rules                    the placement rules (name, key range, replicas, zones,
+                                     leader zones) and their version
+  placement rule set NAME [--start KEY | --start-hex HEX] [--end KEY | --end-hex HEX]
+                     [--replicas N] [--zones A,B] [--leader-zones A,B]
+                                     add rule NAME, or change it (options left out keep their
+                                     values)
+  placement rule delete NAME         delete rule NAME
 
   CMP: value(KEY) OP VALUE | version(KEY) OP N | mod(KEY) OP N | exists(KEY) | !exists(KEY)
        with OP one of = != < >
@@ -521,7 +658,7 @@ exit codes:
   2 usage error, or split/move/node drain/node remove not confirmed (no --yes without a
     terminal, or not answered y)
   3 get: key not found; shard show/split/transfer-leader/move, placement explain: no such
-    shard; node drain/remove: no such node
+    shard; node drain/remove: no such node; placement rule delete: no such rule
   4 txn: a comparison failed (the else branch ran)
 )";
 }
@@ -663,6 +800,70 @@ the one the service would start, what it waits for, the rule it cannot meet and 
   -w json   {"shard_id":"SHARD","lines":[...]}
 
 exit codes: 0 ok, 1 the request failed, 2 usage error, 3 no shard SHARD in the directory
+)";
+    case Command::kPlacementRules:
+      return R"(usage: clawctl placement rules
+
+The placement rules in force (Placement.GetRules, on the meta shard's leader) and their version,
+which grows with every change (0 before the first). Each rule places the replicas of the shards
+in a key range: the rule named "default" covers every shard no other rule covers (without one:
+3 replicas in any zone); the meta shard keeps its own rule.
+
+  version: V            first line
+  NAME                  the rule's name
+  RANGE                 START..END, the keys [START, END) it covers, escaped as keys are
+                        everywhere in clawctl ((start) / (end): an open end); the default
+                        rule: (other keys)
+  REPLICAS              voters per shard
+  ZONES                 zones its replicas must be in ("-": any)
+  LEADER ZONES          zones preferred for the leader, in order ("-": none)
+
+  -w json   {"rules":[{"name","start_key","end_key","replication_factor","zones",
+            "leader_zones"}],"version":"V"} (the proto3 JSON mapping: keys base64, the
+            version a decimal string)
+
+exit codes: 0 ok, 1 the request failed, 2 usage error
+)";
+    case Command::kPlacementRuleSet:
+      return R"(usage: clawctl placement rule set NAME [--start KEY | --start-hex HEX]
+          [--end KEY | --end-hex HEX] [--replicas N] [--zones A,B] [--leader-zones A,B]
+          [--command-timeout D]
+
+Adds rule NAME, or changes it: reads the rules (Placement.GetRules), replaces rule NAME (the
+options left out keep the values it has) or adds it at the end, and writes them back
+(Placement.SetRules) if no one changed them meanwhile; if someone did, reads them again and
+redoes the change. Prints the rules afterwards, as `placement rules` does. Shards straddling a
+rule's boundary are split there; the placement service then moves replicas to follow the rules.
+
+  NAME                  1..64 of A-Z a-z 0-9 . _ -; "default" covers every shard no other
+                        rule covers and takes no --start or --end
+  --start KEY           the first key the rule covers (the bytes of the argument; "": the
+                        start of the key space)
+  --end KEY             the first key past it ("": to the end of the key space)
+  --start-hex HEX, --end-hex HEX
+                        the same, given as hex digits (binary keys): --start-hex 00ff10
+                        A new rule other than "default" needs --start and/or --end; ranges
+                        may not overlap.
+  --replicas N          voters per shard, 1..7 (a new rule: 3)
+  --zones A,B           its replicas only in these zones ("": any zone, the default)
+  --leader-zones A,B    the leader in the first listed zone that has a voter, else the next
+                        ("": no preference); each one of --zones when those are given
+  --command-timeout D   the whole command, retries included (default --timeout)
+
+exit codes: 0 ok (also when the rule is as asked already), 1 the request failed or the server
+            refused the rules (its message names the bad rule), 2 usage error
+)";
+    case Command::kPlacementRuleDelete:
+      return R"(usage: clawctl placement rule delete NAME [--command-timeout D]
+
+Deletes rule NAME: reads the rules (Placement.GetRules), drops rule NAME and writes them back
+(Placement.SetRules) if no one changed them meanwhile; if someone did, reads them again and
+redoes it. Prints the rules afterwards, as `placement rules` does. The shards it covered follow
+the default rule from then on.
+
+  --command-timeout D   the whole command, retries included (default --timeout)
+
+exit codes: 0 ok, 1 the request failed, 2 usage error, 3 no rule NAME
 )";
     default:
       return UsageText();

@@ -22,7 +22,8 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;       // the request failed (error on stderr)
 inline constexpr int kExitUsage = 2;        // bad command line, or a destructive command not confirmed
 inline constexpr int kExitNotFound = 3;     // get: no such key; shard *, placement explain: no such
-                                            // shard; node drain / remove: no such node
+                                            // shard; node drain / remove: no such node;
+                                            // placement rule delete: no such rule
 inline constexpr int kExitTxnFailed = 4;    // txn: a comparison failed (the else branch ran)
 
 inline constexpr std::string_view kDefaultEndpoint = "127.0.0.1:7379";
@@ -48,6 +49,9 @@ enum class Command : uint8_t {
   kNodeDrain,
   kNodeRemove,
   kPlacementExplain,
+  kPlacementRules,
+  kPlacementRuleSet,
+  kPlacementRuleDelete,
 };
 
 struct GlobalOptions {
@@ -86,6 +90,16 @@ struct Invocation {
   // node drain / remove.
   uint64_t node_id = 0;  // the N argument (> 0)
   bool wait = false;     // node drain --wait: until the node holds no replica and no leadership
+  // placement rule set / delete: the NAME argument, and for set the options given (unset: an
+  // existing rule keeps its value). --start KEY / --start-hex HEX ("": the start of the key
+  // space), --end KEY / --end-hex HEX ("": to the end), --replicas N (1..kMaxRuleReplicas),
+  // --zones a,b ("": any zone), --leader-zones a,b ("": no preference).
+  std::string rule_name{};
+  std::optional<std::string> rule_start{};
+  std::optional<std::string> rule_end{};
+  std::optional<uint32_t> rule_replicas{};
+  std::optional<std::vector<std::string>> rule_zones{};
+  std::optional<std::vector<std::string>> rule_leader_zones{};
   // help: the command whose help to print (kHelp: the whole usage text).
   Command help_topic = Command::kHelp;
 };
@@ -95,6 +109,11 @@ inline constexpr std::chrono::milliseconds kMoveTimeout{60'000};
 // The default --command-timeout of `node drain --wait` (every replica of the node is re-created
 // elsewhere, by snapshot when needed).
 inline constexpr std::chrono::milliseconds kDrainWaitTimeout{600'000};
+
+// The largest --replicas of `placement rule set` (the server's limit on a rule's voters).
+inline constexpr uint32_t kMaxRuleReplicas = 7;
+// The replicas of a rule `placement rule set` adds without --replicas (the server's default).
+inline constexpr uint32_t kDefaultRuleReplicas = 3;
 
 // Parses argv[1..]. `env_endpoints` is $CLAWCTL_ENDPOINTS (nullptr when unset); --endpoints
 // overrides it, and without either the endpoint is kDefaultEndpoint.

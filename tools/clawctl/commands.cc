@@ -7,6 +7,7 @@
 #include "tools/clawctl/format.h"
 #include "tools/clawctl/node_commands.h"
 #include "tools/clawctl/placement_admin.h"
+#include "tools/clawctl/rules_commands.h"
 #include "tools/clawctl/shard_admin.h"
 #include "tools/clawctl/txn_script.h"
 
@@ -467,6 +468,12 @@ int RunCommand(const Invocation& inv, client::Client& client, std::istream& in, 
     case Command::kPlacementExplain: {
       GrpcPlacementAdmin admin;
       return RunNodeCommand(inv, admin, interactive, in, out, err);
+    }
+    case Command::kPlacementRules:
+    case Command::kPlacementRuleSet:
+    case Command::kPlacementRuleDelete: {
+      GrpcPlacementAdmin admin;
+      return RunRulesCommand(inv, admin, out, err);
     }
     case Command::kHelp:
     case Command::kVersion:

@@ -128,6 +128,12 @@ JsonWriter& JsonWriter::Bytes(std::string_view bytes) { return String(Base64(byt
 
 JsonWriter& JsonWriter::Uint64(uint64_t value) { return String(std::to_string(value)); }
 
+JsonWriter& JsonWriter::Uint32(uint32_t value) {
+  Separate();
+  out_ += std::to_string(value);
+  return *this;
+}
+
 JsonWriter& JsonWriter::Bool(bool value) {
   Separate();
   out_ += value ? "true" : "false";

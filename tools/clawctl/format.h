@@ -29,6 +29,8 @@ class JsonWriter {
   JsonWriter& Bytes(std::string_view bytes);
   // 64-bit numbers as decimal strings (proto3 JSON mapping: JSON numbers lose precision > 2^53).
   JsonWriter& Uint64(uint64_t value);
+  // 32-bit numbers as JSON numbers (proto3 JSON mapping of uint32).
+  JsonWriter& Uint32(uint32_t value);
   JsonWriter& Bool(bool value);
   const std::string& str() const { return out_; }
 

@@ -9,10 +9,9 @@
 #include <sstream>
 #include <utility>
 
-#include <grpcpp/support/status_code_enum.h>
-
 #include "tools/clawctl/commands.h"
 #include "tools/clawctl/format.h"
+#include "tools/clawctl/meta_run.h"
 
 namespace claw::clawctl {
 namespace {
@@ -21,141 +20,7 @@ using client::Error;
 using client::ErrorCode;
 using std::chrono::milliseconds;
 
-constexpr milliseconds kBackoffBase{50};
-constexpr milliseconds kBackoffMax{1000};
-
-// Errors after which the same request may succeed later (contract 2 of the header).
-bool Retryable(const Error& error) {
-  switch (error.code) {
-    case ErrorCode::kNotLeader:
-    case ErrorCode::kUnavailable:
-    case ErrorCode::kOverloaded:
-    case ErrorCode::kDeadlineExceeded:
-      return true;
-    default:
-      return false;
-  }
-}
-
-// Errors after which another node may answer: it was not the meta leader, or not reachable.
-bool AskAnother(const Error& error) {
-  return error.code == ErrorCode::kNotLeader || error.code == ErrorCode::kUnavailable ||
-         error.code == ErrorCode::kDeadlineExceeded;
-}
-
-bool IsNotFound(const Error& error) {
-  return error.code == ErrorCode::kNotFound || error.grpc_code == static_cast<int>(grpc::StatusCode::NOT_FOUND);
-}
-
-bool IsFailedPrecondition(const Error& error) {
-  return error.code == ErrorCode::kFailedPrecondition ||
-         error.grpc_code == static_cast<int>(grpc::StatusCode::FAILED_PRECONDITION);
-}
-
-// The state of one command's run: its deadline, the meta leader's address once known, and the
-// back-off (contracts 1 and 2 of the header).
-class MetaRun {
- public:
-  MetaRun(const Invocation& inv, PlacementAdmin& admin, milliseconds budget)
-      : inv_(inv), admin_(admin), deadline_(admin.Now() + budget) {}
-
-  // Runs `call` on the meta leader, retrying rounds over the endpoints until the deadline.
-  template <typename T>
-  client::Result<T> Call(const std::function<client::Result<T>(const std::string&, milliseconds)>& call) {
-    bool unknown_outcome = false;
-    while (true) {
-      auto result = Round(call);
-      if (result) {
-        backoffs_ = 0;
-        return result;
-      }
-      Error error = result.error();
-      unknown_outcome = unknown_outcome || !error.definite;
-      if (!Retryable(error) || !Backoff(error)) {
-        error.definite = !unknown_outcome;
-        return std::unexpected(error);
-      }
-    }
-  }
-
-  bool Expired() const { return admin_.Now() >= deadline_; }
-  milliseconds Left() const {
-    return std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(deadline_ - admin_.Now()));
-  }
-
- private:
-  // One round: the known leader, then each endpoint, following NOT_LEADER hints. On failure the
-  // last answer, with `definite` false when any attempt's outcome was unknown.
-  template <typename T>
-  client::Result<T> Round(const std::function<client::Result<T>(const std::string&, milliseconds)>& call) {
-    std::vector<std::string> candidates;
-    auto add = [&](const std::string& address) {
-      if (!address.empty() && std::find(candidates.begin(), candidates.end(), address) == candidates.end()) {
-        candidates.push_back(address);
-      }
-    };
-    add(leader_);
-    for (const std::string& endpoint : inv_.global.endpoints) add(endpoint);
-    Error last{.code = ErrorCode::kUnavailable, .message = "no endpoint to ask (see --endpoints)"};
-    bool unknown_outcome = false;
-    int redirects = 0;
-    for (const std::string& candidate : candidates) {
-      std::string address = candidate;
-      while (true) {
-        auto result = call(address, RequestTimeout());
-        if (result) {
-          leader_ = address;
-          return result;
-        }
-        last = result.error();
-        unknown_outcome = unknown_outcome || !last.definite;
-        if (AskAnother(last) && address == leader_) leader_.clear();  // no longer leads, or unreachable
-        if (last.code != ErrorCode::kNotLeader || last.leader_address.empty() || last.leader_address == address ||
-            redirects >= kMaxRedirects) {
-          break;
-        }
-        ++redirects;
-        address = last.leader_address;
-      }
-      if (!AskAnother(last) || Expired()) break;
-    }
-    last.definite = !unknown_outcome;
-    return std::unexpected(last);
-  }
-
-  // Waits before retrying after `error`: 50 ms doubling to 1 s, at least the server's
-  // retry_after_ms, never past the deadline. False when no time is left for another attempt.
-  bool Backoff(const Error& error) {
-    const auto now = admin_.Now();
-    if (now >= deadline_) return false;
-    milliseconds wait = std::min(kBackoffMax, kBackoffBase * (1 << std::min(backoffs_, 10)));
-    wait = std::max(wait, milliseconds(error.retry_after_ms));
-    wait = std::min(wait, std::chrono::duration_cast<milliseconds>(deadline_ - now));
-    admin_.Sleep(wait);
-    ++backoffs_;
-    return admin_.Now() < deadline_;
-  }
-
-  milliseconds RequestTimeout() const { return std::max(milliseconds(1), std::min(inv_.global.timeout, Left())); }
-
-  const Invocation& inv_;
-  PlacementAdmin& admin_;
-  const PlacementAdmin::Clock::time_point deadline_;
-  std::string leader_;  // the address that last answered as the meta leader
-  int backoffs_ = 0;
-};
-
-int Failed(const Error& error, std::ostream& err) {
-  if (error.code == ErrorCode::kNotLeader && error.leader_address.empty()) {
-    // FormatError's hint speaks of data shards; this is the meta shard.
-    err << "clawctl: " << error.ToString() << '\n'
-        << "hint: the meta shard, which runs the placement service, has no leader the endpoints know of "
-        << "(an election, or too few of its nodes up); retry shortly, or see `clawctl status`\n";
-    return kExitFailed;
-  }
-  err << FormatError(error);
-  return kExitFailed;
-}
+int Failed(const Error& error, std::ostream& err) { return MetaFailed(error, err); }
 
 const PlacementNode* FindNode(const std::vector<PlacementNode>& nodes, uint64_t id) {
   for (const PlacementNode& node : nodes) {
@@ -226,7 +91,7 @@ int RunExplain(const Invocation& inv, PlacementAdmin& admin, std::ostream& out, 
     return admin.Explain(address, inv.shard_id, timeout);
   });
   if (!lines) {
-    if (IsNotFound(lines.error())) return NotFound(lines.error(), "clawctl shard list", err);
+    if (IsNotFoundError(lines.error())) return NotFound(lines.error(), "clawctl shard list", err);
     return Failed(lines.error(), err);
   }
   out << FormatExplain(inv.shard_id, *lines, inv.global.format);
@@ -295,7 +160,7 @@ int RunDrain(const Invocation& inv, PlacementAdmin& admin, Interactive interacti
       return admin.DrainNode(address, inv.node_id, timeout);
     });
     if (!drained) {
-      if (IsNotFound(drained.error())) return NotFound(drained.error(), "clawctl node list", err);
+      if (IsNotFoundError(drained.error())) return NotFound(drained.error(), "clawctl node list", err);
       return Failed(drained.error(), err);
     }
     node.state = drained->state == PlacementNode::State::kUnspecified ? PlacementNode::State::kDraining
@@ -333,8 +198,8 @@ int RunRemove(const Invocation& inv, PlacementAdmin& admin, Interactive interact
   });
   if (!removed) {
     const Error& error = removed.error();
-    if (IsNotFound(error)) return NotFound(error, "clawctl node list", err);
-    if (IsFailedPrecondition(error)) {
+    if (IsNotFoundError(error)) return NotFound(error, "clawctl node list", err);
+    if (IsFailedPreconditionError(error)) {
       err << "clawctl: node " << id << " cannot be removed: " << error.message << '\n'
           << "hint: drain it first: clawctl node drain " << id << " --wait\n";
       return kExitFailed;

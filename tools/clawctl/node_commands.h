@@ -5,7 +5,8 @@
 //  1. Each command has one deadline: --command-timeout (drain, remove), else --timeout, except
 //     kDrainWaitTimeout for `node drain --wait`. Every request ends within min(--timeout, time
 //     left), and no retry or poll starts after the deadline.
-//  2. Requests go to the meta shard's leader, which runs the placement service: first the address
+//  2. Requests go to the meta shard's leader, which runs the placement service (MetaRun,
+//     meta_run.h): first the address
 //     that last answered as the leader, then each endpoint in order. A NOT_LEADER answer naming
 //     the leader's address is followed at once (at most kMaxRedirects in a round); a NOT_LEADER
 //     without one, UNAVAILABLE or DEADLINE_EXCEEDED moves on to the next endpoint. When a round

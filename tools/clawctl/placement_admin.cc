@@ -67,6 +67,35 @@ PlacementNode FromStatus(const v1::NodeStatus& status) {
   return node;
 }
 
+PlacementRules FromProto(const v1::PlacementRules& proto) {
+  PlacementRules rules;
+  rules.version = proto.version();
+  rules.rules.reserve(static_cast<size_t>(proto.rules_size()));
+  for (const v1::PlacementRule& r : proto.rules()) {
+    rules.rules.push_back(
+        PlacementRule{.name = r.name(),
+                      .start_key = r.start_key(),
+                      .end_key = r.end_key(),
+                      .replication_factor = r.replication_factor(),
+                      .zones = {r.zones().begin(), r.zones().end()},
+                      .leader_zones = {r.leader_zones().begin(), r.leader_zones().end()}});
+  }
+  return rules;
+}
+
+void ToProto(const PlacementRules& rules, v1::PlacementRules* proto) {
+  proto->set_version(rules.version);
+  for (const PlacementRule& rule : rules.rules) {
+    v1::PlacementRule* r = proto->add_rules();
+    r->set_name(rule.name);
+    r->set_start_key(rule.start_key);
+    r->set_end_key(rule.end_key);
+    r->set_replication_factor(rule.replication_factor);
+    for (const std::string& zone : rule.zones) r->add_zones(zone);
+    for (const std::string& zone : rule.leader_zones) r->add_leader_zones(zone);
+  }
+}
+
 }  // namespace
 
 class GrpcPlacementAdmin::Stubs {
@@ -147,6 +176,30 @@ client::Result<std::vector<std::string>> GrpcPlacementAdmin::Explain(const std::
   const grpc::Status status = stubs_->At(address).Explain(&context, request, &response);
   if (!status.ok()) return std::unexpected(ToError(status, CallKind::kRead));
   return std::vector<std::string>(response.lines().begin(), response.lines().end());
+}
+
+client::Result<PlacementRules> GrpcPlacementAdmin::GetRules(const std::string& address,
+                                                            Timeout timeout) {
+  v1::PlacementRules response;
+  grpc::ClientContext context;
+  SetDeadline(&context, timeout);
+  const grpc::Status status =
+      stubs_->At(address).GetRules(&context, v1::GetRulesRequest(), &response);
+  if (!status.ok()) return std::unexpected(ToError(status, CallKind::kRead));
+  return FromProto(response);
+}
+
+client::Result<PlacementRules> GrpcPlacementAdmin::SetRules(const std::string& address,
+                                                            const PlacementRules& rules,
+                                                            Timeout timeout) {
+  v1::SetRulesRequest request;
+  ToProto(rules, request.mutable_rules());
+  v1::PlacementRules response;
+  grpc::ClientContext context;
+  SetDeadline(&context, timeout);
+  const grpc::Status status = stubs_->At(address).SetRules(&context, request, &response);
+  if (!status.ok()) return std::unexpected(ToError(status, CallKind::kWrite));
+  return FromProto(response);
 }
 
 PlacementAdmin::Clock::time_point GrpcPlacementAdmin::Now() { return Clock::now(); }

@@ -1,5 +1,6 @@
-// PlacementAdmin: what the node and placement commands (node_commands.h) do outside memory — the
-// claw.v1.Placement RPCs (ListNodes, DrainNode, RemoveNode, Explain) sent to one node, and time —
+// PlacementAdmin: what the node and placement commands (node_commands.h, rules_commands.h) do
+// outside memory — the claw.v1.Placement RPCs (ListNodes, DrainNode, RemoveNode, Explain,
+// GetRules, SetRules) sent to one node, and time —
 // behind one interface, so that finding the meta leader, redirects, retries and the drain's wait
 // are tested against an in-memory fake with a fake clock.
 //
@@ -10,8 +11,8 @@
 // one attempt on the node at `address`.
 //
 // GrpcPlacementAdmin is the real one: a claw.v1.Placement stub per address, errors mapped with
-// the client's ErrorFromStatus (DrainNode and RemoveNode as writes, so an UNAVAILABLE after
-// sending leaves `definite` false).
+// the client's ErrorFromStatus (DrainNode, RemoveNode and SetRules as writes, so an UNAVAILABLE
+// after sending leaves `definite` false).
 //
 // Thread-safety: one command thread uses an instance. Lifecycle: channels are made on first use
 // of an address and kept until the instance is destroyed.
@@ -59,6 +60,27 @@ struct PlacementNode {
   uint64_t disk_free_bytes = 0;
 };
 
+// One placement rule (claw.v1.PlacementRule): how the replicas of the shards in a key range are
+// placed. The rule named "default" has no range and covers every shard no other rule covers; the
+// others cover [start_key, end_key) (empty end: to the end of the key space).
+struct PlacementRule {
+  std::string name{};
+  std::string start_key{};                  // bytes
+  std::string end_key{};                    // bytes
+  uint32_t replication_factor = 0;          // voters wanted, 1..7; 0 means 3
+  std::vector<std::string> zones{};         // replicas only in these zones (empty: any zone)
+  std::vector<std::string> leader_zones{};  // the leader's zones, preferred in order
+
+  bool operator==(const PlacementRule&) const = default;
+};
+
+// The rules in force (claw.v1.PlacementRules) and their version, which grows with every change
+// (0 before the first).
+struct PlacementRules {
+  std::vector<PlacementRule> rules{};
+  uint64_t version = 0;
+};
+
 class PlacementAdmin {
  public:
   using Clock = std::chrono::steady_clock;
@@ -82,6 +104,17 @@ class PlacementAdmin {
   [[nodiscard]] virtual client::Result<std::vector<std::string>> Explain(const std::string& address,
                                                                          uint64_t shard_id, Timeout timeout) = 0;
 
+  // Placement.GetRules: the rules in force and their version.
+  [[nodiscard]] virtual client::Result<PlacementRules> GetRules(const std::string& address,
+                                                                Timeout timeout) = 0;
+  // Placement.SetRules: replaces the rules if they are still at `rules.version` (compare-and-set)
+  // and answers them with their new version. FAILED_PRECONDITION when the version differs (a
+  // concurrent change, or an earlier attempt of this one went through); INVALID_ARGUMENT with a
+  // message naming the first bad rule.
+  [[nodiscard]] virtual client::Result<PlacementRules> SetRules(const std::string& address,
+                                                                const PlacementRules& rules,
+                                                                Timeout timeout) = 0;
+
   virtual Clock::time_point Now() = 0;
   virtual void Sleep(std::chrono::milliseconds duration) = 0;
 };
@@ -96,6 +129,9 @@ class GrpcPlacementAdmin final : public PlacementAdmin {
   client::Result<PlacementNode> RemoveNode(const std::string& address, uint64_t node_id, Timeout timeout) override;
   client::Result<std::vector<std::string>> Explain(const std::string& address, uint64_t shard_id,
                                                    Timeout timeout) override;
+  client::Result<PlacementRules> GetRules(const std::string& address, Timeout timeout) override;
+  client::Result<PlacementRules> SetRules(const std::string& address, const PlacementRules& rules,
+                                          Timeout timeout) override;
   Clock::time_point Now() override;
   void Sleep(std::chrono::milliseconds duration) override;
 
