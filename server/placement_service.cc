@@ -273,6 +273,19 @@ grpc::ServerUnaryReactor* PlacementService::DrainNode(grpc::CallbackServerContex
                                                                   (node ? " was removed" : " is not a member")));
     return reactor;
   }
+  {
+    // The cluster as it would be with the node draining: can every shard it holds move?
+    std::lock_guard lock(mu_);
+    placement::ClusterView view = View(Clock::now());
+    for (placement::NodeInfo& n : view.nodes) {
+      if (n.id.value() == id && n.state == placement::NodeState::kUp) n.state = placement::NodeState::kDraining;
+    }
+    if (auto why = placement::DrainBlocker(view, PolicyFor(view, store_->meta().Rules()), placement::NodeId(id))) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                   "node " + std::to_string(id) + " cannot be drained: " + *why));
+      return reactor;
+    }
+  }
   v1::MetaCommand cmd;
   cmd.mutable_set_node_state()->set_node_id(id);
   cmd.mutable_set_node_state()->set_state(v1::NodeRecord::DRAINING);

@@ -228,4 +228,25 @@ std::vector<std::string> Explain(const ClusterView& view, const PlacementPolicy&
   return lines;
 }
 
+std::optional<std::string> DrainBlocker(const ClusterView& view, const PlacementPolicy& policy, NodeId node) {
+  for (const ShardInfo& shard : view.shards) {
+    if (std::none_of(shard.replicas.begin(), shard.replicas.end(), [&](const ReplicaInfo& r) { return r.node == node; })) {
+      continue;
+    }
+    const Rule& rule = policy.RuleFor(shard);
+    const auto eligible = static_cast<uint32_t>(std::count_if(view.nodes.begin(), view.nodes.end(), [&](const NodeInfo& n) {
+      return n.id != node && n.state == NodeState::kUp && rule.AllowsZone(n.locality.zone);
+    }));
+    if (eligible < rule.replication_factor) {
+      return "shard " + std::to_string(shard.id.value()) + " (rule " + QuoteKey(rule.name) + ", " +
+             std::to_string(rule.replication_factor) + " voters" +
+             (rule.allowed_zones.empty() ? std::string() : " in zones " + List(rule.allowed_zones, "", ", ")) +
+             ") would have " + std::to_string(eligible) + " up node" + (eligible == 1 ? "" : "s") +
+             " to live on without n" + std::to_string(node.value()) +
+             ": add a node first, or lower the rule's replication factor";
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace claw::placement

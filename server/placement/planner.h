@@ -12,6 +12,7 @@
 // the operator slots class by class, so urgent work is never starved by balancing.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,5 +54,11 @@ std::vector<Operator> Plan(const ClusterView& view, const PlacementPolicy& polic
 // the view.
 std::vector<std::string> Explain(const ClusterView& view, const PlacementPolicy& policy,
                                  const PlacementConfig& config, ShardId shard);
+
+// Why draining `node` would leave a shard it holds a replica of unable to meet its rule — fewer
+// up nodes (other than `node`, not draining, in the rule's allowed zones) than the rule's
+// voters — or nullopt when every such shard can move. `view` and `policy` describe the cluster
+// as it would be with `node` draining (the meta shard's rule follows the up nodes).
+std::optional<std::string> DrainBlocker(const ClusterView& view, const PlacementPolicy& policy, NodeId node);
 
 }  // namespace claw::placement

@@ -126,6 +126,15 @@ TEST_CASE("placement: nodes heartbeat to the meta leader, which records them and
     CHECK(s.error_code() == grpc::StatusCode::UNAVAILABLE);
     CHECK(Detail(s).code() == v1::Error::NOT_LEADER);
     CHECK(Detail(s).leader().address() == c.client_address(leader));
+    // Three nodes, three replicas per shard: no node can be drained (the reason says why).
+    v1::DrainNodeRequest drain;
+    drain.set_node_id(2);
+    v1::DrainNodeResponse dresp;
+    s = PlacementAt(c, leader)->DrainNode(Ctx().get(), drain, &dresp);
+    CHECK(s.error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+    CHECK_THAT(s.error_message(), Catch::Contains("node 2 cannot be drained: shard ") &&
+                                      Catch::Contains("would have 2 up nodes to live on without n2"));
+    CHECK(Nodes(c)->nodes(1).node().state() == v1::NodeRecord::UP);
   }
 
   // The directory starts with the bootstrap shards and follows a split reported by its leader.
@@ -375,11 +384,18 @@ TEST_CASE("placement: 6 nodes in 3 zones spread every shard over the zones and s
   // Lose zone z1 (nodes 0 and 1) at once: every data shard keeps a quorum; its lost replica is
   // re-created on the survivors (two zones left: 2 + 1).
   const int meta = MetaLeader(c);
+  INFO("meta leader before the zone loss: node index " << meta);
   c.Kill(0);
   c.Kill(1);
-  REQUIRE(Eventually(
+  std::string last;  // the directory's voters at the last poll, for a failure report
+  const bool repaired = Eventually(
       [&] {
         auto voters = Voters(c);
+        last = "directory voters (node indexes):";
+        for (const auto& [shard, vs] : voters) {
+          last += "\n  shard " + std::to_string(shard) + ":";
+          for (int v : vs) last += " " + std::to_string(v);
+        }
         if (voters.size() != 5) return false;
         for (const auto& [shard, vs] : voters) {
           if (shard == 1) continue;
@@ -387,8 +403,10 @@ TEST_CASE("placement: 6 nodes in 3 zones spread every shard over the zones and s
         }
         return true;
       },
-      std::chrono::seconds(60)));
-  INFO("meta leader before the zone loss: node index " << meta);
+      std::chrono::seconds(60));
+  INFO(last);
+  INFO(c.DumpLogs(300));
+  REQUIRE(repaired);
   auto client = OpenClient(c, std::chrono::seconds(10));
   for (int k = 0; k < 256; ++k) {
     auto got = client->Get(std::string(1, static_cast<char>(k)) + "zone-key");

@@ -399,3 +399,28 @@ TEST_CASE("plans do not depend on the order of nodes and shards", "[placement]")
 
 }  // namespace
 }  // namespace claw::placement::test
+
+namespace claw::placement::test {
+
+TEST_CASE("drain is refused when a shard of the node could not meet its rule without it", "[placement]") {
+  // 3 zones x 1 rack x 2 hosts = 6 nodes; shard 2 on n1, n3, n5.
+  ClusterView view{Topology(3, 1, 2), {}};
+  view.shards = MakeShards(1, 64ull << 20, [&](int) { return std::vector<uint64_t>{1, 3, 5}; });
+  PlacementPolicy policy = DefaultPolicy();
+  CHECK_FALSE(DrainBlocker(view, policy, N(1)).has_value());
+  CHECK_FALSE(DrainBlocker(view, policy, N(2)).has_value());  // holds nothing
+  // Pinned to zone z1 (n1, n2): without n1, one node is left for 3 voters... and for 2.
+  policy.default_rule.allowed_zones = {"z1"};
+  policy.default_rule.replication_factor = 2;
+  auto why = DrainBlocker(view, policy, N(1));
+  REQUIRE(why.has_value());
+  CHECK(*why == "shard 2 (rule \"default\", 2 voters in zones z1) would have 1 up node to live on without n1: add a "
+                "node first, or lower the rule's replication factor");
+  // Only 3 up nodes: draining one of them leaves 2 for 3 voters.
+  policy = DefaultPolicy();
+  for (size_t i = 3; i < view.nodes.size(); ++i) view.nodes[i].state = NodeState::kDead;
+  view.shards[0].replicas.resize(2);
+  CHECK(DrainBlocker(view, policy, N(1)).value().starts_with("shard 2 (rule \"default\", 3 voters) would have 2 up nodes"));
+}
+
+}  // namespace claw::placement::test
