@@ -94,9 +94,23 @@ placement::ClusterView PlacementService::View(Clock::time_point now) {
     info.operators_in_flight = involved[n.node_id()];
     view.nodes.push_back(std::move(info));
   }
+  // Learners by (shard, node) with when this leader first saw them: one that is not this
+  // service's own operator belongs to someone else's move in progress (clawctl shard move, an
+  // operator of a former meta leader) and is left alone for operator_timeout_ms before it
+  // counts as stray.
+  std::map<std::pair<uint64_t, uint64_t>, Clock::time_point> learners;
   for (const v1::ShardDescriptor& d : store_->meta().Shards()) {
     placement::ShardInfo info;
     info.id = placement::ShardId(d.id());
+    bool foreign_move = false;
+    for (const v1::Replica& r : d.replicas()) {
+      if (r.role() != v1::Replica::LEARNER) continue;
+      const auto key = std::make_pair(d.id(), r.node_id());
+      auto seen = learner_since_.find(key);
+      const Clock::time_point since = seen == learner_since_.end() ? now : seen->second;
+      learners[key] = since;
+      if (now - since < std::chrono::milliseconds(options_.operator_timeout_ms)) foreign_move = true;
+    }
     info.start_key = d.start_key();
     info.end_key = d.end_key();
     for (const v1::Replica& r : d.replicas()) {
@@ -110,9 +124,10 @@ placement::ClusterView PlacementService::View(Clock::time_point now) {
       info.bytes = it->second.bytes;
       info.qps = it->second.qps;
     }
-    info.operator_in_flight = pending_.count(d.id()) > 0;
+    info.operator_in_flight = pending_.count(d.id()) > 0 || foreign_move;
     view.shards.push_back(std::move(info));
   }
+  learner_since_ = std::move(learners);
   return view;
 }
 
@@ -201,6 +216,7 @@ void PlacementService::PlanOnce(Clock::time_point now) {
   if (!leading || now - store_->meta_leader_since() < 3 * interval) {
     if (!pending_.empty()) SPDLOG_INFO("placement: not the meta leader; dropping {} operators", pending_.size());
     pending_.clear();
+    learner_since_.clear();
     shard_leader_.clear();
     shard_stats_.clear();
     last_plan_ = {};
