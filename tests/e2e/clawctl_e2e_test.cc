@@ -14,25 +14,10 @@
 namespace claw::e2e {
 namespace {
 
-std::string Endpoints(const TestCluster& c) {
-  std::string out;
-  for (int i = 0; i < c.size(); ++i) out += (i ? "," : "") + c.client_address(i);
-  return out;
-}
-
 // Runs clawctl with the cluster's endpoints and `args`.
-ProcessResult Ctl(const TestCluster& c, std::vector<std::string> args, const std::string& input = "") {
-  std::vector<std::string> argv = {ClawctlPath(), "--endpoints", Endpoints(c), "--timeout", "5s"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  ProcessResult r = RunProcess(argv, input);
-  UNSCOPED_INFO("clawctl exit " << r.exit_code << "\nstdout: " << r.out << "\nstderr: " << r.err);
-  return r;
-}
-
-size_t Count(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t p = text.find(what); p != std::string::npos; p = text.find(what, p + 1)) ++n;
-  return n;
+ProcessResult Ctl(const TestCluster& c, const std::vector<std::string>& args,
+                  const std::string& input = "") {
+  return RunClawctl(Endpoints(c), args, input);
 }
 
 }  // namespace

@@ -13,27 +13,13 @@
 namespace claw::e2e {
 namespace {
 
-std::string Endpoints(const TestCluster& c) {
-  std::string out;
-  for (int i = 0; i < c.size(); ++i) out += (i ? "," : "") + c.client_address(i);
-  return out;
-}
-
 // Runs clawctl with `endpoints` and `args`.
-ProcessResult CtlAt(const std::string& endpoints, std::vector<std::string> args) {
-  std::vector<std::string> argv = {ClawctlPath(), "--endpoints", endpoints, "--timeout", "5s"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  ProcessResult r = RunProcess(argv, "", std::chrono::seconds(40));
-  UNSCOPED_INFO("clawctl exit " << r.exit_code << "\nstdout: " << r.out << "\nstderr: " << r.err);
-  return r;
+ProcessResult CtlAt(const std::string& endpoints, const std::vector<std::string>& args) {
+  return RunClawctl(endpoints, args, "", std::chrono::seconds(40));
 }
 
-ProcessResult Ctl(const TestCluster& c, std::vector<std::string> args) { return CtlAt(Endpoints(c), std::move(args)); }
-
-size_t Count(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t p = text.find(what); p != std::string::npos; p = text.find(what, p + 1)) ++n;
-  return n;
+ProcessResult Ctl(const TestCluster& c, const std::vector<std::string>& args) {
+  return CtlAt(Endpoints(c), args);
 }
 
 // The node index whose replica of the meta shard (shard 1) leads, or -1.

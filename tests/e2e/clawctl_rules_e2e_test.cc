@@ -13,18 +13,8 @@
 namespace claw::e2e {
 namespace {
 
-std::string Endpoints(const TestCluster& c) {
-  std::string out;
-  for (int i = 0; i < c.size(); ++i) out += (i ? "," : "") + c.client_address(i);
-  return out;
-}
-
-ProcessResult Ctl(const TestCluster& c, std::vector<std::string> args) {
-  std::vector<std::string> argv = {ClawctlPath(), "--endpoints", Endpoints(c), "--timeout", "5s"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  ProcessResult r = RunProcess(argv, "", std::chrono::seconds(20));
-  UNSCOPED_INFO("clawctl exit " << r.exit_code << "\nstdout: " << r.out << "\nstderr: " << r.err);
-  return r;
+ProcessResult Ctl(const TestCluster& c, const std::vector<std::string>& args) {
+  return RunClawctl(Endpoints(c), args, "", std::chrono::seconds(20));
 }
 
 }  // namespace

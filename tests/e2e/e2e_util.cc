@@ -104,6 +104,27 @@ bool Eventually(const std::function<bool()>& ok, std::chrono::milliseconds timeo
 std::string ClawdPath() { return CLAWD_BINARY; }
 std::string ClawctlPath() { return CLAWCTL_BINARY; }
 
+std::string Endpoints(const TestCluster& c) {
+  std::string out;
+  for (int i = 0; i < c.size(); ++i) out += (i ? "," : "") + c.client_address(i);
+  return out;
+}
+
+ProcessResult RunClawctl(const std::string& endpoints, const std::vector<std::string>& args,
+                         const std::string& input, std::chrono::milliseconds timeout) {
+  std::vector<std::string> argv = {ClawctlPath(), "--endpoints", endpoints, "--timeout", "5s"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  ProcessResult r = RunProcess(argv, input, timeout);
+  UNSCOPED_INFO("clawctl exit " << r.exit_code << "\nstdout: " << r.out << "\nstderr: " << r.err);
+  return r;
+}
+
+size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t p = text.find(what); p != std::string::npos; p = text.find(what, p + 1)) ++n;
+  return n;
+}
+
 namespace {
 
 // Prints the tail of every live cluster's logs once per failing test case.

@@ -60,4 +60,17 @@ bool Eventually(const std::function<bool()>& ok,
 std::string ClawdPath();
 std::string ClawctlPath();
 
+// The client addresses of `c`'s nodes, comma-separated: clawctl's --endpoints.
+std::string Endpoints(const TestCluster& c);
+
+// Runs the clawctl binary as `clawctl --endpoints ENDPOINTS --timeout 5s ARGS...` with `input`
+// as standard input, killed after `timeout` (RunProcess); its exit code and output are reported
+// with the next assertion.
+ProcessResult RunClawctl(const std::string& endpoints, const std::vector<std::string>& args,
+                         const std::string& input = "",
+                         std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// How many times `what` occurs in `text` (overlapping occurrences count).
+size_t Count(const std::string& text, const std::string& what);
+
 }  // namespace claw::e2e

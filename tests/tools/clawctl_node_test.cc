@@ -8,31 +8,25 @@
 #include <functional>
 #include <map>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include <catch2/catch.hpp>
 #include <grpcpp/support/status_code_enum.h>
 
+#include "tests/tools/clawctl_test_util.h"
 #include "tools/clawctl/args.h"
 #include "tools/clawctl/node_commands.h"
 
-namespace claw::clawctl {
+namespace claw::clawctl::testing {
 namespace {
-
-using client::Error;
-using client::ErrorCode;
-using std::chrono::milliseconds;
-
-std::string AddressOf(uint64_t node) { return "node" + std::to_string(node) + ":7379"; }
 
 // The placement service of a cluster of nodes 1..n as clawd's PlacementService answers: only the
 // meta leader serves; other nodes answer NOT_LEADER naming the leader when they know one (else
 // with retry_after_ms 500); a down node UNAVAILABLE. DrainNode of an unknown or removed node and
 // RemoveNode of an unknown one: NOT_FOUND; RemoveNode while replicas remain: FAILED_PRECONDITION.
 // Time is fake: Sleep advances Now.
-class FakePlacement final : public PlacementAdmin {
+class FakePlacement final : public FakeClockAdmin<PlacementAdmin> {
  public:
   FakePlacement(int n, uint64_t meta_leader) : leader(meta_leader) {
     for (int i = 1; i <= n; ++i) {
@@ -66,7 +60,6 @@ class FakePlacement final : public PlacementAdmin {
   std::map<size_t, std::function<void(FakePlacement&)>> at_call{};
   std::deque<Error> faults{};     // answers of the leader to its next calls, in order
   std::vector<std::string> calls{};  // "ListNodes @2", "DrainNode 3 @2", ...
-  milliseconds slept{0};
 
   client::Result<std::vector<PlacementNode>> ListNodes(const std::string& address, Timeout) override {
     if (auto refused = Answer("ListNodes", address)) return std::unexpected(*refused);
@@ -121,16 +114,10 @@ class FakePlacement final : public PlacementAdmin {
 
   // The rules commands are tested against their own fake (clawctl_rules_test.cc).
   client::Result<PlacementRules> GetRules(const std::string&, Timeout) override {
-    return std::unexpected(Error{.code = ErrorCode::kUnimplemented, .message = "not in this fake"});
+    return NotInThisFake();
   }
   client::Result<PlacementRules> SetRules(const std::string&, const PlacementRules&, Timeout) override {
-    return std::unexpected(Error{.code = ErrorCode::kUnimplemented, .message = "not in this fake"});
-  }
-
-  Clock::time_point Now() override { return now_; }
-  void Sleep(milliseconds duration) override {
-    now_ += duration;
-    slept += duration;
+    return NotInThisFake();
   }
 
  private:
@@ -151,14 +138,13 @@ class FakePlacement final : public PlacementAdmin {
   // Records the call; the refusal of the node at `address` unless it leads and has no fault.
   std::optional<Error> Answer(const std::string& what, const std::string& address) {
     if (auto effect = at_call.find(calls.size()); effect != at_call.end()) effect->second(*this);
-    const uint64_t node = static_cast<uint64_t>(address[4] - '0');
+    const uint64_t node = NodeOf(address);
     calls.push_back(what + " @" + std::to_string(node));
     if (down.contains(node) || !nodes.contains(node)) {
       return Error{.code = ErrorCode::kUnavailable, .message = "failed to connect to all addresses"};
     }
     if (node != leader) {
-      Error e{.code = ErrorCode::kNotLeader,
-              .message = "node " + std::to_string(node) + " does not lead the meta shard"};
+      Error e = NotMetaLeader(node);
       uint64_t hint = followers_know_leader ? leader : 0;
       if (auto stale = stale_hints.find(node); stale != stale_hints.end()) hint = stale->second;
       if (hint != 0) {
@@ -176,14 +162,6 @@ class FakePlacement final : public PlacementAdmin {
     }
     return std::nullopt;
   }
-
-  Clock::time_point now_{};
-};
-
-struct Run {
-  int code = -1;
-  std::string out{};
-  std::string err{};
 };
 
 // Runs clawctl with `args` (endpoints node1, node2, node3 unless given) against `admin`.
@@ -191,18 +169,12 @@ Run RunOn(FakePlacement& admin, std::vector<std::string> args, Interactive inter
           const std::string& stdin_text = "") {
   auto inv = ParseArgs(args, "node1:7379,node2:7379,node3:7379");
   REQUIRE(inv);
-  std::istringstream in(stdin_text);
-  std::ostringstream out;
-  std::ostringstream err;
-  Run run;
-  run.code = RunNodeCommand(*inv, admin, interactive, in, out, err);
-  run.out = out.str();
-  run.err = err.str();
-  UNSCOPED_INFO("exit " << run.code << "\nstdout:\n" << run.out << "stderr:\n" << run.err);
-  return run;
+  return Capture(
+      [&](std::istream& in, std::ostream& out, std::ostream& err) {
+        return RunNodeCommand(*inv, admin, interactive, in, out, err);
+      },
+      stdin_text);
 }
-
-std::vector<std::string> Calls(std::initializer_list<std::string> calls) { return calls; }
 
 }  // namespace
 
@@ -576,4 +548,4 @@ TEST_CASE("clawctl placement explain prints the service's lines", "[tools]") {
   CHECK(missing.out.empty());
 }
 
-}  // namespace claw::clawctl
+}  // namespace claw::clawctl::testing

@@ -9,31 +9,25 @@
 #include <deque>
 #include <functional>
 #include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include <grpcpp/support/status_code_enum.h>
 #include <catch2/catch.hpp>
 
+#include "tests/tools/clawctl_test_util.h"
 #include "tools/clawctl/args.h"
 #include "tools/clawctl/rules_commands.h"
 
-namespace claw::clawctl {
+namespace claw::clawctl::testing {
 namespace {
-
-using client::Error;
-using client::ErrorCode;
-using std::chrono::milliseconds;
-
-std::string AddressOf(uint64_t node) { return "node" + std::to_string(node) + ":7379"; }
 
 // The placement service of nodes 1..3 as clawd's answers GetRules and SetRules: only the meta
 // leader serves (others: NOT_LEADER naming it); SetRules checks the version (FAILED_PRECONDITION
 // when it differs), then the rules (INVALID_ARGUMENT naming the bad one: a default rule with a
 // range, overlapping ranges), and stores them with the version one higher. Time is fake: Sleep
 // advances Now.
-class FakeRules final : public PlacementAdmin {
+class FakeRules final : public FakeClockAdmin<PlacementAdmin> {
  public:
   uint64_t leader = 2;
   PlacementRules stored{};
@@ -42,7 +36,6 @@ class FakeRules final : public PlacementAdmin {
   // Answers of the leader to its next SetRules after applying it: a lost answer.
   std::deque<Error> lost_answers{};
   std::vector<std::string> calls{};  // "GetRules @2", "SetRules v3 @2"
-  milliseconds slept{0};
 
   client::Result<PlacementRules> GetRules(const std::string& address, Timeout) override {
     if (auto refused = Answer("GetRules", address)) return std::unexpected(*refused);
@@ -86,29 +79,19 @@ class FakeRules final : public PlacementAdmin {
 
   // The node commands are tested against their own fake (clawctl_node_test.cc).
   client::Result<std::vector<PlacementNode>> ListNodes(const std::string&, Timeout) override {
-    return Unused();
+    return NotInThisFake();
   }
   client::Result<PlacementNode> DrainNode(const std::string&, uint64_t, Timeout) override {
-    return Unused();
+    return NotInThisFake();
   }
   client::Result<PlacementNode> RemoveNode(const std::string&, uint64_t, Timeout) override {
-    return Unused();
+    return NotInThisFake();
   }
   client::Result<std::vector<std::string>> Explain(const std::string&, uint64_t, Timeout) override {
-    return Unused();
-  }
-
-  Clock::time_point Now() override { return now_; }
-  void Sleep(milliseconds duration) override {
-    now_ += duration;
-    slept += duration;
+    return NotInThisFake();
   }
 
  private:
-  static std::unexpected<Error> Unused() {
-    return std::unexpected(Error{.code = ErrorCode::kUnimplemented, .message = "not in this fake"});
-  }
-
   // A few of server::ValidateRules' checks, with its messages.
   static std::string Validate(const PlacementRules& rules) {
     for (size_t i = 0; i < rules.rules.size(); ++i) {
@@ -136,44 +119,25 @@ class FakeRules final : public PlacementAdmin {
   }
 
   std::optional<Error> Answer(const std::string& what, const std::string& address) {
-    const uint64_t node = static_cast<uint64_t>(address[4] - '0');
+    const uint64_t node = NodeOf(address);
     calls.push_back(what + " @" + std::to_string(node));
     if (node == leader) return std::nullopt;
-    return Error{.code = ErrorCode::kNotLeader,
-                 .message = "node " + std::to_string(node) + " does not lead the meta shard",
-                 .leader_node_id = leader,
-                 .leader_address = AddressOf(leader)};
+    Error e = NotMetaLeader(node);
+    e.leader_node_id = leader;
+    e.leader_address = AddressOf(leader);
+    return e;
   }
-
-  Clock::time_point now_{};
-};
-
-struct Run {
-  int code = -1;
-  std::string out{};
-  std::string err{};
 };
 
 // Runs clawctl with `args` (endpoints node1..node3) against `admin`, as main() does: a command
 // line ParseArgs refuses exits kExitUsage with its message, before any request.
 Run RunOn(FakeRules& admin, const std::vector<std::string>& args) {
-  Run run;
   auto inv = ParseArgs(args, "node1:7379,node2:7379,node3:7379");
-  if (!inv) {
-    run.code = kExitUsage;
-    run.err = "clawctl: " + inv.error() + "\n";
-  } else {
-    std::ostringstream out;
-    std::ostringstream err;
-    run.code = RunRulesCommand(*inv, admin, out, err);
-    run.out = out.str();
-    run.err = err.str();
-  }
-  UNSCOPED_INFO("exit " << run.code << "\nstdout:\n" << run.out << "stderr:\n" << run.err);
-  return run;
+  if (!inv) return Logged(Run{.code = kExitUsage, .err = "clawctl: " + inv.error() + "\n"});
+  return Capture([&](std::istream&, std::ostream& out, std::ostream& err) {
+    return RunRulesCommand(*inv, admin, out, err);
+  });
 }
-
-std::vector<std::string> Calls(std::initializer_list<std::string> calls) { return calls; }
 
 PlacementRule HotRule() {
   return PlacementRule{.name = "hot",
@@ -559,4 +523,4 @@ TEST_CASE("clawctl placement rule set: the server's refusal is printed as it is"
   CHECK(admin.calls == Calls({"GetRules @1", "GetRules @2", "SetRules v1 @2"}));
 }
 
-}  // namespace claw::clawctl
+}  // namespace claw::clawctl::testing

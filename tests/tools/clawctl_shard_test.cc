@@ -7,7 +7,6 @@
 #include <deque>
 #include <functional>
 #include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -15,27 +14,23 @@
 #include <grpcpp/support/status_code_enum.h>
 
 #include "tests/client/fake_cluster.h"
+#include "tests/tools/clawctl_test_util.h"
 #include "tools/clawctl/args.h"
 #include "tools/clawctl/commands.h"
 #include "tools/clawctl/shard_commands.h"
 
-namespace claw::clawctl {
+namespace claw::clawctl::testing {
 namespace {
 
-using client::Error;
-using client::ErrorCode;
 using client::ReplicaInfo;
 using client::ShardInfo;
-using std::chrono::milliseconds;
-
-std::string AddressOf(uint64_t node) { return "node" + std::to_string(node) + ":7379"; }
 
 // A cluster of `nodes` nodes as the admin RPCs see it, answering like clawd (server/README.md):
 // NOT_LEADER with the leader's address from followers, SHARD_NOT_FOUND from nodes without a
 // replica, EPOCH_MISMATCH for a change planned on another epoch, PROMOTE refused (UNAVAILABLE)
 // while the learner has not caught up, REMOVE of the leader refused (FAILED_PRECONDITION).
 // Time is fake: Sleep advances Now.
-class FakeAdmin final : public ShardAdmin {
+class FakeAdmin final : public FakeClockAdmin<ShardAdmin> {
  public:
   // A failure the next admin RPC answers with; `apply_first`: serve it, then fail.
   struct Fault {
@@ -71,7 +66,6 @@ class FakeAdmin final : public ShardAdmin {
   std::deque<Fault> faults{};     // for the next admin RPCs, in order
   std::vector<std::string> calls{};  // "ADD_LEARNER 1 @2": change, node, and the node asked
   int list_calls = 0;
-  milliseconds slept{0};
 
   client::Result<std::vector<ShardInfo>> ListShards(Timeout) override {
     ++list_calls;
@@ -107,7 +101,7 @@ class FakeAdmin final : public ShardAdmin {
     ++status_calls;
     if (!status_answers) return std::unexpected(Err(ErrorCode::kUnimplemented, "no Status"));
     client::NodeStatus status;
-    status.node_id = static_cast<uint64_t>(address[4] - '0');
+    status.node_id = NodeOf(address);
     for (const auto& [id, s] : shards_) {
       if (std::none_of(s.replicas.begin(), s.replicas.end(),
                        [&](const ReplicaInfo& r) { return r.node_id == status.node_id; })) {
@@ -208,12 +202,6 @@ class FakeAdmin final : public ShardAdmin {
     return SplitResult{Descriptor(*s), Descriptor(right)};
   }
 
-  Clock::time_point Now() override { return now_; }
-  void Sleep(milliseconds duration) override {
-    now_ += duration;
-    slept += duration;
-  }
-
  private:
   static Error Err(ErrorCode code, std::string message) {
     return Error{.code = code, .message = std::move(message)};
@@ -233,7 +221,7 @@ class FakeAdmin final : public ShardAdmin {
   // The refusal of the node at `address` when it does not lead the shard.
   std::optional<Error> AtLeader(const std::string& address, uint64_t shard_id, ShardInfo** shard) {
     auto it = shards_.find(shard_id);
-    const uint64_t node = static_cast<uint64_t>(address[4] - '0');
+    const uint64_t node = NodeOf(address);
     if (it == shards_.end() ||
         std::none_of(it->second.replicas.begin(), it->second.replicas.end(),
                      [&](const ReplicaInfo& r) { return r.node_id == node; })) {
@@ -252,28 +240,17 @@ class FakeAdmin final : public ShardAdmin {
   int nodes_;
   std::map<uint64_t, ShardInfo> shards_;
   uint64_t next_id_ = 100;
-  Clock::time_point now_{};
-};
-
-struct Run {
-  int code = -1;
-  std::string out{};
-  std::string err{};
 };
 
 Run RunOn(FakeAdmin& admin, std::vector<std::string> args, Interactive interactive = Interactive::kNo,
           const std::string& stdin_text = "") {
   auto inv = ParseArgs(args, nullptr);
   REQUIRE(inv);
-  std::istringstream in(stdin_text);
-  std::ostringstream out;
-  std::ostringstream err;
-  Run run;
-  run.code = RunShardCommand(*inv, admin, interactive, in, out, err);
-  run.out = out.str();
-  run.err = err.str();
-  UNSCOPED_INFO("exit " << run.code << "\nstdout:\n" << run.out << "stderr:\n" << run.err);
-  return run;
+  return Capture(
+      [&](std::istream& in, std::ostream& out, std::ostream& err) {
+        return RunShardCommand(*inv, admin, interactive, in, out, err);
+      },
+      stdin_text);
 }
 
 bool Hosts(const ShardInfo& shard, uint64_t node, bool learner) {
@@ -601,15 +578,9 @@ TEST_CASE("clawctl shard commands over gRPC: show from the directory, admin RPC 
     REQUIRE(inv);
     auto client = client::Client::Open({.endpoints = inv->global.endpoints});
     REQUIRE(client);
-    std::istringstream in;
-    std::ostringstream out;
-    std::ostringstream err;
-    Run result;
-    result.code = RunCommand(*inv, **client, in, out, err);
-    result.out = out.str();
-    result.err = err.str();
-    UNSCOPED_INFO("exit " << result.code << "\nstdout:\n" << result.out << "stderr:\n" << result.err);
-    return result;
+    return Capture([&](std::istream& in, std::ostream& out, std::ostream& err) {
+      return RunCommand(*inv, **client, in, out, err);
+    });
   };
   Run show = run({"shard", "show", "1"});
   CHECK(show.code == kExitOk);
@@ -621,4 +592,4 @@ TEST_CASE("clawctl shard commands over gRPC: show from the directory, admin RPC 
   CHECK(run({"shard", "split", "1"}).code == kExitUsage);  // no terminal, no --yes
 }
 
-}  // namespace claw::clawctl
+}  // namespace claw::clawctl::testing

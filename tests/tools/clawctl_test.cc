@@ -9,26 +9,19 @@
 #include <catch2/catch.hpp>
 
 #include "tests/client/fake_cluster.h"
+#include "tests/tools/clawctl_test_util.h"
 #include "tools/clawctl/args.h"
 #include "tools/clawctl/commands.h"
 #include "tools/clawctl/format.h"
 #include "tools/clawctl/txn_script.h"
 
-namespace claw::clawctl {
+namespace claw::clawctl::testing {
 namespace {
-
-using std::chrono::milliseconds;
 
 std::expected<Invocation, std::string> Parse(std::vector<std::string> args,
                                              const char* env = nullptr) {
   return ParseArgs(args, env);
 }
-
-struct Run {
-  int code = -1;
-  std::string out{};
-  std::string err{};
-};
 
 // Runs `clawctl ARGS` against `cluster`, with `stdin_text` as standard input.
 Run RunOn(const client::testing::FakeCluster& cluster, std::vector<std::string> args,
@@ -42,14 +35,11 @@ Run RunOn(const client::testing::FakeCluster& cluster, std::vector<std::string> 
                                       .backoff_base = milliseconds(1),
                                       .backoff_max = milliseconds(10)});
   REQUIRE(client);
-  std::istringstream in(stdin_text);
-  std::ostringstream out;
-  std::ostringstream err;
-  Run run;
-  run.code = RunCommand(*inv, **client, in, out, err);
-  run.out = out.str();
-  run.err = err.str();
-  return run;
+  return Capture(
+      [&](std::istream& in, std::ostream& out, std::ostream& err) {
+        return RunCommand(*inv, **client, in, out, err);
+      },
+      stdin_text);
 }
 
 }  // namespace
@@ -367,4 +357,4 @@ TEST_CASE("clawctl reports a failed request on stderr with exit code 1", "[tools
   CHECK(run.err.starts_with("clawctl: TOO_LARGE: value of 2 MiB exceeds 1 MiB\nhint: "));
 }
 
-}  // namespace claw::clawctl
+}  // namespace claw::clawctl::testing

@@ -4,6 +4,7 @@
 
 #include <grpcpp/support/status_code_enum.h>
 
+#include "tools/clawctl/backoff.h"
 #include "tools/clawctl/commands.h"
 
 namespace claw::clawctl {
@@ -12,9 +13,6 @@ namespace {
 using client::Error;
 using client::ErrorCode;
 using std::chrono::milliseconds;
-
-constexpr milliseconds kBackoffBase{50};
-constexpr milliseconds kBackoffMax{1000};
 
 }  // namespace
 
@@ -59,14 +57,7 @@ int MetaFailed(const Error& error, std::ostream& err) {
 }
 
 bool MetaRun::Backoff(const Error& error) {
-  const auto now = admin_.Now();
-  if (now >= deadline_) return false;
-  milliseconds wait = std::min(kBackoffMax, kBackoffBase * (1 << std::min(backoffs_, 10)));
-  wait = std::max(wait, milliseconds(error.retry_after_ms));
-  wait = std::min(wait, std::chrono::duration_cast<milliseconds>(deadline_ - now));
-  admin_.Sleep(wait);
-  ++backoffs_;
-  return admin_.Now() < deadline_;
+  return BackoffBeforeRetry(admin_, deadline_, error, backoffs_);
 }
 
 milliseconds MetaRun::Left() const {

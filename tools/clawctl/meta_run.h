@@ -71,8 +71,9 @@ class MetaRun {
     }
   }
 
-  // Waits before retrying after `error`: 50 ms doubling to 1 s, at least the server's
-  // retry_after_ms, never past the deadline. False when no time is left for another attempt.
+  // Waits before retrying after `error` (BackoffBeforeRetry, backoff.h: 50 ms doubling to 1 s, at
+  // least the server's retry_after_ms, never past the deadline). False when no time is left for
+  // another attempt.
   bool Backoff(const client::Error& error);
 
   bool Expired() const { return admin_.Now() >= deadline_; }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <expected>
 #include <functional>
 #include <istream>
 #include <optional>
@@ -77,6 +78,17 @@ client::Result<std::vector<PlacementNode>> ListNodes(MetaRun& run, PlacementAdmi
       [&](const std::string& address, milliseconds timeout) { return admin.ListNodes(address, timeout); });
 }
 
+// Node inv.node_id's row of the node table, or the exit code once the failure is printed: the
+// request's (Failed), or kExitNotFound when the table has no such node.
+[[nodiscard]] std::expected<PlacementNode, int> FetchNode(const Invocation& inv, MetaRun& run,
+                                                          PlacementAdmin& admin, std::ostream& err) {
+  auto nodes = ListNodes(run, admin);
+  if (!nodes) return std::unexpected(Failed(nodes.error(), err));
+  const PlacementNode* found = FindNode(*nodes, inv.node_id);
+  if (found == nullptr) return std::unexpected(NoSuchNode(inv.node_id, err));
+  return *found;
+}
+
 int RunList(const Invocation& inv, PlacementAdmin& admin, std::ostream& out, std::ostream& err) {
   MetaRun run(inv, admin, inv.global.timeout);
   auto nodes = ListNodes(run, admin);
@@ -139,11 +151,9 @@ int RunDrain(const Invocation& inv, PlacementAdmin& admin, Interactive interacti
              std::ostream& out, std::ostream& err) {
   if (!inv.yes && interactive == Interactive::kNo) return NeedsYes(inv, err);
   MetaRun run(inv, admin, inv.command_timeout.value_or(inv.wait ? kDrainWaitTimeout : inv.global.timeout));
-  auto nodes = ListNodes(run, admin);
-  if (!nodes) return Failed(nodes.error(), err);
-  const PlacementNode* found = FindNode(*nodes, inv.node_id);
-  if (found == nullptr) return NoSuchNode(inv.node_id, err);
-  PlacementNode node = *found;
+  auto fetched = FetchNode(inv, run, admin, err);
+  if (!fetched) return fetched.error();
+  PlacementNode node = *fetched;
   const std::string id = std::to_string(inv.node_id);
   if (node.state == PlacementNode::State::kRemoved) {
     err << "clawctl: node " << id << " was removed from the cluster; there is nothing to drain (see `clawctl "
@@ -179,11 +189,9 @@ int RunRemove(const Invocation& inv, PlacementAdmin& admin, Interactive interact
               std::ostream& out, std::ostream& err) {
   if (!inv.yes && interactive == Interactive::kNo) return NeedsYes(inv, err);
   MetaRun run(inv, admin, inv.command_timeout.value_or(inv.global.timeout));
-  auto nodes = ListNodes(run, admin);
-  if (!nodes) return Failed(nodes.error(), err);
-  const PlacementNode* found = FindNode(*nodes, inv.node_id);
-  if (found == nullptr) return NoSuchNode(inv.node_id, err);
-  PlacementNode node = *found;
+  auto fetched = FetchNode(inv, run, admin, err);
+  if (!fetched) return fetched.error();
+  PlacementNode node = *fetched;
   const std::string id = std::to_string(inv.node_id);
   if (node.state == PlacementNode::State::kRemoved) {
     err << "clawctl: node " << id << " is removed already\n";

@@ -11,6 +11,7 @@
 
 #include <grpcpp/support/status_code_enum.h>
 
+#include "tools/clawctl/backoff.h"
 #include "tools/clawctl/commands.h"
 #include "tools/clawctl/format.h"
 
@@ -21,9 +22,6 @@ using client::Error;
 using client::ErrorCode;
 using client::ShardInfo;
 using std::chrono::milliseconds;
-
-constexpr milliseconds kBackoffBase{50};
-constexpr milliseconds kBackoffMax{1000};
 
 std::string EpochText(const client::ShardEpoch& epoch) {
   return std::to_string(epoch.conf_version) + "." + std::to_string(epoch.range_version);
@@ -211,17 +209,10 @@ class ShardRun {
     return std::unexpected(last);
   }
 
-  // Waits before retrying after `error`: 50 ms doubling to 1 s, at least the server's
-  // retry_after_ms, never past the deadline. False when no time is left for another attempt.
+  // Waits before retrying after `error` (BackoffBeforeRetry, backoff.h). False when no time is
+  // left for another attempt.
   bool Backoff(const Error& error) {
-    const auto now = admin_.Now();
-    if (now >= deadline_) return false;
-    milliseconds wait = std::min(kBackoffMax, kBackoffBase * (1 << std::min(backoffs_, 10)));
-    wait = std::max(wait, milliseconds(error.retry_after_ms));
-    wait = std::min(wait, std::chrono::duration_cast<milliseconds>(deadline_ - now));
-    admin_.Sleep(wait);
-    ++backoffs_;
-    return admin_.Now() < deadline_;
+    return BackoffBeforeRetry(admin_, deadline_, error, backoffs_);
   }
   void ResetBackoff() { backoffs_ = 0; }
 
