@@ -97,13 +97,19 @@ placement::ClusterView PlacementService::View(Clock::time_point now) {
   // Learners by (shard, node) with when this leader first saw them: one that is not this
   // service's own operator belongs to someone else's move in progress (clawctl shard move, an
   // operator of a former meta leader) and is left alone for operator_timeout_ms before it
-  // counts as stray.
+  // counts as stray — unless the shard needs repair (a replica on a node that is not up): repair
+  // never waits for someone else's move.
+  std::map<uint64_t, placement::NodeState> node_state;
+  for (const placement::NodeInfo& n : view.nodes) node_state[n.id.value()] = n.state;
   std::map<std::pair<uint64_t, uint64_t>, Clock::time_point> learners;
   for (const v1::ShardDescriptor& d : store_->meta().Shards()) {
     placement::ShardInfo info;
     info.id = placement::ShardId(d.id());
     bool foreign_move = false;
+    bool all_up = true;
     for (const v1::Replica& r : d.replicas()) {
+      const auto state = node_state.find(r.node_id());
+      if (state == node_state.end() || state->second != placement::NodeState::kUp) all_up = false;
       if (r.role() != v1::Replica::LEARNER) continue;
       const auto key = std::make_pair(d.id(), r.node_id());
       auto seen = learner_since_.find(key);
@@ -111,6 +117,7 @@ placement::ClusterView PlacementService::View(Clock::time_point now) {
       learners[key] = since;
       if (now - since < std::chrono::milliseconds(options_.operator_timeout_ms)) foreign_move = true;
     }
+    foreign_move = foreign_move && all_up;
     info.start_key = d.start_key();
     info.end_key = d.end_key();
     for (const v1::Replica& r : d.replicas()) {
