@@ -369,17 +369,33 @@ TEST_CASE("placement: 6 nodes in 3 zones spread every shard over the zones and s
     return out;
   };
   // Bootstrap placed replicas round-robin; the placement service spreads every data shard over
-  // all three zones, and the meta shard over five nodes.
+  // all three zones, and the meta shard over five nodes — and then stops moving replicas (the
+  // directory is the same for 2 s). The zone is lost at rest: a move's promote → remove window
+  // (4 voters, 2 of them in one zone) does not survive losing that zone (single-step changes;
+  // see server/README.md, known gaps).
+  std::map<uint64_t, std::set<uint64_t>> settled;  // every replica id (voters and learners)
+  auto stable_since = std::chrono::steady_clock::now();
   REQUIRE(Eventually(
       [&] {
         auto voters = Voters(c);
-        if (voters.size() != 5) return false;
+        bool spread = voters.size() == 5;
         for (const auto& [shard, vs] : voters) {
-          if (shard == 1 ? vs.size() != 5 : (vs.size() != 3 || zones_of(vs).size() != 3)) return false;
+          if (shard == 1 ? vs.size() != 5 : (vs.size() != 3 || zones_of(vs).size() != 3)) spread = false;
         }
-        return true;
+        std::map<uint64_t, std::set<uint64_t>> replicas;
+        if (auto d = Directory(c)) {
+          for (const auto& sh : d->shards()) {
+            for (const auto& r : sh.replicas()) replicas[sh.id()].insert(r.replica_id());
+          }
+        }
+        if (!spread || replicas != settled) {
+          settled = replicas;
+          stable_since = std::chrono::steady_clock::now();
+          return false;
+        }
+        return std::chrono::steady_clock::now() - stable_since > std::chrono::seconds(2);
       },
-      std::chrono::seconds(60)));
+      std::chrono::seconds(90)));
 
   // Lose zone z1 (nodes 0 and 1) at once: every data shard keeps a quorum; its lost replica is
   // re-created on the survivors (two zones left: 2 + 1).
