@@ -518,6 +518,14 @@ grpc::ServerUnaryReactor* PlacementService::Heartbeat(grpc::CallbackServerContex
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "heartbeat without a node id"));
     return reactor;
   }
+  if (req->cluster_id() != options_.cluster_id) {
+    SPDLOG_WARN("placement: refusing a heartbeat from node {} ({}) of cluster {:016x}; this is cluster {:016x}", node,
+                req->node().peer_address(), req->cluster_id(), options_.cluster_id);
+    reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                 fmt::format("this node belongs to cluster {:016x}, the heartbeat's sender to {:016x}",
+                                             options_.cluster_id, req->cluster_id())));
+    return reactor;
+  }
   MetaStateMachine& meta = store_->meta();
   {
     std::lock_guard lock(mu_);
@@ -662,6 +670,7 @@ void PlacementReporter::Run() {
     *req.mutable_node() = self_;
     req.set_directory_version(directory_version_);
     req.set_directory_from(directory_from_);
+    req.set_cluster_id(options_.cluster_id);
     uint64_t replicas = 0, leaders = 0, bytes = 0, all_bytes = 0;
     const auto now = Clock::now();
     std::map<uint64_t, Counts> requests;

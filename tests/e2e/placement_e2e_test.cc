@@ -135,6 +135,17 @@ TEST_CASE("placement: nodes heartbeat to the meta leader, which records them and
     CHECK_THAT(s.error_message(), Catch::Contains("node 2 cannot be drained: shard ") &&
                                       Catch::Contains("would have 2 up nodes to live on without n2"));
     CHECK(Nodes(c)->nodes(1).node().state() == v1::NodeRecord::UP);
+    // A heartbeat from a node of another cluster (a stale process dialling a reused port) is
+    // refused and changes nothing.
+    v1::HeartbeatRequest foreign;
+    foreign.mutable_node()->set_node_id(1);
+    foreign.mutable_node()->set_name("n1");
+    foreign.mutable_node()->set_peer_address("127.0.0.1:1");
+    foreign.set_cluster_id(42);
+    v1::HeartbeatResponse hresp;
+    s = PlacementAt(c, leader)->Heartbeat(Ctx().get(), foreign, &hresp);
+    CHECK(s.error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+    CHECK(Nodes(c)->nodes(0).node().peer_address() == c.peer_address(0));
   }
 
   // The directory starts with the bootstrap shards and follows a split reported by its leader.
