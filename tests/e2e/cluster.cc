@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -130,6 +131,9 @@ void TestCluster::Start(int i, const std::vector<std::string>& extra) {
   const std::string log = dir_ + "/" + nodes_[i].name + ".log";
   pid_t pid = ::fork();
   if (pid == 0) {
+    // A test process that dies without running destructors (an abort) takes its nodes with it:
+    // leaked nodes would load the machine and dial reused ports of later tests.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
@@ -275,6 +279,7 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string
   std::ofstream(in_path, std::ios::binary) << input;
   pid_t pid = ::fork();
   if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     int in = ::open(in_path.c_str(), O_RDONLY);
     int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
