@@ -94,11 +94,12 @@ placement::ClusterView PlacementService::View(Clock::time_point now) {
     info.operators_in_flight = involved[n.node_id()];
     view.nodes.push_back(std::move(info));
   }
-  // Learners by (shard, node) with when this leader first saw them: one that is not this
-  // service's own operator belongs to someone else's move in progress (clawctl shard move, an
-  // operator of a former meta leader) and is left alone for operator_timeout_ms before it
-  // counts as stray — unless the shard needs repair (a replica on a node that is not up): repair
-  // never waits for someone else's move.
+  // Learners by (shard, node) with when this leader first saw them: one that appears while this
+  // node leads, and is not this service's own operator, belongs to someone else's move in
+  // progress (clawctl shard move) and is left alone for operator_timeout_ms before it counts as
+  // stray — unless the shard needs repair (a replica on a node that is not up): repair never
+  // waits for someone else's move. Learners already there when this node took over (a former
+  // meta leader's operators, whose plans died with it) are stray at once.
   std::map<uint64_t, placement::NodeState> node_state;
   for (const placement::NodeInfo& n : view.nodes) node_state[n.id.value()] = n.state;
   std::map<std::pair<uint64_t, uint64_t>, Clock::time_point> learners;
@@ -113,7 +114,8 @@ placement::ClusterView PlacementService::View(Clock::time_point now) {
       if (r.role() != v1::Replica::LEARNER) continue;
       const auto key = std::make_pair(d.id(), r.node_id());
       auto seen = learner_since_.find(key);
-      const Clock::time_point since = seen == learner_since_.end() ? now : seen->second;
+      const Clock::time_point since =
+          seen != learner_since_.end() ? seen->second : learners_baselined_ ? now : Clock::time_point{};
       learners[key] = since;
       if (now - since < std::chrono::milliseconds(options_.operator_timeout_ms)) foreign_move = true;
     }
@@ -135,6 +137,7 @@ placement::ClusterView PlacementService::View(Clock::time_point now) {
     view.shards.push_back(std::move(info));
   }
   learner_since_ = std::move(learners);
+  learners_baselined_ = true;
   return view;
 }
 
@@ -224,6 +227,7 @@ void PlacementService::PlanOnce(Clock::time_point now) {
     if (!pending_.empty()) SPDLOG_INFO("placement: not the meta leader; dropping {} operators", pending_.size());
     pending_.clear();
     learner_since_.clear();
+    learners_baselined_ = false;
     shard_leader_.clear();
     shard_stats_.clear();
     last_plan_ = {};

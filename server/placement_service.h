@@ -129,6 +129,8 @@ class PlacementService final : public v1::Placement::CallbackService {
   std::map<uint64_t, Pending> pending_;        // guarded by mu_, by shard
   // (shard, node) of every learner in the directory -> when this leader first saw it.
   std::map<std::pair<uint64_t, uint64_t>, std::chrono::steady_clock::time_point> learner_since_;  // guarded by mu_
+  // Whether learner_since_ holds the learners present when this node took over (mu_).
+  bool learners_baselined_ = false;
   placement::PlanResult last_plan_;            // guarded by mu_
   bool stop_ = false;                          // guarded by mu_
   std::condition_variable cv_;
