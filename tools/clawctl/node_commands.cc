@@ -56,23 +56,6 @@ std::string Counts(const PlacementNode& node) {
          std::to_string(node.leaders) + (node.leaders == 1 ? " leader" : " leaders");
 }
 
-// Contract 3: the answer to "may this command change the cluster?".
-enum class Consent : uint8_t { kGiven, kRefused };
-
-Consent Confirm(const Invocation& inv, Interactive interactive, std::string_view question, std::istream& in,
-                std::ostream& err) {
-  if (inv.yes) return Consent::kGiven;
-  if (interactive == Interactive::kYes && AskYesNo(question, in, err) == Answer::kYes) return Consent::kGiven;
-  err << "clawctl: not confirmed; nothing was changed\n";
-  return Consent::kRefused;
-}
-
-int NeedsYes(const Invocation& inv, std::ostream& err) {
-  err << "clawctl: " << (inv.command == Command::kNodeDrain ? "node drain" : "node remove")
-      << " changes the cluster: add --yes to confirm (stdin is not a terminal to ask on)\n";
-  return kExitUsage;
-}
-
 client::Result<std::vector<PlacementNode>> ListNodes(MetaRun& run, PlacementAdmin& admin) {
   return run.Call<std::vector<PlacementNode>>(
       [&](const std::string& address, milliseconds timeout) { return admin.ListNodes(address, timeout); });
@@ -149,7 +132,9 @@ int WaitDrained(const Invocation& inv, MetaRun& run, PlacementAdmin& admin, std:
 
 int RunDrain(const Invocation& inv, PlacementAdmin& admin, Interactive interactive, std::istream& in,
              std::ostream& out, std::ostream& err) {
-  if (!inv.yes && interactive == Interactive::kNo) return NeedsYes(inv, err);
+  if (!inv.yes && interactive == Interactive::kNo) {
+    return NeedsYes(inv.command == Command::kNodeDrain ? "node drain" : "node remove", err);
+  }
   MetaRun run(inv, admin, inv.command_timeout.value_or(inv.wait ? kDrainWaitTimeout : inv.global.timeout));
   auto fetched = FetchNode(inv, run, admin, err);
   if (!fetched) return fetched.error();
@@ -187,7 +172,9 @@ int RunDrain(const Invocation& inv, PlacementAdmin& admin, Interactive interacti
 
 int RunRemove(const Invocation& inv, PlacementAdmin& admin, Interactive interactive, std::istream& in,
               std::ostream& out, std::ostream& err) {
-  if (!inv.yes && interactive == Interactive::kNo) return NeedsYes(inv, err);
+  if (!inv.yes && interactive == Interactive::kNo) {
+    return NeedsYes(inv.command == Command::kNodeDrain ? "node drain" : "node remove", err);
+  }
   MetaRun run(inv, admin, inv.command_timeout.value_or(inv.global.timeout));
   auto fetched = FetchNode(inv, run, admin, err);
   if (!fetched) return fetched.error();

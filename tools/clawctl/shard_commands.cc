@@ -254,25 +254,6 @@ int NoSuchShard(uint64_t id, std::ostream& err) {
   return kExitNotFound;
 }
 
-// Contract 5: the answer to "may this command change the cluster?".
-enum class Consent : uint8_t { kGiven, kRefused };
-
-Consent Confirm(const Invocation& inv, Interactive interactive, std::string_view question,
-                std::istream& in, std::ostream& err) {
-  if (inv.yes) return Consent::kGiven;
-  if (interactive == Interactive::kYes && AskYesNo(question, in, err) == Answer::kYes) {
-    return Consent::kGiven;
-  }
-  err << "clawctl: not confirmed; nothing was changed\n";
-  return Consent::kRefused;
-}
-
-int NeedsYes(const Invocation& inv, std::ostream& err) {
-  err << "clawctl: " << (inv.command == Command::kShardSplit ? "shard split" : "shard move")
-      << " changes the cluster: add --yes to confirm (stdin is not a terminal to ask on)\n";
-  return kExitUsage;
-}
-
 int RunShow(const Invocation& inv, ShardAdmin& admin, std::ostream& out, std::ostream& err) {
   ShardRun run(inv, admin, inv.global.timeout);
   auto shard = run.Find();
@@ -299,7 +280,9 @@ std::optional<SplitResult> SplitDone(ShardRun& run, const ShardInfo& before, con
 
 int RunSplit(const Invocation& inv, ShardAdmin& admin, Interactive interactive, std::istream& in,
              std::ostream& out, std::ostream& err) {
-  if (!inv.yes && interactive == Interactive::kNo) return NeedsYes(inv, err);
+  if (!inv.yes && interactive == Interactive::kNo) {
+    return NeedsYes(inv.command == Command::kShardSplit ? "shard split" : "shard move", err);
+  }
   ShardRun run(inv, admin, inv.command_timeout.value_or(inv.global.timeout));
   auto found = run.Find();
   if (!found) return Failed(found.error(), err);
@@ -428,7 +411,9 @@ int MoveStopped(const Error& error, uint64_t shard, std::ostream& err) {
 
 int RunMove(const Invocation& inv, ShardAdmin& admin, Interactive interactive, std::istream& in,
             std::ostream& out, std::ostream& err) {
-  if (!inv.yes && interactive == Interactive::kNo) return NeedsYes(inv, err);
+  if (!inv.yes && interactive == Interactive::kNo) {
+    return NeedsYes(inv.command == Command::kShardSplit ? "shard split" : "shard move", err);
+  }
   ShardRun run(inv, admin, inv.command_timeout.value_or(kMoveTimeout));
   auto found = run.Find();
   if (!found) return Failed(found.error(), err);
@@ -523,6 +508,20 @@ std::string DescribeMoveStep(const MoveStep& step, uint64_t leader) {
     case MoveStep::Kind::kDone: break;
   }
   return "nothing";
+}
+
+Consent Confirm(const Invocation& inv, Interactive interactive, std::string_view question, std::istream& in,
+                std::ostream& err) {
+  if (inv.yes) return Consent::kGiven;
+  if (interactive == Interactive::kYes && AskYesNo(question, in, err) == Answer::kYes) return Consent::kGiven;
+  err << "clawctl: not confirmed; nothing was changed\n";
+  return Consent::kRefused;
+}
+
+int NeedsYes(std::string_view command_name, std::ostream& err) {
+  err << "clawctl: " << command_name
+      << " changes the cluster: add --yes to confirm (stdin is not a terminal to ask on)\n";
+  return kExitUsage;
 }
 
 Answer AskYesNo(std::string_view question, std::istream& in, std::ostream& err) {

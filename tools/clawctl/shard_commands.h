@@ -65,6 +65,14 @@ enum class Answer : uint8_t { kNo, kYes };
 // case; anything else, or end of input, is kNo.
 Answer AskYesNo(std::string_view question, std::istream& in, std::ostream& err);
 
+// The answer to "may this command change the cluster?": given by --yes, else asked on a terminal
+// (`question`); refused (with "nothing was changed" on `err`) otherwise.
+enum class Consent : uint8_t { kGiven, kRefused };
+Consent Confirm(const Invocation& inv, Interactive interactive, std::string_view question, std::istream& in,
+                std::ostream& err);
+// For a changing command without --yes and no terminal to ask on: says so and returns kExitUsage.
+int NeedsYes(std::string_view command_name, std::ostream& err);
+
 // Runs shard show, split, transfer-leader or move; returns the exit code (kExit*).
 int RunShardCommand(const Invocation& inv, ShardAdmin& admin, Interactive interactive,
                     std::istream& in, std::ostream& out, std::ostream& err);
