@@ -202,21 +202,11 @@ void Node::Parts::LearnNodes(const std::vector<v1::NodeRecord>& nodes) {
     router->UpsertMember(MemberFrom(n));
   }
   v1::MetaState table;
-  for (const v1::NodeRecord& n : nodes) {
-    v1::NodeRecord* kept = table.add_nodes();
-    kept->set_node_id(n.node_id());
-    kept->set_name(n.name());
-    kept->set_peer_address(n.peer_address());
-    kept->set_client_address(n.client_address());
-    kept->set_zone(n.zone());
-    kept->set_rack(n.rack());
-    kept->set_host(n.host());
-    kept->set_state(n.state());
-  }
+  for (const v1::NodeRecord& n : nodes) *table.add_nodes() = n;
   std::string serialized = table.SerializeAsString();
   std::lock_guard lock(learnt_mu);
   if (serialized == learnt) return;
-  if (auto saved = SavePeerTable(engine.get(), {table.nodes().begin(), table.nodes().end()}); !saved) {
+  if (auto saved = SavePeerTable(engine.get(), nodes); !saved) {
     SPDLOG_WARN("{}", saved.error().message);
     return;
   }
