@@ -14,7 +14,9 @@ packages=(
   librocksdb-dev
   # server, config, tools
   libboost-dev libboost-program-options-dev libspdlog-dev libyaml-cpp-dev prometheus-cpp-dev
-  libsystemd-dev
+  libcivetweb-dev libsystemd-dev
+  # operations tests: promtool + a real Prometheus server, systemd-analyze / systemd-sysusers
+  prometheus systemd
 )
 
 missing=()
