@@ -8,6 +8,7 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include "server/metrics.h"
 #include "storage/snapshot.h"
 
 namespace claw::server {
@@ -21,8 +22,23 @@ struct GrpcTransport::Peer {
   std::condition_variable cv;
   std::vector<GroupMessage> queue;  // guarded by mu
   grpc::ClientContext* context = nullptr;  // guarded by mu: the open stream, for cancellation
+  // The latest batch received from this peer, to echo in the next batch sent to it (PeerBatch
+  // sent_at_us): its sent_at_us (0 = echoed already) and when it arrived (our clock, us).
+  uint64_t echo_sent_at_us = 0;  // guarded by mu
+  uint64_t echo_received_us = 0;  // guarded by mu
+  prometheus::Histogram* rtt = nullptr;  // set once, before the sender starts
   std::thread thread;
 };
+
+namespace {
+
+uint64_t MonotonicMicros() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
+}
+
+}  // namespace
 
 // Receiving side of RaftPeer. Sync API: one gRPC thread per inbound stream, i.e. per peer node.
 class GrpcTransport::PeerService final : public v1::RaftPeer::Service {
@@ -83,6 +99,7 @@ GrpcTransport::GrpcTransport(TransportOptions options, Router* router, Deliver d
     auto p = std::make_unique<Peer>();
     p->id = id;
     p->address = addr;
+    if (options_.metrics != nullptr) p->rtt = &options_.metrics->PeerRoundTrip(id);
     peers_[id] = std::move(p);
   }
 }
@@ -139,6 +156,7 @@ void GrpcTransport::AddPeer(uint64_t node, const std::string& address) {
   auto p = std::make_unique<Peer>();
   p->id = node;
   p->address = address;
+  if (options_.metrics != nullptr) p->rtt = &options_.metrics->PeerRoundTrip(node);
   Peer* peer = p.get();
   peers_[node] = std::move(p);
   SPDLOG_INFO("new peer: node {} at {}", node, address);
@@ -244,7 +262,12 @@ bool GrpcTransport::StreamSnapshot(const SnapshotJob& job) {
   if (!ok || !st.ok() || !ack.accepted()) {
     SPDLOG_WARN("snapshot of shard {} to node {} failed: {}", job.message.group, job.node,
                 st.ok() ? ack.error() : st.error_message());
+    if (options_.metrics != nullptr) options_.metrics->snapshot_send_failures.Increment();
     return false;
+  }
+  if (options_.metrics != nullptr) {
+    options_.metrics->snapshot_sent.Increment();
+    options_.metrics->snapshot_sent_bytes.Increment(static_cast<double>(bytes));
   }
   SPDLOG_INFO("snapshot of shard {} sent to node {}: {} files, {} bytes", job.message.group, job.node,
               files.size(), bytes);
@@ -267,6 +290,7 @@ std::string GrpcTransport::ReceiveSnapshot(grpc::ServerReader<v1::SnapshotChunk>
   if (ec) return "cannot create " + dir + ": " + ec.message();
   std::ofstream out;
   std::string current;
+  uint64_t received = 0;
   auto fail = [&](std::string why) {
     out.close();
     std::filesystem::remove_all(dir, ec);
@@ -282,6 +306,7 @@ std::string GrpcTransport::ReceiveSnapshot(grpc::ServerReader<v1::SnapshotChunk>
     }
     out.write(chunk.data().data(), static_cast<std::streamsize>(chunk.data().size()));
     if (!out) return fail("writing " + name + " failed");
+    received += chunk.data().size();
   }
   out.close();
   auto manifest = storage::VerifyShardSnapshot(dir);
@@ -291,6 +316,10 @@ std::string GrpcTransport::ReceiveSnapshot(grpc::ServerReader<v1::SnapshotChunk>
     return fail("snapshot files do not match their message");
   }
   Touch(h.from_node_id());
+  if (options_.metrics != nullptr) {
+    options_.metrics->snapshot_received.Increment();
+    options_.metrics->snapshot_received_bytes.Increment(static_cast<double>(received));
+  }
   sink_(std::move(*msg), dir);
   return {};
 }
@@ -342,6 +371,18 @@ GrpcTransport::Stats GrpcTransport::stats() const {
 
 void GrpcTransport::OnBatch(uint64_t from, v1::PeerBatch& batch) {
   Touch(from);
+  if (Peer* peer = FindPeer(from)) {
+    const uint64_t now_us = MonotonicMicros();
+    if (batch.echo_sent_at_us() != 0 && peer->rtt != nullptr &&
+        now_us >= batch.echo_sent_at_us() + batch.echo_held_us()) {
+      peer->rtt->Observe(static_cast<double>(now_us - batch.echo_sent_at_us() - batch.echo_held_us()) / 1e6);
+    }
+    if (batch.sent_at_us() != 0) {
+      std::lock_guard lock(peer->mu);
+      peer->echo_sent_at_us = batch.sent_at_us();
+      peer->echo_received_us = now_us;
+    }
+  }
   {
     std::lock_guard lock(heard_mu_);
     peer_draining_[from] = batch.draining();
@@ -397,6 +438,16 @@ bool GrpcTransport::SendLoop(Peer* peer, grpc::ClientWriter<v1::PeerBatch>* writ
         v1::RaftMessage* rm = batch.add_messages();
         EncodeGroupMessage(m, rm);
         bytes += rm->ByteSizeLong();
+      }
+    }
+    const uint64_t now_us = MonotonicMicros();
+    batch.set_sent_at_us(now_us);
+    {
+      std::lock_guard lock(peer->mu);
+      if (peer->echo_sent_at_us != 0) {
+        batch.set_echo_sent_at_us(peer->echo_sent_at_us);
+        batch.set_echo_held_us(now_us - peer->echo_received_us);
+        peer->echo_sent_at_us = 0;
       }
     }
     if (!writer->Write(batch)) return false;

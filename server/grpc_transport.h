@@ -38,6 +38,8 @@
 
 namespace claw::server {
 
+class Metrics;
+
 struct TransportOptions {
   uint64_t self = 0;
   uint64_t cluster_id = 0;
@@ -57,6 +59,8 @@ struct TransportOptions {
   // Snapshot bytes sent per second, over all peers (0 = unlimited): bounds what re-replication
   // and rebalancing take from the disk and the network serving clients.
   uint64_t snapshot_bytes_per_second = 0;
+  // Where snapshot and round-trip series go (server/metrics.h); nullptr: not recorded.
+  Metrics* metrics = nullptr;
 };
 
 // A snapshot received and verified: its InstallSnapshot message and the directory holding it.

@@ -1,5 +1,6 @@
 #include "server/node.h"
 
+#include <sys/resource.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -13,12 +14,16 @@
 #include <spdlog/spdlog.h>
 
 #include "server/admin_service.h"
+#include "server/grpc_metrics.h"
 #include "server/grpc_transport.h"
+#include "server/http_server.h"
 #include "server/kv_service.h"
+#include "server/metrics.h"
 #include "server/placement_service.h"
 #include "server/router.h"
 #include "server/rpc_status.h"
 #include "server/store.h"
+#include "server/systemd_notify.h"
 #include "storage/crc32c.h"
 #include "storage/engine.h"
 #include "storage/hlc.h"
@@ -142,6 +147,8 @@ uint64_t ClusterId(const std::vector<config::Member>& members) {
 }
 
 struct Node::Parts {
+  // Declared first, destroyed last: every part below may hold references into it.
+  std::unique_ptr<Metrics> metrics = std::make_unique<Metrics>();
   config::Config config;
   uint64_t node_id = 0;
   uint64_t cluster_id = 0;
@@ -160,13 +167,94 @@ struct Node::Parts {
   std::unique_ptr<grpc::Server> peer_server;
   std::unique_ptr<grpc::Server> client_server;
   bool shut_down = false;
+  // What /readyz and the systemd status say; kServing once the client server runs.
+  enum class Phase : uint8_t { kRecovering, kServing, kStopping };
+  std::atomic<Phase> phase{Phase::kRecovering};
+  // When a loop counts as stuck (/healthz 503, no watchdog ping).
+  std::chrono::milliseconds stall_after{10'000};
+  // Destroyed (in Shutdown, or here in this order) before the parts they read.
+  std::unique_ptr<systemd::Supervisor> supervisor;
+  std::unique_ptr<HttpServer> http;
   std::mutex learnt_mu;
   std::string learnt;  // guarded by learnt_mu: the node table last saved (serialized)
 
   // The node table from a heartbeat answer: new peers are dialled, addresses and localities
   // updated, and the table saved when it changed (reporter thread).
   void LearnNodes(const std::vector<v1::NodeRecord>& nodes);
+  // /healthz and the watchdog: empty while the raft workers and the log writer progress.
+  std::string Stalled() const;
+  std::string Unready() const;
+  // The systemd STATUS= line while serving.
+  std::string StatusLine() const;
+  // Sets the state gauges before a scrape (HTTP thread).
+  void Collect(Metrics& m) const;
 };
+
+std::string Node::Parts::Stalled() const {
+  if (phase.load() != Phase::kServing) return {};  // recovering or stopping: alive, not judged
+  std::string out = store->Stalled(stall_after);
+  if (auto since = log_writer->busy_since(); since && !log_writer->no_space()) {
+    const auto busy = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - *since);
+    if (busy > stall_after) {
+      if (!out.empty()) out += "; ";
+      out += "a raft log write (fsync) has not returned for " + std::to_string(busy.count()) + " ms";
+    }
+  }
+  return out;
+}
+
+std::string Node::Parts::Unready() const {
+  switch (phase.load()) {
+    case Phase::kRecovering: return "starting: recovering the local store";
+    case Phase::kServing: return {};
+    case Phase::kStopping: return "stopping";
+  }
+  return "unknown";
+}
+
+std::string Node::Parts::StatusLine() const {
+  const Store::Gauges g = store->gauges();
+  const uint64_t replicas = g.leader + g.follower + g.candidate + g.learner;
+  std::string line = "serving " + std::to_string(replicas) + " replicas (" + std::to_string(g.leader) + " leading";
+  if (g.without_leader != 0) line += ", " + std::to_string(g.without_leader) + " without a leader";
+  if (g.under_replicated != 0) line += ", " + std::to_string(g.under_replicated) + " under-replicated";
+  return line + "); clients on " + client_address;
+}
+
+void Node::Parts::Collect(Metrics& m) const {
+  m.ready.Set(phase.load() == Phase::kServing ? 1 : 0);
+  // Recovering (or a start that failed part way): the parts below may not exist yet.
+  if (phase.load() == Phase::kRecovering || !store || !transport || !engine) return;
+  const Store::Gauges g = store->gauges();
+  m.shards_leader.Set(static_cast<double>(g.leader));
+  m.shards_follower.Set(static_cast<double>(g.follower));
+  m.shards_candidate.Set(static_cast<double>(g.candidate));
+  m.shards_learner.Set(static_cast<double>(g.learner));
+  m.shards_without_leader.Set(static_cast<double>(g.without_leader));
+  m.shards_under_replicated.Set(static_cast<double>(g.under_replicated));
+  m.shards_hibernating.Set(static_cast<double>(g.hibernating));
+  m.proposals_pending.Set(static_cast<double>(store->pending_requests()));
+  const GrpcTransport::Stats t = transport->stats();
+  Metrics::AdvanceTo(m.peer_messages_sent, static_cast<double>(t.messages_sent));
+  Metrics::AdvanceTo(m.peer_messages_dropped, static_cast<double>(t.messages_dropped));
+  Metrics::AdvanceTo(m.peer_reconnects, static_cast<double>(t.reconnects));
+  const storage::EngineStats e = engine->Stats();
+  m.rocksdb_sst_bytes.Set(static_cast<double>(e.sst_files_bytes));
+  m.rocksdb_memtable_bytes.Set(static_cast<double>(e.memtable_bytes));
+  m.rocksdb_pending_compaction_bytes.Set(static_cast<double>(e.pending_compaction_bytes));
+  m.rocksdb_write_stopped.Set(e.write_stopped ? 1 : 0);
+  m.rocksdb_delayed_write_rate.Set(static_cast<double>(e.delayed_write_rate));
+  Metrics::AdvanceTo(m.rocksdb_write_stall_seconds, static_cast<double>(e.stall_micros) / 1e6);
+  Metrics::AdvanceTo(m.rocksdb_block_cache_hits, static_cast<double>(e.block_cache_hits));
+  Metrics::AdvanceTo(m.rocksdb_block_cache_misses, static_cast<double>(e.block_cache_misses));
+  const uint64_t lookups = e.block_cache_hits + e.block_cache_misses;
+  m.rocksdb_block_cache_hit_ratio.Set(lookups == 0 ? 0 : static_cast<double>(e.block_cache_hits) / static_cast<double>(lookups));
+  struct statvfs fs{};
+  if (::statvfs(config.data_dir.c_str(), &fs) == 0) {
+    m.disk_total_bytes.Set(static_cast<double>(fs.f_blocks) * static_cast<double>(fs.f_frsize));
+    m.disk_free_bytes.Set(static_cast<double>(fs.f_bavail) * static_cast<double>(fs.f_frsize));
+  }
+}
 
 namespace {
 
@@ -364,10 +452,58 @@ std::expected<v1::JoinResponse, StartError> JoinCluster(const config::Config& c,
 
 }  // namespace
 
+namespace {
+
+// RocksDB keeps a descriptor per SST file, and every peer and client connection takes one: raise
+// the soft limit to the hard one, and warn below what a busy node needs (deploy/clawd.service
+// sets LimitNOFILE= well above it).
+constexpr rlim_t kWantedOpenFiles = 65'536;
+
+void CheckOpenFileLimit() {
+  struct rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    struct rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  if (limit.rlim_cur < kWantedOpenFiles) {
+    SPDLOG_WARN("the open file limit is {}; clawd wants at least {} (RocksDB files and connections): raise "
+                "LimitNOFILE= in the systemd unit, or `ulimit -n` before starting clawd",
+                static_cast<uint64_t>(limit.rlim_cur), static_cast<uint64_t>(kWantedOpenFiles));
+  }
+}
+
+}  // namespace
+
 std::expected<std::unique_ptr<Node>, StartError> Node::Start(const config::Config& config) {
   std::unique_ptr<Node> node(new Node());
   Parts& p = *node->p_;
   p.config = config;
+  CheckOpenFileLimit();
+  Parts* parts = &p;
+  // The HTTP listener first: /healthz and /metrics answer during a long recovery, and a port in
+  // use fails the start before the data directory is touched.
+  auto http = HttpServer::Start(config.http_addr,
+                                HttpHandlers{.metrics = [parts] { return parts->metrics->Render(); },
+                                             .unhealthy = [parts] { return parts->Stalled(); },
+                                             .unready = [parts] { return parts->Unready(); }});
+  if (!http) return std::unexpected(StartError{kExitUnavailable, http.error()});
+  p.http = std::move(*http);
+  p.metrics->AddCollector([parts](Metrics& m) { parts->Collect(m); });
+  const auto watchdog = systemd::WatchdogInterval();
+  if (watchdog) {
+    p.stall_after = std::max<std::chrono::milliseconds>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(*watchdog / 2), std::chrono::seconds(2));
+  }
+  const auto period = watchdog ? std::min<std::chrono::milliseconds>(
+                                     std::chrono::duration_cast<std::chrono::milliseconds>(*watchdog / 4),
+                                     std::chrono::seconds(5))
+                               : std::chrono::milliseconds(5000);
+  p.supervisor = std::make_unique<systemd::Supervisor>(
+      period, [parts] { return parts->phase.load() == Parts::Phase::kServing; },
+      [parts] { return parts->Stalled(); }, [parts] { return parts->StatusLine(); });
+  systemd::NotifyStatus("recovering the local store in " + config.data_dir);
   const bool joining = !config.join.empty();
   if (!joining && p.config.initial_cluster.empty()) p.config.initial_cluster.push_back({config.name, config.peer_addr});
   const auto& members = p.config.initial_cluster;
@@ -429,7 +565,12 @@ std::expected<std::unique_ptr<Node>, StartError> Node::Start(const config::Confi
   }
   for (v1::NodeRecord& n : LoadPeerTable(p.engine.get())) known.push_back(std::move(n));
 
-  p.log_writer = std::make_unique<storage::LogWriter>(p.engine.get());
+  Metrics* metrics = p.metrics.get();
+  p.log_writer = std::make_unique<storage::LogWriter>(
+      p.engine.get(), 8ull << 20, [metrics](const storage::LogBatchTiming& t) {
+        metrics->log_written_bytes.Increment(static_cast<double>(t.bytes));
+        if (t.synced) metrics->wal_fsync_duration.Observe(std::chrono::duration<double>(t.duration).count());
+      });
   p.clock = std::make_unique<storage::HybridClock>(kMaxClockOffsetMs);
   p.router = std::make_unique<Router>(p.node_id);
   TransportOptions topts{.self = p.node_id, .cluster_id = p.cluster_id};
@@ -457,6 +598,7 @@ std::expected<std::unique_ptr<Node>, StartError> Node::Start(const config::Confi
   topts.max_batch_bytes = std::min<uint64_t>(4 << 20, config.limits.max_peer_message_bytes / 2);
   topts.snapshot_dir = config.data_dir + "/snapshots";
   topts.snapshot_bytes_per_second = config.placement.snapshot_bytes_per_second;
+  topts.metrics = metrics;
   {
     // Snapshot directories of an earlier run are stale: received ones were not installed (or
     // were, and are copies), exported ones are rebuilt on demand.
@@ -465,7 +607,6 @@ std::expected<std::unique_ptr<Node>, StartError> Node::Start(const config::Confi
     std::filesystem::create_directories(topts.snapshot_dir, ec);
     if (ec) return std::unexpected(StartError{kExitCantCreate, "cannot create " + topts.snapshot_dir + ": " + ec.message()});
   }
-  Parts* parts = &p;
   p.transport = std::make_unique<GrpcTransport>(
       topts, p.router.get(),
       [parts](std::vector<GroupMessage> msgs) {
@@ -481,8 +622,10 @@ std::expected<std::unique_ptr<Node>, StartError> Node::Start(const config::Confi
       });
   // Each peer's Hello names the receiver: set per stream by the transport from its peer table.
 
-  auto store = Store::Open(StoreOptionsFrom(config, p.node_id), p.engine.get(), p.log_writer.get(),
-                           p.transport.get(), p.router.get(), p.clock.get());
+  StoreOptions sopts = StoreOptionsFrom(config, p.node_id);
+  sopts.metrics = metrics;
+  auto store = Store::Open(sopts, p.engine.get(), p.log_writer.get(), p.transport.get(), p.router.get(),
+                           p.clock.get());
   if (!store) return std::unexpected(StartError{kExitIo, store.error()});
   p.store = std::move(*store);
   p.store_ptr.store(p.store.get());
@@ -492,6 +635,7 @@ std::expected<std::unique_ptr<Node>, StartError> Node::Start(const config::Confi
   peer_builder.AddListeningPort(config.peer_addr, grpc::InsecureServerCredentials(), &peer_port);
   peer_builder.SetMaxReceiveMessageSize(static_cast<int>(config.limits.max_peer_message_bytes));
   peer_builder.RegisterService(p.transport->service());
+  InstallGrpcMetrics(peer_builder, metrics);
   p.peer_server = peer_builder.BuildAndStart();
   if (!p.peer_server || peer_port == 0) {
     return std::unexpected(StartError{kExitUnavailable, "cannot listen on peer_addr " + config.peer_addr +
@@ -521,6 +665,7 @@ std::expected<std::unique_ptr<Node>, StartError> Node::Start(const config::Confi
   // Requests a bit over the limit still arrive, so that they get a clear TOO_LARGE; far over it,
   // gRPC refuses them itself (RESOURCE_EXHAUSTED).
   client_builder.SetMaxReceiveMessageSize(static_cast<int>(config.limits.max_request_bytes + (512 << 10)));
+  InstallGrpcMetrics(client_builder, metrics);
   client_builder.RegisterService(p.kv.get());
   client_builder.RegisterService(p.admin.get());
   const PlacementOptions popts{.node_id = p.node_id,
@@ -531,7 +676,8 @@ std::expected<std::unique_ptr<Node>, StartError> Node::Start(const config::Confi
                                .split_qps = config.placement.split_qps,
                                .max_operators_per_node = static_cast<uint32_t>(config.placement.max_operators_per_node),
                                .data_dir = config.data_dir,
-                               .capacity = config.capacity};
+                               .capacity = config.capacity,
+                               .metrics = metrics};
   p.placement = std::make_unique<PlacementService>(popts, p.store.get(), p.router.get());
   client_builder.RegisterService(p.placement.get());
   p.client_server = client_builder.BuildAndStart();
@@ -552,8 +698,14 @@ std::expected<std::unique_ptr<Node>, StartError> Node::Start(const config::Confi
   p.reporter = std::make_unique<PlacementReporter>(
       popts, std::move(self_record), p.store.get(), p.router.get(), config.join,
       [parts](const std::vector<v1::NodeRecord>& nodes) { parts->LearnNodes(nodes); });
-  SPDLOG_INFO("node {} ({}) of cluster {:016x} serving: client {} peer {}, {} local replicas", p.node_id,
-              config.name, p.cluster_id, config.client_addr, config.peer_addr, p.store->Status().size());
+  // Ready: the local store is recovered and every listener bound. Never gated on quorum (a node
+  // of a cluster starting cold would wait for its peers, and systemd would time it out).
+  p.phase.store(Parts::Phase::kServing);
+  SPDLOG_INFO("node {} ({}) of cluster {:016x} serving: client {} peer {} http {}, {} local replicas", p.node_id,
+              config.name, p.cluster_id, config.client_addr, config.peer_addr, config.http_addr,
+              p.store->Status().size());
+  systemd::NotifyReady("serving " + std::to_string(p.store->Status().size()) + " replicas; clients on " +
+                       p.client_address);
   return node;
 }
 
@@ -561,6 +713,8 @@ void Node::Shutdown() {
   Parts& p = *p_;
   if (p.shut_down) return;
   p.shut_down = true;
+  p.phase.store(Parts::Phase::kStopping);
+  systemd::NotifyStopping("stopping: moving leaderships to other nodes, draining requests");
   if (p.client_server) p.client_server->GetHealthCheckService()->SetServingStatus(false);
   if (p.reporter) p.reporter->Stop();
   if (p.placement) p.placement->Stop();
@@ -576,6 +730,10 @@ void Node::Shutdown() {
     }
     p.store->Stop();
   }
+  // The supervisor and the HTTP listener read the parts torn down below.
+  p.supervisor.reset();
+  p.http.reset();
+  systemd::NotifyStatus("stopping: closing the database");
   const auto soon = std::chrono::system_clock::now() + std::chrono::seconds(1);
   if (p.client_server) p.client_server->Shutdown(soon);
   if (p.peer_server) p.peer_server->Shutdown(soon);

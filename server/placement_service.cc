@@ -6,8 +6,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <set>
 #include <variant>
 
+#include "server/metrics.h"
 #include "server/placement_rules.h"
 #include "server/replica_id.h"
 #include "server/rpc_status.h"
@@ -210,6 +212,45 @@ placement::PlacementConfig PlacementService::Config() const {
   return c;
 }
 
+namespace {
+
+std::string_view OperatorType(const placement::Operator& op) {
+  return std::visit(
+      [](const auto& a) -> std::string_view {
+        using T = std::decay_t<decltype(a)>;
+        if constexpr (std::is_same_v<T, placement::AddReplica>) return "add_replica";
+        if constexpr (std::is_same_v<T, placement::RemoveReplica>) return "remove_replica";
+        if constexpr (std::is_same_v<T, placement::MoveReplica>) return "move_replica";
+        if constexpr (std::is_same_v<T, placement::TransferLeader>) return "transfer_leader";
+        return "split";
+      },
+      op.action);
+}
+
+}  // namespace
+
+void PlacementService::CountOperator(const placement::Operator& op, std::string_view outcome) {
+  if (options_.metrics != nullptr) options_.metrics->PlacementOperator(OperatorType(op), outcome).Increment();
+}
+
+void PlacementService::UpdateGauges(bool leading) {
+  if (options_.metrics == nullptr) return;
+  std::set<uint64_t> repair;
+  if (leading) {
+    for (const auto& [shard, p] : pending_) {
+      if (p.op.priority == placement::Priority::kRepair) repair.insert(shard);
+    }
+    for (const auto* findings : {&last_plan_.stuck, &last_plan_.waiting}) {
+      for (const placement::Finding& f : *findings) {
+        if (f.priority == placement::Priority::kRepair) repair.insert(f.shard.value());
+      }
+    }
+  }
+  options_.metrics->placement_operators_running.Set(static_cast<double>(pending_.size()));
+  options_.metrics->placement_shards_needing_repair.Set(static_cast<double>(repair.size()));
+  options_.metrics->meta_leader.Set(leading ? 1 : 0);
+}
+
 void PlacementService::PlanLoop() {
   const auto interval = std::chrono::milliseconds(options_.heartbeat_interval_ms);
   std::unique_lock lock(mu_);
@@ -225,17 +266,20 @@ void PlacementService::PlanOnce(Clock::time_point now) {
   // A new leader waits until every live node had time to report (and its directory caught up).
   if (!leading || now - store_->meta_leader_since() < 3 * interval) {
     if (!pending_.empty()) SPDLOG_INFO("placement: not the meta leader; dropping {} operators", pending_.size());
+    for (const auto& [shard, p] : pending_) CountOperator(p.op, "abandoned");
     pending_.clear();
     learner_since_.clear();
     learners_baselined_ = false;
     shard_leader_.clear();
     shard_stats_.clear();
     last_plan_ = {};
+    UpdateGauges(false);
     return;
   }
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (now - it->second.started > std::chrono::milliseconds(options_.operator_timeout_ms)) {
       SPDLOG_WARN("placement: {} timed out; the next plan decides afresh", placement::ToString(it->second.op));
+      CountOperator(it->second.op, "timed_out");
       it = pending_.erase(it);
     } else {
       ++it;
@@ -260,6 +304,7 @@ void PlacementService::PlanOnce(Clock::time_point now) {
         it->second.op.action);
     if (dest != 0 && states[dest] != placement::NodeState::kUp) {
       SPDLOG_INFO("placement: abandoned: {} (n{} is no longer up)", placement::ToString(it->second.op), dest);
+      CountOperator(it->second.op, "abandoned");
       it = pending_.erase(it);
       dropped = true;
     } else {
@@ -272,8 +317,10 @@ void PlacementService::PlanOnce(Clock::time_point now) {
   for (const v1::ShardDescriptor& d : store_->meta().Shards()) epochs[d.id()] = d.epoch();
   for (const placement::Operator& op : last_plan_.operators) {
     SPDLOG_INFO("placement: {}", placement::ToString(op));
+    CountOperator(op, "started");
     pending_[op.shard.value()] = Pending{.op = op, .planned = epochs[op.shard.value()], .started = now};
   }
+  UpdateGauges(true);
 }
 
 void PlacementService::ProposeAndWait(v1::MetaCommand command,
@@ -545,6 +592,7 @@ grpc::ServerUnaryReactor* PlacementService::Heartbeat(grpc::CallbackServerContex
         *resp->add_steps() = std::move(*step);
       } else {
         SPDLOG_INFO("placement: done: {}", placement::ToString(it->second.op));
+        CountOperator(it->second.op, "succeeded");
         pending_.erase(it);
       }
     }

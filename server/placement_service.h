@@ -26,6 +26,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -35,6 +36,8 @@
 #include "server/store.h"
 
 namespace claw::server {
+
+class Metrics;
 
 struct PlacementOptions {
   uint64_t node_id = 0;
@@ -52,6 +55,8 @@ struct PlacementOptions {
   // The configured capacity (config `capacity`); 0 = the file system's. When set, the disk used
   // reported is the node's own replicas' bytes, and free is what is left of the capacity.
   uint64_t capacity = 0;
+  // Operator counts and gauges (server/metrics.h); nullptr: not recorded.
+  Metrics* metrics = nullptr;
 };
 
 class PlacementService final : public v1::Placement::CallbackService {
@@ -93,6 +98,9 @@ class PlacementService final : public v1::Placement::CallbackService {
   };
   void PlanLoop();
   void PlanOnce(std::chrono::steady_clock::time_point now);
+  // Metrics (under mu_): one operator's outcome; the running / needing-repair / leader gauges.
+  void CountOperator(const placement::Operator& op, std::string_view outcome);
+  void UpdateGauges(bool leading);
   // The planner's input (mu_ held).
   placement::ClusterView View(std::chrono::steady_clock::time_point now);
   bool Dead(uint64_t node, std::chrono::steady_clock::time_point now) const;  // mu_ held

@@ -10,6 +10,7 @@
 
 #include "server/codec.h"
 #include "server/group.h"
+#include "server/metrics.h"
 #include "server/replica_id.h"
 #include "storage/key_codec.h"
 #include "server/store.h"
@@ -152,6 +153,7 @@ void RaftWorker::Run() {
       inbox_messages_ = 0;
     }
     const Clock::time_point now = Clock::now();
+    last_loop_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
     for (Event& e : events) HandleEvent(e, now);
     events.clear();
     if (now >= next_tick_) {
@@ -360,6 +362,7 @@ void RaftWorker::HandleProposal(ProposalRequest& p) {
   }
   auto index = g->replica->Propose(std::move(data));
   if (!index) {
+    store_->metrics_->proposals_failed.Increment();
     switch (index.error()) {
       case raft::ProposeError::kNotLeader:
         p.done(std::unexpected(NotLeader(g)));
@@ -467,6 +470,43 @@ void RaftWorker::Tick(Clock::time_point now) {
     }
   }
   ExpireDeadlines(now);
+  if (ticks_ % 10 == 0) UpdateGauges(now);
+}
+
+void RaftWorker::UpdateGauges(Clock::time_point now) {
+  const auto dead_after = std::chrono::milliseconds(store_->options_.node_dead_after_ms);
+  const uint64_t self_node = store_->options_.node_id;
+  Gauges out;
+  for (auto& [id, gp] : groups_) {
+    const Group* g = gp.get();
+    if (!g->initialized || g->destroy) continue;
+    const raft::ConfState& conf = g->replica->conf();
+    const bool learner = std::find(conf.learners.begin(), conf.learners.end(), raft::NodeId(g->self)) !=
+                         conf.learners.end();
+    if (g->IsLeader()) {
+      ++out.leader;
+      const bool voter_silent = std::any_of(conf.voters.begin(), conf.voters.end(), [&](raft::NodeId v) {
+        const uint64_t node = g->NodeOf(v.value());
+        return node != self_node && now - store_->transport_->LastHeard(node) > dead_after;
+      });
+      if (voter_silent) ++out.under_replicated;
+    } else if (learner) {
+      ++out.learner;
+    } else if (g->soft.role == raft::Role::kFollower) {
+      ++out.follower;
+    } else {
+      ++out.candidate;  // pre-candidate or candidate
+    }
+    if (g->soft.leader.IsZero()) ++out.without_leader;
+    if (g->soft.hibernating) ++out.hibernating;
+  }
+  std::lock_guard lock(gauges_mu_);
+  gauges_ = out;
+}
+
+RaftWorker::Gauges RaftWorker::gauges() const {
+  std::lock_guard lock(gauges_mu_);
+  return gauges_;
 }
 
 void RaftWorker::ExpireDeadlines(Clock::time_point now) {
@@ -494,6 +534,7 @@ void RaftWorker::ExpireDeadlines(Clock::time_point now) {
 }
 
 void RaftWorker::OnLeadershipLost(Group* g) {
+  store_->metrics_->proposals_failed.Increment(static_cast<double>(g->proposals.size()));
   for (auto& [index, p] : g->proposals) {
     if (p.answered) continue;
     p.done(std::unexpected(Unavailable("shard " + std::to_string(g->id) +
@@ -531,6 +572,7 @@ void RaftWorker::HandleReady(Group* g, std::unordered_map<uint64_t, std::vector<
   if (r.soft_state) {
     const raft::SoftState before = g->soft;
     g->soft = *r.soft_state;
+    if (before.leader != g->soft.leader && !g->soft.leader.IsZero()) store_->metrics_->leader_changes.Increment();
     if (before.leader != g->soft.leader || before.role != g->soft.role) {
       const uint64_t leader_node = g->NodeOf(g->soft.leader.value());
       store_->router_->SetLeader(g->id, leader_node);
@@ -551,7 +593,10 @@ void RaftWorker::HandleReady(Group* g, std::unordered_map<uint64_t, std::vector<
     storage::GroupWrite w = g->log->PrepareWrite(r);
     const uint64_t group = g->id;
     ++g->writes_in_flight;
-    store_->log_writer_->Submit(std::move(w), [this, group](storage::GroupWrite& done) {
+    const Clock::time_point submitted = Clock::now();
+    store_->log_writer_->Submit(std::move(w), [this, group, submitted](storage::GroupWrite& done) {
+      store_->metrics_->log_append_duration.Observe(
+          std::chrono::duration<double>(Clock::now() - submitted).count());
       Post(Persisted{.group = group, .write = std::move(done)});
     });
   }
@@ -581,6 +626,8 @@ void RaftWorker::HandleReady(Group* g, std::unordered_map<uint64_t, std::vector<
 }
 
 void RaftWorker::ApplyEntries(Group* g, std::vector<raft::Entry>& entries) {
+  if (round_.started == Clock::time_point{}) round_.started = Clock::now();
+  store_->metrics_->proposals_applied.Increment(static_cast<double>(entries.size()));
   for (raft::Entry& e : entries) {
     const uint64_t index = e.index.value();
     v1::TxnResponse result;
@@ -629,6 +676,11 @@ void RaftWorker::ApplyEntries(Group* g, std::vector<raft::Entry>& entries) {
     if (it == g->proposals.end()) continue;
     PendingProposal p = std::move(it->second);
     g->proposals.erase(it);
+    if (p.term == e.term) {
+      store_->metrics_->proposals_committed.Increment();
+    } else {
+      store_->metrics_->proposals_failed.Increment();
+    }
     if (p.answered) continue;
     if (p.term == e.term) {
       round_.completions.push_back({g, std::move(p.done), std::move(result), std::move(refused)});
@@ -747,6 +799,10 @@ void RaftWorker::FlushApplies() {
   if (auto w = store_->engine_->Write(round_.batch, storage::Durability::kNoSync); !w) {
     SPDLOG_CRITICAL("applying committed entries failed: {}", w.error().message);
     std::abort();
+  }
+  if (round_.started != Clock::time_point{}) {
+    store_->metrics_->apply_duration.Observe(std::chrono::duration<double>(Clock::now() - round_.started).count());
+    round_.started = {};
   }
   round_.batch.Clear();
   for (Group* g : round_.groups) {

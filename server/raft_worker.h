@@ -9,6 +9,7 @@
 // pending are failed with UNAVAILABLE).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -57,6 +58,17 @@ class RaftWorker {
   // Queues an event; returns false when a peer message was dropped because the mailbox is full.
   bool Post(Event event);
 
+  // Monitoring, any thread: local replicas by state as of the worker's last gauge pass (once a
+  // second, on its tick), and when its loop last ran (the watchdog's proof of progress).
+  struct Gauges {
+    uint64_t leader = 0, follower = 0, candidate = 0, learner = 0;
+    uint64_t without_leader = 0, under_replicated = 0, hibernating = 0;
+  };
+  Gauges gauges() const;
+  std::chrono::steady_clock::time_point last_loop() const {
+    return std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(last_loop_.load()));
+  }
+
   // Worker-thread helpers for Tasks.
   std::vector<Group*> groups();
   void MarkDirty(Group* g) { dirty_.insert(g); }
@@ -82,6 +94,7 @@ class RaftWorker {
   void HandleRead(ReadRequest& r, std::chrono::steady_clock::time_point now);
   void HandlePersisted(Persisted& p);
   void Tick(std::chrono::steady_clock::time_point now);
+  void UpdateGauges(std::chrono::steady_clock::time_point now);
   void ProcessReadies();
   void HandleReady(Group* g, std::unordered_map<uint64_t, std::vector<GroupMessage>>& outbox);
   void ApplyEntries(Group* g, std::vector<raft::Entry>& entries);
@@ -137,6 +150,8 @@ class RaftWorker {
       std::optional<RequestError> refused{};  // not applied: answer with this error
     };
     storage::WriteBatch batch;
+    // When the pass applied its first entry (Clock::time_point{} while nothing is applied).
+    std::chrono::steady_clock::time_point started{};
     std::vector<Group*> groups;
     // Shards created by splits in this pass (descriptor, whether the parent's replica here led).
     std::vector<std::pair<v1::ShardDescriptor, bool>> created;
@@ -147,6 +162,9 @@ class RaftWorker {
   std::vector<std::pair<std::chrono::steady_clock::time_point, Task>> deferred_;
   std::chrono::steady_clock::time_point next_tick_{};
   uint64_t ticks_ = 0;
+  mutable std::mutex gauges_mu_;
+  Gauges gauges_{};  // guarded by gauges_mu_
+  std::atomic<std::chrono::steady_clock::rep> last_loop_{std::chrono::steady_clock::now().time_since_epoch().count()};
   std::thread thread_;
 };
 

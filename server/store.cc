@@ -8,6 +8,7 @@
 
 #include "raft/replica.h"
 #include "server/group.h"
+#include "server/metrics.h"
 #include "server/raft_worker.h"
 #include "server/replica_id.h"
 #include "storage/key_codec.h"
@@ -70,6 +71,8 @@ std::expected<std::vector<v1::ShardDescriptor>, std::string> Store::LoadShards(s
 Store::Store(const StoreOptions& options, storage::Engine* engine, storage::LogWriter* log_writer,
              Transport* transport, Router* router, storage::HybridClock* clock)
     : options_(options),
+      own_metrics_(options.metrics == nullptr ? std::make_unique<Metrics>() : nullptr),
+      metrics_(options.metrics == nullptr ? own_metrics_.get() : options.metrics),
       engine_(engine),
       log_writer_(log_writer),
       transport_(transport),
@@ -258,6 +261,7 @@ std::optional<RequestError> Store::Admit() {
   }
   if (pending_requests_.fetch_add(1) >= options_.max_pending_requests) {
     pending_requests_.fetch_sub(1);
+    metrics_->requests_overloaded.Increment();
     RequestError e = MakeError(RpcCode::kResourceExhausted, v1::Error::OVERLOADED,
                                "node has " + std::to_string(options_.max_pending_requests) +
                                    " requests in flight; retry after a back-off");
@@ -298,6 +302,33 @@ void Store::AcceptSnapshot(GroupMessage message, std::string dir) {
   WorkerFor(group).Post(RaftWorker::Task([shared, dir](RaftWorker& worker) {
     worker.OfferIncomingSnapshot(std::move(*shared), dir);
   }));
+}
+
+Store::Gauges Store::gauges() const {
+  Gauges sum;
+  for (const auto& w : workers_) {
+    const RaftWorker::Gauges g = w->gauges();
+    sum.leader += g.leader;
+    sum.follower += g.follower;
+    sum.candidate += g.candidate;
+    sum.learner += g.learner;
+    sum.without_leader += g.without_leader;
+    sum.under_replicated += g.under_replicated;
+    sum.hibernating += g.hibernating;
+  }
+  return sum;
+}
+
+std::string Store::Stalled(std::chrono::milliseconds within) const {
+  const auto now = std::chrono::steady_clock::now();
+  std::string out;
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    const auto idle = std::chrono::duration_cast<std::chrono::milliseconds>(now - workers_[i]->last_loop());
+    if (idle <= within) continue;
+    if (!out.empty()) out += "; ";
+    out += "raft worker " + std::to_string(i) + " has not run its loop for " + std::to_string(idle.count()) + " ms";
+  }
+  return out;
 }
 
 std::vector<v1::ReplicaStatus> Store::Status() {

@@ -46,6 +46,8 @@
 
 namespace claw::server {
 
+class Metrics;
+
 struct StoreOptions {
   uint64_t node_id = 0;
   // Raft workers; 0 = hardware concurrency.
@@ -75,6 +77,8 @@ struct StoreOptions {
   uint64_t snapshot_after_entries = 10'000;
   // Where outgoing snapshots are exported (one subdirectory per shard and index).
   std::string snapshot_dir{};
+  // Where the store's series go (server/metrics.h); nullptr: a private instance nobody scrapes.
+  Metrics* metrics = nullptr;
 };
 
 class RaftWorker;
@@ -148,6 +152,17 @@ class Store {
     return std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(meta_leader_since_.load()));
   }
 
+  // Local replicas by state, summed over the workers' last gauge passes (at most a second old).
+  // Never blocks on the workers.
+  struct Gauges {
+    uint64_t leader = 0, follower = 0, candidate = 0, learner = 0;
+    uint64_t without_leader = 0, under_replicated = 0, hibernating = 0;
+  };
+  Gauges gauges() const;
+  // Empty when every raft worker ran its loop within `within`, else which did not and for how
+  // long (the watchdog and /healthz).
+  std::string Stalled(std::chrono::milliseconds within) const;
+
   const StoreOptions& options() const { return options_; }
   uint64_t pending_requests() const { return pending_requests_.load(); }
 
@@ -169,6 +184,8 @@ class Store {
   void Release() { pending_requests_.fetch_sub(1); }
 
   StoreOptions options_;
+  std::unique_ptr<Metrics> own_metrics_;  // when options.metrics is nullptr
+  Metrics* metrics_;
   storage::Engine* engine_;
   storage::LogWriter* log_writer_;
   Transport* transport_;

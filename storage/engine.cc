@@ -11,6 +11,7 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/rate_limiter.h>
 #include <rocksdb/slice_transform.h>
+#include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
 
 namespace claw::storage {
@@ -113,6 +114,9 @@ std::expected<std::unique_ptr<Engine>, StorageError> Engine::Open(const StorageO
   db.wal_bytes_per_sync = o.wal_bytes_per_sync;
   db.paranoid_checks = true;
   if (env != nullptr) db.env = env;
+  engine->statistics_ = rocksdb::CreateDBStatistics();
+  engine->statistics_->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
+  db.statistics = engine->statistics_;
   // A torn WAL tail after a crash is normal (unsynced writes); anything worse is corruption and
   // the node must refuse to start.
   db.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
@@ -150,6 +154,27 @@ Engine::~Engine() {
     if (db_) db_->DestroyColumnFamilyHandle(cf).PermitUncheckedError();
   }
   if (db_) db_->Close().PermitUncheckedError();
+}
+
+EngineStats Engine::Stats() const {
+  EngineStats out;
+  auto aggregated = [this](const std::string& name) {
+    uint64_t v = 0;
+    return db_->GetAggregatedIntProperty(name, &v) ? v : 0;
+  };
+  auto db_wide = [this](const std::string& name) {
+    uint64_t v = 0;
+    return db_->GetIntProperty(name, &v) ? v : 0;
+  };
+  out.sst_files_bytes = aggregated(rocksdb::DB::Properties::kLiveSstFilesSize);
+  out.memtable_bytes = aggregated(rocksdb::DB::Properties::kCurSizeAllMemTables);
+  out.pending_compaction_bytes = aggregated(rocksdb::DB::Properties::kEstimatePendingCompactionBytes);
+  out.write_stopped = db_wide(rocksdb::DB::Properties::kIsWriteStopped) != 0;
+  out.delayed_write_rate = db_wide(rocksdb::DB::Properties::kActualDelayedWriteRate);
+  out.stall_micros = statistics_->getTickerCount(rocksdb::STALL_MICROS);
+  out.block_cache_hits = statistics_->getTickerCount(rocksdb::BLOCK_CACHE_HIT);
+  out.block_cache_misses = statistics_->getTickerCount(rocksdb::BLOCK_CACHE_MISS);
+  return out;
 }
 
 std::expected<void, StorageError> Engine::Write(rocksdb::WriteBatch& batch, Durability durability) {

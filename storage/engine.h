@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <rocksdb/db.h>
+#include <rocksdb/statistics.h>
 #include <rocksdb/write_batch.h>
 
 #include "storage/error.h"
@@ -26,6 +27,19 @@ namespace claw::storage {
 // alias and fill it only through storage's functions (MvccWriter, EncodeGroupWrite, PutMeta...),
 // never with RocksDB calls of their own.
 using WriteBatch = rocksdb::WriteBatch;
+
+// What the engine reports for monitoring (server/metrics.h exports it). Read through RocksDB
+// properties and tickers: cheap, no I/O.
+struct EngineStats {
+  uint64_t sst_files_bytes = 0;           // live SST files, all column families
+  uint64_t memtable_bytes = 0;            // active and immutable memtables
+  uint64_t pending_compaction_bytes = 0;  // estimated bytes compaction still has to rewrite
+  bool write_stopped = false;             // RocksDB stops writes (too many L0 files / memtables)
+  uint64_t delayed_write_rate = 0;        // bytes/s writes are slowed to; 0 when not delayed
+  uint64_t stall_micros = 0;              // time writes spent stalled or delayed, since open
+  uint64_t block_cache_hits = 0;          // since open
+  uint64_t block_cache_misses = 0;        // since open
+};
 
 enum class Durability : uint8_t {
   kSync,    // the WAL is fsynced before Write returns
@@ -61,6 +75,9 @@ class Engine {
   [[nodiscard]] std::expected<void, StorageError> DeleteMeta(WriteBatch& batch,
                                                              std::string_view key) const;
 
+  // Monitoring figures (thread-safe, cheap).
+  EngineStats Stats() const;
+
   rocksdb::DB* db() const { return db_.get(); }
   rocksdb::ColumnFamilyHandle* raft_cf() const { return cfs_[1]; }
   rocksdb::ColumnFamilyHandle* data_cf() const { return cfs_[2]; }
@@ -78,6 +95,8 @@ class Engine {
   Engine() = default;
 
   std::unique_ptr<rocksdb::DB> db_;
+  // Tickers only (no histograms or timers): block cache hits/misses and stall time for Stats().
+  std::shared_ptr<rocksdb::Statistics> statistics_;
   // default, raft, data, meta — in this order.
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;
   std::string dir_;

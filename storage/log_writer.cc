@@ -7,8 +7,11 @@
 
 namespace claw::storage {
 
-LogWriter::LogWriter(Engine* engine, uint64_t max_batch_bytes)
-    : engine_(engine), max_batch_bytes_(max_batch_bytes), thread_([this] { Run(); }) {}
+LogWriter::LogWriter(Engine* engine, uint64_t max_batch_bytes, BatchObserver observer)
+    : engine_(engine),
+      max_batch_bytes_(max_batch_bytes),
+      observer_(std::move(observer)),
+      thread_([this] { Run(); }) {}
 
 LogWriter::~LogWriter() {
   {
@@ -25,6 +28,12 @@ void LogWriter::Submit(GroupWrite w, Callback done) {
     queue_.push_back(Pending{.write = std::move(w), .done = std::move(done)});
   }
   cv_.notify_one();
+}
+
+std::optional<std::chrono::steady_clock::time_point> LogWriter::busy_since() const {
+  const int64_t since = busy_since_.load(std::memory_order_relaxed);
+  if (since == 0) return std::nullopt;
+  return std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(since));
 }
 
 LogWriterStats LogWriter::stats() const {
@@ -60,6 +69,8 @@ void LogWriter::WriteRound(std::vector<Pending>& round) {
       entries += round[end].write.entries.size();
       ++end;
     }
+    const auto started = std::chrono::steady_clock::now();
+    busy_since_.store(started.time_since_epoch().count(), std::memory_order_relaxed);
     for (;;) {
       auto written = engine_->Write(batch, sync ? Durability::kSync : Durability::kNoSync);
       if (written) break;
@@ -75,6 +86,13 @@ void LogWriter::WriteRound(std::vector<Pending>& round) {
       engine_->db()->Resume().PermitUncheckedError();
     }
     no_space_.store(false, std::memory_order_relaxed);
+    busy_since_.store(0, std::memory_order_relaxed);
+    if (observer_) {
+      observer_(LogBatchTiming{.duration = std::chrono::steady_clock::now() - started,
+                               .synced = sync,
+                               .bytes = batch.GetDataSize(),
+                               .writes = end - begin});
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       ++stats_.rounds;

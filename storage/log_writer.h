@@ -20,10 +20,12 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -40,12 +42,22 @@ struct LogWriterStats {
   uint64_t bytes = 0;    // WriteBatch bytes
 };
 
+// One batch written by the LogWriter, for monitoring.
+struct LogBatchTiming {
+  std::chrono::nanoseconds duration{};  // the Engine::Write call, including its WAL fsync if synced
+  bool synced = false;
+  uint64_t bytes = 0;
+  uint64_t writes = 0;
+};
+
 class LogWriter {
  public:
   using Callback = std::function<void(GroupWrite&)>;
+  // Called on the writer thread after every batch, before its callbacks; must be quick.
+  using BatchObserver = std::function<void(const LogBatchTiming&)>;
 
   // Largest batch (in bytes of encoded records) one round takes; the rest waits for the next.
-  explicit LogWriter(Engine* engine, uint64_t max_batch_bytes = 8ull << 20);
+  explicit LogWriter(Engine* engine, uint64_t max_batch_bytes = 8ull << 20, BatchObserver observer = {});
   ~LogWriter();
   LogWriter(const LogWriter&) = delete;
   LogWriter& operator=(const LogWriter&) = delete;
@@ -55,6 +67,9 @@ class LogWriter {
 
   bool no_space() const { return no_space_.load(std::memory_order_relaxed); }
   LogWriterStats stats() const;
+  // When the batch being written now started (steady clock), or nullopt when the writer is idle
+  // or between batches: a watchdog's proof that the log path is not stuck in a write or fsync.
+  std::optional<std::chrono::steady_clock::time_point> busy_since() const;
 
  private:
   struct Pending {
@@ -66,6 +81,8 @@ class LogWriter {
 
   Engine* engine_;
   const uint64_t max_batch_bytes_;
+  const BatchObserver observer_;
+  std::atomic<int64_t> busy_since_{0};  // steady-clock ticks; 0 = not in a write
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<Pending> queue_;  // guarded by mu_
