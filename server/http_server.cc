@@ -1,6 +1,15 @@
 #include "server/http_server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <civetweb.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
 
 #include <cstring>
 #include <mutex>
@@ -100,11 +109,47 @@ std::expected<std::unique_ptr<HttpServer>, std::string> HttpServer::Start(const 
   mg_server_port ports[4]{};
   const int n = mg_get_server_ports(server->ctx_, 4, ports);
   if (n > 0) server->port_ = ports[0].port;
+  // Where a connection wakes the listener at shutdown: the bound address, loopback for a wildcard.
+  const size_t colon = address.rfind(':');
+  std::string host = colon == std::string::npos ? std::string() : address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&server->wake_);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&server->wake_);
+  if (::inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    if (IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr)) v6->sin6_addr = in6addr_loopback;
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(server->port_));
+    server->wake_len_ = sizeof(sockaddr_in6);
+  } else {
+    if (host.empty() || ::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) != 1 || v4->sin_addr.s_addr == INADDR_ANY) {
+      v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);  // a wildcard or a host name: loopback listens too
+    }
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(server->port_));
+    server->wake_len_ = sizeof(sockaddr_in);
+  }
   return server;
 }
 
 HttpServer::~HttpServer() {
-  if (ctx_ != nullptr) mg_stop(ctx_);
+  if (ctx_ == nullptr) return;
+  // civetweb's listener thread sees the stop flag only between polls of its sockets (2 s each):
+  // stop on another thread and wake that poll with a connection, so that a node's shutdown does
+  // not wait out the poll.
+  std::atomic<bool> stopped{false};
+  std::thread stopper([this, &stopped] {
+    mg_stop(ctx_);
+    stopped.store(true);
+  });
+  for (int i = 0; i < 100 && !stopped.load(); ++i) {
+    const int fd = ::socket(wake_.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0) {
+      ::connect(fd, reinterpret_cast<const sockaddr*>(&wake_), wake_len_);
+      ::close(fd);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  stopper.join();
 }
 
 }  // namespace claw::server

@@ -11,6 +11,8 @@
 // -> destroy (stops, waits for requests in progress). The handlers must outlive it.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <expected>
 #include <functional>
 #include <memory>
@@ -44,6 +46,8 @@ class HttpServer {
   HttpHandlers handlers_;
   mg_context* ctx_ = nullptr;
   int port_ = 0;
+  sockaddr_storage wake_{};  // connected to at shutdown to wake civetweb's listener
+  socklen_t wake_len_ = 0;
 };
 
 }  // namespace claw::server

@@ -1,4 +1,4 @@
-// systemd service integration (DESIGN.md "Operations"; deploy/clawd.service is Type=notify):
+// systemd service integration (DESIGN.md "Operations"; deploy/systemd/clawd.service is Type=notify):
 // readiness, status lines, the watchdog and the stop notice, through sd_notify(3). Every call is a
 // no-op when the process was not started by systemd (no NOTIFY_SOCKET), so clawd runs the same
 // in a shell, a container or a test.

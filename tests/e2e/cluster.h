@@ -66,6 +66,8 @@ class TestCluster {
   bool WaitLeaders(int via, std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
   std::string client_address(int i) const;
+  // The port of node i's HTTP listener (/metrics, /healthz, /readyz) on 127.0.0.1.
+  int http_port(int i) const { return nodes_[i].http_port; }
   std::string peer_address(int i) const;
   std::string data_dir(int i) const;
   const std::string& dir() const { return dir_; }
