@@ -362,7 +362,7 @@ def check_package(build, tmp):
     contents = tool_output("package", ["dpkg-deb", "--contents", deb]) or ""
     for path in ["./usr/bin/clawd", "./usr/bin/clawctl", "./usr/lib/systemd/system/clawd.service",
                  "./usr/lib/sysusers.d/clawd.conf", "./etc/clawd/clawd.yaml",
-                 "./usr/share/doc/clawd/copyright", "./usr/share/doc/clawd/changelog.gz"]:
+                 "./usr/share/doc/clawd/deploy/README.md"]:
         if not re.search(r"\s" + re.escape(path) + r"$", contents, re.M):
             fail("package", f"{deb.name} lacks {path}")
     control = tmp / "control"
