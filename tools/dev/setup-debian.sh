@@ -17,6 +17,8 @@ packages=(
   libcivetweb-dev libsystemd-dev
   # operations tests: promtool + a real Prometheus server, systemd-analyze / systemd-sysusers
   prometheus systemd
+  # the .deb (cpack -G DEB, slow tier): dpkg-shlibdeps for the package's Depends
+  dpkg-dev
 )
 
 missing=()
