@@ -423,6 +423,36 @@ Result<NodeStatus> Client::Status(const std::string& endpoint, const CallOptions
   return ToNodeStatus(response, endpoint);
 }
 
+Result<std::string> Client::WaitForConnection(std::chrono::milliseconds timeout) {
+  Dispatcher& d = impl_->dispatcher;
+  const auto deadline = std::chrono::system_clock::now() + timeout;
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (const std::string& endpoint : d.options().endpoints) channels.push_back(d.ChannelFor(endpoint));
+  // Every channel starts connecting at once (GetState(true)); then each is watched in turn for a
+  // short slice, so that the first one to connect wins whichever it is.
+  constexpr auto kSlice = std::chrono::milliseconds(20);
+  while (true) {
+    for (size_t i = 0; i < channels.size(); ++i) {
+      if (channels[i]->GetState(/*try_to_connect=*/true) == GRPC_CHANNEL_READY) {
+        return d.options().endpoints[i];
+      }
+    }
+    const auto now = std::chrono::system_clock::now();
+    if (now >= deadline) break;
+    for (auto& channel : channels) {
+      const grpc_connectivity_state state = channel->GetState(/*try_to_connect=*/false);
+      if (state == GRPC_CHANNEL_READY) break;
+      channel->WaitForStateChange(state, std::min<std::chrono::system_clock::time_point>(
+                                             deadline, std::chrono::system_clock::now() + kSlice));
+    }
+  }
+  std::string names;
+  for (const std::string& endpoint : d.options().endpoints) names += (names.empty() ? "" : ", ") + endpoint;
+  return std::unexpected(Error{.code = ErrorCode::kUnavailable,
+                               .message = "cannot connect to " + names + " within " +
+                                          std::to_string(timeout.count()) + " ms"});
+}
+
 Result<std::vector<ShardInfo>> Client::ListShards(const CallOptions& options) {
   Dispatcher& d = impl_->dispatcher;
   if (auto refreshed = d.Refresh(d.DeadlineOf(options), std::nullopt); !refreshed) {

@@ -32,6 +32,7 @@
 // This header includes no protobuf or gRPC headers (pimpl).
 #pragma once
 
+#include <chrono>
 #include <expected>
 #include <functional>
 #include <future>
@@ -122,6 +123,11 @@ class Client {
   // Cluster.Status of the node at `endpoint` ("host:port"), not necessarily a seed. No retries.
   [[nodiscard]] Result<NodeStatus> Status(const std::string& endpoint,
                                           const CallOptions& options = {});
+  // Connects to every seed endpoint at once and returns the first one connected within
+  // `timeout`, or kUnavailable (naming the endpoints) when none is. Calls made afterwards reuse
+  // the connections. Calls connect on their own, so this is optional: it tells "cannot connect"
+  // apart from a slow or failing cluster (clawctl's --dial-timeout). No retries after `timeout`.
+  [[nodiscard]] Result<std::string> WaitForConnection(std::chrono::milliseconds timeout);
   // The shard directory from the first endpoint that answers; also reloads the route cache.
   [[nodiscard]] Result<std::vector<ShardInfo>> ListShards(const CallOptions& options = {});
   // The cluster's nodes from the first endpoint that answers.

@@ -113,6 +113,10 @@ v1::Cluster::Stub& Dispatcher::ClusterStub(const std::string& address) {
   return *StubsFor(address).cluster;
 }
 
+std::shared_ptr<grpc::Channel> Dispatcher::ChannelFor(const std::string& address) {
+  return StubsFor(address).channel;
+}
+
 std::vector<std::string> Dispatcher::Endpoints() const {
   std::vector<std::string> endpoints = options_.endpoints;
   for (std::string& address : cache_.KnownAddresses()) {

@@ -102,6 +102,8 @@ class Dispatcher {
 
   v1::KV::Stub& KvStub(const std::string& address);
   v1::Cluster::Stub& ClusterStub(const std::string& address);
+  // The channel the stubs of `address` use (made on first use, kept for the client's life).
+  std::shared_ptr<grpc::Channel> ChannelFor(const std::string& address);
 
   // 16 random bytes fixed per client, then an 8-byte big-endian counter.
   [[nodiscard]] std::string NewRequestId();

@@ -93,6 +93,7 @@ ErrorCode FromGrpcCode(grpc::StatusCode code) {
     case grpc::StatusCode::RESOURCE_EXHAUSTED: return ErrorCode::kResourceExhausted;
     case grpc::StatusCode::FAILED_PRECONDITION: return ErrorCode::kFailedPrecondition;
     case grpc::StatusCode::ABORTED: return ErrorCode::kAborted;
+    case grpc::StatusCode::ALREADY_EXISTS: return ErrorCode::kAlreadyExists;
     case grpc::StatusCode::UNAVAILABLE: return ErrorCode::kUnavailable;
     case grpc::StatusCode::INTERNAL: return ErrorCode::kInternal;
     default: return ErrorCode::kUnknown;
@@ -121,6 +122,7 @@ std::string_view ErrorCodeName(ErrorCode code) {
     case ErrorCode::kResourceExhausted: return "RESOURCE_EXHAUSTED";
     case ErrorCode::kFailedPrecondition: return "FAILED_PRECONDITION";
     case ErrorCode::kAborted: return "ABORTED";
+    case ErrorCode::kAlreadyExists: return "ALREADY_EXISTS";
     case ErrorCode::kInternal: return "INTERNAL";
     case ErrorCode::kUnknown: return "UNKNOWN";
   }

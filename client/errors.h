@@ -45,6 +45,7 @@ enum class ErrorCode : uint8_t {
   kResourceExhausted,
   kFailedPrecondition,
   kAborted,
+  kAlreadyExists,
   kInternal,
   kUnknown,
 };

@@ -118,4 +118,15 @@ grpc::ServerUnaryReactor* AdminService::SplitShard(grpc::CallbackServerContext* 
   return reactor;
 }
 
+grpc::ServerUnaryReactor* AdminService::GetConfig(grpc::CallbackServerContext* ctx,
+                                                  const v1::GetConfigRequest* /*req*/,
+                                                  v1::GetConfigResponse* resp) {
+  resp->set_node_id(identity_.node_id);
+  resp->set_name(identity_.name);
+  resp->set_yaml(identity_.config_yaml);
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
 }  // namespace claw::server

@@ -1,5 +1,6 @@
 // AdminService: the claw.v1.Cluster gRPC service — node status, the shard directory with leaders
-// (the C++ client's route source) and the member list. Answers from the Router and the Store.
+// (the C++ client's route source), the member list and the node's effective configuration.
+// Answers from the Router, the Store and the identity it was built with.
 // Thread-safe. Status blocks its handler briefly while every raft worker reports (admin calls are
 // rare; the KV path never waits like this).
 #pragma once
@@ -17,6 +18,8 @@ struct NodeIdentity {
   uint64_t node_id = 0;
   uint64_t cluster_id = 0;
   std::string name{};
+  // The node's effective configuration as config::ToYaml prints it (GetConfig's answer).
+  std::string config_yaml{};
 };
 
 class AdminService final : public v1::Cluster::CallbackService {
@@ -40,6 +43,8 @@ class AdminService final : public v1::Cluster::CallbackService {
                                            v1::TransferLeaderResponse* resp) override;
   grpc::ServerUnaryReactor* SplitShard(grpc::CallbackServerContext* ctx, const v1::SplitShardRequest* req,
                                        v1::SplitShardResponse* resp) override;
+  grpc::ServerUnaryReactor* GetConfig(grpc::CallbackServerContext* ctx, const v1::GetConfigRequest* req,
+                                      v1::GetConfigResponse* resp) override;
 
  private:
   NodeIdentity identity_;

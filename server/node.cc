@@ -13,6 +13,7 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <spdlog/spdlog.h>
 
+#include "config/load.h"
 #include "server/admin_service.h"
 #include "server/grpc_metrics.h"
 #include "server/grpc_transport.h"
@@ -655,7 +656,8 @@ std::expected<std::unique_ptr<Node>, StartError> Node::Start(const config::Confi
   p.kv = std::make_unique<KvService>(p.store.get(), p.router.get(), limits);
   const auto dead_after = std::chrono::milliseconds(config.raft.node_dead_after_ms);
   p.admin = std::make_unique<AdminService>(
-      NodeIdentity{.node_id = p.node_id, .cluster_id = p.cluster_id, .name = config.name}, p.store.get(),
+      NodeIdentity{.node_id = p.node_id, .cluster_id = p.cluster_id, .name = config.name,
+                   .config_yaml = claw::config::ToYaml(config)}, p.store.get(),
       p.router.get(), [parts, dead_after](uint64_t peer) {
         return std::chrono::steady_clock::now() - parts->transport->LastHeard(peer) < dead_after;
       });

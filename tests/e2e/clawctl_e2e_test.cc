@@ -99,7 +99,7 @@ TEST_CASE("clawctl: data commands in table and JSON output, with their exit code
     ProcessResult got = Ctl(c, {"get", "?ctl/lock"});
     CHECK(got.out == "done\n");
   }
-  SECTION("failed requests exit 1 with the error code on stderr") {
+  SECTION("failed requests exit 1 with the error code on stderr; no endpoint at all exits 5") {
     ProcessResult big = Ctl(c, {"put", "?ctl/" + std::string(5000, 'k'), "v"});
     CHECK(big.exit_code == 1);
     CHECK(big.err.find("TOO_LARGE") != std::string::npos);
@@ -109,8 +109,8 @@ TEST_CASE("clawctl: data commands in table and JSON output, with their exit code
     CHECK(span.err.find("INVALID_ARGUMENT") != std::string::npos);
     ProcessResult nobody = RunProcess({ClawctlPath(), "--endpoints", "127.0.0.1:" + std::to_string(FreePort()),
                                        "--timeout", "500ms", "get", "x"});
-    CHECK(nobody.exit_code == 1);
-    CHECK_FALSE(nobody.err.empty());
+    CHECK(nobody.exit_code == 5);
+    CHECK_THAT(nobody.err, Catch::StartsWith("Error: cannot connect to any endpoint"));
   }
   SECTION("usage errors exit 2") {
     for (const std::vector<std::string>& args :
@@ -352,13 +352,12 @@ TEST_CASE("clawctl: shard move on 4 nodes, from a follower and from the leader, 
   CHECK_THAT(refused.err, Catch::Contains("add --yes"));
   CHECK(LeaderView(c, 2)->first.epoch().conf_version() == 1);
 
-  // From a follower to node 1, which hosts no replica of shard 2: learner, promote, remove.
+  // From a follower to node 1, which hosts no replica of shard 2: learner, promote, remove (the
+  // epoch's conf_version goes 1 -> 4). stderr is a pipe: no progress lines, only the outcome.
   ProcessResult move = Ctl(c, {"-w", "json", "shard", "move", "2", "--from", std::to_string(follower), "--to", "1",
                                "--yes"});
   REQUIRE(move.exit_code == 0);
-  CHECK_THAT(move.err, Catch::Contains("clawctl: shard 2: added a learner on node 1 (epoch 2.1)\n"));
-  CHECK_THAT(move.err, Catch::Contains("clawctl: shard 2: promoted the learner on node 1 to voter (epoch 3.1)\n"));
-  CHECK_THAT(move.err, Catch::Contains("clawctl: shard 2: removed the replica on node " + std::to_string(follower) + " (epoch 4.1)\n"));
+  CHECK(move.err.empty());
   CHECK(RoleIn(move.out, 1) == "VOTER");
   CHECK(RoleIn(move.out, follower).empty());
   view = LeaderView(c, 2);
@@ -376,9 +375,7 @@ TEST_CASE("clawctl: shard move on 4 nodes, from a follower and from the leader, 
   ProcessResult from_leader = Ctl(c, {"shard", "move", "2", "--from", std::to_string(old_leader), "--to",
                                       std::to_string(follower), "--yes"});
   REQUIRE(from_leader.exit_code == 0);
-  CHECK_THAT(from_leader.err, Catch::Contains("moved the leadership from node " + std::to_string(old_leader) + " to node " +
-                             std::to_string(follower) + "\n"));
-  CHECK_THAT(from_leader.err, Catch::Contains("removed the replica on node " + std::to_string(old_leader)));
+  CHECK(from_leader.err.empty());
   view = LeaderView(c, 2);
   REQUIRE(view.has_value());
   CHECK(view->second == follower);

@@ -60,7 +60,7 @@ TEST_CASE("clawctl placement rules / rule set / rule delete on 3 nodes", "[e2e]"
   CHECK(overlap.exit_code == 1);
   CHECK_THAT(
       overlap.err,
-      Catch::Contains("clawctl: INVALID_ARGUMENT: rule 'warm': its range overlaps rule 'hot'"));
+      Catch::Contains("Error: INVALID_ARGUMENT: rule 'warm': its range overlaps rule 'hot'"));
   CHECK(overlap.out.empty());
   // Bad arguments: exit 2 before any request.
   CHECK(Ctl(c, {"placement", "rule", "set", "default", "--start", "a"}).exit_code == 2);

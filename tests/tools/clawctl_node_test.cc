@@ -112,6 +112,28 @@ class FakePlacement final : public FakeClockAdmin<PlacementAdmin> {
     return it->second;
   }
 
+  // As PlacementService::Join: a live node of the same name and peer address is answered as it
+  // is; a name or peer address of another live node is ALREADY_EXISTS; else a new id.
+  client::Result<PlacementNode> Join(const std::string& address, const PlacementNode& node, Timeout) override {
+    if (auto refused = Answer("Join " + node.name, address)) return std::unexpected(*refused);
+    uint64_t next_id = 1;
+    for (const auto& [id, n] : nodes) {
+      next_id = std::max(next_id, id + 1);
+      if (n.state == PlacementNode::State::kRemoved) continue;
+      if (n.name == node.name && n.peer_address == node.peer_address) return Record(n);
+      if (n.name == node.name || n.peer_address == node.peer_address) {
+        return std::unexpected(Error{.code = ErrorCode::kAlreadyExists,
+                                     .message = "the name or peer address belongs to node " + std::to_string(id),
+                                     .grpc_code = static_cast<int>(grpc::StatusCode::ALREADY_EXISTS)});
+      }
+    }
+    PlacementNode joined = node;
+    joined.node_id = next_id;
+    joined.state = PlacementNode::State::kUp;
+    nodes[next_id] = joined;
+    return Record(joined);
+  }
+
   // The rules commands are tested against their own fake (clawctl_rules_test.cc).
   client::Result<PlacementRules> GetRules(const std::string&, Timeout) override {
     return NotInThisFake();
@@ -330,7 +352,7 @@ TEST_CASE("clawctl node commands find the meta leader: redirects, down endpoints
     FakePlacement admin(3, 0);
     Run run = RunOn(admin, {"--timeout", "3s", "node", "list"});
     CHECK(run.code == kExitFailed);
-    CHECK(run.err.starts_with("clawctl: NOT_LEADER: node 3 does not lead the meta shard\n"
+    CHECK(run.err.starts_with("Error: NOT_LEADER: node 3 does not lead the meta shard\n"
                               "hint: the meta shard, which runs the placement service, has no leader"));
     CHECK(admin.slept == milliseconds(3000));
     CHECK(run.out.empty());
@@ -367,7 +389,7 @@ TEST_CASE("clawctl node commands find the meta leader: redirects, down endpoints
     admin.faults.push_back(Error{.code = ErrorCode::kUnimplemented, .message = "unknown service claw.v1.Placement"});
     Run run = RunOn(admin, {"node", "list"});
     CHECK(run.code == kExitFailed);
-    CHECK(run.err == "clawctl: UNIMPLEMENTED: unknown service claw.v1.Placement\n");
+    CHECK(run.err == "Error: UNIMPLEMENTED: unknown service claw.v1.Placement\n");
     CHECK(admin.calls.size() == 1);
     CHECK(admin.slept == milliseconds(0));
   }
@@ -400,6 +422,67 @@ TEST_CASE("clawctl node drain --wait prints what is left until the node holds no
   CHECK(json.err.starts_with("clawctl: node 3 is draining already\nclawctl: node 3: drained"));
   CHECK(json.out.starts_with(R"({"nodes":[{"node_id":"3","name":"n3","state":"DRAINING","dead":false,)"));
   CHECK(json.out.find(R"("replicas":"0","leaders":"0")") != std::string::npos);
+}
+
+TEST_CASE("clawctl node drain --wait prints no progress when stderr is not a terminal", "[tools]") {
+  FakePlacement admin(4, 2);
+  admin.nodes[3].replicas = 2;
+  admin.drain_progress = {{2, 1}, {1, 0}, {0, 0}};
+  auto inv = ParseArgs({"node", "drain", "3", "--wait", "--yes"}, "node1:7379,node2:7379,node3:7379");
+  REQUIRE(inv);
+  inv->global.progress = false;
+  Run run = Capture([&](std::istream& in, std::ostream& out, std::ostream& err) {
+    return RunNodeCommand(*inv, admin, Interactive::kNo, in, out, err);
+  });
+  CHECK(run.code == kExitOk);
+  CHECK(run.err ==
+        "clawctl: node 3 is draining: the placement service moves its replicas and leaderships to other nodes\n"
+        "clawctl: node 3: drained: no replica or leadership left; remove it for good with `clawctl node remove 3`\n");
+  CHECK(run.out.find("DRAINING") != std::string::npos);
+}
+
+TEST_CASE("clawctl member add registers a node through Placement.Join on the meta leader", "[tools]") {
+  FakePlacement admin(3, 2);
+  Run run = RunOn(admin, {"member", "add", "n4", "--peer-urls", "node4:7380", "--client-urls", "node4:7379",
+                          "--zone", "z3"});
+  CHECK(run.code == kExitOk);
+  CHECK(admin.calls == Calls({"Join n4 @1", "Join n4 @2"}));
+  CHECK(run.out ==
+        "ID  NAME  STATE  ZONE/RACK/HOST  ADDRESS     REPLICAS  LEADERS  HEARTBEAT  DISK_USED  DISK_FREE\n"
+        "4   n4    UP     z3/-/-          node4:7379  0         0        -          -          -\n");
+  CHECK(run.err ==
+        "clawctl: node 4 (n4 at node4:7379) is a member; start it with (clawd config) name: n4, "
+        "advertise_peer_addr: node4:7380, join: [node1:7379, node2:7379, node3:7379], zone: z3\n");
+  REQUIRE(admin.nodes.contains(4));
+  CHECK(admin.nodes[4].peer_address == "node4:7380");
+  CHECK(admin.nodes[4].zone == "z3");
+
+  // The same again (a retry, or the node joined by itself): the same id, no second node.
+  Run again = RunOn(admin, {"-w", "json", "member", "add", "n4", "--peer-urls", "node4:7380", "--client-urls",
+                            "node4:7379"});
+  CHECK(again.code == kExitOk);
+  CHECK(again.out.starts_with(R"({"nodes":[{"node_id":"4","name":"n4","state":"UP",)"));
+  CHECK(admin.nodes.size() == 4);
+
+  // Another node's name: refused, exit 1.
+  Run taken = RunOn(admin, {"member", "add", "n2", "--peer-urls", "node9:7380", "--client-urls", "node9:7379"});
+  CHECK(taken.code == kExitFailed);
+  CHECK(taken.err == "Error: the name or peer address belongs to node 2 (see `clawctl member list`)\n");
+  CHECK(taken.out.empty());
+}
+
+TEST_CASE("clawctl member remove is node remove: it needs --yes without a terminal", "[tools]") {
+  FakePlacement admin(4, 1);
+  admin.nodes[4].replicas = 0;
+  admin.nodes[4].leaders = 0;
+  Run refused = RunOn(admin, {"member", "remove", "4"});
+  CHECK(refused.code == kExitUsage);
+  CHECK(refused.err ==
+        "Error: node remove changes the cluster: add --yes to confirm (stdin is not a terminal to ask on)\n");
+  CHECK(admin.calls.empty());
+  Run removed = RunOn(admin, {"member", "remove", "4", "--yes"});
+  CHECK(removed.code == kExitOk);
+  CHECK(admin.nodes[4].state == PlacementNode::State::kRemoved);
 }
 
 TEST_CASE("clawctl node drain --wait stops at --command-timeout; the drain goes on", "[tools]") {
@@ -443,7 +526,7 @@ TEST_CASE("clawctl node drain and remove need --yes without a terminal and ask [
     Run no = RunOn(admin, {"node", "drain", "3"}, Interactive::kYes, "n\n");
     CHECK(no.code == kExitUsage);
     CHECK(no.err == "Drain node 3 (n3 at node3:7379), moving its 3 replicas, 1 leader to other nodes? [y/N] "
-                    "clawctl: not confirmed; nothing was changed\n");
+                    "Error: not confirmed; nothing was changed\n");
     CHECK(admin.calls == Calls({"ListNodes @1"}));
     Run yes = RunOn(admin, {"node", "drain", "3"}, Interactive::kYes, "y\n");
     CHECK(yes.code == kExitOk);
@@ -461,7 +544,7 @@ TEST_CASE("clawctl node remove: refused while replicas remain, with the reason a
   Run refused = RunOn(admin, {"node", "remove", "3", "--yes"});
   CHECK(refused.code == kExitFailed);
   CHECK(refused.err ==
-        "clawctl: node 3 cannot be removed: node 3 still holds 3 replicas (shards 1, 2, 3): drain it first "
+        "Error: node 3 cannot be removed: node 3 still holds 3 replicas (shards 1, 2, 3): drain it first "
         "(clawctl node drain 3) and wait until it holds none\n"
         "hint: drain it first: clawctl node drain 3 --wait\n");
   CHECK(refused.out.empty());
@@ -492,7 +575,7 @@ TEST_CASE("clawctl node drain / remove exit 3 for a node the cluster does not kn
                                                                 {"node", "drain", "9", "--wait", "--yes"}}) {
     Run run = RunOn(admin, args);
     CHECK(run.code == kExitNotFound);
-    CHECK(run.err == "clawctl: no node 9 (see `clawctl node list`)\n");
+    CHECK(run.err == "Error: no node 9 (see `clawctl node list`)\n");
   }
   CHECK(admin.calls == Calls({"ListNodes @1", "ListNodes @1", "ListNodes @1"}));
   // Listed, but gone by the time the change arrives: the server's NOT_FOUND, exit 3.
@@ -500,7 +583,7 @@ TEST_CASE("clawctl node drain / remove exit 3 for a node the cluster does not kn
   admin.calls.clear();
   Run raced = RunOn(admin, {"node", "drain", "3", "--yes"});
   CHECK(raced.code == kExitNotFound);
-  CHECK(raced.err == "clawctl: node 3 is not a member (see `clawctl node list`)\n");
+  CHECK(raced.err == "Error: node 3 is not a member (see `clawctl node list`)\n");
 }
 
 TEST_CASE("clawctl node drain retries an answer lost on the way (idempotent)", "[tools]") {
@@ -544,7 +627,7 @@ TEST_CASE("clawctl placement explain prints the service's lines", "[tools]") {
                     "\n");
   Run missing = RunOn(admin, {"placement", "explain", "9"});
   CHECK(missing.code == kExitNotFound);
-  CHECK(missing.err == "clawctl: shard 9 is not in the directory (see `clawctl shard list`)\n");
+  CHECK(missing.err == "Error: shard 9 is not in the directory (see `clawctl shard list`)\n");
   CHECK(missing.out.empty());
 }
 

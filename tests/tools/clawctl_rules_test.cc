@@ -90,6 +90,9 @@ class FakeRules final : public FakeClockAdmin<PlacementAdmin> {
   client::Result<std::vector<std::string>> Explain(const std::string&, uint64_t, Timeout) override {
     return NotInThisFake();
   }
+  client::Result<PlacementNode> Join(const std::string&, const PlacementNode&, Timeout) override {
+    return NotInThisFake();
+  }
 
  private:
   // A few of server::ValidateRules' checks, with its messages.
@@ -453,8 +456,8 @@ TEST_CASE("clawctl placement rule set: a concurrent change is read again and the
     CHECK(admin.slept == milliseconds(2000));
     CHECK(changes >= 3);
     CHECK_THAT(run.err, Catch::Contains(
-                            "clawctl: the rules kept changing until the --command-timeout ran out\n"
-                            "clawctl: FAILED_PRECONDITION: the rules changed meanwhile"));
+                            "Error: the rules kept changing until the --command-timeout ran out\n"
+                            "Error: FAILED_PRECONDITION: the rules changed meanwhile"));
     for (const PlacementRule& rule : admin.stored.rules) CHECK(rule.name != "hot");
   }
 
@@ -492,7 +495,7 @@ TEST_CASE("clawctl placement rule delete: the rule dropped; an absent one exits 
   admin.calls.clear();
   Run absent = RunOn(admin, {"placement", "rule", "delete", "hot"});
   CHECK(absent.code == kExitNotFound);
-  CHECK(absent.err == "clawctl: no rule 'hot' (see `clawctl placement rules`)\n");
+  CHECK(absent.err == "Error: no rule 'hot' (see `clawctl placement rules`)\n");
   CHECK(absent.out.empty());
   CHECK(admin.calls == Calls({"GetRules @1", "GetRules @2"}));  // no SetRules
   CHECK(admin.stored.version == 8);
@@ -514,7 +517,7 @@ TEST_CASE("clawctl placement rule set: the server's refusal is printed as it is"
   Run run = RunOn(admin, {"placement", "rule", "set", "warm", "--start", "n", "--end", "z"});
   CHECK(run.code == kExitFailed);
   CHECK(run.err ==
-        "clawctl: INVALID_ARGUMENT: rule 'warm': its range overlaps rule 'hot'\n"
+        "Error: INVALID_ARGUMENT: rule 'warm': its range overlaps rule 'hot'\n"
         "hint: the rules in force: clawctl placement rules\n");
   CHECK(run.out.empty());
   CHECK(admin.stored.rules.size() == 1);

@@ -446,7 +446,7 @@ TEST_CASE("clawctl shard commands find the leader through replicas and NOT_LEADE
   // To a node that hosts no voter: the leader's refusal, exit 1.
   Run bad = RunOn(admin, {"shard", "transfer-leader", "2", "--to", "1"});
   CHECK(bad.code == kExitFailed);
-  CHECK(bad.err.starts_with("clawctl: INVALID_ARGUMENT: hosts no voter\n"));
+  CHECK(bad.err.starts_with("Error: INVALID_ARGUMENT: hosts no voter\n"));
 }
 
 TEST_CASE("clawctl shard split: at a key or the middle, on the leader, with the epoch", "[tools]") {
@@ -477,7 +477,7 @@ TEST_CASE("clawctl shard split: at a key or the middle, on the leader, with the 
   SECTION("a key outside the shard: the leader's refusal, exit 1") {
     Run run = RunOn(admin, {"shard", "split", "2", "--key", "\x90", "--yes"});
     CHECK(run.code == kExitFailed);
-    CHECK(run.err.starts_with("clawctl: INVALID_ARGUMENT: not inside\n"));
+    CHECK(run.err.starts_with("Error: INVALID_ARGUMENT: not inside\n"));
   }
   SECTION("an answer lost after the split applied: found in the directory, not split twice") {
     admin.faults.push_back({Error{.code = ErrorCode::kUnavailable, .message = "leader lost", .definite = false}, true});
@@ -495,7 +495,7 @@ TEST_CASE("clawctl shard split: at a key or the middle, on the leader, with the 
                             }});
     Run run = RunOn(admin, {"shard", "split", "2", "--key", "b", "--yes"});
     CHECK(run.code == kExitFailed);
-    CHECK(run.err.starts_with("clawctl: EPOCH_MISMATCH: shard 2's range changed meanwhile (epoch 1.1 -> 1.5)"));
+    CHECK(run.err.starts_with("Error: EPOCH_MISMATCH: shard 2's range changed meanwhile (epoch 1.1 -> 1.5)"));
     CHECK(admin.calls == std::vector<std::string>{"SPLIT b @2"});
   }
 }
@@ -540,7 +540,7 @@ TEST_CASE("clawctl shard commands exit 3 for a shard the directory does not know
            {"shard", "move", "9", "--from", "1", "--to", "2", "--yes"}}) {
     Run run = RunOn(admin, args);
     CHECK(run.code == kExitNotFound);
-    CHECK(run.err == "clawctl: no shard 9 (see `clawctl shard list`)\n");
+    CHECK(run.err == "Error: no shard 9 (see `clawctl shard list`)\n");
     CHECK(run.out.empty());
   }
   CHECK(admin.calls.empty());
@@ -588,7 +588,7 @@ TEST_CASE("clawctl shard commands over gRPC: show from the directory, admin RPC 
   CHECK(run({"shard", "show", "7"}).code == kExitNotFound);
   Run transfer = run({"shard", "transfer-leader", "1", "--to", "2"});
   CHECK(transfer.code == kExitFailed);
-  CHECK(transfer.err.starts_with("clawctl: UNIMPLEMENTED"));
+  CHECK(transfer.err.starts_with("Error: UNIMPLEMENTED"));
   CHECK(run({"shard", "split", "1"}).code == kExitUsage);  // no terminal, no --yes
 }
 

@@ -290,7 +290,7 @@ TEST_CASE("clawctl error messages carry code, message and hint", "[tools]") {
   error.message = "no";
   error.leader_node_id = 2;
   error.leader_address = "h:2";
-  CHECK(FormatError(error) == "clawctl: NOT_LEADER: no\nhint: the leader is node 2 at h:2\n");
+  CHECK(FormatError(error) == "Error: NOT_LEADER: no\nhint: the leader is node 2 at h:2\n");
   error.code = client::ErrorCode::kDeadlineExceeded;
   error.definite = false;
   const std::string text = FormatError(error);
@@ -354,7 +354,7 @@ TEST_CASE("clawctl reports a failed request on stderr with exit code 1", "[tools
   auto run = RunOn(cluster, {"put", "k", "v"});
   CHECK(run.code == kExitFailed);
   CHECK(run.out.empty());
-  CHECK(run.err.starts_with("clawctl: TOO_LARGE: value of 2 MiB exceeds 1 MiB\nhint: "));
+  CHECK(run.err.starts_with("Error: TOO_LARGE: value of 2 MiB exceeds 1 MiB\nhint: "));
 }
 
 }  // namespace claw::clawctl::testing

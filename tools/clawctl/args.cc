@@ -1,6 +1,7 @@
 #include "tools/clawctl/args.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <initializer_list>
 #include <map>
@@ -28,10 +29,17 @@ constexpr FlagSpec kFlags[] = {
     {"limit", true, false},      {"reverse", false, false},     {"keys-only", false, false},
     {"if", true, false},         {"then", true, false},         {"else", true, false},
     {"key", true, false},        {"key-hex", true, false},      {"from", true, false},
-    {"to", true, false},         {"yes", false, false},         {"command-timeout", true, false},
+    {"to", true, false},         {"yes", false, false},         {"command-timeout", true, true},
     {"wait", false, false},      {"start", true, false},        {"start-hex", true, false},
     {"end", true, false},        {"end-hex", true, false},      {"replicas", true, false},
-    {"zones", true, false},      {"leader-zones", true, false},
+    {"zones", true, false},      {"leader-zones", true, false}, {"dial-timeout", true, true},
+    {"peer-urls", true, false},  {"client-urls", true, false},  {"zone", true, false},
+    {"rack", true, false},       {"host", true, false},
+};
+
+// How a flag's value came: on the command line or from its CLAWCTL_* variable.
+struct FlagOrigin {
+  std::string_view env_name;  // empty: the command line
 };
 
 const FlagSpec* FindFlag(std::string_view name) {
@@ -129,33 +137,62 @@ std::expected<void, std::string> Tokenize(const std::vector<std::string>& args,
   return {};
 }
 
-std::expected<void, std::string> ApplyGlobal(const FlagUse& flag, GlobalOptions* global) {
+// The global options as given: the command line's over the environment's (Resolve applies them).
+struct GlobalChoice {
+  std::optional<std::chrono::milliseconds> timeout{};
+  std::optional<std::chrono::milliseconds> command_timeout{};
+};
+
+// Applies global option `flag` (from the command line, or from the environment variable
+// `env_name`) to `inv`.
+std::expected<void, std::string> ApplyGlobal(const FlagUse& flag, std::string_view env_name,
+                                             Invocation* inv, GlobalChoice* choice) {
+  GlobalOptions* global = &inv->global;
   const std::string_view name = flag.spec->name;
+  // Error messages name where the bad value came from.
+  const std::string source =
+      env_name.empty() ? (name == "write-out" ? std::string("-w") : "--" + std::string(name))
+                       : "$" + std::string(env_name);
+  auto duration = [&](std::string_view example) -> std::expected<milliseconds, std::string> {
+    auto value = ParseDuration(flag.value);
+    if (!value || value->count() <= 0) {
+      return std::unexpected(source + " wants a positive duration like " + std::string(example) +
+                             ", not '" + flag.value + "'");
+    }
+    return *value;
+  };
   if (name == "endpoints") {
     global->endpoints = SplitList(flag.value);
-    if (global->endpoints.empty()) return std::unexpected("--endpoints is empty");
+    if (global->endpoints.empty()) return std::unexpected(source + " is empty");
   } else if (name == "write-out") {
     if (flag.value == "table") {
       global->format = OutputFormat::kTable;
     } else if (flag.value == "json") {
       global->format = OutputFormat::kJson;
+    } else if (flag.value == "simple") {
+      global->format = OutputFormat::kSimple;
     } else {
-      return std::unexpected("-w must be table or json, not '" + flag.value + "'");
+      return std::unexpected(source + " must be table, simple or json, not '" + flag.value + "'");
     }
   } else if (name == "timeout") {
-    auto timeout = ParseDuration(flag.value);
-    if (!timeout || timeout->count() <= 0) {
-      return std::unexpected("--timeout wants a positive duration like 5s or 500ms, not '" +
-                             flag.value + "'");
-    }
-    global->timeout = *timeout;
+    auto timeout = duration("5s or 500ms");
+    if (!timeout) return std::unexpected(timeout.error());
+    choice->timeout = *timeout;
+  } else if (name == "command-timeout") {
+    auto timeout = duration("60s or 2m");
+    if (!timeout) return std::unexpected(timeout.error());
+    choice->command_timeout = *timeout;
+  } else if (name == "dial-timeout") {
+    auto timeout = duration("2s or 500ms");
+    if (!timeout) return std::unexpected(timeout.error());
+    global->dial_timeout = *timeout;
   } else if (name == "consistency") {
     if (flag.value == "linearizable") {
       global->consistency = client::Consistency::kLinearizable;
     } else if (flag.value == "stale") {
       global->consistency = client::Consistency::kStale;
     } else {
-      return std::unexpected("--consistency must be linearizable or stale");
+      return std::unexpected(source + " must be linearizable or stale");
     }
   } else if (name == "durability") {
     if (flag.value == "quorum") {
@@ -163,7 +200,7 @@ std::expected<void, std::string> ApplyGlobal(const FlagUse& flag, GlobalOptions*
     } else if (flag.value == "leader") {
       global->durability = client::Durability::kLeader;
     } else {
-      return std::unexpected("--durability must be quorum or leader");
+      return std::unexpected(source + " must be quorum or leader");
     }
   } else if (name == "forward") {
     global->forward = true;
@@ -179,15 +216,14 @@ const std::map<Command, std::vector<std::string_view>>& AllowedFlags() {
       {Command::kDel, {"prev-kv", "range", "prefix"}},
       {Command::kScan, {"limit", "reverse", "keys-only", "prefix"}},
       {Command::kTxn, {"if", "then", "else"}},
-      {Command::kShardSplit, {"key", "key-hex", "yes", "command-timeout"}},
-      {Command::kShardTransferLeader, {"to", "command-timeout"}},
-      {Command::kShardMove, {"from", "to", "yes", "command-timeout"}},
-      {Command::kNodeDrain, {"wait", "yes", "command-timeout"}},
-      {Command::kNodeRemove, {"yes", "command-timeout"}},
+      {Command::kShardSplit, {"key", "key-hex", "yes"}},
+      {Command::kShardTransferLeader, {"to"}},
+      {Command::kShardMove, {"from", "to", "yes"}},
+      {Command::kNodeDrain, {"wait", "yes"}},
+      {Command::kNodeRemove, {"yes"}},
       {Command::kPlacementRuleSet,
-       {"start", "start-hex", "end", "end-hex", "replicas", "zones", "leader-zones",
-        "command-timeout"}},
-      {Command::kPlacementRuleDelete, {"command-timeout"}},
+       {"start", "start-hex", "end", "end-hex", "replicas", "zones", "leader-zones"}},
+      {Command::kMemberAdd, {"peer-urls", "client-urls", "zone", "rack", "host"}},
   };
   return allowed;
 }
@@ -199,7 +235,11 @@ std::string_view CommandName(Command command) {
     case Command::kDel: return "del";
     case Command::kScan: return "scan";
     case Command::kTxn: return "txn";
-    case Command::kStatus: return "status";
+    case Command::kStatus: return "endpoint status";
+    case Command::kEndpointHealth: return "endpoint health";
+    case Command::kConfigShow: return "config show";
+    case Command::kCompletion: return "completion";
+    case Command::kMemberAdd: return "member add";
     case Command::kShardList: return "shard list";
     case Command::kShardShow: return "shard show";
     case Command::kShardSplit: return "shard split";
@@ -322,13 +362,30 @@ std::expected<void, std::string> ApplyCommandFlag(const FlagUse& flag, Invocatio
       }
     }
   }
-  if (name == "command-timeout") {
-    auto timeout = ParseDuration(flag.value);
-    if (!timeout || timeout->count() <= 0) {
-      return std::unexpected("--command-timeout wants a positive duration like 60s or 2m, not '" +
+  if (name == "peer-urls" || name == "client-urls") {
+    std::string& address = name == "peer-urls" ? inv->peer_address : inv->client_address;
+    const std::vector<std::string> list = SplitList(flag.value);
+    if (list.size() != 1) {
+      return std::unexpected("--" + std::string(name) + " wants one address host:port, not '" +
                              flag.value + "'");
     }
-    inv->command_timeout = *timeout;
+    address = list[0];
+    // A node address is host:port; a URL's scheme is dropped (etcdctl takes URLs here).
+    for (std::string_view scheme : {"http://", "https://"}) {
+      if (address.starts_with(scheme)) address.erase(0, scheme.size());
+    }
+    const size_t colon = address.rfind(':');
+    if (colon == std::string::npos || colon == 0 || !ParseNumber(address.substr(colon + 1))) {
+      return std::unexpected("--" + std::string(name) + " wants host:port, not '" + flag.value +
+                             "'");
+    }
+  }
+  if (name == "zone" || name == "rack" || name == "host") {
+    if (!ValidLabel(flag.value)) {
+      return std::unexpected("--" + std::string(name) + ": '" + flag.value +
+                             "' is not a locality name (1..64 of A-Z a-z 0-9 . _ -)");
+    }
+    (name == "zone" ? inv->zone : name == "rack" ? inv->rack : inv->host) = flag.value;
   }
   return {};
 }
@@ -340,6 +397,7 @@ std::expected<void, std::string> TakeCommand(std::vector<std::string> words, Inv
       {"put", Command::kPut},     {"get", Command::kGet},         {"del", Command::kDel},
       {"delete", Command::kDel},  {"scan", Command::kScan},       {"txn", Command::kTxn},
       {"status", Command::kStatus}, {"help", Command::kHelp},     {"version", Command::kVersion},
+      {"completion", Command::kCompletion},
   };
   const std::string word = words.front();
   words.erase(words.begin());
@@ -389,11 +447,30 @@ std::expected<void, std::string> TakeCommand(std::vector<std::string> words, Inv
     }
     words.erase(words.begin());
   } else if (word == "member") {
-    if (words.empty() || words.front() != "list") {
-      return std::unexpected("'member' wants a subcommand: member list");
+    static const std::map<std::string_view, Command> kMember = {
+        {"list", Command::kMemberList},
+        {"add", Command::kMemberAdd},
+        {"remove", Command::kNodeRemove},
+    };
+    auto sub = words.empty() ? kMember.end() : kMember.find(words.front());
+    if (sub == kMember.end()) return std::unexpected("'member' wants a subcommand: list, add, remove");
+    words.erase(words.begin());
+    inv->command = sub->second;
+  } else if (word == "endpoint") {
+    static const std::map<std::string_view, Command> kEndpoint = {
+        {"health", Command::kEndpointHealth},
+        {"status", Command::kStatus},
+    };
+    auto sub = words.empty() ? kEndpoint.end() : kEndpoint.find(words.front());
+    if (sub == kEndpoint.end()) return std::unexpected("'endpoint' wants a subcommand: health, status");
+    words.erase(words.begin());
+    inv->command = sub->second;
+  } else if (word == "config") {
+    if (words.empty() || words.front() != "show") {
+      return std::unexpected("'config' wants a subcommand: show");
     }
     words.erase(words.begin());
-    inv->command = Command::kMemberList;
+    inv->command = Command::kConfigShow;
   } else {
     return std::unexpected("unknown command '" + word + "'");
   }
@@ -418,7 +495,17 @@ std::expected<void, std::string> CheckArity(const Invocation& inv) {
       if (inv.prefix) return want(1, 1, "scan --prefix PREFIX [--limit N] [--reverse] [--keys-only]");
       return want(1, 2, "scan START [END] [--limit N] [--reverse] [--keys-only]");
     case Command::kTxn: return want(0, 0, "txn [--if CMP]... [--then OP]... [--else OP]...");
-    case Command::kStatus: return want(0, 0, "status");
+    case Command::kStatus: return want(0, 0, "endpoint status");
+    case Command::kEndpointHealth: return want(0, 0, "endpoint health");
+    case Command::kConfigShow: return want(0, 0, "config show");
+    case Command::kCompletion:
+      if (n == 1 && inv.args[0] != "bash") {
+        return std::unexpected("completion: only bash is supported, not '" + inv.args[0] + "'");
+      }
+      return want(1, 1, "completion bash");
+    case Command::kMemberAdd:
+      return want(1, 1, "member add NAME --peer-urls HOST:PORT --client-urls HOST:PORT [--zone Z] "
+                        "[--rack R] [--host H]");
     case Command::kShardList: return want(0, 0, "shard list");
     case Command::kShardShow: return want(1, 1, "shard show ID");
     case Command::kShardSplit: return want(1, 1, "shard split ID [--key KEY | --key-hex HEX] [--yes]");
@@ -541,14 +628,82 @@ std::optional<milliseconds> ParseDuration(std::string_view text) {
   return std::nullopt;
 }
 
+namespace {
+
+// "dial-timeout" -> "CLAWCTL_DIAL_TIMEOUT".
+std::string EnvName(std::string_view flag) {
+  std::string name = "CLAWCTL_";
+  for (char c : flag) {
+    name.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  }
+  return name;
+}
+
+// The global options that have an environment variable (not --help, --version).
+bool HasEnv(const FlagSpec& flag) {
+  return flag.global && flag.name != "help" && flag.name != "version";
+}
+
+// The global options from the environment: a valueless option (--forward) is on for "1" or
+// "true", off for "0", "false" or "".
+std::expected<void, std::string> ApplyEnvironment(const Environment& env, Invocation* inv,
+                                                  GlobalChoice* choice) {
+  for (const FlagSpec& spec : kFlags) {
+    if (!HasEnv(spec)) continue;
+    const std::string name = EnvName(spec.name);
+    auto it = env.find(name);
+    if (it == env.end()) continue;
+    if (!spec.takes_value) {
+      if (it->second == "0" || it->second == "false" || it->second.empty()) continue;
+      if (it->second != "1" && it->second != "true") {
+        return std::unexpected("$" + name + " must be true, false, 1 or 0, not '" + it->second + "'");
+      }
+    }
+    if (spec.name == "endpoints" && SplitList(it->second).empty()) continue;  // unset, in effect
+    if (auto ok = ApplyGlobal(FlagUse{&spec, it->second}, name, inv, choice); !ok) return ok;
+  }
+  return {};
+}
+
+}  // namespace
+
+bool IsMultiStep(Command command) {
+  switch (command) {
+    case Command::kShardSplit:
+    case Command::kShardTransferLeader:
+    case Command::kShardMove:
+    case Command::kNodeDrain:
+    case Command::kNodeRemove:
+    case Command::kPlacementRuleSet:
+    case Command::kPlacementRuleDelete: return true;
+    default: return false;
+  }
+}
+
+Environment EnvironmentOf(const std::function<const char*(const char*)>& getenv) {
+  Environment env;
+  for (const FlagSpec& spec : kFlags) {
+    if (!HasEnv(spec)) continue;
+    const std::string name = EnvName(spec.name);
+    if (const char* value = getenv(name.c_str()); value != nullptr) env[name] = value;
+  }
+  return env;
+}
+
 std::expected<Invocation, std::string> ParseArgs(const std::vector<std::string>& args,
                                                  const char* env_endpoints) {
+  Environment env;
+  if (env_endpoints != nullptr) env["CLAWCTL_ENDPOINTS"] = env_endpoints;
+  return ParseArgs(args, env);
+}
+
+std::expected<Invocation, std::string> ParseArgs(const std::vector<std::string>& args,
+                                                 const Environment& env) {
   std::vector<FlagUse> flags;
   std::vector<std::string> words;
   if (auto ok = Tokenize(args, &flags, &words); !ok) return std::unexpected(ok.error());
   Invocation inv;
-  inv.global.endpoints = SplitList(env_endpoints != nullptr ? env_endpoints : "");
-  if (inv.global.endpoints.empty()) inv.global.endpoints = {std::string(kDefaultEndpoint)};
+  inv.global.endpoints = {std::string(kDefaultEndpoint)};
   // The command a help request is about: `COMMAND --help` or `help COMMAND`.
   auto help_about = [](std::vector<std::string> topic_words) {
     Invocation topic;
@@ -565,9 +720,18 @@ std::expected<Invocation, std::string> ParseArgs(const std::vector<std::string>&
   if (inv.command == Command::kHelp) {
     return Invocation{.command = Command::kHelp, .help_topic = help_about(inv.args)};
   }
+  // Default < environment < command line.
+  GlobalChoice choice;
+  if (auto ok = ApplyEnvironment(env, &inv, &choice); !ok) return std::unexpected(ok.error());
   for (const FlagUse& flag : flags) {
-    auto ok = flag.spec->global ? ApplyGlobal(flag, &inv.global) : ApplyCommandFlag(flag, &inv);
+    auto ok = flag.spec->global ? ApplyGlobal(flag, "", &inv, &choice) : ApplyCommandFlag(flag, &inv);
     if (!ok) return std::unexpected(ok.error());
+  }
+  inv.command_timeout = choice.command_timeout;
+  if (choice.timeout) {
+    inv.global.timeout = *choice.timeout;
+  } else if (choice.command_timeout && !IsMultiStep(inv.command)) {
+    inv.global.timeout = *choice.command_timeout;
   }
   if (auto ok = CheckArity(inv); !ok) return std::unexpected(ok.error());
   if (IsShardCommand(inv.command)) {
@@ -584,7 +748,74 @@ std::expected<Invocation, std::string> ParseArgs(const std::vector<std::string>&
     }
     inv.node_id = *id;
   }
+  if (inv.command == Command::kMemberAdd) {
+    inv.member_name = inv.args[0];
+    if (!ValidLabel(inv.member_name)) {
+      return std::unexpected("member NAME must be 1..64 of A-Z a-z 0-9 . _ -, not '" +
+                             inv.member_name + "' (it is the new node's `name` in its config)");
+    }
+    if (inv.peer_address.empty()) {
+      return std::unexpected("member add needs --peer-urls HOST:PORT (the node's advertise_peer_addr)");
+    }
+    if (inv.client_address.empty()) {
+      return std::unexpected("member add needs --client-urls HOST:PORT (the node's client address)");
+    }
+  }
   return inv;
+}
+
+const std::vector<CommandWords>& AllCommands() {
+  static const std::vector<CommandWords> commands = {
+      {"put", Command::kPut},
+      {"get", Command::kGet},
+      {"del", Command::kDel},
+      {"delete", Command::kDel},
+      {"scan", Command::kScan},
+      {"txn", Command::kTxn},
+      {"endpoint health", Command::kEndpointHealth},
+      {"endpoint status", Command::kStatus},
+      {"status", Command::kStatus},
+      {"member list", Command::kMemberList},
+      {"member add", Command::kMemberAdd},
+      {"member remove", Command::kNodeRemove},
+      {"node list", Command::kNodeList},
+      {"node drain", Command::kNodeDrain},
+      {"node remove", Command::kNodeRemove},
+      {"shard list", Command::kShardList},
+      {"shard show", Command::kShardShow},
+      {"shard split", Command::kShardSplit},
+      {"shard transfer-leader", Command::kShardTransferLeader},
+      {"shard move", Command::kShardMove},
+      {"placement explain", Command::kPlacementExplain},
+      {"placement rules", Command::kPlacementRules},
+      {"placement rule set", Command::kPlacementRuleSet},
+      {"placement rule delete", Command::kPlacementRuleDelete},
+      {"config show", Command::kConfigShow},
+      {"version", Command::kVersion},
+      {"completion", Command::kCompletion},
+      {"help", Command::kHelp},
+  };
+  return commands;
+}
+
+std::vector<std::string_view> CommandFlags(Command command) {
+  const auto& allowed = AllowedFlags();
+  auto it = allowed.find(command);
+  if (it == allowed.end()) return {};
+  return it->second;
+}
+
+bool FlagTakesValue(std::string_view name) {
+  const FlagSpec* spec = FindFlag(name);
+  return spec != nullptr && spec->takes_value;
+}
+
+std::vector<GlobalFlag> GlobalFlags() {
+  std::vector<GlobalFlag> flags;
+  for (const FlagSpec& spec : kFlags) {
+    if (spec.global) flags.push_back(GlobalFlag{spec.name, spec.takes_value});
+  }
+  return flags;
 }
 
 std::string_view UsageText() {
@@ -605,7 +836,11 @@ commands:
                                      compare-then-else on one shard; without flags, reads
                                      compares, a blank line, then-ops, a blank line, else-ops
                                      from stdin (one per line, like etcdctl txn)
-  status                             Cluster.Status of every endpoint
+  endpoint health                    whether each endpoint's server is SERVING (grpc.health.v1)
+  endpoint status                    each endpoint's node: id, name, version, replicas, leaders,
+                                     its meta shard replica's role, term and applied index
+                                     (`status` is the same)
+  config show                        the effective configuration of the first endpoint's node
   shard list                         shards: id, range, epoch, replicas, leader
   shard show ID                      one shard: range, epoch, leader, replicas and their nodes
   shard split ID [--key KEY | --key-hex HEX] [--yes]
@@ -615,6 +850,10 @@ commands:
                                      move a replica: learner on NODE, catch up, promote,
                                      leadership away from --from if needed, remove --from
   member list                        nodes: id, name, addresses, zone/rack/host, reachable
+  member add NAME --peer-urls HOST:PORT --client-urls HOST:PORT [--zone Z] [--rack R] [--host H]
+                                     register a new node (then start it with that name, peer
+                                     address and `join:`); prints its id
+  member remove N [--yes]            the same as node remove N
   node list                          the placement service's node table: state (UP, DRAINING,
                                      REMOVED, DEAD), locality, address, replicas, leaders,
                                      last heartbeat, disk
@@ -630,36 +869,50 @@ commands:
                                      add rule NAME, or change it (options left out keep their
                                      values)
   placement rule delete NAME         delete rule NAME
+  version                            clawctl's version
+  completion bash                    a bash completion script: source <(clawctl completion bash)
 
   CMP: value(KEY) OP VALUE | version(KEY) OP N | mod(KEY) OP N | exists(KEY) | !exists(KEY)
        with OP one of = != < >
   OP:  put KEY VALUE | get KEY | del KEY | delrange START END
   Words with spaces or special bytes go in double quotes: "a b", "\x00\n\t\"\\".
-  split, move, node drain and node remove change the cluster: they ask [y/N] on a terminal
-  and need --yes otherwise.
+  split, move, node drain and node/member remove change the cluster: they ask [y/N] on a
+  terminal and need --yes otherwise. move and drain --wait show progress on stderr when it is
+  a terminal.
   `clawctl COMMAND --help` (or `clawctl help COMMAND`) describes one command.
 
-global options:
-  --endpoints A,B,C     seed endpoints host:port (default $CLAWCTL_ENDPOINTS, else 127.0.0.1:7379)
-  -w, --write-out FMT   table (default) or json
-  --timeout DURATION    deadline of each request, retries included: 5s (default), 500ms, 1m
-  --consistency C       linearizable (default) or stale
-  --durability D        quorum (default) or leader
-  --forward             let a non-leader node forward the request to the leader
-  -h, --help            this text (after a command: its own help);  --version  the version
+global options (each also from $CLAWCTL_<NAME>, e.g. CLAWCTL_DIAL_TIMEOUT=1s; the flag wins):
+  --endpoints A,B,C       seed endpoints host:port (default 127.0.0.1:7379)
+  -w, --write-out FMT     table (default), simple or json
+  --dial-timeout D        wait this long for a connection to an endpoint (default 2s)
+  --command-timeout D     the whole command, retries included (default 5s; shard move 60s,
+                          node drain --wait 10m)
+  --timeout D             each request, retries included (default --command-timeout when the
+                          command is one request, else 5s); durations: 500ms, 5s, 1m
+  --consistency C         linearizable (default) or stale
+  --durability D          quorum (default) or leader
+  --forward               let a non-leader node forward the request to the leader
+  -h, --help              this text (after a command: its own help);  --version  the version
+  TLS is not supported yet, so there are no TLS options.
 
 output:
-  table: values and keys as text, bytes outside printable ASCII and '\' escaped as \xNN / \\;
-  json:  one JSON document; keys and values base64 (as in the proto3 JSON mapping), 64-bit
-         numbers as decimal strings, errors on stderr.
+  table:  aligned columns with a header; keys and values as text, bytes outside printable
+          ASCII and '\' escaped as \xNN / \\
+  simple: the same records as plain lines, columns separated by ", ", no header
+  json:   one JSON document (a stable API); keys and values base64 (as in the proto3 JSON
+          mapping), 64-bit numbers as decimal strings
+  Data goes to stdout; errors go to stderr as `Error: ...`, notes as `clawctl: ...`.
 
 exit codes:
-  0 ok   1 the request failed (stderr: code, message, hint)
-  2 usage error, or split/move/node drain/node remove not confirmed (no --yes without a
+  0 ok   1 the request failed (stderr: code, message, hint); endpoint health/status: some
+         endpoint failed
+  2 usage error, or split/move/node drain/remove not confirmed (no --yes without a
     terminal, or not answered y)
   3 get: key not found; shard show/split/transfer-leader/move, placement explain: no such
     shard; node drain/remove: no such node; placement rule delete: no such rule
   4 txn: a comparison failed (the else branch ran)
+  5 cannot connect: no endpoint connected within --dial-timeout (endpoint commands, config
+    show: none could be reached)
 )";
 }
 
@@ -773,7 +1026,7 @@ exit codes: 0 ok (with --wait: the node is empty), 1 the request failed or --wai
             time, 2 usage error or not confirmed, 3 no node N (or it was removed)
 )";
     case Command::kNodeRemove:
-      return R"(usage: clawctl node remove N [--yes] [--command-timeout D]
+      return R"(usage: clawctl node remove N [--yes] [--command-timeout D]   (or: member remove N)
 
 Marks node N REMOVED for good (Placement.RemoveNode, on the meta shard's leader). The service
 refuses (FAILED_PRECONDITION, with its reason) while the shard directory still lists a replica
@@ -864,6 +1117,79 @@ the default rule from then on.
   --command-timeout D   the whole command, retries included (default --timeout)
 
 exit codes: 0 ok, 1 the request failed, 2 usage error, 3 no rule NAME
+)";
+    case Command::kEndpointHealth:
+      return R"(usage: clawctl endpoint health
+
+Checks each endpoint in --endpoints on its own with grpc.health.v1.Health/Check (the whole
+server): healthy when it answers SERVING. A node answers SERVING from the moment it serves
+clients until it begins to stop.
+
+  table   ENDPOINT, HEALTH (true/false), STATE (SERVING, NOT_SERVING, ...), TOOK, ERROR
+  simple  127.0.0.1:7379 is healthy: SERVING, took 0.4ms
+  json    {"endpoints":[{"endpoint","health","state","took_us","error":{"code","message"}}]}
+
+exit codes: 0 every endpoint is healthy, 1 some is not, 5 none could be reached
+)";
+    case Command::kStatus:
+      return R"(usage: clawctl endpoint status   (or: clawctl status)
+
+Asks each endpoint in --endpoints for its node's status (Cluster.Status), one row each:
+
+  ENDPOINT, NODE, NAME, VERSION, UPTIME
+  REPLICAS, LEADERS     replicas the node hosts, and how many of them lead
+  META                  its replica of the meta shard (shard 1): leader, follower, learner, or
+                        - when it hosts none; META TERM and META APPLIED are that replica's
+                        Raft term and applied index
+  ERROR                 the error code when the endpoint did not answer
+
+  -w json   {"nodes":[{"endpoint","node_id","name","version","cluster_id","uptime_seconds",
+            "replicas","leaders","meta":{"role","term","leader_node_id","commit_index",
+            "applied_index","last_index"}}]}; a failed endpoint: {"endpoint","error":{...}}
+
+exit codes: 0 ok, 1 some endpoint failed, 5 none could be reached
+)";
+    case Command::kConfigShow:
+      return R"(usage: clawctl config show
+
+Prints the effective configuration of the node at the first endpoint (Cluster.GetConfig):
+its configuration file, environment and flags applied, as `clawd --print-config` prints it,
+after a comment line naming the node. The output is YAML that `clawd --config` accepts. To see
+another node's, name it first: clawctl --endpoints HOST:PORT config show.
+
+  -w json   {"endpoint","node_id","name","yaml"}
+
+exit codes: 0 ok, 1 the request failed, 5 the endpoint could not be reached
+)";
+    case Command::kMemberAdd:
+      return R"(usage: clawctl member add NAME --peer-urls HOST:PORT --client-urls HOST:PORT
+                          [--zone Z] [--rack R] [--host H]
+
+Registers a new node with the placement service (Placement.Join, on the meta shard's leader)
+and prints its row as `node list` does, with the id it was given. Then start clawd on it with
+the same `name`, `advertise_peer_addr` and locality, and `join:` naming the cluster's nodes:
+it finds itself registered and takes that id. (A node started with `join:` registers itself,
+so `member add` is optional: it reserves the name and addresses ahead.) Adding a node that is
+registered already with the same peer address prints it again.
+
+  NAME                  the node's name (1..64 of A-Z a-z 0-9 . _ -)
+  --peer-urls HOST:PORT its advertised peer (Raft) address; an http:// prefix is dropped
+  --client-urls HOST:PORT its client address
+  --zone, --rack, --host its locality, as in its configuration
+
+exit codes: 0 ok, 1 the request failed or the name or peer address belongs to another node,
+            2 usage error
+)";
+    case Command::kCompletion:
+      return R"(usage: clawctl completion bash
+
+Prints a bash completion script for clawctl: commands, subcommands, global options and each
+command's options, and the values of -w, --consistency and --durability. Load it in the
+current shell with
+
+  source <(clawctl completion bash)
+
+or install it as /usr/share/bash-completion/completions/clawctl.
 )";
     default:
       return UsageText();

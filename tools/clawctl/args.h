@@ -1,6 +1,9 @@
 // clawctl's command line: global options, the command, its arguments and flags, parsed by hand
 // into an Invocation (no exceptions, precise messages). Options may appear anywhere on the line;
-// `--` ends them. Usage errors come back as text for stderr and exit code 2.
+// `--` ends them. Every global option may also come from the environment as CLAWCTL_<NAME>
+// (upper case, dashes as underscores: CLAWCTL_DIAL_TIMEOUT); the command line wins over the
+// environment, which wins over the default. Usage errors come back as text for stderr and exit
+// code 2.
 //
 // Pure functions over values; thread-safe.
 #pragma once
@@ -8,12 +11,15 @@
 #include <chrono>
 #include <cstdint>
 #include <expected>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "client/types.h"
+#include "tools/clawctl/format.h"  // OutputFormat
 
 namespace claw::clawctl {
 
@@ -25,10 +31,10 @@ inline constexpr int kExitNotFound = 3;     // get: no such key; shard *, placem
                                             // shard; node drain / remove: no such node;
                                             // placement rule delete: no such rule
 inline constexpr int kExitTxnFailed = 4;    // txn: a comparison failed (the else branch ran)
+inline constexpr int kExitCannotConnect = 5;  // no endpoint connected within --dial-timeout
 
 inline constexpr std::string_view kDefaultEndpoint = "127.0.0.1:7379";
 
-enum class OutputFormat : uint8_t { kTable, kJson };
 
 enum class Command : uint8_t {
   kHelp,
@@ -45,6 +51,7 @@ enum class Command : uint8_t {
   kShardTransferLeader,
   kShardMove,
   kMemberList,
+  kMemberAdd,
   kNodeList,
   kNodeDrain,
   kNodeRemove,
@@ -52,15 +59,32 @@ enum class Command : uint8_t {
   kPlacementRules,
   kPlacementRuleSet,
   kPlacementRuleDelete,
+  kEndpointHealth,
+  kConfigShow,
+  kCompletion,
 };
+
+// The default deadline of one request (--timeout) and of the one-request commands.
+inline constexpr std::chrono::milliseconds kDefaultTimeout{5000};
+// The default --dial-timeout.
+inline constexpr std::chrono::milliseconds kDefaultDialTimeout{2000};
 
 struct GlobalOptions {
   std::vector<std::string> endpoints{};
   OutputFormat format = OutputFormat::kTable;
-  std::chrono::milliseconds timeout{5000};
+  // The deadline of each request, retries included: --timeout; without it, for the commands
+  // that are one request (all but the multi-step ones, IsMultiStep), --command-timeout; else
+  // kDefaultTimeout.
+  std::chrono::milliseconds timeout = kDefaultTimeout;
+  // How long to wait for a connection to one of the endpoints before exiting
+  // kExitCannotConnect (--dial-timeout).
+  std::chrono::milliseconds dial_timeout = kDefaultDialTimeout;
   client::Consistency consistency = client::Consistency::kLinearizable;
   client::Durability durability = client::Durability::kQuorum;
   bool forward = false;
+  // Whether stderr is a terminal: progress lines of long commands (shard move, node drain
+  // --wait) are printed only then. Not an option: main sets it (tests: as they need).
+  bool progress = true;
 };
 
 struct Invocation {
@@ -83,9 +107,9 @@ struct Invocation {
   uint64_t from_node = 0;                  // move --from NODE
   uint64_t to_node = 0;                    // transfer-leader, move --to NODE
   bool yes = false;  // split, move, node drain, node remove --yes: do not ask for confirmation
-  // split, transfer-leader, move, node drain, node remove --command-timeout: the whole command's
-  // time, all steps, retries and waiting included (unset: --timeout, except kMoveTimeout for move
-  // and kDrainWaitTimeout for node drain --wait).
+  // --command-timeout (global): the whole command's time, all steps, retries and waiting
+  // included. Unset: the multi-step commands take --timeout, except kMoveTimeout for move and
+  // kDrainWaitTimeout for node drain --wait; the others are one request of `global.timeout`.
   std::optional<std::chrono::milliseconds> command_timeout{};
   // node drain / remove.
   uint64_t node_id = 0;  // the N argument (> 0)
@@ -100,6 +124,13 @@ struct Invocation {
   std::optional<uint32_t> rule_replicas{};
   std::optional<std::vector<std::string>> rule_zones{};
   std::optional<std::vector<std::string>> rule_leader_zones{};
+  // member add NAME --peer-urls ADDR --client-urls ADDR [--zone Z] [--rack R] [--host H].
+  std::string member_name{};
+  std::string peer_address{};
+  std::string client_address{};
+  std::string zone{};
+  std::string rack{};
+  std::string host{};
   // help: the command whose help to print (kHelp: the whole usage text).
   Command help_topic = Command::kHelp;
 };
@@ -115,10 +146,41 @@ inline constexpr uint32_t kMaxRuleReplicas = 7;
 // The replicas of a rule `placement rule set` adds without --replicas (the server's default).
 inline constexpr uint32_t kDefaultRuleReplicas = 3;
 
-// Parses argv[1..]. `env_endpoints` is $CLAWCTL_ENDPOINTS (nullptr when unset); --endpoints
-// overrides it, and without either the endpoint is kDefaultEndpoint.
+// The CLAWCTL_* variables of the global options that are set: name -> value.
+using Environment = std::map<std::string, std::string>;
+
+// Parses argv[1..] with the global options' environment variables `env` (EnvironmentOf);
+// a variable's value is checked as its option's would be (errors name the variable).
+[[nodiscard]] std::expected<Invocation, std::string> ParseArgs(const std::vector<std::string>& args,
+                                                               const Environment& env);
+// The same with only $CLAWCTL_ENDPOINTS (nullptr: unset).
 [[nodiscard]] std::expected<Invocation, std::string> ParseArgs(
     const std::vector<std::string>& args, const char* env_endpoints);
+
+// The environment variable of each global option that has one ("CLAWCTL_DIAL_TIMEOUT"), looked
+// up with `getenv` (std::getenv in main; tests pass their own).
+[[nodiscard]] Environment EnvironmentOf(const std::function<const char*(const char*)>& getenv);
+
+// The commands as typed ("shard transfer-leader"), for help and shell completion; aliases
+// (`status`, `member remove`, `delete`) included.
+struct CommandWords {
+  std::string_view words;
+  Command command;
+};
+const std::vector<CommandWords>& AllCommands();
+// The options `command` accepts besides the global ones, without dashes ("prev-kv").
+std::vector<std::string_view> CommandFlags(Command command);
+// Whether option `name` (without dashes) takes a value.
+bool FlagTakesValue(std::string_view name);
+// The global options, without dashes ("endpoints"); `takes_value` says which take a value.
+struct GlobalFlag {
+  std::string_view name;
+  bool takes_value;
+};
+std::vector<GlobalFlag> GlobalFlags();
+// Whether the command's --command-timeout spans several requests (split, transfer-leader, move,
+// node drain / remove, placement rule set / delete) rather than setting the one request's.
+bool IsMultiStep(Command command);
 
 // "5s", "500ms", "2m", or a bare number of seconds.
 [[nodiscard]] std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text);

@@ -4,6 +4,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "tools/clawctl/endpoint_commands.h"
 #include "tools/clawctl/format.h"
 #include "tools/clawctl/node_commands.h"
 #include "tools/clawctl/placement_admin.h"
@@ -157,7 +158,7 @@ int RunDel(const Invocation& inv, client::Client& client, std::ostream& out, std
     const std::string& start = inv.args[0];
     const std::string end = inv.prefix ? client::PrefixEnd(start) : inv.args[1];
     if (inv.prefix && start.empty()) {
-      err << "clawctl: del --prefix wants a non-empty prefix\n";
+      err << "Error: del --prefix wants a non-empty prefix\n";
       return kExitUsage;
     }
     auto deleted = client.DeleteRange(start, end, CallOptionsOf(inv));
@@ -177,7 +178,7 @@ int RunTxn(const Invocation& inv, client::Client& client, std::istream& in, std:
   auto spec = from_flags ? ParseTxnFlags(inv.txn_if, inv.txn_then, inv.txn_else)
                          : ParseTxnScript(in);
   if (!spec) {
-    err << "clawctl: txn: " << spec.error() << '\n';
+    err << "Error: txn: " << spec.error() << '\n';
     return kExitUsage;
   }
   auto result = client.Txn(spec->compares, spec->success, spec->failure, CallOptionsOf(inv));
@@ -186,44 +187,43 @@ int RunTxn(const Invocation& inv, client::Client& client, std::istream& in, std:
   return result->succeeded ? kExitOk : kExitTxnFailed;
 }
 
-int RunStatus(const Invocation& inv, client::Client& client, std::ostream& out,
-              std::ostream& err) {
-  std::vector<EndpointStatus> nodes;
-  bool all_ok = true;
-  for (const std::string& endpoint : inv.global.endpoints) {
-    EndpointStatus node{endpoint, std::nullopt, std::nullopt};
-    auto status = client.Status(endpoint, CallOptionsOf(inv));
-    if (status) {
-      node.status = std::move(*status);
-    } else {
-      node.error = status.error();
-      all_ok = false;
-      err << FormatError(status.error());
-    }
-    nodes.push_back(std::move(node));
+// Whether the command talks to the cluster through the client's connections (and so waits for
+// one first, --dial-timeout). The endpoint commands ask each endpoint on its own instead.
+bool NeedsConnection(Command command) {
+  switch (command) {
+    case Command::kStatus:
+    case Command::kEndpointHealth:
+    case Command::kConfigShow:
+    case Command::kHelp:
+    case Command::kVersion:
+    case Command::kCompletion: return false;
+    default: return true;
   }
-  out << FormatStatus(nodes, inv.global.format);
-  return all_ok ? kExitOk : kExitFailed;
+}
+
+std::string DurationText(std::chrono::milliseconds duration) {
+  if (duration.count() % 1000 == 0) return std::to_string(duration.count() / 1000) + "s";
+  return std::to_string(duration.count()) + "ms";
 }
 
 }  // namespace
 
 std::string FormatError(const client::Error& error) {
-  std::string text = "clawctl: " + error.ToString() + "\n";
+  std::string text = "Error: " + error.ToString() + "\n";
   if (const std::string hint = ErrorHint(error); !hint.empty()) text += "hint: " + hint + "\n";
   if (!error.definite) text += "note: the outcome is unknown: the write may have been applied\n";
   return text;
 }
 
 std::string FormatGet(const KeyValue& kv, OutputFormat format) {
-  if (format == OutputFormat::kTable) return Escape(kv.value) + "\n";
+  if (format != OutputFormat::kJson) return Escape(kv.value) + "\n";
   JsonWriter json;
   WriteKv(json, kv);
   return json.str() + "\n";
 }
 
 std::string FormatPut(const client::PutResult& result, OutputFormat format) {
-  if (format == OutputFormat::kTable) {
+  if (format != OutputFormat::kJson) {
     std::string text = "OK\n";
     if (result.prev) text += Escape(result.prev->key) + "\t" + Escape(result.prev->value) + "\n";
     return text;
@@ -236,7 +236,7 @@ std::string FormatPut(const client::PutResult& result, OutputFormat format) {
 }
 
 std::string FormatDelete(const client::DeleteResult& result, OutputFormat format) {
-  if (format == OutputFormat::kTable) {
+  if (format != OutputFormat::kJson) {
     std::string text = std::to_string(result.deleted) + "\n";
     if (result.prev) text += Escape(result.prev->key) + "\t" + Escape(result.prev->value) + "\n";
     return text;
@@ -249,14 +249,14 @@ std::string FormatDelete(const client::DeleteResult& result, OutputFormat format
 }
 
 std::string FormatDeleteCount(uint64_t deleted, OutputFormat format) {
-  if (format == OutputFormat::kTable) return std::to_string(deleted) + "\n";
+  if (format != OutputFormat::kJson) return std::to_string(deleted) + "\n";
   JsonWriter json;
   json.BeginObject().Key("deleted").Uint64(deleted).EndObject();
   return json.str() + "\n";
 }
 
 std::string FormatScan(const client::ScanResult& result, bool keys_only, OutputFormat format) {
-  if (format == OutputFormat::kTable) {
+  if (format != OutputFormat::kJson) {
     std::string text;
     for (const KeyValue& kv : result.kvs) {
       text += Escape(kv.key);
@@ -274,7 +274,7 @@ std::string FormatScan(const client::ScanResult& result, bool keys_only, OutputF
 }
 
 std::string FormatTxn(const client::TxnResult& result, OutputFormat format) {
-  if (format == OutputFormat::kTable) {
+  if (format != OutputFormat::kJson) {
     std::string text = result.succeeded ? "SUCCEEDED\n" : "FAILED\n";
     for (const client::OpResult& op : result.results) {
       switch (op.type) {
@@ -305,7 +305,7 @@ std::string FormatTxn(const client::TxnResult& result, OutputFormat format) {
 }
 
 std::string FormatShards(const std::vector<client::ShardInfo>& shards, OutputFormat format) {
-  if (format == OutputFormat::kTable) {
+  if (format != OutputFormat::kJson) {
     Table table({"SHARD", "START", "END", "EPOCH", "REPLICAS", "LEADER"});
     for (const client::ShardInfo& shard : shards) {
       table.AddRow({std::to_string(shard.id), RangeBound(shard.start_key, "(start)"),
@@ -313,7 +313,7 @@ std::string FormatShards(const std::vector<client::ShardInfo>& shards, OutputFor
                     ReplicaList(shard), LeaderText(shard)});
     }
     std::ostringstream out;
-    table.Print(out);
+    table.Print(out, format);
     return out.str();
   }
   JsonWriter json;
@@ -334,8 +334,8 @@ std::string FormatShardShow(const client::ShardInfo& shard,
   Table head({"SHARD", "START", "END", "EPOCH", "LEADER"});
   head.AddRow({std::to_string(shard.id), RangeBound(shard.start_key, "(start)"),
                RangeBound(shard.end_key, "(end)"), EpochText(shard.epoch), LeaderText(shard)});
-  head.Print(out);
-  out << '\n';
+  head.Print(out, format);
+  if (format == OutputFormat::kTable) out << '\n';
   Table replicas({"NODE", "REPLICA", "ROLE", "LEADER", "ADDRESS"});
   for (const client::ReplicaInfo& replica : shard.replicas) {
     std::string address = "-";
@@ -346,12 +346,12 @@ std::string FormatShardShow(const client::ShardInfo& shard,
                      replica.learner ? "LEARNER" : "VOTER",
                      replica.node_id == shard.leader_node_id ? "yes" : "no", address});
   }
-  replicas.Print(out);
+  replicas.Print(out, format);
   return out.str();
 }
 
 std::string FormatMembers(const std::vector<client::MemberInfo>& members, OutputFormat format) {
-  if (format == OutputFormat::kTable) {
+  if (format != OutputFormat::kJson) {
     Table table({"NODE", "NAME", "CLIENT", "PEER", "ZONE/RACK/HOST", "REACHABLE"});
     for (const client::MemberInfo& m : members) {
       auto dash = [](const std::string& s) { return s.empty() ? std::string("-") : s; };
@@ -360,7 +360,7 @@ std::string FormatMembers(const std::vector<client::MemberInfo>& members, Output
                     m.reachable ? "yes" : "no"});
     }
     std::ostringstream out;
-    table.Print(out);
+    table.Print(out, format);
     return out.str();
   }
   JsonWriter json;
@@ -381,21 +381,40 @@ std::string FormatStatus(const std::vector<EndpointStatus>& nodes, OutputFormat 
     for (const auto& replica : s.replicas) n += replica.is_leader ? 1 : 0;
     return n;
   };
-  if (format == OutputFormat::kTable) {
-    Table table({"ENDPOINT", "NODE", "NAME", "VERSION", "UPTIME", "REPLICAS", "LEADERS"});
+  // The node's replica of the meta shard (shard 1), when it hosts one.
+  auto meta = [](const client::NodeStatus& s) -> const client::ReplicaStatusInfo* {
+    for (const auto& replica : s.replicas) {
+      if (replica.shard.id == kMetaShardId) return &replica;
+    }
+    return nullptr;
+  };
+  auto meta_role = [](const client::NodeStatus& s, const client::ReplicaStatusInfo& r) {
+    if (r.is_leader) return "leader";
+    for (const client::ReplicaInfo& replica : r.shard.replicas) {
+      if (replica.node_id == s.node_id && replica.learner) return "learner";
+    }
+    return "follower";
+  };
+  if (format != OutputFormat::kJson) {
+    Table table({"ENDPOINT", "NODE", "NAME", "VERSION", "UPTIME", "REPLICAS", "LEADERS", "META",
+                 "META TERM", "META APPLIED", "ERROR"});
     for (const EndpointStatus& node : nodes) {
       if (!node.status) {
-        table.AddRow({node.endpoint, "-", "-", "-", "-", "-",
-                      "error: " + std::string(client::ErrorCodeName(node.error->code))});
+        table.AddRow({node.endpoint, "-", "-", "-", "-", "-", "-", "-", "-", "-",
+                      std::string(client::ErrorCodeName(node.error->code))});
         continue;
       }
       const client::NodeStatus& s = *node.status;
+      const client::ReplicaStatusInfo* m = meta(s);
       table.AddRow({node.endpoint, std::to_string(s.node_id), s.name.empty() ? "-" : s.name,
                     s.version, std::to_string(s.uptime_seconds) + "s",
-                    std::to_string(s.replicas.size()), std::to_string(leaders(s))});
+                    std::to_string(s.replicas.size()), std::to_string(leaders(s)),
+                    m != nullptr ? meta_role(s, *m) : "-",
+                    m != nullptr ? std::to_string(m->term) : "-",
+                    m != nullptr ? std::to_string(m->applied_index) : "-", "-"});
     }
     std::ostringstream out;
-    table.Print(out);
+    table.Print(out, format);
     return out.str();
   }
   JsonWriter json;
@@ -408,6 +427,12 @@ std::string FormatStatus(const std::vector<EndpointStatus>& nodes, OutputFormat 
       json.Key("version").String(s.version).Key("cluster_id").Uint64(s.cluster_id);
       json.Key("uptime_seconds").Uint64(s.uptime_seconds);
       json.Key("replicas").Uint64(s.replicas.size()).Key("leaders").Uint64(leaders(s));
+      if (const client::ReplicaStatusInfo* m = meta(s); m != nullptr) {
+        json.Key("meta").BeginObject().Key("role").String(meta_role(s, *m));
+        json.Key("term").Uint64(m->term).Key("leader_node_id").Uint64(m->leader_node_id);
+        json.Key("commit_index").Uint64(m->commit_index).Key("applied_index").Uint64(m->applied_index);
+        json.Key("last_index").Uint64(m->last_index).EndObject();
+      }
     } else {
       json.Key("error").BeginObject().Key("code").String(client::ErrorCodeName(node.error->code));
       json.Key("message").String(node.error->message).EndObject();
@@ -421,6 +446,17 @@ std::string FormatStatus(const std::vector<EndpointStatus>& nodes, OutputFormat 
 int RunCommand(const Invocation& inv, client::Client& client, std::istream& in, std::ostream& out,
                std::ostream& err, Interactive interactive) {
   const OutputFormat format = inv.global.format;
+  if (NeedsConnection(inv.command)) {
+    if (auto connected = client.WaitForConnection(inv.global.dial_timeout); !connected) {
+      std::string endpoints;
+      for (const std::string& e : inv.global.endpoints) endpoints += (endpoints.empty() ? "" : ",") + e;
+      err << "Error: cannot connect to any endpoint (" << endpoints << ") within --dial-timeout "
+          << DurationText(inv.global.dial_timeout) << "\n"
+          << "hint: check --endpoints (or $CLAWCTL_ENDPOINTS) and that clawd runs there; "
+             "`clawctl endpoint health` checks each endpoint\n";
+      return kExitCannotConnect;
+    }
+  }
   switch (inv.command) {
     case Command::kPut: {
       auto put = client.Put(inv.args[0], inv.args[1], CallOptionsOf(inv));
@@ -433,7 +469,7 @@ int RunCommand(const Invocation& inv, client::Client& client, std::istream& in, 
       if (!got) return Failed(got.error(), err);
       if (!*got) {
         if (format == OutputFormat::kJson) out << "null\n";
-        err << "clawctl: key not found: " << Escape(inv.args[0]) << '\n';
+        err << "Error: key not found: " << Escape(inv.args[0]) << '\n';
         return kExitNotFound;
       }
       out << FormatGet(**got, format);
@@ -442,7 +478,12 @@ int RunCommand(const Invocation& inv, client::Client& client, std::istream& in, 
     case Command::kDel: return RunDel(inv, client, out, err);
     case Command::kScan: return RunScan(inv, client, out, err);
     case Command::kTxn: return RunTxn(inv, client, in, out, err);
-    case Command::kStatus: return RunStatus(inv, client, out, err);
+    case Command::kStatus:
+    case Command::kEndpointHealth:
+    case Command::kConfigShow: {
+      GrpcEndpointProbe probe(client);
+      return RunEndpointCommand(inv, probe, out, err);
+    }
     case Command::kShardList: {
       auto shards = client.ListShards(CallOptionsOf(inv));
       if (!shards) return Failed(shards.error(), err);
@@ -462,6 +503,7 @@ int RunCommand(const Invocation& inv, client::Client& client, std::istream& in, 
       out << FormatMembers(*members, format);
       return kExitOk;
     }
+    case Command::kMemberAdd:
     case Command::kNodeList:
     case Command::kNodeDrain:
     case Command::kNodeRemove:
@@ -477,6 +519,7 @@ int RunCommand(const Invocation& inv, client::Client& client, std::istream& in, 
     }
     case Command::kHelp:
     case Command::kVersion:
+    case Command::kCompletion:
       break;  // handled by main before a client exists
   }
   return kExitUsage;

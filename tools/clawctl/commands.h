@@ -42,12 +42,20 @@ std::string FormatShards(const std::vector<client::ShardInfo>& shards, OutputFor
 std::string FormatShardShow(const client::ShardInfo& shard,
                             const std::vector<client::MemberInfo>& members, OutputFormat format);
 std::string FormatMembers(const std::vector<client::MemberInfo>& members, OutputFormat format);
+// The meta shard's id: the shard holding the directory and the node table.
+inline constexpr uint64_t kMetaShardId = 1;
+
 // One entry per endpoint: its status, or the error it answered with.
 struct EndpointStatus {
   std::string endpoint{};
   std::optional<client::NodeStatus> status{};
   std::optional<client::Error> error{};
 };
+// `endpoint status`: one row per endpoint (table: ENDPOINT, NODE, NAME, VERSION, UPTIME,
+// REPLICAS, LEADERS, then its replica of the meta shard: META role, META TERM, META APPLIED, and
+// ERROR); json {"nodes":[{"endpoint","node_id","name","version","cluster_id","uptime_seconds",
+// "replicas","leaders","meta":{"role","term","leader_node_id","commit_index","applied_index",
+// "last_index"}}]}, or {"endpoint","error":{"code","message"}} for one that failed.
 std::string FormatStatus(const std::vector<EndpointStatus>& nodes, OutputFormat format);
 
 }  // namespace claw::clawctl

@@ -140,7 +140,15 @@ JsonWriter& JsonWriter::Bool(bool value) {
   return *this;
 }
 
-void Table::Print(std::ostream& out) const {
+void Table::Print(std::ostream& out, OutputFormat format) const {
+  if (format == OutputFormat::kSimple) {
+    for (const auto& row : rows_) {
+      std::string line;
+      for (size_t i = 0; i < row.size(); ++i) line += (i == 0 ? "" : ", ") + row[i];
+      out << line << '\n';
+    }
+    return;
+  }
   std::vector<size_t> widths(header_.size(), 0);
   auto measure = [&](const std::vector<std::string>& row) {
     for (size_t i = 0; i < row.size() && i < widths.size(); ++i) {

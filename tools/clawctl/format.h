@@ -10,6 +10,11 @@
 
 namespace claw::clawctl {
 
+// clawctl's -w: table, aligned columns with a header, for people; simple, the same records as
+// plain lines (columns ", "-separated, no header), like etcdctl's default; json, one document
+// whose keys are a stable API.
+enum class OutputFormat : uint8_t { kTable, kJson, kSimple };
+
 // Printable ASCII (0x20..0x7e) as is, except '\' -> "\\"; every other byte -> "\xNN".
 std::string Escape(std::string_view bytes);
 // Standard base64 with padding (RFC 4648 section 4).
@@ -42,12 +47,13 @@ class JsonWriter {
   bool after_key_ = false;
 };
 
-// Rows of columns printed left-aligned, two spaces apart, with a header row.
+// Rows of columns printed left-aligned, two spaces apart, with a header row (kTable); or, for
+// kSimple, one line per row with the columns ", "-separated and no header.
 class Table {
  public:
   explicit Table(std::vector<std::string> header) : header_(std::move(header)) {}
   void AddRow(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
-  void Print(std::ostream& out) const;
+  void Print(std::ostream& out, OutputFormat format = OutputFormat::kTable) const;
 
  private:
   std::vector<std::string> header_;

@@ -10,24 +10,23 @@
 #include "client/client.h"
 #include "tools/clawctl/args.h"
 #include "tools/clawctl/commands.h"
+#include "tools/clawctl/completion.h"
 
 namespace {
 
-// Whether standard input is a terminal someone can answer questions on. isatty() is in
-// <unistd.h>, outside tools/' include boundary (STYLE.md), so this asks Linux's /proc what file
-// descriptor 0 is: a character device named /dev/pts/N, /dev/ttyN or /dev/console. Anything
-// else (a pipe, a file, /dev/null, no /proc) counts as no terminal: split, move, node drain and
-// node remove then need --yes, the safe side.
-claw::clawctl::Interactive StdinInteractive() {
+// Whether file descriptor `fd` (0: stdin, 2: stderr) is a terminal. isatty() is in <unistd.h>,
+// outside tools/' include boundary (STYLE.md), so this asks Linux's /proc what the descriptor
+// is: a character device named /dev/pts/N, /dev/ttyN or /dev/console. Anything else (a pipe, a
+// file, /dev/null, no /proc) counts as no terminal — the safe side: split, move, node drain and
+// node remove then need --yes, and long commands print no progress.
+bool IsTerminal(int fd) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  const fs::path fd0 = "/proc/self/fd/0";
-  if (!fs::is_character_file(fd0, ec) || ec) return claw::clawctl::Interactive::kNo;
-  const std::string target = fs::read_symlink(fd0, ec).string();
-  if (ec) return claw::clawctl::Interactive::kNo;
-  const bool terminal = target.starts_with("/dev/pts/") || target.starts_with("/dev/tty") ||
-                        target == "/dev/console";
-  return terminal ? claw::clawctl::Interactive::kYes : claw::clawctl::Interactive::kNo;
+  const fs::path link = "/proc/self/fd/" + std::to_string(fd);
+  if (!fs::is_character_file(link, ec) || ec) return false;
+  const std::string target = fs::read_symlink(link, ec).string();
+  if (ec) return false;
+  return target.starts_with("/dev/pts/") || target.starts_with("/dev/tty") || target == "/dev/console";
 }
 
 }  // namespace
@@ -35,9 +34,9 @@ claw::clawctl::Interactive StdinInteractive() {
 int main(int argc, char** argv) {
   using namespace claw::clawctl;
   std::vector<std::string> args(argv + 1, argv + argc);
-  auto inv = ParseArgs(args, std::getenv("CLAWCTL_ENDPOINTS"));
+  auto inv = ParseArgs(args, EnvironmentOf([](const char* name) { return std::getenv(name); }));
   if (!inv) {
-    std::cerr << "clawctl: " << inv.error() << "\n(run `clawctl --help` for usage)\n";
+    std::cerr << "Error: " << inv.error() << "\n(run `clawctl --help` for usage)\n";
     return kExitUsage;
   }
   if (inv->command == Command::kHelp) {
@@ -45,9 +44,14 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   if (inv->command == Command::kVersion) {
-    std::cout << "clawctl " << CLAW_VERSION << "\n";
+    std::cout << "clawctl version: " << CLAW_VERSION << "\nAPI version: claw.v1\n";
     return kExitOk;
   }
+  if (inv->command == Command::kCompletion) {
+    std::cout << BashCompletionScript();
+    return kExitOk;
+  }
+  inv->global.progress = IsTerminal(2);
   claw::client::ClientOptions options;
   options.endpoints = inv->global.endpoints;
   options.default_deadline = inv->global.timeout;
@@ -57,7 +61,8 @@ int main(int argc, char** argv) {
     std::cerr << FormatError(client.error());
     return kExitUsage;
   }
-  const int code = RunCommand(*inv, **client, std::cin, std::cout, std::cerr, StdinInteractive());
+  const Interactive interactive = IsTerminal(0) ? Interactive::kYes : Interactive::kNo;
+  const int code = RunCommand(*inv, **client, std::cin, std::cout, std::cerr, interactive);
   std::cout.flush();
   return code;
 }

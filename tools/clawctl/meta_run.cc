@@ -46,7 +46,7 @@ bool IsFailedPreconditionError(const Error& error) {
 int MetaFailed(const Error& error, std::ostream& err) {
   if (error.code == ErrorCode::kNotLeader && error.leader_address.empty()) {
     // FormatError's hint speaks of data shards; this is the meta shard.
-    err << "clawctl: " << error.ToString() << '\n'
+    err << "Error: " << error.ToString() << '\n'
         << "hint: the meta shard, which runs the placement service, has no leader the endpoints "
            "know of "
         << "(an election, or too few of its nodes up); retry shortly, or see `clawctl status`\n";

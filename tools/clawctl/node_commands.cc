@@ -31,14 +31,14 @@ const PlacementNode* FindNode(const std::vector<PlacementNode>& nodes, uint64_t 
 }
 
 int NoSuchNode(uint64_t id, std::ostream& err) {
-  err << "clawctl: no node " << id << " (see `clawctl node list`)\n";
+  err << "Error: no node " << id << " (see `clawctl node list`)\n";
   return kExitNotFound;
 }
 
 // The server's NOT_FOUND ("node 9 is not a member", "node 9 was removed", "shard 9 is not in the
 // directory"), with where to look.
 int NotFound(const Error& error, std::string_view see, std::ostream& err) {
-  err << "clawctl: " << error.message << " (see `" << see << "`)\n";
+  err << "Error: " << error.message << " (see `" << see << "`)\n";
   return kExitNotFound;
 }
 
@@ -119,7 +119,7 @@ int WaitDrained(const Invocation& inv, MetaRun& run, PlacementAdmin& admin, std:
     }
     const std::pair<uint64_t, uint64_t> counts{node->replicas, node->leaders};
     if (shown != counts) {
-      err << prefix << Counts(*node) << " left" << (node->dead ? " (the node is dead)" : "") << '\n';
+      ProgressStream(inv, err) << prefix << Counts(*node) << " left" << (node->dead ? " (the node is dead)" : "") << '\n';
       shown = counts;
     }
     if (!run.Expired()) admin.Sleep(std::min(kDrainPollInterval, run.Left()));
@@ -141,7 +141,7 @@ int RunDrain(const Invocation& inv, PlacementAdmin& admin, Interactive interacti
   PlacementNode node = *fetched;
   const std::string id = std::to_string(inv.node_id);
   if (node.state == PlacementNode::State::kRemoved) {
-    err << "clawctl: node " << id << " was removed from the cluster; there is nothing to drain (see `clawctl "
+    err << "Error: node " << id << " was removed from the cluster; there is nothing to drain (see `clawctl "
         << "node list`)\n";
     return kExitNotFound;
   }
@@ -195,7 +195,7 @@ int RunRemove(const Invocation& inv, PlacementAdmin& admin, Interactive interact
     const Error& error = removed.error();
     if (IsNotFoundError(error)) return NotFound(error, "clawctl node list", err);
     if (IsFailedPreconditionError(error)) {
-      err << "clawctl: node " << id << " cannot be removed: " << error.message << '\n'
+      err << "Error: node " << id << " cannot be removed: " << error.message << '\n'
           << "hint: drain it first: clawctl node drain " << id << " --wait\n";
       return kExitFailed;
     }
@@ -205,6 +205,34 @@ int RunRemove(const Invocation& inv, PlacementAdmin& admin, Interactive interact
                                                                     : removed->state;
   err << "clawctl: node " << id << " is removed from the cluster\n";
   out << FormatNodes({node}, inv.global.format);
+  return kExitOk;
+}
+
+// member add: Placement.Join with the node's name, addresses and locality. Join is idempotent for
+// the same name and peer address, so retries (MetaRun) are harmless.
+int RunMemberAdd(const Invocation& inv, PlacementAdmin& admin, std::ostream& out, std::ostream& err) {
+  MetaRun run(inv, admin, inv.global.timeout);
+  const PlacementNode asked{.name = inv.member_name,
+                            .client_address = inv.client_address,
+                            .peer_address = inv.peer_address,
+                            .zone = inv.zone,
+                            .rack = inv.rack,
+                            .host = inv.host};
+  auto joined = run.Call<PlacementNode>(
+      [&](const std::string& address, milliseconds timeout) { return admin.Join(address, asked, timeout); });
+  if (!joined) {
+    if (joined.error().code == ErrorCode::kAlreadyExists) {
+      err << "Error: " << joined.error().message << " (see `clawctl member list`)\n";
+      return kExitFailed;
+    }
+    return Failed(joined.error(), err);
+  }
+  std::string endpoints;
+  for (const std::string& e : inv.global.endpoints) endpoints += (endpoints.empty() ? "" : ", ") + e;
+  err << "clawctl: " << Describe(*joined) << " is a member; start it with (clawd config) name: " << joined->name
+      << ", advertise_peer_addr: " << joined->peer_address << ", join: [" << endpoints << "]"
+      << (joined->zone.empty() ? "" : ", zone: " + joined->zone) << "\n";
+  out << FormatNodes({*joined}, inv.global.format);
   return kExitOk;
 }
 
@@ -259,7 +287,7 @@ std::string FormatBytes(uint64_t bytes) {
 }
 
 std::string FormatNodes(const std::vector<PlacementNode>& nodes, OutputFormat format) {
-  if (format == OutputFormat::kTable) {
+  if (format != OutputFormat::kJson) {
     Table table({"ID", "NAME", "STATE", "ZONE/RACK/HOST", "ADDRESS", "REPLICAS", "LEADERS", "HEARTBEAT",
                  "DISK_USED", "DISK_FREE"});
     for (const PlacementNode& n : nodes) {
@@ -272,7 +300,7 @@ std::string FormatNodes(const std::vector<PlacementNode>& nodes, OutputFormat fo
                     disk ? FormatBytes(n.disk_free_bytes) : "-"});
     }
     std::ostringstream out;
-    table.Print(out);
+    table.Print(out, format);
     return out.str();
   }
   JsonWriter json;
@@ -298,7 +326,7 @@ std::string FormatNodes(const std::vector<PlacementNode>& nodes, OutputFormat fo
 }
 
 std::string FormatExplain(uint64_t shard_id, const std::vector<std::string>& lines, OutputFormat format) {
-  if (format == OutputFormat::kTable) {
+  if (format != OutputFormat::kJson) {
     std::string text;
     for (const std::string& line : lines) text += Escape(line) + "\n";
     return text;
@@ -316,6 +344,7 @@ int RunNodeCommand(const Invocation& inv, PlacementAdmin& admin, Interactive int
     case Command::kNodeList: return RunList(inv, admin, out, err);
     case Command::kNodeDrain: return RunDrain(inv, admin, interactive, in, out, err);
     case Command::kNodeRemove: return RunRemove(inv, admin, interactive, in, out, err);
+    case Command::kMemberAdd: return RunMemberAdd(inv, admin, out, err);
     case Command::kPlacementExplain: return RunExplain(inv, admin, out, err);
     default: return kExitUsage;
   }

@@ -164,6 +164,32 @@ client::Result<PlacementNode> GrpcPlacementAdmin::RemoveNode(const std::string& 
   return FromRecord(response.node());
 }
 
+client::Result<PlacementNode> GrpcPlacementAdmin::Join(const std::string& address, const PlacementNode& node,
+                                                       Timeout timeout) {
+  v1::JoinRequest request;
+  v1::NodeRecord* record = request.mutable_node();
+  record->set_name(node.name);
+  record->set_peer_address(node.peer_address);
+  record->set_client_address(node.client_address);
+  record->set_zone(node.zone);
+  record->set_rack(node.rack);
+  record->set_host(node.host);
+  record->set_capacity_bytes(node.capacity_bytes);
+  v1::JoinResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context, timeout);
+  const grpc::Status status = stubs_->At(address).Join(&context, request, &response);
+  if (!status.ok()) return std::unexpected(ToError(status, CallKind::kWrite));
+  for (const v1::NodeRecord& member : response.nodes()) {
+    if (member.node_id() == response.node_id()) return FromRecord(member);
+  }
+  // An answer without the node's own record: what the request said, with the id given.
+  PlacementNode joined = node;
+  joined.node_id = response.node_id();
+  joined.state = PlacementNode::State::kUp;
+  return joined;
+}
+
 // The server escapes key bytes in the lines (placement::QuoteKey), so they are valid UTF-8; the
 // caller escapes them again for output all the same (an older server wrote raw keys).
 client::Result<std::vector<std::string>> GrpcPlacementAdmin::Explain(const std::string& address,

@@ -1,5 +1,5 @@
 // PlacementAdmin: what the node and placement commands (node_commands.h, rules_commands.h) do
-// outside memory — the claw.v1.Placement RPCs (ListNodes, DrainNode, RemoveNode, Explain,
+// outside memory — the claw.v1.Placement RPCs (ListNodes, DrainNode, RemoveNode, Join, Explain,
 // GetRules, SetRules) sent to one node, and time —
 // behind one interface, so that finding the meta leader, redirects, retries and the drain's wait
 // are tested against an in-memory fake with a fake clock.
@@ -11,7 +11,7 @@
 // one attempt on the node at `address`.
 //
 // GrpcPlacementAdmin is the real one: a claw.v1.Placement stub per address, errors mapped with
-// the client's ErrorFromStatus (DrainNode, RemoveNode and SetRules as writes, so an UNAVAILABLE
+// the client's ErrorFromStatus (DrainNode, RemoveNode, Join and SetRules as writes, so an UNAVAILABLE
 // after sending leaves `definite` false).
 //
 // Thread-safety: one command thread uses an instance. Lifecycle: channels are made on first use
@@ -98,6 +98,13 @@ class PlacementAdmin {
                                                                 Timeout timeout) = 0;
   [[nodiscard]] virtual client::Result<PlacementNode> RemoveNode(const std::string& address, uint64_t node_id,
                                                                  Timeout timeout) = 0;
+  // Placement.Join: records a new node (`node`'s name, addresses, locality and capacity; its id
+  // and state are ignored) and answers its record with the id it was given. A live node of the
+  // same name and peer address is answered as it is (a retry, or the node joined by itself);
+  // ALREADY_EXISTS when the name or the peer address belongs to another node, INVALID_ARGUMENT
+  // when the name or an address is missing.
+  [[nodiscard]] virtual client::Result<PlacementNode> Join(const std::string& address, const PlacementNode& node,
+                                                           Timeout timeout) = 0;
   // Placement.Explain: the lines describing the shard's placement, as bytes (the rule line holds
   // the shard's boundary keys as they are, so a line need not be UTF-8); NOT_FOUND for a shard
   // the directory does not list.
@@ -127,6 +134,7 @@ class GrpcPlacementAdmin final : public PlacementAdmin {
   client::Result<std::vector<PlacementNode>> ListNodes(const std::string& address, Timeout timeout) override;
   client::Result<PlacementNode> DrainNode(const std::string& address, uint64_t node_id, Timeout timeout) override;
   client::Result<PlacementNode> RemoveNode(const std::string& address, uint64_t node_id, Timeout timeout) override;
+  client::Result<PlacementNode> Join(const std::string& address, const PlacementNode& node, Timeout timeout) override;
   client::Result<std::vector<std::string>> Explain(const std::string& address, uint64_t shard_id,
                                                    Timeout timeout) override;
   client::Result<PlacementRules> GetRules(const std::string& address, Timeout timeout) override;

@@ -54,7 +54,7 @@ client::Result<PlacementRules> ReadRules(MetaRun& run, PlacementAdmin& admin) {
 
 // The server's refusal of the rules, as it is (it names the bad rule).
 int Refused(const Error& error, std::ostream& err) {
-  err << "clawctl: " << error.ToString() << '\n'
+  err << "Error: " << error.ToString() << '\n'
       << "hint: the rules in force: clawctl placement rules\n";
   return kExitFailed;
 }
@@ -94,7 +94,7 @@ int ReadModifyWrite(const Invocation& inv, PlacementAdmin& admin, const Modify& 
     if (error.code == ErrorCode::kInvalidArgument) return Refused(error, err);
     if (!IsFailedPreconditionError(error)) return MetaFailed(error, err);
     if (!run.Backoff(error)) {
-      err << "clawctl: the rules kept changing until the --command-timeout ran out\n";
+      err << "Error: the rules kept changing until the --command-timeout ran out\n";
       return MetaFailed(error, err);
     }
     err << "clawctl: the rules changed meanwhile (they were at version " << current->version
@@ -115,7 +115,7 @@ int RunSet(const Invocation& inv, PlacementAdmin& admin, std::ostream& out, std:
         const auto found = FindRule(current, name);
         const bool exists = found != current.rules.end();
         if (!exists && name != kDefaultRule && !GivesRange(inv)) {
-          err << "clawctl: there is no rule " << Quoted(name)
+          err << "Error: there is no rule " << Quoted(name)
               << " yet: a new rule needs its range, --start KEY and/or --end KEY (or --start-hex / "
                  "--end-hex); "
               << "only the default rule covers the rest of the key space\n";
@@ -152,7 +152,7 @@ int RunDelete(const Invocation& inv, PlacementAdmin& admin, std::ostream& out, s
         if (found == current.rules.end()) {
           // Gone after an attempt whose answer was lost: that attempt deleted it.
           if (maybe_applied) return Edit{.note = "rule " + Quoted(name) + " is deleted"};
-          err << "clawctl: no rule " << Quoted(name) << " (see `clawctl placement rules`)\n";
+          err << "Error: no rule " << Quoted(name) << " (see `clawctl placement rules`)\n";
           return std::unexpected(kExitNotFound);
         }
         PlacementRules next = current;
@@ -180,7 +180,7 @@ std::string RuleRangeText(const PlacementRule& rule) {
 }
 
 std::string FormatRules(const PlacementRules& rules, OutputFormat format) {
-  if (format == OutputFormat::kTable) {
+  if (format != OutputFormat::kJson) {
     Table table({"NAME", "RANGE", "REPLICAS", "ZONES", "LEADER ZONES"});
     for (const PlacementRule& rule : rules.rules) {
       const uint32_t replicas =
@@ -190,7 +190,7 @@ std::string FormatRules(const PlacementRules& rules, OutputFormat format) {
     }
     std::ostringstream out;
     out << "version: " << rules.version << '\n';
-    table.Print(out);
+    table.Print(out, format);
     return out.str();
   }
   JsonWriter json;

@@ -250,7 +250,7 @@ int Failed(const Error& error, std::ostream& err) {
 }
 
 int NoSuchShard(uint64_t id, std::ostream& err) {
-  err << "clawctl: no shard " << id << " (see `clawctl shard list`)\n";
+  err << "Error: no shard " << id << " (see `clawctl shard list`)\n";
   return kExitNotFound;
 }
 
@@ -432,8 +432,9 @@ int RunMove(const Invocation& inv, ShardAdmin& admin, Interactive interactive, s
                                std::to_string(inv.from_node) + " to node " + std::to_string(inv.to_node) +
                                " (next step: " + DescribeMoveStep(*first, shard.leader_node_id) + ")?";
   if (Confirm(inv, interactive, question, in, err) == Consent::kRefused) return kExitUsage;
+  std::ostream& progress = ProgressStream(inv, err);
   if (first->kind != MoveStep::Kind::kAddLearner) {
-    err << prefix << "resuming: " << DescribeMoveStep(*first, shard.leader_node_id) << '\n';
+    progress << prefix << "resuming: " << DescribeMoveStep(*first, shard.leader_node_id) << '\n';
   }
   bool waiting = false;  // "waiting for the learner" was printed
   while (true) {
@@ -447,7 +448,7 @@ int RunMove(const Invocation& inv, ShardAdmin& admin, Interactive interactive, s
     auto done = RunMoveStep(run, admin, *step, shard);
     if (done) {
       shard = std::move(*done);
-      err << prefix << Completed(*step, old_leader, shard) << '\n';
+      progress << prefix << Completed(*step, old_leader, shard) << '\n';
       run.ResetBackoff();
       waiting = false;
       continue;
@@ -455,7 +456,7 @@ int RunMove(const Invocation& inv, ShardAdmin& admin, Interactive interactive, s
     const Error& error = done.error();
     if (step->kind == MoveStep::Kind::kPromote && error.code == ErrorCode::kUnavailable && error.definite) {
       // The leader refuses to promote a learner that still lags: wait and ask again.
-      if (!waiting) err << prefix << "waiting for the learner on node " << step->node_id << " to catch up\n";
+      if (!waiting) progress << prefix << "waiting for the learner on node " << step->node_id << " to catch up\n";
       waiting = true;
       if (!run.Backoff(error)) return MoveStopped(error, shard.id, err);
       continue;
@@ -514,14 +515,19 @@ Consent Confirm(const Invocation& inv, Interactive interactive, std::string_view
                 std::ostream& err) {
   if (inv.yes) return Consent::kGiven;
   if (interactive == Interactive::kYes && AskYesNo(question, in, err) == Answer::kYes) return Consent::kGiven;
-  err << "clawctl: not confirmed; nothing was changed\n";
+  err << "Error: not confirmed; nothing was changed\n";
   return Consent::kRefused;
 }
 
 int NeedsYes(std::string_view command_name, std::ostream& err) {
-  err << "clawctl: " << command_name
+  err << "Error: " << command_name
       << " changes the cluster: add --yes to confirm (stdin is not a terminal to ask on)\n";
   return kExitUsage;
+}
+
+std::ostream& ProgressStream(const Invocation& inv, std::ostream& err) {
+  static std::ostream dropped(nullptr);  // no buffer: every write fails quietly
+  return inv.global.progress ? err : dropped;
 }
 
 Answer AskYesNo(std::string_view question, std::istream& in, std::ostream& err) {

@@ -73,6 +73,11 @@ Consent Confirm(const Invocation& inv, Interactive interactive, std::string_view
 // For a changing command without --yes and no terminal to ask on: says so and returns kExitUsage.
 int NeedsYes(std::string_view command_name, std::ostream& err);
 
+// Where the progress lines of a long command (shard move, node drain --wait) go: `err` when
+// stderr is a terminal (inv.global.progress), else a stream that drops them, so that pipes and
+// logs get only the outcome.
+std::ostream& ProgressStream(const Invocation& inv, std::ostream& err);
+
 // Runs shard show, split, transfer-leader or move; returns the exit code (kExit*).
 int RunShardCommand(const Invocation& inv, ShardAdmin& admin, Interactive interactive,
                     std::istream& in, std::ostream& out, std::ostream& err);
