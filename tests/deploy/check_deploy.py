@@ -9,7 +9,8 @@ pointed at the built clawd) and `systemd-analyze security --offline` with exposu
 has the settings deploy/README.md promises; the sysusers entry passes `systemd-sysusers
 --dry-run`; prometheus.yml, the alert rules and their unit tests pass promtool; every metric that
 the rules and the dashboard name is one clawd exports, and the dashboard shows every one of them;
-every example config passes `clawd --check-config` and `--print-config`; `cmake --install
+every example config passes `clawd --check-config` and `--print-config`; the metric lists here
+match the families a running clawd serves (names and types); `cmake --install
 --prefix /usr` into a DESTDIR lays out the expected files. Every check runs; the script prints
 each failure and exits 1 if there was any. Standard library only (Debian's /usr/bin/python3).
 """
@@ -25,8 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
-# The metrics clawd exports (server/README.md "Metrics"). Histograms also have _bucket, _sum and
-# _count series; `up` comes from Prometheus itself.
+# The metrics clawd exports (server/README.md "Metrics"), by type. Histograms also have _bucket,
+# _sum and _count series; `up` comes from Prometheus itself. The `exported` check holds this list
+# to what the built clawd really serves, both ways.
 COUNTERS = """
 clawd_raft_proposals_committed_total clawd_raft_proposals_applied_total
 clawd_raft_proposals_failed_total clawd_raft_leader_changes_total clawd_raft_log_written_bytes_total
@@ -35,6 +37,7 @@ clawd_snapshot_received_bytes_total clawd_peer_messages_sent_total clawd_peer_me
 clawd_requests_overloaded_total clawd_grpc_server_started_total clawd_grpc_server_handled_total
 clawd_rocksdb_write_stall_seconds_total clawd_rocksdb_block_cache_hits_total
 clawd_rocksdb_block_cache_misses_total clawd_placement_operators_total process_cpu_seconds_total
+clawd_peer_reconnects_total clawd_snapshot_send_failures_total
 """.split()
 GAUGES = """
 clawd_raft_proposals_pending clawd_shards clawd_shards_without_leader clawd_shards_under_replicated
@@ -43,6 +46,7 @@ clawd_rocksdb_sst_files_size_bytes clawd_rocksdb_memtable_bytes clawd_rocksdb_pe
 clawd_rocksdb_write_stopped clawd_rocksdb_block_cache_hit_ratio clawd_disk_total_bytes
 clawd_disk_free_bytes clawd_build_info clawd_ready process_resident_memory_bytes
 process_virtual_memory_bytes process_open_fds process_max_fds process_start_time_seconds
+clawd_meta_leader clawd_rocksdb_delayed_write_rate_bytes process_threads
 """.split()
 HISTOGRAMS = """
 clawd_raft_log_append_duration_seconds clawd_wal_fsync_duration_seconds
@@ -294,6 +298,63 @@ def check_dashboard(source, tmp):
     tool_output("dashboard", ["promtool", "check", "rules", rules])
 
 
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def check_exported(clawd, tmp):
+    """Starts the built clawd (one node, loopback) and compares its /metrics families with the
+    lists above: same names, same types."""
+    import urllib.request
+    http = free_port()
+    args = [clawd, "--name", "n1", "--data-dir", tmp / "exported-data", "--storage-direct-io=false",
+            "--client-addr", f"127.0.0.1:{free_port()}", "--peer-addr", f"127.0.0.1:{free_port()}",
+            "--http-addr", f"127.0.0.1:{http}", "--shards", "2"]
+    log = open(tmp / "exported.log", "w")
+    node = subprocess.Popen([str(a) for a in args], stdout=log, stderr=log)
+    text = None
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and node.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{http}/metrics", timeout=5) as r:
+                    text = r.read().decode()
+                break
+            except OSError:
+                time.sleep(0.2)
+    finally:
+        node.terminate()
+        try:
+            node.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            node.kill()
+        log.close()
+    if text is None:
+        fail("exported", "clawd served no /metrics within 30 s:\n" + (tmp / "exported.log").read_text()[-2000:])
+        return
+    served = {}
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ", 3)
+            served[name] = kind
+    listed = {**{n: "counter" for n in COUNTERS}, **{n: "gauge" for n in GAUGES},
+              **{n: "histogram" for n in HISTOGRAMS}}
+    # Families whose label values come with use (an RPC method, a peer node) have no series, and
+    # so no TYPE line, on an idle single node.
+    on_use = {"clawd_grpc_server_started_total", "clawd_grpc_server_handled_total",
+              "clawd_grpc_server_handling_seconds", "clawd_peer_round_trip_time_seconds"}
+    for name in sorted(set(listed) - set(served) - on_use):
+        fail("exported", f"{name} is listed here but clawd does not export it")
+    for name in sorted(set(served) - set(listed)):
+        fail("exported", f"clawd exports {name}, which is not listed here (nor in the dashboard)")
+    for name in sorted(set(served) & set(listed)):
+        if served[name] != listed[name]:
+            fail("exported", f"{name} is a {served[name]}, listed as a {listed[name]}")
+
+
 def check_configs(source, clawd):
     configs = sorted((source / "deploy/config").rglob("*.yaml"))
     if len(configs) < 10:  # single node, 3 + 1 joining, 6
@@ -407,6 +468,7 @@ def main():
                 ("prometheus", lambda: check_prometheus(source, tmp)),
                 ("dashboard", lambda: check_dashboard(source, tmp)),
                 ("configs", lambda: check_configs(source, clawd)),
+                ("exported", lambda: check_exported(clawd, tmp)),
                 ("install", lambda: check_install(source, build, tmp)),
             ]
         for name, check in checks:
