@@ -7,6 +7,8 @@
 
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <string_view>
 
 #include <pthread.h>
@@ -15,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -58,6 +61,12 @@ Exit codes: 0 success; 1 demo check failed; 64 usage error (demo); 78 configurat
 error; 69 a listen address is unavailable; 73 the data directory cannot be created;
 74 I/O error or corrupt data; 76 the data directory belongs to another node or cluster.
 
+Operations: GET /metrics (Prometheus), /healthz (the node's loops progress) and /readyz
+(the local store is recovered and the node serves) on http_addr. Under systemd
+(deploy/systemd/clawd.service, Type=notify) clawd reports READY once it serves (never
+waiting for quorum), STATUS lines, WATCHDOG pings only while its raft and log loops
+progress, and STOPPING; logs then go to the journal with their priority.
+
 Configuration: defaults < YAML file (--config FILE) < CLAWD_* environment < flags.
 )";
 
@@ -84,9 +93,38 @@ bool ParseBounded(std::string_view flag, const char* text, uint64_t lo, uint64_t
   return true;
 }
 
+// "<N>" syslog priority prefix of a log line (sd-daemon(3)): journald reads it as the entry's
+// priority, so `journalctl -p warning` and colours work for clawd's own levels.
+class SyslogPriority final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    int priority = 6;  // info
+    switch (msg.level) {
+      case spdlog::level::trace:
+      case spdlog::level::debug: priority = 7; break;
+      case spdlog::level::info: priority = 6; break;
+      case spdlog::level::warn: priority = 4; break;
+      case spdlog::level::err: priority = 3; break;
+      case spdlog::level::critical: priority = 2; break;
+      default: break;
+    }
+    const char text[] = {'<', static_cast<char>('0' + priority), '>'};
+    dest.append(text, text + 3);
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<SyslogPriority>(); }
+};
+
 void SetUpLogging(const claw::config::Config& config) {
   auto logger = spdlog::stderr_color_mt("clawd");
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%L%$ [" + config.name + "] %v");
+  if (std::getenv("JOURNAL_STREAM") != nullptr) {
+    // Under systemd, stderr goes to the journal: it stamps the time itself and takes the
+    // priority from the line's prefix.
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<SyslogPriority>('*').set_pattern("%*%L [" + config.name + "] %v");
+    logger->set_formatter(std::move(formatter));
+  } else {
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%L%$ [" + config.name + "] %v");
+  }
   logger->set_level(static_cast<spdlog::level::level_enum>(config.log_level));
   spdlog::set_default_logger(logger);
   spdlog::flush_every(std::chrono::seconds(1));

@@ -1,7 +1,8 @@
 // systemd integration without systemd: clawd runs with NOTIFY_SOCKET pointing at a datagram
 // socket this test binds (what systemd does for Type=notify) and WATCHDOG_USEC set (WatchdogSec=);
 // the test sees READY=1 (with a STATUS= line) once the node serves, WATCHDOG=1 pings and STATUS=
-// refreshes while it runs, and STOPPING=1 after SIGTERM, in that order; clawd then exits 0.
+// refreshes while it runs, and STOPPING=1 after SIGTERM, in that order; clawd then exits 0. With
+// JOURNAL_STREAM set, log lines carry "<N>" priorities instead of timestamps.
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -58,6 +59,7 @@ TEST_CASE("systemd: READY, STATUS, WATCHDOG and STOPPING reach the notify socket
     std::freopen(log.c_str(), "w", stderr);
     ::setenv("NOTIFY_SOCKET", sock_path.c_str(), 1);
     ::setenv("WATCHDOG_USEC", "2000000", 1);  // WatchdogSec=2s: a ping at least every second
+    ::setenv("JOURNAL_STREAM", "8:12345", 1);  // stderr "is" the journal: priority prefixes
     ::unsetenv("WATCHDOG_PID");
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(a.data());
@@ -115,6 +117,11 @@ TEST_CASE("systemd: READY, STATUS, WATCHDOG and STOPPING reach the notify socket
   REQUIRE(::waitpid(pid, &wstatus, 0) == pid);
   CHECK(WIFEXITED(wstatus));
   CHECK(WEXITSTATUS(wstatus) == 0);
+  // Every log line carries its syslog priority for journald and no timestamp of its own.
+  const std::string lines = RunProcess({"/bin/cat", log}).out;
+  CHECK(lines.starts_with("<"));
+  CHECK(lines.find("\n<6>I [n1] node 1 stopped; data directory closed") != std::string::npos);
+  CHECK(lines.find("\n20") == std::string::npos);
   ::close(fd);
   RunProcess({"/bin/rm", "-rf", dir});
 }
