@@ -1,0 +1,144 @@
+// The clawd target: requests go through the client library (client/client.h), as an
+// application's would, so the figures include its routing and retries. The library's calls
+// block; each connection (one Client: its own channels, route cache and request ids) gets a
+// pool of threads so that `clients` requests can be in flight at once.
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "client/client.h"
+#include "tools/clawbench/target.h"
+
+namespace claw::clawbench {
+
+namespace {
+
+// A fixed set of threads running queued tasks; the destructor runs what is queued, then joins.
+class Workers {
+ public:
+  explicit Workers(size_t n) {
+    for (size_t i = 0; i < n; ++i) threads_.emplace_back([this] { Loop(); });
+  }
+  ~Workers() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  void Submit(std::function<void()> task) {
+    {
+      std::lock_guard lock(mu_);
+      tasks_.push_back(std::move(task));
+    }
+    wake_.notify_one();
+  }
+
+ private:
+  void Loop() {
+    for (;;) {
+      std::function<void()> task;
+      {
+        std::unique_lock lock(mu_);
+        wake_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
+        if (tasks_.empty()) return;
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
+      task();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::deque<std::function<void()>> tasks_;  // GUARDED_BY(mu_)
+  bool stopping_ = false;                    // GUARDED_BY(mu_)
+  std::vector<std::thread> threads_;
+};
+
+Outcome Failed(const client::Error& e) {
+  return Outcome{.ok = false, .error_code = std::string(client::ErrorCodeName(e.code)), .error_message = e.message};
+}
+
+class ClawdTarget : public Target {
+ public:
+  explicit ClawdTarget(const Options& o) : options_(o), value_(o.val_size, 'v') {
+    call_.deadline = o.timeout;
+    call_.durability = o.durability == WriteDurability::kLeader ? client::Durability::kLeader : client::Durability::kQuorum;
+    call_.consistency = o.consistency == ReadConsistency::kSerializable ? client::Consistency::kStale
+                                                                        : client::Consistency::kLinearizable;
+  }
+  ~ClawdTarget() override {
+    conns_.clear();  // each Conn's workers finish their queue before its client goes
+  }
+
+  std::string Prepare() override {
+    const size_t per_conn = static_cast<size_t>((options_.clients + options_.conns - 1) / options_.conns);
+    for (int i = 0; i < options_.conns; ++i) {
+      auto opened = client::Client::Open({.endpoints = options_.endpoints,
+                                          .default_deadline = options_.timeout,
+                                          .async_threads = 1,
+                                          .seed = options_.seed + static_cast<uint64_t>(i) + 1});
+      if (!opened) return opened.error().ToString();
+      auto conn = std::make_unique<Conn>();
+      conn->client = std::move(*opened);
+      if (auto up = conn->client->WaitForConnection(options_.dial_timeout); !up) return up.error().ToString();
+      // Load the routes now, so that the first measured request does not pay for them.
+      if (auto shards = conn->client->ListShards(); !shards) return "cannot list shards: " + shards.error().ToString();
+      conn->workers = std::make_unique<Workers>(per_conn);
+      conns_.push_back(std::move(conn));
+    }
+    return {};
+  }
+
+  void Start(const Request& request, std::function<void(Outcome)> done) override {
+    Conn& conn = *conns_[request.client % conns_.size()];
+    conn.workers->Submit([this, &conn, request, done = std::move(done)] { done(Run(*conn.client, request)); });
+  }
+
+ private:
+  struct Conn {
+    std::unique_ptr<client::Client> client;
+    std::unique_ptr<Workers> workers;  // destroyed first: it uses `client`
+    ~Conn() { workers.reset(); }
+  };
+
+  Outcome Run(client::Client& c, const Request& r) {
+    switch (r.kind) {
+      case OpKind::kPut: {
+        auto put = c.Put(r.keys[0], value_, call_);
+        return put ? Outcome{.ok = true} : Failed(put.error());
+      }
+      case OpKind::kGet: {
+        auto got = c.Get(r.keys[0], call_);
+        if (!got) return Failed(got.error());
+        return Outcome{.ok = true, .found = got->has_value()};
+      }
+      case OpKind::kScan: {
+        auto scan = c.Scan(r.keys[0], "", {.limit = options_.scan_limit}, call_);
+        if (!scan) return Failed(scan.error());
+        return Outcome{.ok = true, .keys_read = scan->kvs.size()};
+      }
+      case OpKind::kBatch: {
+        std::vector<client::Op> ops;
+        ops.reserve(r.keys.size());
+        for (const auto& k : r.keys) ops.push_back(client::Op::Put(k, value_));
+        auto batch = c.Batch(ops, call_);
+        return batch ? Outcome{.ok = true} : Failed(batch.error());
+      }
+    }
+    return Outcome{.ok = false, .error_code = "INTERNAL", .error_message = "unknown request kind"};
+  }
+
+  Options options_;
+  std::string value_;
+  client::CallOptions call_;
+  std::vector<std::unique_ptr<Conn>> conns_;
+};
+
+}  // namespace
+
+std::unique_ptr<Target> MakeClawdTarget(const Options& options) { return std::make_unique<ClawdTarget>(options); }
+
+}  // namespace claw::clawbench
