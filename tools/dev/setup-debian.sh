@@ -19,6 +19,8 @@ packages=(
   prometheus systemd
   # the .deb (cpack -G DEB, slow tier): dpkg-shlibdeps for the package's Depends
   dpkg-dev
+  # tools/clawbench/compare: a 3-node etcd to compare with, jq for clawbench's JSON reports
+  etcd-server etcd-client jq
 )
 
 missing=()
