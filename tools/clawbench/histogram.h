@@ -38,7 +38,7 @@ struct HistogramSnapshot {
 class Histogram {
  public:
   static constexpr int kSubBits = 6;  // 64 buckets per power of two
-  static constexpr size_t kBuckets = (64 - kSubBits) * (size_t{1} << kSubBits);
+  static constexpr size_t kBuckets = (64 - kSubBits + 1) * (size_t{1} << kSubBits);
 
   Histogram();
   void Record(uint64_t value_ns);
