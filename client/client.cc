@@ -1,6 +1,9 @@
 #include "client/client.h"
 
 #include <algorithm>
+#include <future>
+#include <memory>
+#include <optional>
 #include <utility>
 
 #include "claw/v1/error.pb.h"
@@ -257,45 +260,79 @@ Result<std::vector<OpResult>> Client::Batch(const std::vector<Op>& ops,
     }
     return std::unexpected(std::move(error));
   };
-  while (!pending.empty()) {
-    auto shard = d.Route(ops[pending.front()].key, RouteBy::kKey, deadline);
-    if (!shard) return fail(shard.error());
-    if (!OpFits(ops[pending.front()], *shard)) {
-      return fail(Fail(ErrorCode::kInvalidArgument,
-                       "a delete_range in a batch spans shards: " + ops[pending.front()].key)
-                      .error());
-    }
-    std::vector<size_t> group;
-    std::vector<size_t> rest;
-    Partition(ops, pending, *shard, &group, &rest);
-    std::vector<const Op*> group_ops;
-    for (size_t i : group) group_ops.push_back(&ops[i]);
-    Dispatcher::Call call = NewCall(d, ops[group.front()].key,
-                                    AnyWrite(group_ops) ? Kind::kWrite : Kind::kRead, options);
-    call.deadline = deadline;
-    call.fits = [&](const ShardInfo& routed) { return AllFit(group_ops, routed); };
+  // Each round routes every pending op, then sends one request per shard, all at once (a batch
+  // of random keys spans most shards: one after another, it took a round trip per shard). Ops
+  // whose shard moved (split, merge) are regrouped for the next round.
+  struct Group {
+    std::vector<size_t> members;
+    std::vector<const Op*> ops;
     v1::BatchResponse response;
+    std::expected<ShardInfo, Error> done{};
     bool keys_moved = false;
-    auto done = d.Run(
-        call,
-        [&](const Dispatcher::Target& target, grpc::ClientContext& context) {
-          v1::BatchRequest request;
-          *request.mutable_header() = target.header;
-          for (const Op* op : group_ops) ToProto(*op, request.add_ops());
-          return target.kv->Batch(&context, request, &response);
-        },
-        &keys_moved);
-    if (!done && keys_moved) continue;  // regroup over the fresh routes
-    if (!done) return fail(done.error());
-    if (static_cast<size_t>(response.results_size()) != group.size()) {
-      return fail(Fail(ErrorCode::kInternal, "batch answer has the wrong number of results")
-                      .error());
+  };
+  while (!pending.empty()) {
+    std::vector<std::unique_ptr<Group>> groups;
+    for (std::vector<size_t> rest = pending; !rest.empty();) {
+      auto shard = d.Route(ops[rest.front()].key, RouteBy::kKey, deadline);
+      if (!shard) return fail(shard.error());
+      if (!OpFits(ops[rest.front()], *shard)) {
+        return fail(Fail(ErrorCode::kInvalidArgument,
+                         "a delete_range in a batch spans shards: " + ops[rest.front()].key)
+                        .error());
+      }
+      auto g = std::make_unique<Group>();
+      std::vector<size_t> next;
+      Partition(ops, rest, *shard, &g->members, &next);
+      for (size_t i : g->members) g->ops.push_back(&ops[i]);
+      groups.push_back(std::move(g));
+      rest = std::move(next);
     }
-    for (size_t k = 0; k < group.size(); ++k) {
-      results[group[k]] = ToOpResult(response.results(static_cast<int>(k)));
+    auto send = [&](Group& g) {
+      Dispatcher::Call call = NewCall(d, ops[g.members.front()].key,
+                                      AnyWrite(g.ops) ? Kind::kWrite : Kind::kRead, options);
+      call.deadline = deadline;
+      call.fits = [&g](const ShardInfo& routed) { return AllFit(g.ops, routed); };
+      g.done = d.Run(
+          call,
+          [&g](const Dispatcher::Target& target, grpc::ClientContext& context) {
+            v1::BatchRequest request;
+            *request.mutable_header() = target.header;
+            for (const Op* op : g.ops) ToProto(*op, request.add_ops());
+            return target.kv->Batch(&context, request, &g.response);
+          },
+          &g.keys_moved);
+    };
+    std::vector<std::future<void>> others;
+    for (size_t k = 1; k < groups.size(); ++k) {
+      others.push_back(std::async(std::launch::async, [&send, g = groups[k].get()] { send(*g); }));
     }
-    applied += group.size();
-    pending = std::move(rest);
+    send(*groups.front());
+    for (auto& f : others) f.get();
+    std::vector<size_t> moved;
+    std::optional<Error> first_error;
+    for (auto& g : groups) {
+      if (!g->done && g->keys_moved) {
+        moved.insert(moved.end(), g->members.begin(), g->members.end());
+        continue;
+      }
+      if (!g->done) {
+        if (!first_error) first_error = g->done.error();
+        continue;
+      }
+      if (static_cast<size_t>(g->response.results_size()) != g->members.size()) {
+        if (!first_error) {
+          first_error = Fail(ErrorCode::kInternal, "batch answer has the wrong number of results").error();
+        }
+        continue;
+      }
+      for (size_t k = 0; k < g->members.size(); ++k) {
+        results[g->members[k]] = ToOpResult(g->response.results(static_cast<int>(k)));
+      }
+      applied += g->members.size();
+    }
+    if (first_error) return fail(std::move(*first_error));
+    std::sort(moved.begin(), moved.end());  // keep the callers' order within a shard
+    pending = std::move(moved);
   }
   return results;
 }

@@ -319,6 +319,18 @@ TEST_CASE("Client splits a batch by shard and keeps result order", "[client]") {
   CHECK(Of(cluster, "Batch").size() == 3);  // shards 1 (b, b, nothing-here), 3 (z), 2 (i)
 }
 
+TEST_CASE("Client sends a batch's per-shard requests at once", "[client]") {
+  FakeCluster cluster(3);
+  auto client = Connect(cluster);
+  ThreeShards(cluster, *client);
+  cluster.set_batch_barrier(3);  // each Batch call waits until all three shards' calls arrived
+  auto results = client->Batch({Op::Put("b", "B"), Op::Put("i", "I"), Op::Put("z", "Z")});
+  REQUIRE(results);
+  CHECK(results->size() == 3);
+  CHECK(cluster.max_batches_in_flight() == 3);  // one after another, it would be 1
+  CHECK(cluster.data().at("i") == "I");
+}
+
 TEST_CASE("Client regroups a batch when a shard splits under it", "[client]") {
   FakeCluster cluster(3);
   auto client = Connect(cluster);

@@ -1,6 +1,8 @@
 #include "tests/client/fake_cluster.h"
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <optional>
@@ -42,6 +44,11 @@ struct FakeCluster::State {
   };
 
   mutable std::mutex mu;
+  // Batch calls wait (outside mu) until this many are in flight, at most 2 s; 0 = no wait.
+  std::condition_variable batch_cv;
+  int batch_barrier = 0;      // guarded by mu
+  int batches_in_flight = 0;  // guarded by mu
+  int max_batches_in_flight = 0;  // guarded by mu
   std::vector<v1::ShardDescriptor> shards;  // ordered by start key
   std::map<uint64_t, uint64_t> leaders;     // shard id -> node id
   std::map<uint64_t, std::string> addresses;
@@ -277,7 +284,17 @@ class FakeCluster::KvService final : public v1::KV::Service {
 
   grpc::Status Batch(grpc::ServerContext*, const v1::BatchRequest* request,
                      v1::BatchResponse* response) override {
-    std::lock_guard lock(state_->mu);
+    std::unique_lock lock(state_->mu);
+    ++state_->batches_in_flight;
+    state_->max_batches_in_flight = std::max(state_->max_batches_in_flight, state_->batches_in_flight);
+    state_->batch_cv.notify_all();
+    state_->batch_cv.wait_for(lock, std::chrono::seconds(2), [this] {
+      return state_->batches_in_flight >= state_->batch_barrier;
+    });
+    struct Leave {
+      State* s;
+      ~Leave() { --s->batches_in_flight; }
+    } leave{state_};
     std::vector<std::string> keys;
     for (const v1::Op& op : request->ops()) keys.push_back(OpKey(op));
     auto verdict = CheckKeys("Batch", request->header(), keys);
@@ -525,6 +542,16 @@ void FakeCluster::StopNode(uint64_t node_id) {
 void FakeCluster::set_report_leaders(bool report) {
   std::lock_guard lock(state_->mu);
   state_->report_leaders = report;
+}
+
+void FakeCluster::set_batch_barrier(int calls) {
+  std::lock_guard lock(state_->mu);
+  state_->batch_barrier = calls;
+}
+
+int FakeCluster::max_batches_in_flight() const {
+  std::lock_guard lock(state_->mu);
+  return state_->max_batches_in_flight;
 }
 
 void FakeCluster::set_page_size(int keys) {

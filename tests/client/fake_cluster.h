@@ -67,6 +67,10 @@ class FakeCluster {
   // Whether ListShards reports leaders (false: the client must discover them).
   void set_report_leaders(bool report);
   void set_page_size(int keys);
+  // Batch calls hold until `calls` of them are in flight together (at most 2 s each), so that a
+  // test sees whether the client sends a batch's per-shard requests at once.
+  void set_batch_barrier(int calls);
+  int max_batches_in_flight() const;
 
   void Inject(Injection injection);
   std::vector<Received> received() const;
