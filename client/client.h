@@ -16,8 +16,8 @@
 // by its retries, so that the server applies it once; reads retry freely.
 //
 // Multi-shard operations: DeleteRange and Scan walk the shards of their range one after the
-// other; Batch splits its operations by shard and sends one atomic sub-batch per shard, in the
-// order of their first operation — the whole batch is NOT atomic across shards. Txn must stay in
+// other; Batch splits its operations by shard and sends one atomic sub-batch per shard, all at
+// once (no order between shards) — the whole batch is NOT atomic across shards. Txn must stay in
 // one shard.
 //
 // Errors: std::expected<T, Error> (client/errors.h). Error::definite says whether a failed write
@@ -92,8 +92,9 @@ class Client {
   // --- many operations ---
   // Results in the order of `ops`. Atomic per shard only (see the header comment). Op
   // kDeleteRange here keeps the wire meaning: empty end_key = the end of the start key's shard,
-  // and its range must lie within one shard. On failure Error::definite is false when some
-  // sub-batch had already been applied.
+  // and its range must lie within one shard. The sub-batches go out together, so one shard's
+  // failure does not stop the others: on failure Error::definite is false when some sub-batch
+  // was applied.
   [[nodiscard]] Result<std::vector<OpResult>> Batch(const std::vector<Op>& ops,
                                                     const CallOptions& options = {});
   // If every compare holds, runs `success`, else `failure`, atomically. Every key must lie in
