@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "server/metrics.h"
+#include "server/thread_name.h"
 #include "storage/snapshot.h"
 
 namespace claw::server {
@@ -183,6 +184,7 @@ void GrpcTransport::SendSnapshot(uint64_t node, GroupMessage message, std::strin
 }
 
 void GrpcTransport::RunSnapshotSender() {
+  NameThisThread("snap-send");
   while (true) {
     SnapshotJob job;
     {
@@ -458,6 +460,7 @@ bool GrpcTransport::SendLoop(Peer* peer, grpc::ClientWriter<v1::PeerBatch>* writ
 }
 
 void GrpcTransport::RunSender(Peer* peer) {
+  NameThisThread("peer-send-" + std::to_string(peer->id));
   grpc::ChannelArguments args;
   args.SetMaxSendMessageSize(static_cast<int>(options_.max_message_bytes));
   args.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));

@@ -13,6 +13,7 @@
 #include "server/placement_rules.h"
 #include "server/replica_id.h"
 #include "server/rpc_status.h"
+#include "server/thread_name.h"
 
 namespace claw::server {
 namespace {
@@ -252,6 +253,7 @@ void PlacementService::UpdateGauges(bool leading) {
 }
 
 void PlacementService::PlanLoop() {
+  NameThisThread("placement");
   const auto interval = std::chrono::milliseconds(options_.heartbeat_interval_ms);
   std::unique_lock lock(mu_);
   while (!cv_.wait_for(lock, interval, [this] { return stop_; })) {
@@ -712,6 +714,7 @@ bool PlacementReporter::SendTo(const std::string& address, const v1::HeartbeatRe
 }
 
 void PlacementReporter::Run() {
+  NameThisThread("heartbeat");
   const auto interval = std::chrono::milliseconds(options_.heartbeat_interval_ms);
   while (true) {
     {

@@ -14,6 +14,7 @@
 #include "server/replica_id.h"
 #include "storage/key_codec.h"
 #include "server/store.h"
+#include "server/thread_name.h"
 #include "storage/snapshot.h"
 
 namespace claw::server {
@@ -142,6 +143,7 @@ Group* RaftWorker::Find(uint64_t group) {
 }
 
 void RaftWorker::Run() {
+  NameThisThread("raft-worker-" + std::to_string(index_));
   std::vector<Event> events;
   const auto tick = std::chrono::milliseconds(store_->options().tick_ms);
   while (true) {

@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "server/thread_name.h"
+
 namespace claw::server::systemd {
 
 namespace {
@@ -48,6 +50,7 @@ Supervisor::~Supervisor() {
 }
 
 void Supervisor::Run() {
+  NameThisThread("supervisor");
   const bool watchdog = WatchdogInterval().has_value();
   auto next_status = std::chrono::steady_clock::now();
   std::string last_problem;

@@ -1,5 +1,7 @@
 #include "storage/log_writer.h"
 
+#include <pthread.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -42,6 +44,7 @@ LogWriterStats LogWriter::stats() const {
 }
 
 void LogWriter::Run() {
+  ::pthread_setname_np(::pthread_self(), "log-writer");  // for top -H, perf, gdb
   std::vector<Pending> round;
   for (;;) {
     {

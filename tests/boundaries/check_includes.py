@@ -84,14 +84,16 @@ class Rule:
 
 
 POSIX_FILE_HEADERS = r"(fcntl|unistd|sys/(stat|types|statvfs|file|uio|mman))\.h"
+# pthread.h: storage's own threads (the log writer) name themselves for top -H and perf.
+POSIX_THREAD_NAME = r"pthread\.h"
 
 RULES = {
     "raft": Rule("C++ std (no threads, clocks, random, I/O) and raft/", (r"raft/.+",),
                  banned_std=RAFT_BANNED_STD),
     # storage/ owns the disk: besides RocksDB it may use the POSIX file API (O_DIRECT probing,
     # fsync of snapshot files), nothing networked.
-    "storage": Rule("C++ std, POSIX file headers, raft/, storage/, rocksdb/",
-                    (r"raft/.+", r"storage/.+", r"rocksdb/.+", POSIX_FILE_HEADERS)),
+    "storage": Rule("C++ std, POSIX file headers, pthread.h (thread names), raft/, storage/, rocksdb/",
+                    (r"raft/.+", r"storage/.+", r"rocksdb/.+", POSIX_FILE_HEADERS, POSIX_THREAD_NAME)),
     "config": Rule("C++ std, config/, yaml-cpp/", (r"config/.+", r"yaml-cpp/.+")),
     "client": Rule("C++ std, client/, claw/v1/*.pb.h, grpcpp/, google/protobuf/",
                    (r"client/.+", GENERATED_PB, r"grpcpp/.+", r"google/protobuf/.+")),
