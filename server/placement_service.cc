@@ -275,7 +275,7 @@ void PlacementService::PlanOnce(Clock::time_point now) {
     shard_leader_.clear();
     shard_stats_.clear();
     last_plan_ = {};
-    UpdateGauges(false);
+    UpdateGauges(leading);  // a new meta leader is the leader already, while it waits to plan
     return;
   }
   for (auto it = pending_.begin(); it != pending_.end();) {
