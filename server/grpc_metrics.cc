@@ -59,7 +59,7 @@ class Interceptor final : public grpc::experimental::Interceptor {
     recorded_ = true;
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started_;
     method_.handling->Observe(took.count());
-    metrics_->GrpcHandled(method_, GrpcCodeName(static_cast<int>(code))).Increment();
+    metrics_->GrpcHandled(method_, static_cast<int>(code), GrpcCodeName(static_cast<int>(code))).Increment();
   }
 
   Metrics* metrics_;

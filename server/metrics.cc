@@ -453,14 +453,14 @@ const Metrics::GrpcMethod& Metrics::Grpc(std::string_view full_method, std::stri
   std::string_view path = full_method;
   if (path.starts_with('/')) path.remove_prefix(1);
   const size_t slash = path.find('/');
-  GrpcMethod m;
+  GrpcMethod& m = grpc_methods_.try_emplace(std::string(full_method)).first->second;
   m.type = std::string(type);
   m.service = std::string(slash == std::string_view::npos ? std::string_view("unknown") : path.substr(0, slash));
   m.method = std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
   const prometheus::Labels labels{{"grpc_type", m.type}, {"grpc_service", m.service}, {"grpc_method", m.method}};
   m.started = &f_->grpc_started.Add(labels);
   m.handling = &f_->grpc_handling.Add(labels, DurationBuckets());
-  return grpc_methods_.emplace(std::string(full_method), std::move(m)).first->second;
+  return m;
 }
 
 prometheus::Counter& Metrics::GrpcHandled(const GrpcMethod& method, std::string_view code) {
@@ -469,6 +469,17 @@ prometheus::Counter& Metrics::GrpcHandled(const GrpcMethod& method, std::string_
                                {"grpc_service", method.service},
                                {"grpc_method", method.method},
                                {"grpc_code", std::string(code)}});
+}
+
+prometheus::Counter& Metrics::GrpcHandled(const GrpcMethod& method, int code, std::string_view name) {
+  if (code < 0 || code >= static_cast<int>(method.handled.size())) return GrpcHandled(method, name);
+  std::atomic<prometheus::Counter*>& slot = method.handled[static_cast<size_t>(code)];
+  prometheus::Counter* counter = slot.load(std::memory_order_acquire);
+  if (counter == nullptr) {
+    counter = &GrpcHandled(method, name);  // the same series whichever thread gets here first
+    slot.store(counter, std::memory_order_release);
+  }
+  return *counter;
 }
 
 prometheus::Counter& Metrics::PlacementOperator(std::string_view type, std::string_view outcome) {

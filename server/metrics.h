@@ -16,6 +16,8 @@
 // plain references and must not outlive it.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -93,10 +95,15 @@ class Metrics {
     prometheus::Counter* started = nullptr;
     prometheus::Histogram* handling = nullptr;
     std::string type{}, service{}, method{};
+    // clawd_grpc_server_handled_total by status code number (0..16), filled on first use so
+    // that counting a finished RPC costs no label lookup.
+    mutable std::array<std::atomic<prometheus::Counter*>, 17> handled{};
   };
   // The series of one method (created on first use, cached).
   const GrpcMethod& Grpc(std::string_view full_method, std::string_view type);
   prometheus::Counter& GrpcHandled(const GrpcMethod& method, std::string_view code);
+  // The same for status code `code` named `name`, cached in `method`.
+  prometheus::Counter& GrpcHandled(const GrpcMethod& method, int code, std::string_view name);
 
   // --- Storage, set by a collector from Engine::Stats and statvfs.
   prometheus::Gauge& rocksdb_sst_bytes;
