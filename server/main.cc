@@ -21,6 +21,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "client/grpc_runtime.h"
 #include "config/load.h"
 #include "server/demo.h"
 #include "server/node.h"
@@ -201,6 +202,7 @@ int Serve(const std::vector<std::string>& args, char** envp) {
 }  // namespace
 
 int main(int argc, char** argv, char** envp) {
+  claw::client::DisableLockOrderChecks();
   const std::string_view arg = argc > 1 ? argv[1] : "";
   if (arg == "demo") return Demo(argc, argv);
   if (arg == "-V" || arg == "--version") {

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "client/grpc_runtime.h"
 #include "tools/clawbench/options.h"
 #include "tools/clawbench/report.h"
 #include "tools/clawbench/runner.h"
@@ -13,6 +14,7 @@
 using namespace claw::clawbench;
 
 int main(int argc, char** argv) {
+  claw::client::DisableLockOrderChecks();
   const std::vector<std::string> args(argv + 1, argv + argc);
   auto options = ParseOptions(args);
   if (!options) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "client/client.h"
+#include "client/grpc_runtime.h"
 #include "tools/clawctl/args.h"
 #include "tools/clawctl/commands.h"
 #include "tools/clawctl/completion.h"
@@ -33,6 +34,7 @@ bool IsTerminal(int fd) {
 
 int main(int argc, char** argv) {
   using namespace claw::clawctl;
+  claw::client::DisableLockOrderChecks();
   std::vector<std::string> args(argv + 1, argv + argc);
   auto inv = ParseArgs(args, EnvironmentOf([](const char* name) { return std::getenv(name); }));
   if (!inv) {
