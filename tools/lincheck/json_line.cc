@@ -216,7 +216,7 @@ class Reader {
           break;
         }
         default:
-          --pos_;
+          pos_ -= 2;  // at the backslash
           return Fail("unknown escape in a string");
       }
     }
