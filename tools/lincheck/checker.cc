@@ -58,6 +58,12 @@ bool Informative(const Operation& op) {
   return true;
 }
 
+// Ok gets and failed cas: legal or not, they never change the value.
+bool PreservesValue(const KeyOp& op) {
+  return (op.kind == OpKind::kGet && op.outcome == Outcome::kOk) ||
+         (op.kind == OpKind::kCas && op.outcome == Outcome::kFail);
+}
+
 bool IsWrite(const KeyOp& op) { return op.kind != OpKind::kGet; }
 int32_t Written(const KeyOp& op) { return op.kind == OpKind::kDelete ? kAbsent : op.value; }
 
@@ -201,38 +207,41 @@ class Search {
 
   Verdict Run() {
     if (finite_left_ == 0) return Verdict::kLinearizable;
-    int32_t node = next_[head_];
+    int32_t node = kFresh;
     while (true) {
       ++steps_;
       if (steps_ > options_.max_steps) return Verdict::kBudgetExhausted;
       if (steps_ % 4096 == 0 && Clock::now() > options_.deadline) return Verdict::kBudgetExhausted;
-      if (node % 2 == 0) {  // a call: try to linearize it next
-        const auto i = static_cast<size_t>(node / 2);
-        const int32_t after = Step(ops_[i], state_);
-        if (after != kIllegal && Visit(i, after)) {
-          frames_.push_back(Frame{.op = i, .state = state_, .hi = hi_});
-          state_ = after;
-          hi_ = std::max(hi_, i + 1);
-          lin_hash_ ^= zobrist_[i];
-          Lift(i);
-          if (ops_[i].ret != kNever && --finite_left_ == 0) return Verdict::kLinearizable;
-          if (frames_.size() > best_.size()) RecordBest();
+      if (node == kFresh) {  // a configuration reached just now
+        const int32_t read = LegalReadCandidate();
+        if (read == kNone) {
           node = next_[head_];
           continue;
+        }
+        // Reads commute: if this configuration completes, it completes with `read` next.
+        const auto i = static_cast<size_t>(read / 2);
+        if (Visit(i, state_)) {
+          if (Push(i, state_, Choice::kOnly)) return Verdict::kLinearizable;
+          continue;
+        }
+        if (!Backtrack(node)) return Verdict::kNotLinearizable;  // (L + read, value) failed before
+        continue;
+      }
+      if (node % 2 == 0) {  // a call: try to linearize it next (a read here is illegal, see above)
+        const auto i = static_cast<size_t>(node / 2);
+        if (!PreservesValue(ops_[i])) {
+          const int32_t after = Step(ops_[i], state_);
+          if (after != kIllegal && Visit(i, after)) {
+            if (Push(i, after, Choice::kOneOf)) return Verdict::kLinearizable;
+            node = kFresh;
+            continue;
+          }
         }
         node = next_[node];
         continue;
       }
-      // A return: its operation must precede everything left, and nothing fits; backtrack.
-      if (frames_.empty()) return Verdict::kNotLinearizable;
-      const Frame frame = frames_.back();
-      frames_.pop_back();
-      state_ = frame.state;
-      hi_ = frame.hi;
-      lin_hash_ ^= zobrist_[frame.op];
-      Unlift(frame.op);
-      if (ops_[frame.op].ret != kNever) ++finite_left_;
-      node = next_[2 * frame.op];
+      // A return: its operation must precede everything left, and nothing fits.
+      if (!Backtrack(node)) return Verdict::kNotLinearizable;
     }
   }
 
@@ -242,11 +251,59 @@ class Search {
   int32_t best_state() const { return best_state_; }
 
  private:
+  // kOneOf: the search tries the other candidates when op fails; kOnly: op was the one
+  // candidate worth trying (a legal read), so when it fails its configuration has failed too.
+  enum class Choice : uint8_t { kOneOf, kOnly };
+  static constexpr int32_t kFresh = -2;  // Run's node at a configuration not scanned yet
+
   struct Frame {
+    Choice choice = Choice::kOneOf;
     size_t op = 0;
     int32_t state = kAbsent;  // before op
     size_t hi = 0;            // before op
   };
+
+  // Linearizes op i, which takes the value to `after`; true when every operation that returns
+  // is linearized (those left never return, so they fit after everything).
+  bool Push(size_t i, int32_t after, Choice choice) {
+    frames_.push_back(Frame{.choice = choice, .op = i, .state = state_, .hi = hi_});
+    state_ = after;
+    hi_ = std::max(hi_, i + 1);
+    lin_hash_ ^= zobrist_[i];
+    Lift(i);
+    if (ops_[i].ret != kNever && --finite_left_ == 0) return true;
+    if (frames_.size() > best_.size()) RecordBest();
+    return false;
+  }
+
+  // Undoes linearizations up to the latest configuration with candidates left to try, and sets
+  // `node` to the next of them; false when there is none (not linearizable).
+  bool Backtrack(int32_t& node) {
+    while (!frames_.empty()) {
+      const Frame frame = frames_.back();
+      frames_.pop_back();
+      state_ = frame.state;
+      hi_ = frame.hi;
+      lin_hash_ ^= zobrist_[frame.op];
+      Unlift(frame.op);
+      if (ops_[frame.op].ret != kNever) ++finite_left_;
+      if (frame.choice == Choice::kOneOf) {
+        node = next_[2 * frame.op];
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // The first candidate (a call before the first return in the list) that leaves the value as it
+  // is and is legal on it, or kNone.
+  int32_t LegalReadCandidate() const {
+    for (int32_t node = next_[head_]; node != kNone && node % 2 == 0; node = next_[node]) {
+      const KeyOp& op = ops_[static_cast<size_t>(node / 2)];
+      if (PreservesValue(op) && Step(op, state_) != kIllegal) return node;
+    }
+    return kNone;
+  }
 
   // Adds (linearized + {i}, after) to the cache; false when it was there.
   bool Visit(size_t i, int32_t after) {

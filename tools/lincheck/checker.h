@@ -8,6 +8,9 @@
 // meets a return (an operation that returned before anything left was linearized). A cache of
 // (set of linearized operations, register value) cuts every path that reaches a configuration
 // seen before. Times tie as concurrent: a call at the same time as a return comes first.
+// Reads commute: when a pending ok get (or failed cas, which changes nothing either) is legal on
+// the current value, it is linearized next and alone; if that fails, so does the configuration
+// (any completion could have taken it first), which cuts the search at high concurrency.
 //
 // Model (state = the value, or absent): get returns the value; put and delete set it; cas with
 // outcome ok needs value == expected and sets it to the new one; cas with outcome fail needs
