@@ -1,5 +1,6 @@
 #include "server/kv_state_machine.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -46,6 +47,40 @@ bool Test(int cmp, v1::Compare::Op op) {
 }
 
 int Cmp(uint64_t a, uint64_t b) { return a < b ? -1 : (a > b ? 1 : 0); }
+
+// One record of a dedup bucket: id length (1 B), id, expiry (8 B BE), result length (4 B BE),
+// serialized result.
+void AppendDedupRecord(std::string& out, std::string_view id, uint64_t expires_ts,
+                       const v1::TxnResponse& result) {
+  out.push_back(static_cast<char>(id.size()));
+  out.append(id);
+  PutBigEndian64(out, expires_ts);
+  const size_t at = out.size();
+  out.append(4, '\0');
+  result.AppendToString(&out);
+  const auto len = static_cast<uint32_t>(out.size() - at - 4);
+  for (int i = 0; i < 4; ++i) out[at + i] = static_cast<char>(len >> (24 - 8 * i));
+}
+
+// Calls `fn(id, expires_ts, result)` for each record of a bucket; false when malformed.
+template <typename Fn>
+bool ForEachDedupRecord(std::string_view in, Fn&& fn) {
+  while (!in.empty()) {
+    const size_t id_len = static_cast<unsigned char>(in[0]);
+    if (in.size() < 1 + id_len + 12) return false;
+    const std::string_view id = in.substr(1, id_len);
+    const uint64_t expires = GetBigEndian64(in.substr(1 + id_len));
+    uint32_t len = 0;
+    for (int i = 0; i < 4; ++i) len = (len << 8) | static_cast<unsigned char>(in[9 + id_len + i]);
+    in.remove_prefix(13 + id_len);
+    if (in.size() < len) return false;
+    v1::TxnResponse result;
+    if (!result.ParseFromArray(in.data(), static_cast<int>(len))) return false;
+    in.remove_prefix(len);
+    fn(id, expires, std::move(result));
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -97,6 +132,7 @@ std::expected<void, storage::StorageError> KvStateMachine::Load() {
     }
     state_ = *st;
   }
+  // Legacy per-request records first: every bucket is newer than all of them.
   const std::string prefix = storage::DedupPrefix(group_);
   std::vector<std::pair<uint64_t, std::string>> order;
   bool malformed = false;
@@ -109,8 +145,25 @@ std::expected<void, storage::StorageError> KvStateMachine::Load() {
     rec.expires_ts = GetBigEndian64(v);
     std::string id(key.substr(prefix.size()));
     order.emplace_back(rec.expires_ts, id);
-    dedup_.emplace(std::move(id), std::move(rec));
+    legacy_ids_.insert(id);
+    dedup_.insert_or_assign(std::move(id), std::move(rec));
     return true;
+  });
+  if (!scan) return std::unexpected(scan.error());
+  const std::string bucket_prefix = storage::DedupBucketPrefix(group_);
+  scan = engine_->ScanMeta(bucket_prefix, [&](std::string_view key, std::string_view v) {
+    if (key.size() != bucket_prefix.size() + 8) {
+      malformed = true;
+      return false;
+    }
+    uint64_t latest = 0;
+    malformed = !ForEachDedupRecord(v, [&](std::string_view id, uint64_t expires, v1::TxnResponse result) {
+      latest = std::max(latest, expires);
+      order.emplace_back(expires, std::string(id));
+      dedup_.insert_or_assign(std::string(id), DedupRecord{.expires_ts = expires, .result = std::move(result)});
+    });
+    buckets_.emplace_back(latest, GetBigEndian64(key.substr(bucket_prefix.size())));
+    return !malformed;
   });
   if (!scan) return std::unexpected(scan.error());
   if (malformed) {
@@ -251,14 +304,10 @@ void KvStateMachine::RunOps(const google::protobuf::RepeatedPtrField<v1::Op>& op
 }
 
 void KvStateMachine::RecordDedup(const std::string& request_id, uint64_t ts,
-                                 const v1::TxnResponse& result, storage::WriteBatch& batch) {
+                                 const v1::TxnResponse& result, storage::WriteBatch&) {
   DedupRecord rec{.expires_ts = ts + dedup_window_, .result = result};
-  std::string value;
-  PutBigEndian64(value, rec.expires_ts);
-  result.AppendToString(&value);
-  if (auto put = engine_->PutMeta(batch, storage::DedupKey(group_, request_id), value); !put) {
-    Fatal(put.error(), "recording a request id");
-  }
+  AppendDedupRecord(bucket_, request_id, rec.expires_ts, result);
+  bucket_expires_ = std::max(bucket_expires_, rec.expires_ts);
   dedup_order_.emplace_back(rec.expires_ts, request_id);
   dedup_[request_id] = std::move(rec);
 }
@@ -268,13 +317,19 @@ void KvStateMachine::ExpireDedup(uint64_t now_ts, storage::WriteBatch& batch) {
     auto& [expires, id] = dedup_order_.front();
     auto it = dedup_.find(id);
     // A re-recorded id (after expiry) has a later expiry; only drop the record this entry names.
-    if (it != dedup_.end() && it->second.expires_ts == expires) {
-      dedup_.erase(it);
+    if (it != dedup_.end() && it->second.expires_ts == expires) dedup_.erase(it);
+    if (!legacy_ids_.empty() && legacy_ids_.erase(id) > 0) {
       if (auto del = engine_->DeleteMeta(batch, storage::DedupKey(group_, id)); !del) {
         Fatal(del.error(), "expiring a request id");
       }
     }
     dedup_order_.pop_front();
+  }
+  while (!buckets_.empty() && buckets_.front().first < now_ts) {
+    if (auto del = engine_->DeleteMeta(batch, storage::DedupBucketKey(group_, buckets_.front().second)); !del) {
+      Fatal(del.error(), "expiring request ids");
+    }
+    buckets_.pop_front();
   }
 }
 
@@ -322,22 +377,27 @@ void KvStateMachine::FillSnapshotState(v1::ShardSnapshotState* out) const {
 void KvStateMachine::InstallSnapshotState(uint64_t index, uint64_t term,
                                           const v1::ShardSnapshotState& state,
                                           storage::WriteBatch& batch) {
-  for (const auto& [id, rec] : dedup_) {
+  for (const std::string& id : legacy_ids_) {
     if (auto del = engine_->DeleteMeta(batch, storage::DedupKey(group_, id)); !del) {
       Fatal(del.error(), "replacing the dedup window");
     }
   }
+  for (const auto& [expires, at] : buckets_) {
+    if (auto del = engine_->DeleteMeta(batch, storage::DedupBucketKey(group_, at)); !del) {
+      Fatal(del.error(), "replacing the dedup window");
+    }
+  }
+  legacy_ids_.clear();
+  buckets_.clear();
+  bucket_.clear();
+  bucket_expires_ = 0;
   dedup_.clear();
   dedup_order_.clear();
   overlay_.clear();
   state_ = ApplyState{.applied_index = index, .applied_term = term, .last_ts = state.last_ts()};
   for (const v1::DedupEntry& e : state.dedup()) {
-    std::string value;
-    PutBigEndian64(value, e.expires_ts());
-    e.result().AppendToString(&value);
-    if (auto put = engine_->PutMeta(batch, storage::DedupKey(group_, e.request_id()), value); !put) {
-      Fatal(put.error(), "installing the dedup window");
-    }
+    AppendDedupRecord(bucket_, e.request_id(), e.expires_ts(), e.result());
+    bucket_expires_ = std::max(bucket_expires_, e.expires_ts());
     dedup_order_.emplace_back(e.expires_ts(), e.request_id());
     dedup_[e.request_id()] = DedupRecord{.expires_ts = e.expires_ts(), .result = e.result()};
   }
@@ -345,6 +405,14 @@ void KvStateMachine::InstallSnapshotState(uint64_t index, uint64_t term,
 }
 
 void KvStateMachine::FinishBatch(storage::WriteBatch& batch) {
+  if (!bucket_.empty()) {
+    if (auto put = engine_->PutMeta(batch, storage::DedupBucketKey(group_, state_.applied_index), bucket_); !put) {
+      Fatal(put.error(), "recording request ids");
+    }
+    buckets_.emplace_back(bucket_expires_, state_.applied_index);
+    bucket_.clear();
+    bucket_expires_ = 0;
+  }
   if (auto put = engine_->PutMeta(batch, storage::ApplyStateKey(group_), EncodeApplyState(state_)); !put) {
     Fatal(put.error(), "recording the applied index");
   }

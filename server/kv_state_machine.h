@@ -26,6 +26,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "claw/v1/command.pb.h"
 #include "claw/v1/kv.pb.h"
@@ -122,6 +123,15 @@ class KvStateMachine {
   std::unordered_map<std::string, DedupRecord> dedup_;
   // Request ids in expiry order (timestamps only grow, so insertion order is expiry order).
   std::deque<std::pair<uint64_t, std::string>> dedup_order_;
+  // On disk the records of one apply batch share one key (storage/README.md, meta `0x09`): one
+  // memtable insert and one delete per batch instead of per write. `bucket_` collects this
+  // batch's records (FinishBatch writes it); `buckets_` lists the written ones as (latest
+  // expiry, key index), deleted once all their records expired.
+  std::string bucket_;
+  uint64_t bucket_expires_ = 0;
+  std::deque<std::pair<uint64_t, uint64_t>> buckets_;
+  // Records found under the legacy one-key-per-request layout (`0x03`), deleted as they expire.
+  std::unordered_set<std::string> legacy_ids_;
 };
 
 }  // namespace claw::server

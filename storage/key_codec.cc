@@ -57,6 +57,12 @@ std::string DedupKey(GroupId group, std::string_view request_id) {
   key.append(request_id);
   return key;
 }
+std::string DedupBucketPrefix(GroupId group) { return GroupKey(0x09, group); }
+std::string DedupBucketKey(GroupId group, uint64_t index) {
+  std::string key = GroupKey(0x09, group);
+  PutBigEndian64(key, index);
+  return key;
+}
 std::string ShardDescriptorKey(GroupId group) { return GroupKey(0x04, group); }
 std::string ShardDescriptorPrefix() { return std::string(1, char(0x04)); }
 std::string ReplicaTombstoneKey(GroupId group) { return GroupKey(0x05, group); }

@@ -47,9 +47,14 @@ std::optional<RaftEntryKeyParts> ParseRaftEntryKey(std::string_view key);
 // --- meta column family.
 std::string ApplyStateKey(GroupId group);
 std::string NodeIdentityKey();
+// Legacy (one record per request id; read at start, never written any more).
 std::string DedupKey(GroupId group, std::string_view request_id);
 // Every DedupKey of `group` starts with this prefix.
 std::string DedupPrefix(GroupId group);
+// The write-dedup records of one apply batch, keyed by the applied index that ended it.
+std::string DedupBucketKey(GroupId group, uint64_t index);
+// Every DedupBucketKey of `group` starts with this prefix.
+std::string DedupBucketPrefix(GroupId group);
 std::string ShardDescriptorKey(GroupId group);
 // Every ShardDescriptorKey starts with this prefix.
 std::string ShardDescriptorPrefix();

@@ -697,6 +697,7 @@ std::expected<void, StorageError> DestroyReplica(Engine& engine, GroupId group,
   if (s.ok()) s = batch.Delete(engine.raft_cf(), RaftHardStateKey(group));
   if (s.ok()) s = batch.Delete(engine.raft_cf(), RaftLogStateKey(group));
   if (s.ok()) s = batch.DeleteRange(engine.meta_cf(), DedupPrefix(group), DedupPrefix(group + 1));
+  if (s.ok()) s = batch.DeleteRange(engine.meta_cf(), DedupBucketPrefix(group), DedupBucketPrefix(group + 1));
   if (s.ok()) s = batch.DeleteRange(engine.meta_cf(), HostStatePrefix(group), HostStatePrefix(group + 1));
   if (s.ok()) s = batch.Delete(engine.meta_cf(), ApplyStateKey(group));
   if (s.ok()) s = batch.Delete(engine.meta_cf(), ShardDescriptorKey(group));

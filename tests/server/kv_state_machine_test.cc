@@ -653,6 +653,66 @@ TEST_CASE("kv: apply state and dedup window survive a restart", "[server]") {
   CHECK(s.sm().dedup_entries() == 1);
 }
 
+// Meta-CF keys of `shard` under the one-byte type `type` (storage/README.md, meta table).
+size_t CountMetaKeys(TestShard& s, char type) {
+  size_t n = 0;
+  for (const auto& [key, value] : s.DumpCf(s.engine().meta_cf())) n += (!key.empty() && key[0] == type);
+  return n;
+}
+
+TEST_CASE("kv: one dedup bucket per apply batch, deleted whole once its records expired", "[server]") {
+  const uint64_t window_ms = 1000;
+  TestShard s(/*group=*/7, window_ms);
+  const std::vector<v1::TxnResponse> first =
+      s.Round({Batch(Ms(100), {PutOp("a", "1")}, "r1"), Batch(Ms(101), {PutOp("b", "1")}, "r2"),
+               Batch(Ms(102), {PutOp("c", "1")})});  // no id: not recorded
+  CHECK(CountMetaKeys(s, 0x09) == 1);
+  s.Round({Batch(Ms(600), {PutOp("a", "2")}, "r3")});
+  CHECK(CountMetaKeys(s, 0x09) == 2);
+  CHECK(CountMetaKeys(s, 0x03) == 0);  // nothing in the legacy per-request layout
+
+  s.Restart();  // both buckets load
+  CHECK(s.sm().dedup_entries() == 3);
+  REQUIRE(s.sm().FindDuplicate("r2") != nullptr);
+  CHECK(Bytes(*s.sm().FindDuplicate("r2")) == Bytes(first[1]));
+
+  // Past the first bucket's last expiry (r2 at 101 + window): its key goes; the second stays.
+  s.Apply(Batch(Ms(101 + window_ms) + 1, {GetOp("a")}));
+  CHECK(s.sm().FindDuplicate("r1") == nullptr);
+  CHECK(s.sm().FindDuplicate("r2") == nullptr);
+  CHECK(s.sm().FindDuplicate("r3") != nullptr);
+  CHECK(CountMetaKeys(s, 0x09) == 1);
+  s.Apply(Batch(Ms(600 + window_ms) + 1, {GetOp("a")}));
+  CHECK(CountMetaKeys(s, 0x09) == 0);
+  CHECK(s.sm().dedup_entries() == 0);
+  s.Restart();
+  CHECK(s.sm().dedup_entries() == 0);
+}
+
+TEST_CASE("kv: legacy per-request dedup records load and are deleted as they expire", "[server]") {
+  const uint64_t window_ms = 1000;
+  TestShard s(/*group=*/7, window_ms);
+  v1::TxnResponse old;
+  old.set_succeeded(true);
+  old.add_results()->mutable_put()->set_mod_ts(Ms(50));
+  std::string value;
+  storage::PutBigEndian64(value, Ms(50) + (window_ms << storage::Timestamp::kLogicalBits));
+  old.AppendToString(&value);
+  storage::WriteBatch batch;
+  REQUIRE(s.engine().PutMeta(batch, storage::DedupKey(7, "legacy"), value).has_value());
+  REQUIRE(s.engine().Write(batch, storage::Durability::kNoSync).has_value());
+  s.Restart();
+  REQUIRE(s.sm().FindDuplicate("legacy") != nullptr);
+  CHECK(Bytes(*s.sm().FindDuplicate("legacy")) == Bytes(old));
+  // A retry is answered from the legacy record, without effect.
+  CHECK(Bytes(s.Apply(Batch(Ms(60), {PutOp("k", "x")}, "legacy"))) == Bytes(old));
+  CHECK_FALSE(s.Read("k").has_value());
+  CHECK(CountMetaKeys(s, 0x03) == 1);
+  s.Apply(Batch(Ms(50 + window_ms) + 1, {GetOp("k")}));
+  CHECK(s.sm().FindDuplicate("legacy") == nullptr);
+  CHECK(CountMetaKeys(s, 0x03) == 0);
+}
+
 TEST_CASE("kv: a round whose batch was never written leaves no trace after a restart", "[server]") {
   TestShard s;
   s.set_term(2);
@@ -905,11 +965,27 @@ TEST_CASE("kv: replicas applying the same log store identical bytes", "[server]"
   CHECK(a.sm().dedup_entries() == b.sm().dedup_entries());
 
   const Dump data_a = a.DumpCf(a.engine().data_cf()), data_b = b.DumpCf(b.engine().data_cf());
-  const Dump meta_a = a.DumpCf(a.engine().meta_cf()), meta_b = b.DumpCf(b.engine().meta_cf());
+  // Dedup buckets are keyed by the index that ended each apply batch, so their bytes follow a
+  // replica's batching; the window they hold must not (compared through the snapshot state).
+  auto without_buckets = [](Dump d) {
+    std::erase_if(d, [](const auto& kv) { return !kv.first.empty() && kv.first[0] == 0x09; });
+    return d;
+  };
+  const Dump meta_a = without_buckets(a.DumpCf(a.engine().meta_cf())),
+             meta_b = without_buckets(b.DumpCf(b.engine().meta_cf()));
   CHECK(data_a.size() > 300);  // many versions: the comparison is not vacuous
-  CHECK(meta_a.size() >= 2);   // the apply state and at least one dedup record
+  CHECK(meta_a.size() >= 1);   // the apply state
   CHECK(data_a == data_b);
   CHECK(meta_a == meta_b);
+  v1::ShardSnapshotState window_a, window_b;
+  a.sm().FillSnapshotState(&window_a);
+  b.sm().FillSnapshotState(&window_b);
+  CHECK(window_a.dedup_size() > 0);
+  CHECK(Bytes(window_a) == Bytes(window_b));
+  b.Restart();  // and the same window comes back from b's buckets
+  v1::ShardSnapshotState reloaded;
+  b.sm().FillSnapshotState(&reloaded);
+  CHECK(Bytes(reloaded) == Bytes(window_a));
 
   // The log did exercise retries answered from the window and ids recurring after expiry.
   INFO("answered " << stats.answered << ", renewed " << stats.renewed);
