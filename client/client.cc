@@ -81,6 +81,7 @@ class Client::Impl {
       : dispatcher(std::move(options)), pool(dispatcher.options().async_threads) {}
 
   Dispatcher dispatcher;
+  FanOutPool fan_out;  // Batch's per-shard requests
   ThreadPool pool;  // destroyed first: queued calls finish while the dispatcher still lives
 };
 
@@ -304,7 +305,9 @@ Result<std::vector<OpResult>> Client::Batch(const std::vector<Op>& ops,
     };
     std::vector<std::future<void>> others;
     for (size_t k = 1; k < groups.size(); ++k) {
-      others.push_back(std::async(std::launch::async, [&send, g = groups[k].get()] { send(*g); }));
+      auto task = std::make_shared<std::packaged_task<void()>>([&send, g = groups[k].get()] { send(*g); });
+      others.push_back(task->get_future());
+      impl_->fan_out.Run([task] { (*task)(); });
     }
     send(*groups.front());
     for (auto& f : others) f.get();
