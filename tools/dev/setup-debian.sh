@@ -14,7 +14,7 @@ packages=(
   librocksdb-dev
   # server, config, tools
   libboost-dev libboost-program-options-dev libspdlog-dev libyaml-cpp-dev prometheus-cpp-dev
-  libcivetweb-dev libsystemd-dev
+  libcivetweb-dev libsystemd-dev libjemalloc-dev
   # operations tests: promtool + a real Prometheus server, systemd-analyze / systemd-sysusers
   prometheus systemd
   # the .deb (cpack -G DEB, slow tier): dpkg-shlibdeps for the package's Depends
