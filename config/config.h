@@ -208,7 +208,7 @@ struct Config {
   // otherwise). Load fills it for joining nodes.
   std::string advertise_peer_addr{};
   // Shards the key space is pre-split into when the cluster is first created; ignored after.
-  // More shards spread load over more Raft groups from the start. Default 16; 1..4096.
+  // More shards spread load over more Raft groups from the start. Default 16; 1..16384 (pre-split at two-byte boundaries, at least 4 apart).
   int shards = 16;
   // Placement labels: replicas of a shard are spread over zones, then racks, then hosts.
   // Each 0..64 of [A-Za-z0-9._-]; empty = unknown. An empty host means the machine's hostname,

@@ -42,7 +42,7 @@ const KeySpec kKeys[] = {
   {"advertise_peer_addr", K::kOptionalAddr, 0, 0,
    "Peer address a joining node hands to the cluster; empty = peer_addr.",
    CLAW_FIELD(advertise_peer_addr)},
-  {"shards", K::kCount, 1, 4096, "Shards the key space is pre-split into at cluster creation.",
+  {"shards", K::kCount, 1, 16384, "Shards the key space is pre-split into at cluster creation.",
    CLAW_FIELD(shards)},
   {"zone", K::kLabel, 0, 0, "Placement label: zone of this node.", CLAW_FIELD(zone)},
   {"rack", K::kLabel, 0, 0, "Placement label: rack of this node.", CLAW_FIELD(rack)},

@@ -226,6 +226,12 @@ std::vector<v1::ShardDescriptor> MetaStateMachine::Shards() const {
   return out;
 }
 
+bool MetaStateMachine::NewerThanDirectory(const v1::ShardDescriptor& incoming) const {
+  std::lock_guard lock(mu_);
+  auto it = shards_.find(incoming.id());
+  return it == shards_.end() || Newer(incoming, it->second);
+}
+
 std::optional<v1::NodeRecord> MetaStateMachine::Node(uint64_t id) const {
   std::lock_guard lock(mu_);
   auto it = nodes_.find(id);

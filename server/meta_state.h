@@ -56,6 +56,9 @@ class MetaStateMachine {
   // Whether `incoming` should replace `current` in the directory: an epoch at least as new in
   // both counters and newer in one (equal epochs carry equal descriptors).
   static bool Newer(const v1::ShardDescriptor& incoming, const v1::ShardDescriptor& current);
+  // Whether `incoming` is unknown to the directory or Newer than its descriptor (one lookup, no
+  // copy: heartbeats report thousands of shards a second).
+  bool NewerThanDirectory(const v1::ShardDescriptor& incoming) const;
 
  private:
   void PutNode(const v1::NodeRecord& node, storage::WriteBatch& batch);

@@ -607,13 +607,8 @@ grpc::ServerUnaryReactor* PlacementService::Heartbeat(grpc::CallbackServerContex
     Propose(std::move(cmd));
   }
   v1::MetaCommand report;
-  std::map<uint64_t, v1::ShardDescriptor> directory;
-  for (v1::ShardDescriptor& d : meta.Shards()) directory[d.id()] = std::move(d);
   for (const v1::ShardReport& r : req->shards()) {
-    auto it = directory.find(r.shard().id());
-    if (it == directory.end() || MetaStateMachine::Newer(r.shard(), it->second)) {
-      *report.mutable_report_shards()->add_shards() = r.shard();
-    }
+    if (meta.NewerThanDirectory(r.shard())) *report.mutable_report_shards()->add_shards() = r.shard();
   }
   if (report.report_shards().shards_size() > 0) Propose(std::move(report));
   resp->set_node_id(node);
@@ -730,9 +725,18 @@ void PlacementReporter::Run() {
     const auto now = Clock::now();
     std::map<uint64_t, Counts> requests;
     double reads_per_second = 0, writes_per_second = 0;
-    for (const v1::ReplicaStatus& r : store_->Status()) {
-      ++replicas;
-      if (options_.capacity != 0) all_bytes += store_->ApproximateBytes(r.shard());
+    // Every replica's range only when a capacity share is set (its bytes count against it);
+    // otherwise the led ones, and the replica count from the workers' gauges (≤ 1 s old).
+    const bool all = options_.capacity != 0;
+    if (!all) {
+      const Store::Gauges g = store_->gauges();
+      replicas = g.leader + g.follower + g.candidate + g.learner;
+    }
+    for (const v1::ReplicaStatus& r : store_->Status(/*leaders_only=*/!all)) {
+      if (all) {
+        ++replicas;
+        all_bytes += store_->ApproximateBytes(r.shard());
+      }
       if (!r.is_leader()) continue;
       ++leaders;
       v1::ShardReport* rep = req.add_shards();

@@ -113,6 +113,8 @@ class RaftWorker {
   void ApplyConfig(Group* g, uint64_t index, const std::string& data);
   void ApplySplit(Group* g, uint64_t index, const v1::SplitCommand& split);
   void OpenSplitShard(const v1::ShardDescriptor& desc, bool campaign);
+  // Sets g->destroy; DestroyRemoved destroys it once nothing is in flight.
+  void MarkForDestroy(Group* g);
   void DestroyRemoved();
   void CheckTransfers(Group* g, std::chrono::steady_clock::time_point now);
   // The local leader replica of `shard` for an admin change, or the error to answer with
@@ -121,7 +123,7 @@ class RaftWorker {
   // Tasks to run on a later tick (retries within a deadline).
   void Defer(std::chrono::steady_clock::time_point at, Task task);
   void RunDeferred(std::chrono::steady_clock::time_point now);
-  void ExpireDeadlines(std::chrono::steady_clock::time_point now);
+  void ExpireDeadlines(Group* g, std::chrono::steady_clock::time_point now);
   Group* Find(uint64_t group);
   // Checks the common preconditions of a client request against the local replica; returns the
   // error to answer with, if any.
@@ -141,6 +143,7 @@ class RaftWorker {
   bool stopped_ = false;             // guarded by mu_
   std::unordered_map<uint64_t, std::unique_ptr<Group>> groups_;
   std::unordered_set<Group*> dirty_;
+  std::unordered_set<Group*> destroying_;  // groups with destroy set, not destroyed yet
   // Applies of the current pass, written together by FlushApplies.
   struct ApplyRound {
     struct Completion {

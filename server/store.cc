@@ -331,14 +331,15 @@ std::string Store::Stalled(std::chrono::milliseconds within) const {
   return out;
 }
 
-std::vector<v1::ReplicaStatus> Store::Status() {
+std::vector<v1::ReplicaStatus> Store::Status(bool leaders_only) {
   std::vector<std::future<std::vector<v1::ReplicaStatus>>> futures;
   for (auto& w : workers_) {
     auto promise = std::make_shared<std::promise<std::vector<v1::ReplicaStatus>>>();
     futures.push_back(promise->get_future());
-    w->Post(RaftWorker::Task([promise](RaftWorker& worker) {
+    w->Post(RaftWorker::Task([promise, leaders_only](RaftWorker& worker) {
       std::vector<v1::ReplicaStatus> out;
       for (Group* g : worker.groups()) {
+        if (leaders_only && !g->IsLeader()) continue;
         v1::ReplicaStatus s;
         *s.mutable_shard() = g->desc;
         s.set_term(g->replica->term().value());

@@ -111,7 +111,7 @@ TEST_CASE("flag errors name the flag", "[config]") {
         "--shards: needs a value, as in --shards VALUE or --shards=VALUE");
   CHECK(LoadError({"--config"}) ==
         "--config: needs a value, as in --config VALUE or --config=VALUE");
-  CHECK(LoadError({"--shards=0"}) == "--shards: shards: must be in [1, 4096], got 0");
+  CHECK(LoadError({"--shards=0"}) == "--shards: shards: must be in [1, 16384], got 0");
   CHECK(LoadError({"--shards=abc"}) == "--shards: shards: expected an integer, got \"abc\"");
   CHECK(LoadError({"--shards=-1"}) == "--shards: shards: must not be negative, got \"-1\"");
   CHECK(LoadError({"--shards=2", "--shards=3"}) == "--shards: given more than once; give each "
@@ -207,7 +207,7 @@ TEST_CASE("file errors carry path:line:col and name the key", "[config]") {
         "F:3:1: raft: duplicate key (first at line 1:1); remove one of them");
   CHECK(FileError("shards: abc\n") == "F:1:9: shards: expected an integer, got \"abc\"");
   CHECK(FileError("shards: -4\n") == "F:1:9: shards: must not be negative, got \"-4\"");
-  CHECK(FileError("shards: 5000\n") == "F:1:9: shards: must be in [1, 4096], got 5000");
+  CHECK(FileError("shards: 20000\n") == "F:1:9: shards: must be in [1, 16384], got 20000");
   CHECK(FileError("shards: 0x10\n") == "F:1:9: shards: expected an integer, got \"0x10\"");
   CHECK(FileError("shards:\n") == "F:1:1: shards: has no value (write \"\" for an empty string)");
   CHECK(FileError("shards: [1, 2]\n") == "F:1:9: shards: expected a single value, got a sequence");
@@ -231,7 +231,7 @@ TEST_CASE("file errors carry path:line:col and name the key", "[config]") {
 
 TEST_CASE("every problem of a file is reported, one per line", "[config]") {
   CHECK(FileError("shards: 0\nzone: a/b\nraft:\n  workers: 999\n") ==
-        "F:1:9: shards: must be in [1, 4096], got 0\n"
+        "F:1:9: shards: must be in [1, 16384], got 0\n"
         "F:2:7: zone: may hold only letters, digits, '.', '_' and '-'; got \"a/b\"\n"
         "F:4:12: raft.workers: must be in [0, 256], got 999");
 }
