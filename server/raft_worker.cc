@@ -396,6 +396,19 @@ void RaftWorker::HandleProposal(ProposalRequest& p) {
 void RaftWorker::HandleRead(ReadRequest& r, Clock::time_point now) {
   Group* g = Find(r.shard);
   const bool stale = r.consistency == v1::STALE;
+#ifdef CLAW_BREAK_SERVE_LOCAL_READS
+  // POSITIVE CONTROL, never in clawd: only tests/fault's clawd_broken_local_reads defines it.
+  // Serves a LINEARIZABLE read from this replica at once, without leadership, ReadIndex or lease;
+  // the fault suite must catch the stale reads (tests/fault/README.md).
+  if (!stale) {
+    if (auto err = Check(g, r.shard, r.check_epoch, r.epoch, r.keys, false)) {
+      r.done(std::unexpected(std::move(*err)));
+      return;
+    }
+    r.done(ReadContext{.engine = store_->engine_, .shard = g->desc, .header = Header(g)});
+    return;
+  }
+#endif
   if (auto err = Check(g, r.shard, r.check_epoch, r.epoch, r.keys, !stale)) {
     r.done(std::unexpected(std::move(*err)));
     return;

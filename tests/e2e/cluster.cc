@@ -2,10 +2,12 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,11 +49,11 @@ std::vector<const TestCluster*> LiveClusters() {
   return Live();
 }
 
-int FreePort() {
+int FreePort(const std::string& host) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::inet_pton(AF_INET, host.c_str(), &addr.sin_addr);
   addr.sin_port = 0;
   ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
   socklen_t len = sizeof(addr);
@@ -69,12 +71,20 @@ std::unique_ptr<grpc::ClientContext> Ctx(int ms) {
 TestCluster::TestCluster(ClusterOptions options) : options_(std::move(options)) {
   char tmpl[] = "/tmp/claw-e2e-XXXXXX";
   dir_ = ::mkdtemp(tmpl);
+  if (options_.node_uid_base != 0) ::chmod(dir_.c_str(), 0755);  // nodes of other users enter it
   for (int i = 0; i < options_.nodes; ++i) {
     NodeProc n;
     n.name = "n" + std::to_string(i + 1);
-    n.client_port = FreePort();
-    n.peer_port = FreePort();
-    n.http_port = FreePort();
+    n.host = static_cast<size_t>(i) < options_.hosts.size() ? options_.hosts[i] : "127.0.0.1";
+    n.client_port = FreePort(n.host);
+    n.peer_port = FreePort(n.host);
+    n.http_port = FreePort(n.host);
+    if (options_.node_uid_base != 0) {
+      n.uid = options_.node_uid_base + static_cast<uint32_t>(i);
+      const std::string data = dir_ + "/" + n.name;
+      ::mkdir(data.c_str(), 0700);
+      if (::chown(data.c_str(), n.uid, n.uid) != 0) n.uid = 0;  // then it runs as us; Start says so
+    }
     nodes_.push_back(n);
   }
   std::lock_guard lock(live_mu);
@@ -94,12 +104,13 @@ TestCluster::~TestCluster() {
 }
 
 std::string TestCluster::client_address(int i) const {
-  return "127.0.0.1:" + std::to_string(nodes_[i].client_port);
+  return nodes_[i].host + ":" + std::to_string(nodes_[i].client_port);
 }
 std::string TestCluster::peer_address(int i) const {
-  return "127.0.0.1:" + std::to_string(nodes_[i].peer_port);
+  return nodes_[i].host + ":" + std::to_string(nodes_[i].peer_port);
 }
 std::string TestCluster::data_dir(int i) const { return dir_ + "/" + nodes_[i].name; }
+std::string TestCluster::log_path(int i) const { return dir_ + "/" + nodes_[i].name + ".log"; }
 
 std::vector<std::string> TestCluster::Args(int i) const {
   const int initial_nodes = options_.initial > 0 ? std::min(options_.initial, size()) : size();
@@ -110,12 +121,12 @@ std::vector<std::string> TestCluster::Args(int i) const {
     if (k) join += ",";
     join += client_address(k);
   }
-  std::vector<std::string> a = {CLAWD_BINARY,
+  std::vector<std::string> a = {options_.binary.empty() ? std::string(CLAWD_BINARY) : options_.binary,
                                 "--name", nodes_[i].name,
                                 "--data-dir", data_dir(i),
                                 "--client-addr", client_address(i),
                                 "--peer-addr", peer_address(i),
-                                "--http-addr", "127.0.0.1:" + std::to_string(nodes_[i].http_port),
+                                "--http-addr", nodes_[i].host + ":" + std::to_string(nodes_[i].http_port),
                                 i < initial_nodes ? "--initial-cluster" : "--join",
                                 i < initial_nodes ? initial : join,
                                 "--shards", std::to_string(options_.shards),
@@ -128,15 +139,21 @@ std::vector<std::string> TestCluster::Args(int i) const {
 void TestCluster::Start(int i, const std::vector<std::string>& extra) {
   std::vector<std::string> args = Args(i);
   for (const auto& f : extra) args.push_back(f);
-  const std::string log = dir_ + "/" + nodes_[i].name + ".log";
+  const std::string log = log_path(i);
+  const uint32_t uid = nodes_[i].uid;
   pid_t pid = ::fork();
   if (pid == 0) {
-    // A test process that dies without running destructors (an abort) takes its nodes with it:
-    // leaked nodes would load the machine and dial reused ports of later tests.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
+    if (uid != 0) {
+      // Group first: once the user id changes, the process may no longer change its groups.
+      if (::setgroups(0, nullptr) != 0 || ::setgid(uid) != 0 || ::setuid(uid) != 0) ::_exit(126);
+    }
+    // A test process that dies without running destructors (an abort) takes its nodes with it:
+    // leaked nodes would load the machine and dial reused ports of later tests. Set after the
+    // user id changes, which clears it.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     std::vector<char*> argv;
     for (auto& s : args) argv.push_back(s.data());
     argv.push_back(nullptr);

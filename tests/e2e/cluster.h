@@ -21,8 +21,8 @@
 
 namespace claw::e2e {
 
-// A TCP port on 127.0.0.1 that was free a moment ago.
-int FreePort();
+// A TCP port on `host` (an IPv4 address of this network namespace) that was free a moment ago.
+int FreePort(const std::string& host = "127.0.0.1");
 
 struct ClusterOptions {
   int nodes = 3;
@@ -33,6 +33,15 @@ struct ClusterOptions {
   int shards = 4;
   // Extra flags for every node, e.g. {"--raft-tick-ms", "50"}.
   std::vector<std::string> flags{};
+  // The IPv4 address node i binds all its listeners to (client, peer, HTTP): hosts[i], or
+  // 127.0.0.1 when hosts has no entry i. tests/fault gives each node its own loopback address.
+  std::vector<std::string> hosts{};
+  // The clawd executable; empty = the one under test (CLAWD_BINARY).
+  std::string binary{};
+  // Non-zero: node i runs as user and group id node_uid_base + i (the harness drops root in the
+  // child before exec), so that nftables can tell the nodes' packets apart by `meta skuid`.
+  // Needs root.
+  uint32_t node_uid_base = 0;
 };
 
 class TestCluster {
@@ -66,8 +75,15 @@ class TestCluster {
   bool WaitLeaders(int via, std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
   std::string client_address(int i) const;
-  // The port of node i's HTTP listener (/metrics, /healthz, /readyz) on 127.0.0.1.
+  // The port of node i's HTTP listener (/metrics, /healthz, /readyz) on host(i).
   int http_port(int i) const { return nodes_[i].http_port; }
+  // The address node i listens on (ClusterOptions::hosts).
+  const std::string& host(int i) const { return nodes_[i].host; }
+  // The user id node i runs as (0: the test's own).
+  uint32_t uid(int i) const { return nodes_[i].uid; }
+  pid_t pid(int i) const { return nodes_[i].pid; }
+  // The path of node i's log (stdout and stderr of every start).
+  std::string log_path(int i) const;
   std::string peer_address(int i) const;
   std::string data_dir(int i) const;
   const std::string& dir() const { return dir_; }
@@ -81,7 +97,9 @@ class TestCluster {
  private:
   struct NodeProc {
     std::string name;
+    std::string host;
     int client_port = 0, peer_port = 0, http_port = 0;
+    uint32_t uid = 0;
     pid_t pid = -1;
   };
   std::vector<std::string> Args(int i) const;

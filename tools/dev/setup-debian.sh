@@ -21,6 +21,8 @@ packages=(
   dpkg-dev
   # tools/clawbench/compare: a 3-node etcd to compare with, jq for clawbench's JSON reports
   etcd-server etcd-client jq
+  # tests/fault: network namespaces (ip netns) and partitions inside them (nft)
+  iproute2 nftables
 )
 
 missing=()

@@ -1,0 +1,554 @@
+#include "scenario.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "client/client.h"
+#include "e2e_util.h"
+#include "tools/lincheck/checker.h"
+#include "tools/lincheck/report.h"
+
+#ifndef CLAW_FAULT_RUNS_DIR
+#error "CLAW_FAULT_RUNS_DIR must name the directory that keeps failing runs"
+#endif
+
+namespace claw::fault {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using lincheck::OpKind;
+using lincheck::Outcome;
+
+// Node i runs as user kUidBase + i, so that nft can match its packets (netns.h).
+constexpr uint32_t kUidBase = 50001;
+// After a heal (or restart), every shard must take a write again within this bound.
+constexpr auto kRecoveryBound = std::chrono::seconds(20);
+// Log lines that fail any run: sanitizer reports, panics, aborts.
+const std::vector<std::string> kForbiddenInLogs = {"AddressSanitizer", "runtime error", "panic",
+                                                   "fatal", "Fatal", "FATAL", "[critical]"};
+
+std::string Key(unsigned char first, const std::string& rest) { return std::string(1, static_cast<char>(first)) + rest; }
+
+std::unique_ptr<client::Client> AdminClient(const e2e::TestCluster& c, std::chrono::milliseconds deadline) {
+  client::ClientOptions o;
+  for (int i = 0; i < c.size(); ++i) o.endpoints.push_back(c.client_address(i));
+  o.default_deadline = deadline;
+  o.seed = 7;
+  o.async_threads = 1;
+  auto opened = client::Client::Open(o);
+  return opened ? std::move(*opened) : nullptr;
+}
+
+bool IsServedWrite(const Record& r) {
+  if (r.pinned_node >= 0 || !r.op.ret) return false;
+  if (r.op.kind == OpKind::kPut) return r.op.outcome == Outcome::kOk;
+  if (r.op.kind == OpKind::kCas) return r.op.outcome == Outcome::kOk || r.op.outcome == Outcome::kFail;
+  return false;
+}
+
+std::string SelfExe() {
+  std::error_code ec;
+  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("fault_tests") : p.string();
+}
+
+std::string Fixed(double v, int digits = 0) {
+  std::ostringstream o;
+  o.setf(std::ios::fixed);
+  o.precision(digits);
+  o << v;
+  return o.str();
+}
+
+}  // namespace
+
+uint64_t Seed(uint64_t fallback) {
+  const char* env = std::getenv("CLAW_FAULT_SEED");
+  if (env == nullptr || *env == '\0') return fallback;
+  return std::strtoull(env, nullptr, 10);
+}
+
+double Quantile(std::vector<double> samples, double q) {
+  if (samples.empty()) return 0;
+  std::sort(samples.begin(), samples.end());
+  const auto rank = static_cast<size_t>(std::ceil(q * static_cast<double>(samples.size())));
+  return samples[std::clamp<size_t>(rank, 1, samples.size()) - 1];
+}
+
+Scenario::Scenario(ScenarioOptions options)
+    : options_(std::move(options)), rng_(options_.seed), created_(Clock::now()) {
+  FaultNet& net = FaultNet::Get();
+  const std::string healed = net.Heal();
+  REQUIRE(healed.empty());
+  e2e::ClusterOptions co;
+  co.nodes = options_.nodes;
+  co.shards = options_.shards;
+  co.flags = e2e::FastFlags();
+  for (int i = 0; i < options_.nodes; ++i) co.hosts.push_back(NodeHost(i));
+  co.binary = options_.binary;
+  co.node_uid_base = kUidBase;
+  cluster_ = std::make_unique<e2e::TestCluster>(co);
+  for (int i = 0; i < cluster_->size(); ++i) {
+    INFO("node " << i << " could not be given its own user id (chown failed)");
+    REQUIRE(cluster_->uid(i) == kUidBase + static_cast<uint32_t>(i));
+  }
+  // Register keys on every shard (4 shards split at 0x40, 0x80, 0xc0), two on the first.
+  for (unsigned char first : {0x21, 0x61, 0xa1, 0xe1, 0x22}) keys_.push_back(Key(first, "reg"));
+  for (unsigned char first : {0x30, 0x70, 0xb0, 0xf0}) set_prefixes_.push_back(Key(first, "set/"));
+}
+
+Scenario::~Scenario() {
+  if (workload_) workload_->Stop();
+  cluster_.reset();
+  (void)FaultNet::Get().Heal();
+}
+
+double Scenario::NowMs() const {
+  if (workload_) return static_cast<double>(workload_->Now()) / 1000.0;
+  return -std::chrono::duration<double, std::milli>(Clock::now() - created_).count();
+}
+
+void Scenario::Note(const std::string& event) {
+  timeline_.push_back("t=" + Fixed(NowMs()) + "ms " + event);
+}
+
+void Scenario::Check(bool ok, const std::string& what) {
+  if (!ok) failures_.push_back(what);
+}
+
+bool Scenario::StartCluster() {
+  cluster_->StartAll();
+  if (!WaitHealthy(std::chrono::seconds(60))) return false;
+  Note("cluster serving: " + std::to_string(shards_.size()) + " shards with leaders");
+  return true;
+}
+
+bool Scenario::WaitHealthy(std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  for (int i = 0; i < cluster_->size(); ++i) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (!cluster_->Running(i)) continue;
+    if (left.count() <= 0 || !cluster_->WaitServing(i, left)) {
+      UNSCOPED_INFO("node " << i << " did not serve");
+      return false;
+    }
+  }
+  if (shards_.empty()) {
+    auto admin = AdminClient(*cluster_, std::chrono::seconds(5));
+    if (admin == nullptr) return false;
+    auto shards = admin->ListShards();
+    if (!shards) {
+      UNSCOPED_INFO("ListShards failed: " << shards.error().ToString());
+      return false;
+    }
+    for (const client::ShardInfo& s : *shards) {
+      ShardRange range{s.id, s.start_key, s.end_key, {}};
+      for (const client::ReplicaInfo& r : s.replicas) {
+        if (!r.learner) range.voters.push_back(static_cast<int>(r.node_id) - 1);
+      }
+      shards_.push_back(std::move(range));
+    }
+  }
+  // Every data shard has a leader some node admits to (a node knows only its own shards' leaders).
+  while (Clock::now() < deadline) {
+    const auto leaders = Leaders();
+    const bool all = std::all_of(shards_.begin(), shards_.end(), [&](const ShardRange& s) {
+      auto it = leaders.find(s.id);
+      return it != leaders.end() && it->second >= 0;
+    });
+    if (all && !shards_.empty()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  UNSCOPED_INFO("some shard had no leader in time");
+  return false;
+}
+
+void Scenario::StartWorkload(std::vector<PinnedClient> pinned) {
+  WorkloadOptions wo;
+  for (int i = 0; i < cluster_->size(); ++i) wo.endpoints.push_back(cluster_->client_address(i));
+  wo.keys = keys_;
+  wo.set_prefixes = set_prefixes_;
+  wo.clients = options_.clients;
+  wo.set_writers = options_.set_writers;
+  wo.pinned = std::move(pinned);
+  wo.seed = options_.seed;
+  wo.op_deadline = options_.op_deadline;
+  workload_ = std::make_unique<Workload>(wo);
+  workload_->Start();
+  Note("workload started: " + std::to_string(wo.clients) + " register clients, " +
+       std::to_string(wo.set_writers) + " set writers, " + std::to_string(wo.pinned.size()) + " pinned");
+}
+
+void Scenario::Warmup(std::chrono::milliseconds d) {
+  std::this_thread::sleep_for(d);
+  fault_at_us_ = workload_->Now();
+  const size_t ok = workload_->OkBefore(*fault_at_us_);
+  Note("fault phase starts; " + std::to_string(ok) + " ok operations so far");
+  Check(ok >= options_.min_ok_before_fault,
+        "too little load before the fault: " + std::to_string(ok) + " ok operations, want >= " +
+            std::to_string(options_.min_ok_before_fault) + " (the run proves nothing)");
+}
+
+std::map<uint64_t, int> Scenario::Leaders() {
+  std::map<uint64_t, int> out;
+  for (const ShardRange& s : shards_) out[s.id] = -1;
+  auto admin = AdminClient(*cluster_, std::chrono::seconds(1));
+  if (admin == nullptr) return out;
+  // Each running node's own word on the replicas it hosts (a paused node times out: no answer).
+  for (int i = 0; i < cluster_->size(); ++i) {
+    if (!cluster_->Running(i)) continue;
+    auto status = admin->Status(cluster_->client_address(i));
+    if (!status) continue;
+    for (const client::ReplicaStatusInfo& r : status->replicas) {
+      if (r.is_leader && out.contains(r.shard.id)) out[r.shard.id] = i;
+    }
+  }
+  return out;
+}
+
+int Scenario::LeaderHeavyNode() {
+  std::vector<int> led(static_cast<size_t>(cluster_->size()), 0);
+  for (const auto& [shard, node] : Leaders()) {
+    if (node >= 0 && node < cluster_->size()) ++led[static_cast<size_t>(node)];
+  }
+  const auto best = std::max_element(led.begin(), led.end());
+  if (*best == 0) return RandomNode();
+  return static_cast<int>(best - led.begin());
+}
+
+int Scenario::RandomNode(int except) {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const int n = static_cast<int>(rng_() % static_cast<uint64_t>(cluster_->size()));
+    if (n != except) return n;
+  }
+  return except == 0 ? 1 : 0;
+}
+
+void Scenario::Kill(int node) {
+  KillEvent e;
+  e.node = node;
+  for (const auto& [shard, leader] : Leaders()) {
+    if (leader == node) e.shards.push_back(shard);
+  }
+  e.at_us = workload_ ? workload_->Now() : 0;
+  cluster_->Kill(node);
+  kills_.push_back(e);
+  Note("kill -9 n" + std::to_string(node + 1) + " (leading " + std::to_string(e.shards.size()) + " shards)");
+}
+
+void Scenario::KillAll() {
+  cluster_->KillAll();
+  Note("kill -9 every node");
+}
+
+void Scenario::Restart(int node) {
+  cluster_->Start(node);
+  Note("restart n" + std::to_string(node + 1));
+}
+
+void Scenario::RestartAll() {
+  for (int i = 0; i < cluster_->size(); ++i) {
+    if (!cluster_->Running(i)) cluster_->Start(i);
+  }
+  Note("restart every stopped node");
+}
+
+void Scenario::Pause(int node) {
+  cluster_->Pause(node);
+  Note("SIGSTOP n" + std::to_string(node + 1));
+}
+
+void Scenario::Resume(int node) {
+  cluster_->Resume(node);
+  Note("SIGCONT n" + std::to_string(node + 1));
+}
+
+void Scenario::Isolate(const std::vector<int>& nodes) {
+  std::vector<Drop> drops;
+  std::set<int> inside(nodes.begin(), nodes.end());
+  for (int a = 0; a < cluster_->size(); ++a) {
+    for (int b = 0; b < cluster_->size(); ++b) {
+      if (inside.contains(a) != inside.contains(b)) drops.push_back({cluster_->uid(a), cluster_->host(b)});
+    }
+  }
+  const std::string err = FaultNet::Get().Apply(drops);
+  REQUIRE(err.empty());
+  std::string who;
+  for (int n : nodes) who += " n" + std::to_string(n + 1);
+  Note("partition: isolate" + who + " (" + std::to_string(drops.size()) + " dropped directions)");
+}
+
+void Scenario::OneWay(int from, const std::vector<int>& to) {
+  std::vector<Drop> drops;
+  std::string who;
+  for (int b : to) {
+    drops.push_back({cluster_->uid(from), cluster_->host(b)});
+    who += " n" + std::to_string(b + 1);
+  }
+  const std::string err = FaultNet::Get().Apply(drops);
+  REQUIRE(err.empty());
+  Note("partition: drop n" + std::to_string(from + 1) + " ->" + who);
+}
+
+void Scenario::Heal() {
+  const std::string err = FaultNet::Get().Heal();
+  REQUIRE(err.empty());
+  heal_at_us_ = workload_ ? workload_->Now() : 0;
+  Note("heal");
+}
+
+void Scenario::Sleep(std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }
+
+uint64_t Scenario::ShardOf(const std::string& key) const {
+  for (const ShardRange& s : shards_) {
+    if (key >= s.start && (s.end.empty() || key < s.end)) return s.id;
+  }
+  return 0;
+}
+
+std::vector<int> Scenario::VotersOf(const std::string& key) const {
+  for (const ShardRange& s : shards_) {
+    if (key >= s.start && (s.end.empty() || key < s.end)) return s.voters;
+  }
+  return {};
+}
+
+void Scenario::FinalWrites(Result& r) {
+  (void)r;
+  auto client = AdminClient(*cluster_, std::chrono::seconds(2));
+  if (client == nullptr) {
+    Check(false, "final writes: cannot open a client");
+    return;
+  }
+  const auto deadline = Clock::now() + kRecoveryBound;
+  for (const ShardRange& s : shards_) {
+    const std::string key = (s.start.empty() ? std::string("\x01") : s.start) + "final/" + std::to_string(options_.seed);
+    std::string last_error;
+    bool ok = false;
+    for (int attempt = 0; attempt < 40 && !ok && Clock::now() < deadline; ++attempt) {
+      auto put = client->Put(key, "final");
+      if (put) {
+        auto got = client->Get(key);
+        ok = got && got->has_value() && (*got)->value == "final";
+        if (!ok) last_error = got ? "read back something else" : got.error().ToString();
+      } else {
+        last_error = put.error().ToString();
+      }
+    }
+    Check(ok, "the final write on shard " + std::to_string(s.id) + " did not succeed within " +
+                  std::to_string(kRecoveryBound.count()) + " s: " + last_error);
+  }
+  Note("final writes done");
+}
+
+void Scenario::CheckSet(Result& r) {
+  const std::vector<std::string> acked = workload_->AckedSetKeys();
+  r.acked_set_writes = acked.size();
+  auto client = AdminClient(*cluster_, std::chrono::seconds(10));
+  if (client == nullptr) {
+    Check(false, "set check: cannot open a client");
+    return;
+  }
+  std::set<std::string> found;
+  for (const std::string& prefix : set_prefixes_) {
+    bool done = false;
+    std::string error;
+    for (int attempt = 0; attempt < 3 && !done; ++attempt) {
+      auto scan = client->Scan(prefix, client::PrefixEnd(prefix), {.limit = 0, .reverse = false, .keys_only = true});
+      if (scan) {
+        for (const auto& kv : scan->kvs) found.insert(kv.key);
+        done = true;
+      } else {
+        error = scan.error().ToString();
+      }
+    }
+    Check(done, "set check: the scan of a set prefix failed: " + error);
+  }
+  std::vector<std::string> lost;
+  for (const std::string& k : acked) {
+    if (!found.contains(k)) lost.push_back(k);
+  }
+  r.lost_set_writes = lost.size();
+  std::string sample;
+  for (size_t i = 0; i < lost.size() && i < 5; ++i) sample += " " + lincheck::JsonQuote(lost[i]);
+  Check(lost.empty(), std::to_string(lost.size()) + " of " + std::to_string(acked.size()) +
+                          " acknowledged set writes are missing:" + sample);
+}
+
+void Scenario::CheckLinearizable(Result& r, const std::vector<Record>& history, std::string* report) {
+  std::vector<lincheck::Operation> ops;
+  ops.reserve(history.size());
+  for (size_t i = 0; i < history.size(); ++i) {
+    ops.push_back(history[i].op);
+    ops.back().line = i + 1;
+  }
+  lincheck::CheckOptions co;
+  co.deadline = Clock::now() + std::chrono::seconds(60);
+  const lincheck::CheckResult result = lincheck::CheckHistory(ops, co);
+  r.verdict = std::string(lincheck::VerdictName(result.verdict));
+  *report = lincheck::FormatReport(ops, result, {});
+  Note("lincheck: " + r.verdict + " (" + std::to_string(result.steps) + " steps, " +
+       Fixed(result.seconds, 2) + " s)");
+  if (options_.expect_violation) {
+    Check(result.verdict == lincheck::Verdict::kNotLinearizable,
+          "positive control: lincheck must find the history not linearizable, but it says " + r.verdict);
+    return;
+  }
+  if (result.verdict == lincheck::Verdict::kBudgetExhausted) {
+    Check(false, "lincheck ran out of its budget (exit 3): the history is unchecked, which fails the run;"
+                 " fewer clients or unknown outcomes would help. Report:\n" + *report);
+  } else {
+    Check(result.verdict == lincheck::Verdict::kLinearizable, "the history is not linearizable:\n" + *report);
+  }
+}
+
+void Scenario::CheckLogs() {
+  for (int i = 0; i < cluster_->size(); ++i) {
+    std::ifstream in(cluster_->log_path(i));
+    size_t line_no = 0;
+    int reported = 0;
+    for (std::string line; std::getline(in, line) && reported < 5;) {
+      ++line_no;
+      for (const std::string& bad : kForbiddenInLogs) {
+        if (line.find(bad) != std::string::npos) {
+          Check(false, "n" + std::to_string(i + 1) + ".log:" + std::to_string(line_no) + " has \"" + bad + "\": " + line);
+          ++reported;
+          break;
+        }
+      }
+    }
+  }
+}
+
+void Scenario::MeasureFailover(Result& r, const std::vector<Record>& history) {
+  for (const KillEvent& e : kills_) {
+    for (uint64_t shard : e.shards) {
+      std::optional<int64_t> before, after;
+      for (const Record& rec : history) {
+        if (!IsServedWrite(rec) || ShardOf(rec.op.key) != shard) continue;
+        if (*rec.op.ret < e.at_us) before = std::max(before.value_or(*rec.op.ret), *rec.op.ret);
+        if (rec.op.invoke > e.at_us) after = std::min(after.value_or(*rec.op.ret), *rec.op.ret);
+      }
+      if (before && after) r.failover_ms.push_back(static_cast<double>(*after - *before) / 1000.0);
+    }
+  }
+}
+
+void Scenario::MeasureRecovery(Result& r, const std::vector<Record>& history) {
+  if (!heal_at_us_) return;
+  for (const ShardRange& s : shards_) {
+    std::optional<int64_t> first;
+    for (const Record& rec : history) {
+      if (IsServedWrite(rec) && rec.op.invoke >= *heal_at_us_ && ShardOf(rec.op.key) == s.id) {
+        first = std::min(first.value_or(*rec.op.ret), *rec.op.ret);
+      }
+    }
+    if (first) r.recovery_ms = std::max(r.recovery_ms, static_cast<double>(*first - *heal_at_us_) / 1000.0);
+  }
+  Check(r.recovery_ms <= static_cast<double>(std::chrono::milliseconds(kRecoveryBound).count()),
+        "a shard took " + Fixed(r.recovery_ms) + " ms after the heal to serve a write again");
+}
+
+std::string Scenario::KeepArtifacts(const std::vector<Record>& history, const std::string& lincheck_report) {
+  const std::string dir = std::string(CLAW_FAULT_RUNS_DIR) + "/" + options_.name + "-" + std::to_string(options_.seed);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  std::filesystem::create_directories(dir, ec);
+  {
+    std::ofstream out(dir + "/history.jsonl");
+    out << "# " << options_.name << " seed " << options_.seed << ": lincheck's format; extra fields: error, pinned_node\n";
+    for (const Record& r : history) {
+      std::string line = lincheck::FormatOperation(r.op);
+      std::string extra;
+      if (!r.error.empty()) extra += ",\"error\":" + lincheck::JsonQuote(r.error);
+      if (r.pinned_node >= 0) extra += ",\"pinned_node\":" + std::to_string(r.pinned_node);
+      line.insert(line.size() - 1, extra);
+      out << line << "\n";
+    }
+  }
+  {
+    std::ofstream out(dir + "/timeline.txt");
+    for (const std::string& t : timeline_) out << t << "\n";
+    out << "\nfailures:\n";
+    for (const std::string& f : failures_) out << "- " << f << "\n";
+  }
+  std::ofstream(dir + "/lincheck.txt") << lincheck_report;
+  for (int i = 0; i < cluster_->size(); ++i) {
+    std::filesystem::copy_file(cluster_->log_path(i), dir + "/n" + std::to_string(i + 1) + ".log",
+                               std::filesystem::copy_options::overwrite_existing, ec);
+  }
+  return dir;
+}
+
+Result Scenario::Finish() {
+  Result r;
+  // Heal everything still broken: partitions, paused and killed nodes.
+  if (!heal_at_us_) Heal();
+  for (int i = 0; i < cluster_->size(); ++i) {
+    if (cluster_->Running(i)) cluster_->Resume(i);
+  }
+  RestartAll();
+  std::this_thread::sleep_for(options_.recovery);
+  workload_->Stop();
+  Note("workload stopped");
+  FinalWrites(r);
+  CheckSet(r);
+  const std::vector<Record> history = workload_->History();
+  for (const Record& rec : history) {
+    ++r.ops;
+    r.ok += rec.op.outcome == Outcome::kOk;
+    r.failed += rec.op.outcome == Outcome::kFail;
+    r.errors += rec.op.outcome == Outcome::kError;
+    r.unknown += rec.op.outcome == Outcome::kUnknown;
+  }
+  std::string report;
+  CheckLinearizable(r, history, &report);
+  CheckLogs();
+  MeasureFailover(r, history);
+  MeasureRecovery(r, history);
+  r.passed = failures_.empty();
+
+  std::ostringstream summary;
+  summary << options_.name << " seed " << options_.seed << ": " << (r.passed ? "PASS" : "FAIL") << "; " << r.ops
+          << " ops (" << r.ok << " ok, " << r.failed << " cas fail, " << r.errors << " error, " << r.unknown
+          << " unknown); lincheck " << r.verdict << "; set writes acked " << r.acked_set_writes << ", lost "
+          << r.lost_set_writes << "; recovery after heal " << Fixed(r.recovery_ms) << " ms";
+  if (!r.failover_ms.empty()) {
+    summary << "; write unavailability per shard after leader kill: n=" << r.failover_ms.size() << " p50 "
+            << Fixed(Quantile(r.failover_ms, 0.5)) << " ms, p99 " << Fixed(Quantile(r.failover_ms, 0.99))
+            << " ms, max " << Fixed(Quantile(r.failover_ms, 1.0)) << " ms";
+  }
+  std::cout << summary.str() << std::endl;
+
+  if (!r.passed || options_.expect_violation) {
+    r.artifacts = KeepArtifacts(history, report);
+    std::cout << "  kept history, timeline, lincheck report and node logs in " << r.artifacts << "\n";
+  }
+  if (!r.passed) {
+    const std::string test = Catch::getResultCapture().getCurrentTestName();
+    std::ostringstream why;
+    why << summary.str() << "\n";
+    for (const std::string& f : failures_) why << "- " << f << "\n";
+    why << "timeline:\n";
+    for (const std::string& t : timeline_) why << "  " << t << "\n";
+    why << "kept in " << r.artifacts << "\nreplay: CLAW_FAULT_SEED=" << options_.seed << " " << SelfExe() << " \""
+        << test << "\"";
+    FAIL_CHECK(why.str());
+  }
+  return r;
+}
+
+
+}  // namespace claw::fault

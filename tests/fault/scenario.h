@@ -1,0 +1,161 @@
+// Scenario: one run of a fault scenario (reliability.md §10.3): a cluster in the fault namespace,
+// the workload, the faults the test injects, and the common checks (§10.4) at the end.
+//
+//   Scenario s({.name = "S01-leader-kill9", .seed = Seed(1)});
+//   REQUIRE(s.StartCluster());
+//   s.StartWorkload();
+//   s.Warmup(2s);                      // also checks the minimum load before the fault
+//   s.Kill(s.LeaderHeavyNode());       // faults, each on the timeline
+//   ...
+//   const Result r = s.Finish();       // heal, recover, final writes, every check
+//
+// Checks in Finish(): lincheck on the history (exit 0 only: not linearizable or budget exhausted
+// fail), every acknowledged set write present, a final write on every shard within 20 s of the
+// heal, at least min_ok_before_fault ok operations before the first fault, and no
+// AddressSanitizer / runtime error / panic / fatal / [critical] line in any node log. Scenario-
+// specific checks add theirs with Check(). A failing run keeps its history, timeline, lincheck
+// report and node logs in <build>/tests/fault-runs/<name>-<seed>/ and prints the seed and the
+// command that replays it. A positive control (expect_violation) passes only when lincheck finds
+// the history not linearizable.
+//
+// Every random choice comes from one seed: CLAW_FAULT_SEED overrides the test's default (Seed()).
+// Thread-safety: one test thread drives it (the workload has its own threads).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cluster.h"
+#include "netns.h"
+#include "workload.h"
+
+namespace claw::fault {
+
+// The scenario seed: $CLAW_FAULT_SEED when set, else `fallback`.
+uint64_t Seed(uint64_t fallback);
+
+struct ScenarioOptions {
+  std::string name{};  // "S01-leader-kill9": names the artifacts directory
+  uint64_t seed = 1;
+  int nodes = 3;
+  int shards = 4;
+  std::string binary{};  // the clawd executable; empty = clawd
+  int clients = 8;
+  int set_writers = 2;
+  size_t min_ok_before_fault = 100;
+  bool expect_violation = false;  // positive control: lincheck must fail
+  std::chrono::milliseconds op_deadline{2000};
+  // How long the workload keeps running after the heal before it stops.
+  std::chrono::milliseconds recovery{2000};
+};
+
+// What a finished run measured.
+struct Result {
+  bool passed = false;
+  size_t ops = 0, ok = 0, failed = 0, errors = 0, unknown = 0;
+  size_t acked_set_writes = 0, lost_set_writes = 0;
+  std::string verdict{};  // lincheck's
+  // Write unavailability per (shard, leader kill): last served write before the kill to the
+  // first after it, in ms (Scenario::Kill of a node that led shards).
+  std::vector<double> failover_ms{};
+  // After Heal(): the first served write per shard, in ms after the heal (max over shards).
+  double recovery_ms = 0;
+  std::string artifacts{};  // the kept directory, or ""
+};
+
+// p-quantile (0..1) of `samples` (nearest rank); 0 for none.
+double Quantile(std::vector<double> samples, double q);
+
+class Scenario {
+ public:
+  explicit Scenario(ScenarioOptions options);
+  ~Scenario();
+  Scenario(const Scenario&) = delete;
+  Scenario& operator=(const Scenario&) = delete;
+
+  // Starts every node and waits until each serves and every shard has a leader; loads the routes.
+  [[nodiscard]] bool StartCluster();
+  // Waits until every running node serves and every data shard has a leader.
+  [[nodiscard]] bool WaitHealthy(std::chrono::milliseconds timeout);
+  void StartWorkload(std::vector<PinnedClient> pinned = {});
+  // Runs the workload for `d`, then marks the fault phase: the minimum-load check counts here.
+  void Warmup(std::chrono::milliseconds d);
+
+  // --- faults (each on the timeline) ---
+  void Kill(int node);  // SIGKILL; records the shards it led for the failover figures
+  void KillAll();
+  void Restart(int node);
+  void RestartAll();
+  void Pause(int node);
+  void Resume(int node);
+  // Cuts `nodes` off from every other node, both ways (clients still reach everyone).
+  void Isolate(const std::vector<int>& nodes);
+  // Drops only what `from` sends to `to` (each node of `to`).
+  void OneWay(int from, const std::vector<int>& to);
+  void Heal();
+  void Sleep(std::chrono::milliseconds d);
+
+  // --- views ---
+  // Data shard id -> the index of a node that says it leads it (-1: none), from every running
+  // node's Cluster.Status (a node knows only the leaders of the shards it hosts).
+  std::map<uint64_t, int> Leaders();
+  // The node leading the most data shards (ties: the lowest index; a random node if none known).
+  int LeaderHeavyNode();
+  // The node indexes of the voters of the shard owning `key`, as ListShards said at the start.
+  std::vector<int> VotersOf(const std::string& key) const;
+  int RandomNode(int except = -1);
+  std::mt19937_64& rng() { return rng_; }
+  e2e::TestCluster& cluster() { return *cluster_; }
+  Workload& workload() { return *workload_; }
+  const ScenarioOptions& options() const { return options_; }
+  // Milliseconds since the workload's clock started (the timeline's clock).
+  double NowMs() const;
+
+  // A scenario-specific check: a failure is reported with the others and fails the run.
+  void Check(bool ok, const std::string& what);
+  void Note(const std::string& event);  // a timeline entry
+
+  Result Finish();
+
+ private:
+  struct KillEvent {
+    int64_t at_us = 0;
+    int node = 0;
+    std::vector<uint64_t> shards{};  // led by the node just before the kill
+  };
+  uint64_t ShardOf(const std::string& key) const;
+  void FinalWrites(Result& r);
+  void CheckSet(Result& r);
+  void CheckLinearizable(Result& r, const std::vector<Record>& history, std::string* report);
+  void CheckLogs();
+  void MeasureFailover(Result& r, const std::vector<Record>& history);
+  void MeasureRecovery(Result& r, const std::vector<Record>& history);
+  std::string KeepArtifacts(const std::vector<Record>& history, const std::string& lincheck_report);
+
+  ScenarioOptions options_;
+  std::mt19937_64 rng_;
+  std::unique_ptr<e2e::TestCluster> cluster_;
+  std::unique_ptr<Workload> workload_;
+  std::vector<std::string> keys_{};
+  std::vector<std::string> set_prefixes_{};
+  struct ShardRange {
+    uint64_t id = 0;
+    std::string start{}, end{};
+    std::vector<int> voters{};
+  };
+  std::vector<ShardRange> shards_{};
+  std::vector<std::string> timeline_{};
+  std::vector<std::string> failures_{};
+  std::vector<KillEvent> kills_{};
+  std::optional<int64_t> fault_at_us_{};
+  std::optional<int64_t> heal_at_us_{};
+  std::chrono::steady_clock::time_point created_;
+};
+
+}  // namespace claw::fault
