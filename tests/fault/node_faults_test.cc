@@ -1,8 +1,11 @@
-// Node-level faults of the fault suite (reliability.md §10.3): S13 disk full (a small loop-mounted ext4), S14 fsync errors (libfiu), S16 power loss of the whole
+// Node-level faults of the fault suite (reliability.md §10.3): S12 wall-clock skew and jumps
+// (clock_shim.c), S13 disk full (a small loop-mounted ext4), S14 fsync errors (libfiu), S16 power loss of the whole
 // cluster (powerloss_shim.c drops what no fsync made durable) and its positive control,
 // clawd_broken_ack_before_fsync; the checks that the fault tools themselves work. [slow] repeats
 // the scenarios over more seeds and rounds.
 // Replay one: CLAW_FAULT_SEED=<seed> build/tests/fault_tests "<test name>" (see README.md).
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -79,11 +82,13 @@ std::optional<int> WaitExit(Scenario& s, int node, std::chrono::milliseconds tim
   }
 }
 
-// The last line of node's log that holds one of `needles` (the reason it stopped), or "".
+// The last line of node's log that holds one of `needles` (the reason it stopped), else its last
+// line (the reason was not logged).
 std::string LastLogLine(Scenario& s, int node, const std::vector<std::string>& needles) {
   std::ifstream in(s.cluster().log_path(node));
-  std::string found;
+  std::string found, last;
   for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) last = line;
     for (const std::string& n : needles) {
       if (line.find(n) != std::string::npos) {
         found = line;
@@ -91,7 +96,7 @@ std::string LastLogLine(Scenario& s, int node, const std::vector<std::string>& n
       }
     }
   }
-  return found;
+  return found.empty() ? "(no reason logged; last line: " + last + ")" : found;
 }
 
 // The pinned client's operations at `node` invoked in [from_us, to_us]: "N ok, M error (CODE x, ...)".
@@ -149,6 +154,51 @@ Result DiskFull(uint64_t seed, std::chrono::milliseconds full_for) {
   s.Check(s.WaitHealthy(30s), "the cluster did not serve again within 30 s of freeing the disk");
   s.Note("every node serves again");
   s.Sleep(2s);
+  return s.Finish();
+}
+
+// Rewrites a clock_shim.c control file: the node's wall clock runs `offset_ms` off and at
+// `rate_ppm` / 1e6 of real speed from now on.
+// Written in place, never truncated: the node maps the file, and a read past its end is SIGBUS.
+void SetClock(Scenario& s, int node, const std::string& control, int64_t offset_ms, int64_t rate_ppm) {
+  const int64_t words[2] = {offset_ms, rate_ppm};
+  const int fd = ::open(control.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  REQUIRE(fd >= 0);
+  const ssize_t written = ::pwrite(fd, words, sizeof(words), 0);
+  ::close(fd);
+  REQUIRE(written == static_cast<ssize_t>(sizeof(words)));
+  s.Note(Name(node) + "'s wall clock: offset " + std::to_string(offset_ms) + " ms, rate " +
+         std::to_string(rate_ppm) + " ppm");
+}
+
+// S12: every node runs with clock_shim.c (libfaketime deadlocks jemalloc); the leader-heavy node's
+// wall clock then jumps 20 s ahead running 4 % fast, jumps 40 s back running 4 % slow, and the node
+// is killed and restarted with its clock still behind. A pinned client reads and writes at it.
+// The HLC (wall clock) sees the skew; the Raft ticks and leases (steady clock) do not.
+Result ClockSkew(uint64_t seed) {
+  Scenario s({.name = "S12-clock-skew", .seed = seed});
+  std::vector<std::string> controls;
+  for (int i = 0; i < s.cluster().size(); ++i) {
+    controls.push_back(s.cluster().dir() + "/clock-" + Name(i));
+    SetClock(s, i, controls.back(), 0, 1'000'000);
+    ::chmod(controls.back().c_str(), 0644);
+    s.cluster().SetEnv(i, {std::string("LD_PRELOAD=") + CLAW_CLOCK_SHIM, "CLAW_CLOCK_CONTROL=" + controls.back()});
+  }
+  REQUIRE(s.StartCluster());
+  const int victim = s.LeaderHeavyNode();
+  const std::string& control = controls[static_cast<size_t>(victim)];
+  s.StartWorkload({{.node = victim, .address = s.cluster().client_address(victim), .writes = true}});
+  s.Warmup(2s);
+  const bool ahead_first = seed % 2 == 1;
+  SetClock(s, victim, control, ahead_first ? 20'000 : -20'000, ahead_first ? 1'040'000 : 960'000);
+  s.Sleep(3s);
+  SetClock(s, victim, control, ahead_first ? -20'000 : 20'000, ahead_first ? 960'000 : 1'040'000);
+  s.Sleep(3s);
+  s.Kill(victim);
+  s.Restart(victim);
+  s.Check(s.WaitHealthy(30s), "the cluster did not serve again within 30 s of the skewed node's restart");
+  s.Sleep(3s);
+  SetClock(s, victim, control, 0, 1'000'000);
   return s.Finish();
 }
 
@@ -262,12 +312,17 @@ TEST_CASE("S13 disk full on one node under load, then space back", "[fault]") {
   CHECK(DiskFull(Seed(1), 10s).passed);
 }
 
+TEST_CASE("S12 wall-clock skew, drift and jumps on the leader-heavy node", "[fault]") {
+  CHECK(ClockSkew(Seed(1)).passed);
+}
+
 TEST_CASE("S14 fsync errors on one node (libfiu): it stops, nothing acknowledged is lost", "[fault]") {
   CHECK(FsyncErrors(Seed(1)).passed);
 }
 
-TEST_CASE("S13 and S14, more seeds", "[fault][slow]") {
+TEST_CASE("S12, S13 and S14, more seeds", "[fault][slow]") {
   for (uint64_t seed = 2; seed <= 4; ++seed) {
+    CHECK(ClockSkew(Seed(seed)).passed);
     CHECK(DiskFull(Seed(seed), 8s).passed);
     CHECK(FsyncErrors(Seed(seed)).passed);
   }

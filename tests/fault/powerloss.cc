@@ -36,6 +36,11 @@ std::string PowerLossResult::Summary() const {
   std::ostringstream o;
   o << syncs << " syncs recorded; " << truncated << " files truncated (" << bytes_dropped << " bytes dropped), "
     << removed << " unsynced files removed, " << emptied << " emptied";
+  if (!changes.empty()) {
+    o << " [";
+    for (size_t i = 0; i < changes.size() && i < 6; ++i) o << (i ? "; " : "") << changes[i];
+    o << (changes.size() > 6 ? "; ...]" : "]");
+  }
   if (!errors.empty()) o << "; " << errors.size() << " errors, first: " << errors.front();
   return o.str();
 }
@@ -94,12 +99,15 @@ PowerLossResult ApplyPowerLoss(const std::string& log_path) {
     if (ec) continue;
     if (f.created) {
       auto dir = dir_synced_at.find(Parent(path));
+      const std::string name = std::filesystem::path(path).filename().string();
       if (dir != dir_synced_at.end() && dir->second > f.created_at) {
         if (size > 0 && ::truncate(path.c_str(), 0) != 0) r.errors.push_back("cannot empty " + path);
         ++r.emptied;
+        r.changes.push_back(name + ": emptied (" + std::to_string(size) + " bytes)");
       } else {
         if (!std::filesystem::remove(path, ec)) r.errors.push_back("cannot remove " + path);
         ++r.removed;
+        r.changes.push_back(name + ": removed (" + std::to_string(size) + " bytes)");
       }
       r.bytes_dropped += size;
       continue;
@@ -111,6 +119,8 @@ PowerLossResult ApplyPowerLoss(const std::string& log_path) {
       }
       ++r.truncated;
       r.bytes_dropped += size - f.durable;
+      r.changes.push_back(std::filesystem::path(path).filename().string() + ": " +
+                          std::to_string(size - f.durable) + " bytes cut");
     }
   }
   // A new epoch: what is on disk now is what the next run starts from.

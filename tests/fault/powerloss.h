@@ -27,6 +27,7 @@ struct PowerLossResult {
   size_t emptied = 0;      // files created and never synced whose directory was synced
   uint64_t bytes_dropped = 0;
   std::vector<std::string> errors{};  // unreadable record, an O_SYNC file, a failed truncate
+  std::vector<std::string> changes{};  // "000004.log: 74616 bytes cut", one per file touched
 
   std::string Summary() const;
 };

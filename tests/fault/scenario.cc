@@ -636,6 +636,14 @@ std::string Scenario::KeepArtifacts(const std::vector<Record>& history, const st
 
 Result Scenario::Finish() {
   Result r;
+  // A node that died without the scenario killing it (or reaping it, as S13/S14 do) fails the run.
+  for (int i = 0; i < cluster_->size(); ++i) {
+    int status = 0;
+    if (cluster_->ReapIfExited(i, &status)) {
+      Check(false, "n" + std::to_string(i + 1) + " exited on its own (status " + std::to_string(status) +
+                       "; a negative status is the signal), unexpected in this scenario");
+    }
+  }
   // Heal everything still broken: partitions, paused and killed nodes.
   if (!heal_at_us_) Heal();
   for (int i = 0; i < cluster_->size(); ++i) {
