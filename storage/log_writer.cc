@@ -73,6 +73,18 @@ void LogWriter::WriteRound(std::vector<Pending>& round) {
       ++end;
     }
     const auto started = std::chrono::steady_clock::now();
+#ifdef CLAW_BREAK_ACK_BEFORE_FSYNC
+    // Deliberately broken (tests/fault's positive control for S16, never in clawd): writes that
+    // need a sync are acknowledged after the plain write; the WAL is synced only in the first
+    // batch of each 2-second period of the steady clock, so the acknowledged tail lags the durable
+    // log by up to 2 s, at the same phase on every node of the machine.
+    {
+      static int64_t synced_period = -1;  // only the writer thread touches it
+      const int64_t period = std::chrono::duration_cast<std::chrono::seconds>(started.time_since_epoch()).count() / 2;
+      if (sync && period == synced_period) sync = false;
+      if (sync) synced_period = period;
+    }
+#endif
     busy_since_.store(started.time_since_epoch().count(), std::memory_order_relaxed);
     for (;;) {
       auto written = engine_->Write(batch, sync ? Durability::kSync : Durability::kNoSync);

@@ -132,7 +132,23 @@ std::vector<std::string> TestCluster::Args(int i) const {
                                 "--shards", std::to_string(options_.shards),
                                 // tmpfs refuses O_DIRECT; keep the logs quiet about it.
                                 "--storage-direct-io=false"};
-  for (const auto& f : options_.flags) a.push_back(f);
+  // clawd refuses a flag given twice: the node's own flags replace the cluster's of that name.
+  auto name_of = [](const std::string& f) { return f.substr(0, f.find('=')); };
+  std::vector<std::string> own;
+  for (const auto& f : nodes_[i].flags) {
+    if (f.starts_with("--")) own.push_back(name_of(f));
+  }
+  const std::vector<std::string>& flags = options_.flags;
+  for (size_t k = 0; k < flags.size(); ++k) {
+    if (flags[k].starts_with("--") && std::find(own.begin(), own.end(), name_of(flags[k])) != own.end()) {
+      const bool value_follows = flags[k].find('=') == std::string::npos && k + 1 < flags.size() &&
+                                 !flags[k + 1].starts_with("--");
+      if (value_follows) ++k;
+      continue;
+    }
+    a.push_back(flags[k]);
+  }
+  for (const auto& f : nodes_[i].flags) a.push_back(f);
   return a;
 }
 
@@ -141,6 +157,22 @@ void TestCluster::Start(int i, const std::vector<std::string>& extra) {
   for (const auto& f : extra) args.push_back(f);
   const std::string log = log_path(i);
   const uint32_t uid = nodes_[i].uid;
+  // The child's environment, built before fork: ours, with SetEnv's entries added or replacing.
+  std::vector<std::string> env = nodes_[i].env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry(*e);
+    const std::string name = entry.substr(0, entry.find('=') + 1);
+    if (std::none_of(nodes_[i].env.begin(), nodes_[i].env.end(),
+                     [&](const std::string& x) { return x.starts_with(name); })) {
+      env.push_back(entry);
+    }
+  }
+  std::vector<char*> envp;
+  for (auto& s : env) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<char*> argv;
+  for (auto& s : args) argv.push_back(s.data());
+  argv.push_back(nullptr);
   pid_t pid = ::fork();
   if (pid == 0) {
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -154,10 +186,7 @@ void TestCluster::Start(int i, const std::vector<std::string>& extra) {
     // leaked nodes would load the machine and dial reused ports of later tests. Set after the
     // user id changes, which clears it.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    std::vector<char*> argv;
-    for (auto& s : args) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
+    ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }
   nodes_[i].pid = pid;
@@ -184,6 +213,15 @@ int TestCluster::Reap(int i) {
   nodes_[i].pid = -1;
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   return -WTERMSIG(status);
+}
+
+bool TestCluster::ReapIfExited(int i, int* status) {
+  if (nodes_[i].pid <= 0) return false;
+  int raw = 0;
+  if (::waitpid(nodes_[i].pid, &raw, WNOHANG) != nodes_[i].pid) return false;
+  nodes_[i].pid = -1;
+  if (status != nullptr) *status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -WTERMSIG(raw);
+  return true;
 }
 
 void TestCluster::Kill(int i) {

@@ -53,6 +53,12 @@ class TestCluster {
 
   // Starts node i (0-based) with its flags plus `extra`.
   void Start(int i, const std::vector<std::string>& extra = {});
+  // Environment entries ("NAME=value") added to, or replacing those of, the test's environment
+  // for node i's next starts (tests/fault: LD_PRELOAD shims, libfaketime, libfiu). {} = none.
+  void SetEnv(int i, std::vector<std::string> env) { nodes_[i].env = std::move(env); }
+  // Flags for node i's later starts, replacing ClusterOptions::flags of the same names (clawd
+  // refuses a flag given twice), e.g. a smaller memtable for one node.
+  void SetFlags(int i, std::vector<std::string> flags) { nodes_[i].flags = std::move(flags); }
   void StartAll();
   // Starts every node, then waits until each serves and node 0 knows every shard's leader.
   bool StartAllAndWait(std::chrono::milliseconds timeout = std::chrono::seconds(30));
@@ -64,6 +70,9 @@ class TestCluster {
   void Pause(int i);             // SIGSTOP
   void Resume(int i);            // SIGCONT
   bool Running(int i) const { return nodes_[i].pid > 0; }
+  // When node i has exited on its own, reaps it and returns true (Running is then false) with its
+  // exit status (-signal if killed) in *status; false while it runs (or was never started).
+  bool ReapIfExited(int i, int* status = nullptr);
   // The 1-based node id of node i (its position in the initial cluster).
   uint64_t node_id(int i) const { return static_cast<uint64_t>(i) + 1; }
   // The node index whose client address is `address`, or -1.
@@ -101,6 +110,8 @@ class TestCluster {
     int client_port = 0, peer_port = 0, http_port = 0;
     uint32_t uid = 0;
     pid_t pid = -1;
+    std::vector<std::string> env{};
+    std::vector<std::string> flags{};
   };
   std::vector<std::string> Args(int i) const;
   int Reap(int i);

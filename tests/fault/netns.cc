@@ -161,7 +161,9 @@ std::string FaultNet::Apply(const std::vector<Drop>& drops) {
   if (!drops.empty()) {
     rules += "table inet claw_fault {\n  chain out {\n    type filter hook output priority 0; policy accept;\n";
     for (const Drop& d : drops) {
-      rules += "    meta skuid " + std::to_string(d.from_uid) + " ip daddr " + d.to_host + " drop\n";
+      rules += "    meta skuid " + std::to_string(d.from_uid) + " ip daddr " + d.to_host;
+      if (d.percent < 100) rules += " numgen random mod 100 < " + std::to_string(d.percent);
+      rules += " drop\n";
     }
     rules += "  }\n}\n";
   }

@@ -30,10 +30,12 @@ namespace claw::fault {
 // The loopback address of node i (0-based) inside the namespace.
 std::string NodeHost(int i);
 
-// One dropped direction: packets from the sockets of user `from_uid` to address `to_host`.
+// One dropped direction: packets from the sockets of user `from_uid` to address `to_host`; all
+// of them, or `percent` of them at random (nft `numgen random mod 100 < percent`: packet loss).
 struct Drop {
   uint32_t from_uid = 0;
   std::string to_host{};
+  int percent = 100;
 };
 
 class FaultNet {

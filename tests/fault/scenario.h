@@ -56,6 +56,12 @@ struct ScenarioOptions {
   // clawd's default Raft timing (100 ms tick, 1 s election, 3 s node death) instead of
   // e2e::FastFlags' 50 ms tick: for failover figures users would see.
   bool default_timing = false;
+  // S16: every node runs with powerloss_shim.c preloaded, so that PowerLoss() can drop what it
+  // never synced.
+  bool power_loss_shim = false;
+  // Positive control of lost writes: the set check must find acknowledged writes missing (the
+  // test passes only then); lincheck's verdict is reported, not checked.
+  bool expect_lost_writes = false;
 };
 
 // What a finished run measured.
@@ -93,14 +99,34 @@ class Scenario {
   // --- faults (each on the timeline) ---
   void Kill(int node);  // SIGKILL; records the shards it led for the failover figures
   void KillAll();
+  // Power loss of `nodes` at once (needs power_loss_shim): kill -9 them, then drop from each
+  // data directory what the node never synced (powerloss.h); they stay down until restarted. The
+  // kill waits for phase 1.4 s of the steady clock's 2-second periods, where
+  // clawd_broken_ack_before_fsync's acknowledged tail is longest; the real clawd does not care.
+  void PowerLoss(const std::vector<int>& nodes);
+  void PowerLossAll();
   void Restart(int node);
   void RestartAll();
+  // A node that is meant to fail-stop (S13, S14): its log lines up to now may hold "[critical]" /
+  // "fatal" (the abort's reason); sanitizer reports and panics still fail the run.
+  void AllowFailStopLog(int node);
+
+  // --- disk (S13) ---
+  // Before StartCluster: node's data directory becomes a fresh `mib` MiB ext4 (a loop-mounted
+  // image file, no reserved blocks), unmounted and removed by the destructor even when the test
+  // fails. Needs root, mkfs.ext4 and loop devices.
+  void MountSmallDisk(int node, int mib);
+  // Fills that file system to ENOSPC with a root-owned filler file; returns the bytes written.
+  uint64_t FillDisk(int node);
+  void FreeDisk(int node);  // removes the filler
   void Pause(int node);
   void Resume(int node);
   // Cuts `nodes` off from every other node, both ways (clients still reach everyone).
   void Isolate(const std::vector<int>& nodes);
   // Drops only what `from` sends to `to` (each node of `to`).
   void OneWay(int from, const std::vector<int>& to);
+  // Random loss of `percent` % of the packets on every peer link of `node`, both directions.
+  void Lossy(int node, int percent);
   void Heal();
   void Sleep(std::chrono::milliseconds d);
 
@@ -112,6 +138,8 @@ class Scenario {
   int LeaderHeavyNode();
   // The node indexes of the voters of the shard owning `key`, as ListShards said at the start.
   std::vector<int> VotersOf(const std::string& key) const;
+  // The id of the shard owning `key`, as ListShards said at the start (0: none).
+  uint64_t ShardIdOf(const std::string& key) const { return ShardOf(key); }
   int RandomNode(int except = -1);
   std::mt19937_64& rng() { return rng_; }
   e2e::TestCluster& cluster() { return *cluster_; }
@@ -133,6 +161,9 @@ class Scenario {
     std::vector<uint64_t> shards{};  // led by the node just before the kill
   };
   uint64_t ShardOf(const std::string& key) const;
+  std::string PowerLossLog(int node) const;  // the shim's side file of a node
+  std::string FillerPath(int node) const;
+  void UnmountDisks();
   void FinalWrites(Result& r);
   void CheckSet(Result& r);
   void CheckLinearizable(Result& r, const std::vector<Record>& history, std::string* report);
@@ -156,6 +187,8 @@ class Scenario {
   std::vector<std::string> timeline_{};
   std::vector<std::string> failures_{};
   std::vector<KillEvent> kills_{};
+  std::map<int, uint64_t> log_allowed_until_{};  // node -> log bytes exempt (AllowFailStopLog)
+  std::map<int, std::string> mounted_images_{};  // node -> image file of its small disk
   std::optional<int64_t> fault_at_us_{};
   std::optional<int64_t> heal_at_us_{};
   std::chrono::steady_clock::time_point created_;

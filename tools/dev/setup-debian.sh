@@ -21,8 +21,9 @@ packages=(
   dpkg-dev
   # tools/clawbench/compare: a 3-node etcd to compare with, jq for clawbench's JSON reports
   etcd-server etcd-client jq
-  # tests/fault: network namespaces (ip netns) and partitions inside them (nft)
-  iproute2 nftables
+  # tests/fault: network namespaces (ip netns) and partitions inside them (nft); a small ext4 for
+  # disk full (mkfs.ext4; mount is essential); clock skew (libfaketime); injected fsync errors (libfiu)
+  iproute2 nftables e2fsprogs faketime fiu-utils
 )
 
 missing=()
