@@ -103,8 +103,14 @@ void RaftWorker::FailClientRequest(Event& e) {
 
 void RaftWorker::AddGroup(std::unique_ptr<Group> group) {
   Group* g = group.get();
+  if (auto old = groups_.find(g->id); old != groups_.end()) {
+    awake_.erase(old->second.get());
+    dirty_.erase(old->second.get());
+    destroying_.erase(old->second.get());
+  }
   groups_[g->id] = std::move(group);
   dirty_.insert(g);
+  awake_.insert(g);
 }
 
 void RaftWorker::Start() {
@@ -473,17 +479,13 @@ void RaftWorker::Tick(Clock::time_point now) {
     silent.emplace_back(node, s);
     return s;
   };
-  // One pass over the groups per tick: deadlines are checked in it too. A hibernating group with
-  // nothing in flight is visited only every 5th tick (its one duty here is noticing a silent
-  // leader node, which takes node_dead_after_ms anyway): at 10,000 shards per node the visits
-  // were most of an idle node's CPU.
-  const bool sweep = ticks_ % 5 == 0;
-  for (auto& [id, gp] : groups_) {
-    Group* g = gp.get();
-    if (!sweep && g->soft.hibernating && g->proposals.empty() && g->reads.empty() && g->transfers.empty() &&
-        g->campaign_at_tick == 0) {
-      continue;
-    }
+  // Every 5th tick visits every group (a sweep); the others only the awake set: groups not
+  // hibernating or with something in flight at the last sweep, plus every group stepped since
+  // (ProcessReadies adds them). A hibernating group's one duty here is noticing a silent leader
+  // node, which takes node_dead_after_ms anyway. At 10,000 shards per node, touching every group
+  // every tick was most of an idle node's CPU (cache misses, not work).
+  // Returns whether the group stays in the awake set.
+  auto visit = [&](Group* g) {
     if (!g->proposals.empty() || !g->reads.empty()) ExpireDeadlines(g, now);
     if (!g->transfers.empty()) CheckTransfers(g, now);
     if (g->campaign_at_tick != 0 && ticks_ >= g->campaign_at_tick) {
@@ -494,16 +496,29 @@ void RaftWorker::Tick(Clock::time_point now) {
     if (!g->soft.hibernating) {
       g->replica->Tick();
       dirty_.insert(g);
-      continue;
+      return true;
     }
     // A sleeping follower cannot notice a dead leader by itself: node liveness does it.
-    if (g->IsLeader()) continue;
-    const uint64_t leader_node = g->NodeOf(g->soft.leader.value());
-    if (leader_node != 0 && leader_node != store_->options_.node_id && is_silent(leader_node)) {
-      SPDLOG_INFO("shard {}: leader's node {} silent for {} ms; waking to elect", g->id,
-                  leader_node, dead_after.count());
-      g->replica->WakeUp(raft::WakeReason::kLeaderSuspected);
-      dirty_.insert(g);
+    if (!g->IsLeader()) {
+      const uint64_t leader_node = g->NodeOf(g->soft.leader.value());
+      if (leader_node != 0 && leader_node != store_->options_.node_id && is_silent(leader_node)) {
+        SPDLOG_INFO("shard {}: leader's node {} silent for {} ms; waking to elect", g->id,
+                    leader_node, dead_after.count());
+        g->replica->WakeUp(raft::WakeReason::kLeaderSuspected);
+        dirty_.insert(g);
+        return true;
+      }
+    }
+    return !g->proposals.empty() || !g->reads.empty() || !g->transfers.empty() || g->campaign_at_tick != 0;
+  };
+  if (ticks_ % 5 == 0) {
+    awake_.clear();
+    for (auto& [id, gp] : groups_) {
+      if (visit(gp.get())) awake_.insert(gp.get());
+    }
+  } else {
+    for (auto it = awake_.begin(); it != awake_.end();) {
+      it = visit(*it) ? std::next(it) : awake_.erase(it);
     }
   }
   if (ticks_ % 10 == 0) UpdateGauges(now);
@@ -590,6 +605,7 @@ void RaftWorker::ProcessReadies() {
   for (int pass = 0; pass < 4 && !dirty_.empty(); ++pass) {
     std::unordered_map<uint64_t, std::vector<GroupMessage>> outbox;
     std::vector<Group*> current(dirty_.begin(), dirty_.end());
+    awake_.insert(current.begin(), current.end());  // anything stepped may have woken up
     dirty_.clear();
     for (Group* g : current) {
       if (g->replica->HasReady()) HandleReady(g, outbox);
@@ -1131,6 +1147,7 @@ void RaftWorker::DestroyRemoved() {
     if (g->id == kMetaShard) store_->meta_.Clear();
     SPDLOG_INFO("shard {}: replica {} destroyed with its data", g->id, g->self);
     dirty_.erase(g);
+    awake_.erase(g);
     groups_.erase(it);
   }
 }

@@ -144,6 +144,7 @@ class RaftWorker {
   std::unordered_map<uint64_t, std::unique_ptr<Group>> groups_;
   std::unordered_set<Group*> dirty_;
   std::unordered_set<Group*> destroying_;  // groups with destroy set, not destroyed yet
+  std::unordered_set<Group*> awake_;       // groups Tick visits between sweeps (see Tick)
   // Applies of the current pass, written together by FlushApplies.
   struct ApplyRound {
     struct Completion {

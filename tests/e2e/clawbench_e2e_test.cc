@@ -1,13 +1,15 @@
 // The clawbench binary against a 3-node clawd cluster of its own (its keys spread over the whole
 // key space, so it does not share the cluster of the other tests): every workload, closed loop
 // and fixed rate, runs briefly and its -w json report is well-formed — counts add up, percentiles
-// are ordered, no errors — and that failures are counted by code. No timing is asserted.
+// are ordered, no errors — and that failures are counted by code. tools/clawbench/idle measures a
+// small idle cluster and prints a row per node. No timing is asserted.
 #include <catch2/catch.hpp>
 
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <chrono>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -146,6 +148,38 @@ TEST_CASE("clawbench runs every workload against 3 nodes with well-formed report
   CHECK(Num(Obj(Obj(report, "errors"), "TOO_LARGE"), "count") == 6);
   CHECK(Num(Obj(report, "latency_ms"), "count") == 0);
   CHECK_THAT(failing.err, Catch::Contains("6 of 6 requests failed"));
+}
+
+TEST_CASE("clawbench idle: a small idle cluster's CPU, RSS and shard gauges per node", "[e2e]") {
+  const ProcessResult r = RunProcess({std::string(CLAW_SOURCE_DIR) + "/tools/clawbench/idle", "--shards", "6",
+                                      "--settle", "2", "--seconds", "2", "--build", CLAW_BUILD_DIR},
+                                     "", std::chrono::seconds(120));
+  INFO("exit " << r.exit_code << "\nstdout: " << r.out << "\nstderr: " << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("clawd idle: 3 nodes on loopback, 6 shards") != std::string::npos);
+  // One row per node: name, CPU %, RSS, leaders, followers, hibernating, meta leader; the
+  // replicas (6 data shards + meta on each node) add up and exactly one node leads the meta shard.
+  std::istringstream in(r.out);
+  std::string line;
+  int rows = 0, meta_leaders = 0;
+  while (std::getline(in, line)) {
+    if (line.size() < 2 || line[0] != 'n' || line[1] < '1' || line[1] > '9') continue;  // node rows
+    std::istringstream fields(line);
+    std::string name;
+    double cpu = -1;
+    long rss = 0, leaders = -1, followers = -1, hibernating = -1, meta = -1;
+    fields >> name >> cpu >> rss >> leaders >> followers >> hibernating >> meta;
+    INFO(line);
+    REQUIRE_FALSE(fields.fail());
+    CHECK(cpu >= 0);
+    CHECK(rss > 0);
+    CHECK(leaders + followers == 7);
+    CHECK(hibernating <= 7);
+    meta_leaders += static_cast<int>(meta);
+    ++rows;
+  }
+  CHECK(rows == 3);
+  CHECK(meta_leaders == 1);
 }
 
 }  // namespace claw::e2e

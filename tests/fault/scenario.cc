@@ -102,6 +102,9 @@ Scenario::Scenario(ScenarioOptions options)
   co.nodes = options_.nodes;
   co.shards = options_.shards;
   co.flags = e2e::FastFlags();
+  if (options_.default_timing) {
+    co.flags = {"--storage-block-cache-bytes", "8MiB", "--storage-write-buffer-bytes", "8MiB", "--log-level", "info"};
+  }
   for (int i = 0; i < options_.nodes; ++i) co.hosts.push_back(NodeHost(i));
   co.binary = options_.binary;
   co.node_uid_base = kUidBase;

@@ -53,6 +53,9 @@ struct ScenarioOptions {
   std::chrono::milliseconds op_deadline{2000};
   // How long the workload keeps running after the heal before it stops.
   std::chrono::milliseconds recovery{2000};
+  // clawd's default Raft timing (100 ms tick, 1 s election, 3 s node death) instead of
+  // e2e::FastFlags' 50 ms tick: for failover figures users would see.
+  bool default_timing = false;
   // S16: every node runs with powerloss_shim.c preloaded, so that PowerLoss() can drop what it
   // never synced.
   bool power_loss_shim = false;

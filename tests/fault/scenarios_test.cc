@@ -67,8 +67,10 @@ Result Baseline(uint64_t seed) {
   return s.Finish();
 }
 
-Result LeaderKill(uint64_t seed, int rounds) {
-  Scenario s({.name = "S01-leader-kill9", .seed = seed});
+Result LeaderKill(uint64_t seed, int rounds, bool default_timing = false) {
+  Scenario s({.name = default_timing ? "S01-leader-kill9-default-timing" : "S01-leader-kill9",
+              .seed = seed,
+              .default_timing = default_timing});
   REQUIRE(s.StartCluster());
   s.StartWorkload();
   s.Warmup(2s);
@@ -229,6 +231,12 @@ TEST_CASE("positive control: S06 catches a clawd that serves LINEARIZABLE reads 
 
 TEST_CASE("S01 leader kill -9, more seeds and rounds", "[fault][slow]") {
   for (uint64_t seed = 2; seed <= 4; ++seed) CHECK(LeaderKill(Seed(seed), 3).passed);
+}
+
+// The failover figure of issue 7 ("leader killed under load: writes resume on every shard, p99 <
+// 1.5 s with default timeouts"): printed, not asserted beyond the generous bound.
+TEST_CASE("S01 leader kill -9 with clawd's default timeouts", "[fault][slow]") {
+  for (uint64_t seed = 1; seed <= 3; ++seed) CHECK(LeaderKill(Seed(seed), 3, /*default_timing=*/true).passed);
 }
 
 TEST_CASE("S03 whole-cluster kill -9, more seeds", "[fault][slow]") {
