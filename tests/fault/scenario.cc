@@ -536,9 +536,39 @@ void Scenario::CheckLinearizable(Result& r, const std::vector<Record>& history, 
   }
   lincheck::CheckOptions co;
   co.deadline = Clock::now() + std::chrono::seconds(60);
-  const lincheck::CheckResult result = lincheck::CheckHistory(ops, co);
+  lincheck::CheckResult result = lincheck::CheckHistory(ops, co);
+  std::vector<lincheck::Operation> restricted;
+  const std::vector<lincheck::Operation>* checked = &ops;
+  if (result.verdict == lincheck::Verdict::kBudgetExhausted) {
+    // A second, restricted pass: without the unknown-outcome writes whose value no get or cas
+    // ever observed. It only removes choices (those writes are then never applied, which their
+    // unknown outcome allows), so "linearizable" here proves the whole history linearizable;
+    // anything else proves nothing and the run still fails on the first verdict. lincheck's own
+    // pruning keeps such writes on keys with a failed cas, where they blow up the search (S14
+    // seed 2: 27 unobserved unknown puts of a dead node, 1e9 steps not enough; 2949 without them).
+    std::set<std::pair<std::string, std::string>> observed;
+    for (const lincheck::Operation& op : ops) {
+      if (op.kind == OpKind::kGet && op.value) observed.insert({op.key, *op.value});
+      if (op.kind == OpKind::kCas && op.expected) observed.insert({op.key, *op.expected});
+    }
+    for (const lincheck::Operation& op : ops) {
+      const bool writes = op.kind == OpKind::kPut || op.kind == OpKind::kCas;
+      if (op.outcome == Outcome::kUnknown && writes && !(op.value && observed.contains({op.key, *op.value}))) continue;
+      restricted.push_back(op);
+    }
+    lincheck::CheckOptions again;
+    again.deadline = Clock::now() + std::chrono::seconds(60);
+    const lincheck::CheckResult second = lincheck::CheckHistory(restricted, again);
+    Note("lincheck, second pass without " + std::to_string(ops.size() - restricted.size()) +
+         " unobserved unknown writes: " + std::string(lincheck::VerdictName(second.verdict)) + " (" +
+         std::to_string(second.steps) + " steps)");
+    if (second.verdict == lincheck::Verdict::kLinearizable) {
+      result = second;
+      checked = &restricted;
+    }
+  }
   r.verdict = std::string(lincheck::VerdictName(result.verdict));
-  *report = lincheck::FormatReport(ops, result, {});
+  *report = lincheck::FormatReport(*checked, result, {});
   Note("lincheck: " + r.verdict + " (" + std::to_string(result.steps) + " steps, " +
        Fixed(result.seconds, 2) + " s)");
   if (options_.expect_lost_writes) return;  // reported, not checked: lost writes may break it too
