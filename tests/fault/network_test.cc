@@ -1,8 +1,10 @@
 // Network faults beyond a clean cut: S09 flaky network through the chaos proxy (delay with
 // jitter, then stalls and resets, then a bandwidth limit, on every peer link of one node), the
-// S07 majorities ring (each of 5 nodes reaches only its two neighbours) and the bridge (two
-// halves only the middle node reaches). Besides the common checks, every run here checks from
-// the nodes' logs that no shard had two leaders in one term.
+// S07 majorities ring (each of 5 nodes reaches only its two neighbours), the bridge (two halves
+// only the middle node reaches) and the lagging voter (a follower cut off from the leader, then
+// the leader killed), with its positive control clawd_broken_vote_log_check. Besides the common
+// checks, every run here but the control checks from the nodes' logs that no shard had two
+// leaders in one term.
 // Replay one: CLAW_FAULT_SEED=<seed> build/tests/fault_tests "<test name>" (see README.md).
 #include <algorithm>
 #include <fstream>
@@ -27,6 +29,7 @@ using namespace std::chrono_literals;
 constexpr const char* kProxyHost = "127.0.0.200";
 
 int64_t Us(Scenario& s) { return s.workload().Now(); }
+
 
 // Every (shard, term) some node logged itself leader of ("shard 5: leader at term 7, leader node
 // 2", server/raft_worker.cc), with the nodes that did. More than one node for a pair is two
@@ -229,7 +232,72 @@ Result Bridge(uint64_t seed) {
   return r;
 }
 
+// S07 lagging voter: a follower F cut off from the leader-heavy node L (both ways; F still
+// reaches the third node M) lags for 2 s while L commits with M; then L is killed with the cut
+// still in place, so F and M elect. The election restriction (thesis §3.6.1) must keep F from
+// winning with its stale log: every acknowledged write survives. L is restarted and the cut
+// healed before the next round. F is chosen before the start and keeps FastFlags' 500 ms
+// election timeout; the other nodes get 1.5 s, so F's campaigns reach M as soon as M stops
+// hearing L, before M campaigns itself: the dangerous vote is asked for in every round.
+Result LaggingVoter(uint64_t seed, int rounds, const std::string& binary, bool expect_lost_writes) {
+  Scenario s({.name = expect_lost_writes ? "S07-lagging-voter-broken-vote-log-check" : "S07-lagging-voter",
+              .seed = seed,
+              .binary = binary,
+              .recovery = 3000ms,
+              .expect_lost_writes = expect_lost_writes});
+  const int lagging = static_cast<int>(s.rng()() % static_cast<uint64_t>(s.cluster().size()));
+  for (int i = 0; i < s.cluster().size(); ++i) {
+    if (i != lagging) s.cluster().SetFlags(i, {"--raft-election-ticks", "30", "--raft-node-dead-after-ms", "4000"});
+  }
+  s.Note("n" + std::to_string(lagging + 1) + " keeps a 500 ms election timeout, the others 1.5 s");
+  REQUIRE(s.StartCluster());
+  s.StartWorkload();
+  s.Warmup(2s);
+  for (int round = 0; round < rounds; ++round) {
+    // The node other than F leading the most shards.
+    std::vector<int> led(static_cast<size_t>(s.cluster().size()), 0);
+    for (const auto& [shard, node] : s.Leaders()) {
+      if (node >= 0 && node != lagging) ++led[static_cast<size_t>(node)];
+    }
+    const int leader = static_cast<int>(std::max_element(led.begin(), led.end()) - led.begin());
+    CutPairs(s, {{leader, lagging}},
+             "n" + std::to_string(lagging + 1) + " cut off from n" + std::to_string(leader + 1) + " (leading " +
+                 std::to_string(led[static_cast<size_t>(leader)]) + " shards)");
+    s.Sleep(2s);
+    s.Kill(leader);
+    s.Sleep(3s);
+    s.Restart(leader);
+    s.Heal();
+    s.Sleep(1s);
+  }
+  Result r = s.Finish();
+  if (!expect_lost_writes) r.passed = OneLeaderPerTerm(s) && r.passed;
+  return r;
+}
+
 }  // namespace
+
+TEST_CASE("S07 lagging voter: a follower cut off from the leader, then the leader killed", "[fault]") {
+  CHECK(LaggingVoter(Seed(1), 1, "", false).passed);
+}
+
+// Built when CMake's CLAW_BREAK list holds skip-vote-log-check (the default).
+#ifdef CLAWD_BROKEN_VOTE_LOG_CHECK_BINARY
+TEST_CASE("positive control: S07 lagging voter catches a clawd that votes without the log check", "[fault]") {
+  const Result r = LaggingVoter(Seed(1), 1, CLAWD_BROKEN_VOTE_LOG_CHECK_BINARY, true);
+  INFO("artifacts in " << r.artifacts);
+  CHECK(r.lost_set_writes > 0);
+  CHECK(r.passed);
+}
+
+TEST_CASE("positive control: S07 lagging voter, more seeds", "[fault][slow]") {
+  for (uint64_t seed = 2; seed <= 6; ++seed) {
+    const Result r = LaggingVoter(Seed(seed), 1, CLAWD_BROKEN_VOTE_LOG_CHECK_BINARY, true);
+    CHECK(r.lost_set_writes > 0);
+    CHECK(r.passed);
+  }
+}
+#endif
 
 TEST_CASE("S09 flaky network through the chaos proxy: delay, loss and resets, bandwidth; throughput recovers",
           "[fault]") {
@@ -242,11 +310,12 @@ TEST_CASE("S07 majorities ring of 5 nodes: one leader per shard per term", "[fau
 
 TEST_CASE("S07 bridge: two halves joined by one node", "[fault]") { CHECK(Bridge(Seed(1)).passed); }
 
-TEST_CASE("S07 ring, bridge and S09, more seeds", "[fault][slow]") {
+TEST_CASE("S07 ring, bridge, lagging voter and S09, more seeds", "[fault][slow]") {
   for (uint64_t seed = 2; seed <= 4; ++seed) {
     CHECK(FlakyNetwork(Seed(seed)).passed);
     CHECK(MajoritiesRing(Seed(seed)).passed);
     CHECK(Bridge(Seed(seed)).passed);
+    CHECK(LaggingVoter(Seed(seed), 2, "", false).passed);
   }
 }
 
