@@ -10,7 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <condition_variable>
+#include <cstdlib>
 #include <deque>
 
 #include <catch2/catch.hpp>

@@ -184,7 +184,7 @@ TEST_CASE("chaos proxy: the delay of each direction is applied", "[fault][proxy]
   ::close(server);
 }
 
-TEST_CASE("chaos proxy: a blackhole stops one direction, the heal delivers what it held", "[fault][proxy]") {
+TEST_CASE("chaos proxy: a blackhole stops one direction; the heal delivers what it held", "[fault][proxy]") {
   Listener target;
   ChaosProxy proxy(TwoNodes(target));
   const int client = Dial(proxy.ListenAddress(0, 1));
@@ -225,7 +225,7 @@ TEST_CASE("chaos proxy: the bandwidth limit of a link", "[fault][proxy]") {
   ::close(server);
 }
 
-TEST_CASE("chaos proxy: resets abort the connection, a new one works after the heal", "[fault][proxy]") {
+TEST_CASE("chaos proxy: resets abort the connection; a new one works after the heal", "[fault][proxy]") {
   Listener target;
   ChaosProxy proxy(TwoNodes(target));
   const int client = Dial(proxy.ListenAddress(0, 1));

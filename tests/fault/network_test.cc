@@ -13,7 +13,6 @@
 #include <numeric>
 #include <regex>
 #include <set>
-#include <sstream>
 
 #include <catch2/catch.hpp>
 
@@ -277,7 +276,7 @@ Result LaggingVoter(uint64_t seed, int rounds, const std::string& binary, bool e
 
 }  // namespace
 
-TEST_CASE("S07 lagging voter: a follower cut off from the leader, then the leader killed", "[fault]") {
+TEST_CASE("S07 lagging voter: a follower cut off from the leader and then the leader killed", "[fault]") {
   CHECK(LaggingVoter(Seed(1), 1, "", false).passed);
 }
 
@@ -290,7 +289,7 @@ TEST_CASE("positive control: S07 lagging voter catches a clawd that votes withou
   CHECK(r.passed);
 }
 
-TEST_CASE("positive control: S07 lagging voter, more seeds", "[fault][slow]") {
+TEST_CASE("positive control: S07 lagging voter over more seeds", "[fault][slow]") {
   for (uint64_t seed = 2; seed <= 6; ++seed) {
     const Result r = LaggingVoter(Seed(seed), 1, CLAWD_BROKEN_VOTE_LOG_CHECK_BINARY, true);
     CHECK(r.lost_set_writes > 0);
@@ -299,7 +298,7 @@ TEST_CASE("positive control: S07 lagging voter, more seeds", "[fault][slow]") {
 }
 #endif
 
-TEST_CASE("S09 flaky network through the chaos proxy: delay, loss and resets, bandwidth; throughput recovers",
+TEST_CASE("S09 flaky network through the chaos proxy (delay; loss and resets; bandwidth): throughput recovers",
           "[fault]") {
   CHECK(FlakyNetwork(Seed(1)).passed);
 }
@@ -310,7 +309,7 @@ TEST_CASE("S07 majorities ring of 5 nodes: one leader per shard per term", "[fau
 
 TEST_CASE("S07 bridge: two halves joined by one node", "[fault]") { CHECK(Bridge(Seed(1)).passed); }
 
-TEST_CASE("S07 ring, bridge, lagging voter and S09, more seeds", "[fault][slow]") {
+TEST_CASE("S07 ring + bridge + lagging voter and S09 over more seeds", "[fault][slow]") {
   for (uint64_t seed = 2; seed <= 4; ++seed) {
     CHECK(FlakyNetwork(Seed(seed)).passed);
     CHECK(MajoritiesRing(Seed(seed)).passed);
