@@ -1,0 +1,100 @@
+// S18 replica divergence (reliability.md §10.3), the positive control of the replica hash check:
+// the cluster runs clawd_broken_diverge_replica (CMake CLAW_BREAK "diverge-replica": node 2 writes
+// one extra key into the last shard's state machine, on its replica only) under the usual
+// workload, with the periodic consistency check every 1.5 s. Passes only when
+//   - the periodic checker logged the mismatch, naming the replica on node 2, within 2 intervals
+//     of the divergence, and counted it in clawd_replica_hash_mismatches_total;
+//   - the end-of-run hash check of Scenario::Finish fails naming node 2's replica, and only it;
+//   - `clawctl debug hash --all` exits 1 naming node 2.
+// The workload never reads the extra key, so lincheck and the set check must still pass.
+#include <algorithm>
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "e2e_util.h"
+#include "scenario.h"
+#include "tests/common/http_get.h"
+
+namespace claw::fault {
+
+#ifdef CLAWD_BROKEN_DIVERGE_REPLICA_BINARY
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto kCheckInterval = 1500ms;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The value of an unlabelled counter in a Prometheus text exposition (-1: absent).
+double CounterValue(const std::string& exposition, const std::string& name) {
+  std::istringstream in(exposition);
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with(name + " ")) return std::stod(line.substr(name.size() + 1));
+  }
+  return -1;
+}
+
+}  // namespace
+
+TEST_CASE("S18 replica divergence: the hash checks name the diverged replica (positive control)", "[fault]") {
+  constexpr int kDiverged = 1;  // node index 1 = node id 2: the broken build's diverging node
+  Scenario s({.name = "S18-replica-divergence",
+              .seed = Seed(1),
+              .binary = CLAWD_BROKEN_DIVERGE_REPLICA_BINARY,
+              .extra_flags = {"--raft-consistency-check-interval-ms", std::to_string(kCheckInterval.count())},
+              .expect_diverged_node = kDiverged});
+  REQUIRE(s.StartCluster());
+  s.StartWorkload();
+  // Node 2 diverges on the first write it applies to the last shard: in the warm-up's first
+  // moments (every shard gets register writes at once).
+  s.Warmup(2s);
+  const std::string diverged_log = s.cluster().log_path(kDiverged);
+  CHECK(ReadFile(diverged_log).find("CLAW_BREAK_DIVERGE_REPLICA: wrote an extra key") != std::string::npos);
+  s.Note("divergence written before this point");
+  // Two check intervals and a little for the check itself.
+  s.Sleep(2 * kCheckInterval + 800ms);
+  std::string reported;
+  double mismatches = 0;
+  for (int i = 0; i < s.cluster().size(); ++i) {
+    const std::string log = ReadFile(s.cluster().log_path(i));
+    for (size_t at = log.find("replica hashes differ"); at != std::string::npos;
+         at = log.find("replica hashes differ", at + 1)) {
+      reported += "n" + std::to_string(i + 1) + ": " + log.substr(at, log.find('\n', at) - at) + "\n";
+    }
+    const auto metrics = testing::HttpRequest(s.cluster().host(i), s.cluster().http_port(i), "/metrics");
+    if (metrics.status == 200) mismatches += std::max(0.0, CounterValue(metrics.body, "clawd_replica_hash_mismatches_total"));
+  }
+  std::cout << "S18 periodic checker (every " << kCheckInterval.count() << " ms) reported:\n" << reported;
+  s.Check(reported.find("replica hashes differ") != std::string::npos,
+          "the periodic consistency check did not report the divergence within 2 intervals");
+  s.Check(reported.find("on node 2 (") != std::string::npos && reported.find("on node 1 (") == std::string::npos &&
+              reported.find("on node 3 (") == std::string::npos,
+          "the periodic check must name only node 2's replica as the minority:\n" + reported);
+  s.Check(mismatches >= 1, "clawd_replica_hash_mismatches_total is " + std::to_string(mismatches) + " summed over the nodes");
+
+  const Result r = s.Finish();
+  CHECK(r.passed);
+  CHECK_FALSE(r.hashes_equal);
+  CHECK(r.minority_nodes == std::set<uint64_t>{2});
+
+  // The operator's view of the same: clawctl debug hash exits 1 and names node 2.
+  const e2e::ProcessResult ctl = e2e::RunClawctl(e2e::Endpoints(s.cluster()), {"debug", "hash", "--all"});
+  INFO("clawctl debug hash --all: exit " << ctl.exit_code << "\nstdout:\n" << ctl.out << "stderr:\n" << ctl.err);
+  CHECK(ctl.exit_code == 1);
+  CHECK(ctl.err.find("minority replicas on node(s): 2\n") != std::string::npos);
+  CHECK(ctl.out.find(" *") != std::string::npos);
+}
+#endif
+
+}  // namespace claw::fault
