@@ -122,7 +122,7 @@ TEST_CASE("S18 replica divergence: the hash checks name the diverged replica (po
   CHECK(Divergence(Seed(1)).passed);
 }
 
-TEST_CASE("S18 replica divergence, more seeds", "[fault][slow]") {
+TEST_CASE("S18 replica divergence: more seeds", "[fault][slow]") {
   for (uint64_t seed = 2; seed <= 3; ++seed) CHECK(Divergence(Seed(seed)).passed);
 }
 #endif
