@@ -56,6 +56,8 @@ int64_t LineTimeMs(const std::string& log, size_t at) {
 }
 
 constexpr int kDiverged = 1;  // node index 1 = node id 2: the broken build's diverging node
+// The key the broken build writes (server/raft_worker.cc, DivergeOnce): in the last shard.
+const std::string kDivergedKey = "\xff\xff\xff" "claw-diverged-replica";
 
 Result Divergence(uint64_t seed) {
   Scenario s({.name = "S18-replica-divergence",
@@ -76,18 +78,22 @@ Result Divergence(uint64_t seed) {
   // Two check intervals and a little for the check itself.
   s.Sleep(2 * kCheckInterval + 800ms);
   std::string reported;
-  double mismatches = 0;
+  double mismatches = 0, consistent = 0;
   int64_t first_report_ms = -1;
   for (int i = 0; i < s.cluster().size(); ++i) {
     const std::string log = ReadFile(s.cluster().log_path(i));
     for (size_t at = log.find("replica hashes differ"); at != std::string::npos;
          at = log.find("replica hashes differ", at + 1)) {
-      reported += "n" + std::to_string(i + 1) + ": " + log.substr(at, log.find('\n', at) - at) + "\n";
+      const size_t line = log.rfind('\n', at) + 1;  // npos + 1 = 0 for the first line
+      reported += "n" + std::to_string(i + 1) + ": " + log.substr(line, log.find('\n', at) - line) + "\n";
       const int64_t t = LineTimeMs(log, at);
       if (first_report_ms < 0 || (t >= 0 && t < first_report_ms)) first_report_ms = t;
     }
     const auto metrics = testing::HttpRequest(s.cluster().host(i), s.cluster().http_port(i), "/metrics");
-    if (metrics.status == 200) mismatches += std::max(0.0, CounterValue(metrics.body, "clawd_replica_hash_mismatches_total"));
+    if (metrics.status == 200) {
+      mismatches += std::max(0.0, CounterValue(metrics.body, "clawd_replica_hash_mismatches_total"));
+      consistent += std::max(0.0, CounterValue(metrics.body, R"(clawd_consistency_checks_total{outcome="consistent"})"));
+    }
   }
   const int64_t delay_ms = first_report_ms - diverged_ms;
   std::cout << "S18 periodic checker (every " << kCheckInterval.count() << " ms): first report " << delay_ms
@@ -100,6 +106,15 @@ Result Divergence(uint64_t seed) {
   s.Check(reported.find("on node 2 (") != std::string::npos && reported.find("on node 1 (") == std::string::npos &&
               reported.find("on node 3 (") == std::string::npos,
           "the periodic check must name only node 2's replica as the minority:\n" + reported);
+  // Checks of the other shards ran under the same load and agreed: no false alarm from writes
+  // applied around a check entry.
+  const std::string last_shard = "shard " + std::to_string(s.ShardIdOf(kDivergedKey)) + ": ";
+  std::istringstream lines(reported);
+  for (std::string line; std::getline(lines, line);) {
+    s.Check(line.find(last_shard) != std::string::npos, "a mismatch reported on a shard that did not diverge: " + line);
+  }
+  std::cout << "  periodic checks that found every replica equal: " << consistent << "\n";
+  s.Check(consistent >= 1, "no periodic check of the other shards completed as consistent");
   s.Check(mismatches >= 1, "clawd_replica_hash_mismatches_total is " + std::to_string(mismatches) + " summed over the nodes");
 
   Result r = s.Finish();
