@@ -76,6 +76,13 @@ struct RaftConfig {
   // they can elect a new leader. Must exceed election_ticks * tick_ms. Not the placement
   // service's (longer) timeout for re-creating a dead node's replicas. Default 3000 ms.
   uint64_t node_dead_after_ms = 3000;
+  // How often the leader of each shard starts a consistency check (server/README.md
+  // "Consistency checks"): every replica hashes the shard at one Raft index and the leader
+  // compares the hashes; a difference is logged as an error naming the minority replica and
+  // counted in clawd_replica_hash_mismatches_total. Each check reads the whole shard once on
+  // every replica (in the background). Checks of different shards are spread over the interval.
+  // 0 = off. Default 1 h; 0..7 days.
+  uint64_t consistency_check_interval_ms = 3'600'000;
   bool operator==(const RaftConfig&) const = default;
 };
 

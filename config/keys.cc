@@ -82,6 +82,9 @@ const KeySpec kKeys[] = {
   {"raft.node_dead_after_ms", K::kMillis, 1, kDayMs,
    "Silence after which a peer is suspected down; above election_ticks * tick_ms.",
    CLAW_FIELD(raft.node_dead_after_ms)},
+  {"raft.consistency_check_interval_ms", K::kMillis, 0, 7 * kDayMs,
+   "How often a leader checks each shard it leads for replica divergence; 0 disables.",
+   CLAW_FIELD(raft.consistency_check_interval_ms)},
 
   {"storage.direct_io", K::kBool, 0, 0, "O_DIRECT reads, flushes and compactions.",
    CLAW_FIELD(storage.direct_io)},

@@ -129,4 +129,41 @@ grpc::ServerUnaryReactor* AdminService::GetConfig(grpc::CallbackServerContext* c
   return reactor;
 }
 
+grpc::ServerUnaryReactor* AdminService::CheckConsistency(grpc::CallbackServerContext* ctx,
+                                                         const v1::CheckConsistencyRequest* req,
+                                                         v1::CheckConsistencyResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (req->shard_id() == 0) {
+    reactor->Finish(ToGrpcStatus(MakeError(RpcCode::kInvalidArgument, v1::Error::INVALID_ARGUMENT,
+                                           "shard_id is required (a data shard id, see ListShards)")));
+    return reactor;
+  }
+  store_->CheckConsistency(req->shard_id(), SteadyDeadline(ctx),
+                           [reactor, resp](std::expected<v1::CheckConsistencyResponse, RequestError> r) {
+                             if (!r) return reactor->Finish(ToGrpcStatus(r.error()));
+                             *resp = std::move(*r);
+                             reactor->Finish(grpc::Status::OK);
+                           });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminService::GetReplicaHash(grpc::CallbackServerContext* ctx,
+                                                       const v1::GetReplicaHashRequest* req,
+                                                       v1::GetReplicaHashResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (req->shard_id() == 0 || req->index() == 0) {
+    reactor->Finish(ToGrpcStatus(MakeError(RpcCode::kInvalidArgument, v1::Error::INVALID_ARGUMENT,
+                                           req->shard_id() == 0 ? "shard_id is required"
+                                                                : "index is required (CheckConsistency's answer)")));
+    return reactor;
+  }
+  store_->ReplicaHash(req->shard_id(), req->index(),
+                      [reactor, resp](std::expected<v1::GetReplicaHashResponse, RequestError> r) {
+                        if (!r) return reactor->Finish(ToGrpcStatus(r.error()));
+                        *resp = std::move(*r);
+                        reactor->Finish(grpc::Status::OK);
+                      });
+  return reactor;
+}
+
 }  // namespace claw::server

@@ -45,6 +45,11 @@ class AdminService final : public v1::Cluster::CallbackService {
                                        v1::SplitShardResponse* resp) override;
   grpc::ServerUnaryReactor* GetConfig(grpc::CallbackServerContext* ctx, const v1::GetConfigRequest* req,
                                       v1::GetConfigResponse* resp) override;
+  grpc::ServerUnaryReactor* CheckConsistency(grpc::CallbackServerContext* ctx,
+                                             const v1::CheckConsistencyRequest* req,
+                                             v1::CheckConsistencyResponse* resp) override;
+  grpc::ServerUnaryReactor* GetReplicaHash(grpc::CallbackServerContext* ctx, const v1::GetReplicaHashRequest* req,
+                                           v1::GetReplicaHashResponse* resp) override;
 
  private:
   NodeIdentity identity_;

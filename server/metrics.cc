@@ -153,6 +153,18 @@ struct Metrics::Families {
                             .Name("clawd_peer_reconnects_total")
                             .Help("Peer streams reopened after a failure.")
                             .Register(r)),
+        consistency_checks(BuildCounter()
+                               .Name("clawd_consistency_checks_total")
+                               .Help("Periodic consistency checks this node ran as a shard's leader, by outcome: "
+                                     "consistent, mismatch (replica hashes differ), incomplete (a replica did not "
+                                     "answer).")
+                               .Register(r)),
+        replica_hash_mismatches(BuildCounter()
+                                    .Name("clawd_replica_hash_mismatches_total")
+                                    .Help("Periodic consistency checks of shards led by this node that found "
+                                          "replicas with different hashes at one index (the log names the "
+                                          "minority replicas).")
+                                    .Register(r)),
         peer_rtt(BuildHistogram()
                      .Name("clawd_peer_round_trip_time_seconds")
                      .Help("Round-trip time of the Raft peer streams, by peer node id (measured by echoing "
@@ -297,6 +309,8 @@ struct Metrics::Families {
   Family<Counter>& peer_messages_sent;
   Family<Counter>& peer_messages_dropped;
   Family<Counter>& peer_reconnects;
+  Family<Counter>& consistency_checks;
+  Family<Counter>& replica_hash_mismatches;
   Family<Histogram>& peer_rtt;
   Family<Counter>& grpc_started;
   Family<Counter>& grpc_handled;
@@ -416,6 +430,10 @@ Metrics::Metrics()
       peer_messages_sent(f_->peer_messages_sent.Add({})),
       peer_messages_dropped(f_->peer_messages_dropped.Add({})),
       peer_reconnects(f_->peer_reconnects.Add({})),
+      consistency_checks_consistent(f_->consistency_checks.Add({{"outcome", "consistent"}})),
+      consistency_checks_mismatch(f_->consistency_checks.Add({{"outcome", "mismatch"}})),
+      consistency_checks_incomplete(f_->consistency_checks.Add({{"outcome", "incomplete"}})),
+      replica_hash_mismatches(f_->replica_hash_mismatches.Add({})),
       rocksdb_sst_bytes(f_->rocksdb_sst_bytes.Add({})),
       rocksdb_memtable_bytes(f_->rocksdb_memtable_bytes.Add({})),
       rocksdb_pending_compaction_bytes(f_->rocksdb_pending_compaction_bytes.Add({})),

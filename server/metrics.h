@@ -85,6 +85,12 @@ class Metrics {
   prometheus::Counter& peer_messages_sent;
   prometheus::Counter& peer_messages_dropped;
   prometheus::Counter& peer_reconnects;
+
+  // --- Consistency checks (ConsistencyChecker, on shard leaders)
+  prometheus::Counter& consistency_checks_consistent;
+  prometheus::Counter& consistency_checks_mismatch;
+  prometheus::Counter& consistency_checks_incomplete;
+  prometheus::Counter& replica_hash_mismatches;
   // Round-trip time to one peer node (label peer = its node id; one series per cluster node).
   prometheus::Histogram& PeerRoundTrip(uint64_t node);
 

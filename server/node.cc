@@ -21,6 +21,7 @@
 #include "server/kv_service.h"
 #include "server/metrics.h"
 #include "server/placement_service.h"
+#include "server/consistency_checker.h"
 #include "server/router.h"
 #include "server/rpc_status.h"
 #include "server/store.h"
@@ -180,6 +181,7 @@ struct Node::Parts {
   std::unique_ptr<AdminService> admin;
   std::unique_ptr<PlacementService> placement;
   std::unique_ptr<PlacementReporter> reporter;
+  std::unique_ptr<ConsistencyChecker> checker;  // when raft.consistency_check_interval_ms > 0
   std::unique_ptr<grpc::Server> peer_server;
   std::unique_ptr<grpc::Server> client_server;
   bool shut_down = false;
@@ -716,6 +718,13 @@ std::expected<std::unique_ptr<Node>, StartError> Node::Start(const config::Confi
   p.reporter = std::make_unique<PlacementReporter>(
       popts, std::move(self_record), p.store.get(), p.router.get(), config.join,
       [parts](const std::vector<v1::NodeRecord>& nodes) { parts->LearnNodes(nodes); });
+  if (config.raft.consistency_check_interval_ms > 0) {
+    p.checker = std::make_unique<ConsistencyChecker>(
+        ConsistencyCheckerOptions{.node_id = p.node_id,
+                                  .interval = std::chrono::milliseconds(config.raft.consistency_check_interval_ms),
+                                  .metrics = metrics},
+        p.store.get(), p.router.get());
+  }
   // Ready: the local store is recovered and every listener bound. Never gated on quorum (a node
   // of a cluster starting cold would wait for its peers, and systemd would time it out).
   p.phase.store(Parts::Phase::kServing);
@@ -734,6 +743,7 @@ void Node::Shutdown() {
   p.phase.store(Parts::Phase::kStopping);
   systemd::NotifyStopping("stopping: moving leaderships to other nodes, draining requests");
   if (p.client_server) p.client_server->GetHealthCheckService()->SetServingStatus(false);
+  if (p.checker) p.checker->Stop();
   if (p.reporter) p.reporter->Stop();
   if (p.placement) p.placement->Stop();
   if (p.store) {
@@ -761,6 +771,7 @@ void Node::Shutdown() {
   p.transport.reset();
   p.kv.reset();
   p.admin.reset();
+  p.checker.reset();
   p.reporter.reset();
   p.placement.reset();
   p.client_server.reset();

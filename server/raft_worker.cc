@@ -17,6 +17,7 @@
 #include "server/store.h"
 #include "server/thread_name.h"
 #include "storage/snapshot.h"
+#include "storage/mvcc.h"
 
 namespace claw::server {
 namespace {
@@ -730,8 +731,14 @@ void RaftWorker::ApplyEntries(Group* g, std::vector<raft::Entry>& entries) {
       } else if (cmd.has_split()) {
         g->fsm->ApplyEmpty(index, e.term.value());
         ApplySplit(g, index, cmd.split());
+      } else if (cmd.has_consistency_check()) {
+        g->fsm->ApplyEmpty(index, e.term.value());
+        StartConsistencyCheck(g, index);
       } else {
         result = g->fsm->Apply(index, e.term.value(), cmd, round_.batch);
+#ifdef CLAW_BREAK_DIVERGE_REPLICA
+        DivergeOnce(g);
+#endif
       }
       // Keep this node's clock above every applied version, so that its own proposals (should it
       // lead later) stamp above them. A timestamp too far ahead is not merged (HybridClock::Update
@@ -843,6 +850,44 @@ void RaftWorker::ApplySplit(Group* g, uint64_t index, const v1::SplitCommand& sp
   g->desc_changed = true;
   round_.created.emplace_back(std::move(right), g->IsLeader());
 }
+
+void RaftWorker::StartConsistencyCheck(Group* g, uint64_t index) {
+  if (g->id == kMetaShard) {
+    SPDLOG_ERROR("shard {}: ignoring a consistency check entry at index {} (the meta shard has no keys)", g->id, index);
+    return;
+  }
+  // The snapshot must show this shard at exactly `index`: write the round's batch now (this
+  // group's entries through this one, with its apply state; other groups' finished applies), so
+  // that entries after it in this round go to a fresh batch. Reads still wait for FlushApplies.
+  g->fsm->FinishBatch(round_.batch);
+  if (auto w = store_->engine_->Write(round_.batch, storage::Durability::kNoSync); !w) {
+    SPDLOG_CRITICAL("applying committed entries failed: {}", w.error().message);
+    std::abort();
+  }
+  round_.batch.Clear();
+  g->fsm->OnBatchWritten();
+  store_->hashes_->Start(g->id, index, g->desc.start_key(), g->desc.end_key());
+}
+
+#ifdef CLAW_BREAK_DIVERGE_REPLICA
+// The S18 positive control (tests/fault/divergence_test.cc): node 2 writes one extra key into the
+// last shard (the one whose range is unbounded), once per process, beside the first command it
+// applies there. No other node has it: the replicas' hashes must differ.
+void RaftWorker::DivergeOnce(Group* g) {
+  static bool diverged = false;
+  if (diverged || store_->options_.node_id != 2 || g->id == kMetaShard || !g->desc.end_key().empty()) return;
+  diverged = true;
+  const std::string key = "\xff\xff\xff" "claw-diverged-replica";
+  const uint64_t ts = g->fsm->state().last_ts;
+  storage::MvccWriter writer(*store_->engine_, round_.batch);
+  if (auto put = writer.Put(key, storage::Timestamp(ts),
+                            EncodeStoredValue({.version = 1, .create_ts = ts, .mod_ts = ts, .value = "diverged"}));
+      !put) {
+    std::abort();
+  }
+  SPDLOG_WARN("shard {}: CLAW_BREAK_DIVERGE_REPLICA: wrote an extra key on this replica only", g->id);
+}
+#endif
 
 void RaftWorker::OpenSplitShard(const v1::ShardDescriptor& desc, bool campaign) {
   if (Find(desc.id()) != nullptr) return;  // applied twice (a restart replays the split entry)
@@ -1190,6 +1235,7 @@ void RaftWorker::DestroyRemoved() {
     for (Group::Transfer& t : g->transfers) {
       t.done(std::unexpected(Unavailable("the replica of shard " + std::to_string(g->id) + " on this node was removed", true)));
     }
+    store_->hashes_->Forget(g->id);
     std::optional<storage::ShardRange> range;
     if (g->initialized && g->id != kMetaShard) range = storage::ShardRange{.start = g->desc.start_key(), .end = g->desc.end_key()};
     if (auto d = storage::DestroyReplica(*store_->engine_, g->id, range, g->self); !d) {
@@ -1458,6 +1504,90 @@ void RaftWorker::SplitShard(const v1::SplitShardRequest& req, Clock::time_point 
         done(std::move(resp));
       }};
   dirty_.insert(g);
+}
+
+}  // namespace claw::server
+
+namespace claw::server {
+
+void RaftWorker::CheckConsistency(uint64_t shard, Clock::time_point deadline, CheckDone done) {
+  if (shard == kMetaShard) {
+    done(std::unexpected(MakeError(RpcCode::kInvalidArgument, v1::Error::INVALID_ARGUMENT,
+                                   "shard 1 is the meta shard: it owns no keys; consistency checks cover data shards")));
+    return;
+  }
+  auto leader = AdminLeader(shard, nullptr);
+  if (!leader) {
+    done(std::unexpected(std::move(leader.error())));
+    return;
+  }
+  Group* g = *leader;
+  v1::RaftCommand cmd;
+  cmd.set_ts(store_->clock_->Now().value());
+  cmd.mutable_consistency_check();
+  auto index = g->replica->Propose(cmd.SerializeAsString());
+  if (!index) {
+    done(std::unexpected(index.error() == raft::ProposeError::kNotLeader
+                             ? NotLeader(g)
+                             : Unavailable("shard " + std::to_string(g->id) + " cannot take a proposal right now; retry",
+                                           true)));
+    return;
+  }
+  const uint64_t at = index->value();
+  SPDLOG_DEBUG("shard {}: proposed a consistency check at index {}", g->id, at);
+  g->proposals[at] = PendingProposal{
+      .term = g->replica->term(),
+      .durability = v1::QUORUM,
+      .deadline = deadline,
+      .done = [this, shard, at, done = std::move(done)](std::expected<ProposalResult, RequestError> r) {
+        if (!r) return done(std::unexpected(std::move(r.error())));
+        v1::CheckConsistencyResponse resp;
+        resp.set_index(at);
+        if (Group* gg = Find(shard)) *resp.mutable_shard() = gg->desc;
+        resp.set_leader_node_id(store_->options_.node_id);
+        done(std::move(resp));
+      }};
+  dirty_.insert(g);
+}
+
+void RaftWorker::ReplicaHash(uint64_t shard, uint64_t index, HashDone done) {
+  Group* g = Find(shard);
+  if (g == nullptr || g->destroy) {
+    done(std::unexpected(MakeError(RpcCode::kNotFound, v1::Error::SHARD_NOT_FOUND,
+                                   "node " + std::to_string(store_->options_.node_id) +
+                                       " hosts no replica of shard " + std::to_string(shard))));
+    return;
+  }
+  v1::GetReplicaHashResponse resp;
+  resp.set_node_id(store_->options_.node_id);
+  resp.set_replica_id(g->self);
+  resp.set_shard_id(shard);
+  resp.set_index(index);
+  resp.set_applied_index(g->fsm->state().applied_index);
+  // The apply path records the check (pending) before its applied index passes the entry, and
+  // this runs on the same thread: no result past the index means there will be none.
+  if (auto r = store_->hashes_->Find(shard, index)) {
+    switch (r->state) {
+      case ReplicaHashes::State::kPending: resp.set_state(v1::GetReplicaHashResponse::PENDING); break;
+      case ReplicaHashes::State::kDone:
+        resp.set_state(v1::GetReplicaHashResponse::DONE);
+        resp.set_hash(r->hash);
+        resp.set_keys(r->keys);
+        break;
+      case ReplicaHashes::State::kFailed:
+        resp.set_state(v1::GetReplicaHashResponse::UNAVAILABLE);
+        resp.set_error(r->error);
+        break;
+    }
+  } else if (!g->initialized || g->fsm->state().applied_index < index) {
+    resp.set_state(v1::GetReplicaHashResponse::PENDING);
+  } else {
+    resp.set_state(v1::GetReplicaHashResponse::UNAVAILABLE);
+    resp.set_error("replica " + std::to_string(g->self) + " passed index " + std::to_string(index) +
+                   " without this check's result (a snapshot installed past it, not a check entry there, or "
+                   "the result was evicted)");
+  }
+  done(std::move(resp));
 }
 
 }  // namespace claw::server

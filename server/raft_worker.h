@@ -86,6 +86,11 @@ class RaftWorker {
   using SplitDone = std::function<void(std::expected<v1::SplitShardResponse, RequestError>)>;
   void SplitShard(const v1::SplitShardRequest& request, std::chrono::steady_clock::time_point deadline,
                   SplitDone done);
+  // Consistency checks (Store::CheckConsistency / ReplicaHash), on the shard's worker.
+  using CheckDone = std::function<void(std::expected<v1::CheckConsistencyResponse, RequestError>)>;
+  void CheckConsistency(uint64_t shard, std::chrono::steady_clock::time_point deadline, CheckDone done);
+  using HashDone = std::function<void(std::expected<v1::GetReplicaHashResponse, RequestError>)>;
+  void ReplicaHash(uint64_t shard, uint64_t index, HashDone done);
 
  private:
   void Run();
@@ -120,6 +125,12 @@ class RaftWorker {
   void HandleReplicaGone(Group* g, const GroupMessage& m);
   void ApplyConfig(Group* g, uint64_t index, const std::string& data);
   void ApplySplit(Group* g, uint64_t index, const v1::SplitCommand& split);
+  // A ConsistencyCheck entry at `index` was applied: writes the apply batch through it and hands
+  // a snapshot of that state to the store's ReplicaHashes.
+  void StartConsistencyCheck(Group* g, uint64_t index);
+#ifdef CLAW_BREAK_DIVERGE_REPLICA
+  void DivergeOnce(Group* g);
+#endif
   void OpenSplitShard(const v1::ShardDescriptor& desc, bool campaign);
   // Sets g->destroy; DestroyRemoved destroys it once nothing is in flight.
   void MarkForDestroy(Group* g);

@@ -78,7 +78,8 @@ Store::Store(const StoreOptions& options, storage::Engine* engine, storage::LogW
       transport_(transport),
       router_(router),
       clock_(clock),
-      meta_(engine) {}
+      meta_(engine),
+      hashes_(std::make_unique<ReplicaHashes>(engine)) {}
 
 std::expected<std::unique_ptr<Store>, std::string> Store::Open(
     const StoreOptions& options, storage::Engine* engine, storage::LogWriter* log_writer,
@@ -178,6 +179,18 @@ void Store::TransferLeader(uint64_t shard, uint64_t to_node, std::chrono::steady
                            DescriptorDone done) {
   WorkerFor(shard).Post(RaftWorker::Task([shard, to_node, deadline, done = std::move(done)](RaftWorker& w) mutable {
     w.TransferLeader(shard, to_node, deadline, std::move(done));
+  }));
+}
+
+void Store::CheckConsistency(uint64_t shard, std::chrono::steady_clock::time_point deadline, CheckDone done) {
+  WorkerFor(shard).Post(RaftWorker::Task([shard, deadline, done = std::move(done)](RaftWorker& w) mutable {
+    w.CheckConsistency(shard, deadline, std::move(done));
+  }));
+}
+
+void Store::ReplicaHash(uint64_t shard, uint64_t index, HashDone done) {
+  WorkerFor(shard).Post(RaftWorker::Task([shard, index, done = std::move(done)](RaftWorker& w) mutable {
+    w.ReplicaHash(shard, index, std::move(done));
   }));
 }
 

@@ -35,7 +35,7 @@
 #include "claw/v1/shard.pb.h"
 #include "server/codec.h"
 #include "server/meta_state.h"
-#include "server/meta_state.h"
+#include "server/replica_hashes.h"
 #include "server/requests.h"
 #include "server/router.h"
 #include "server/transport.h"
@@ -127,6 +127,16 @@ class Store {
   // computed on the calling thread. Answered once the split applied on the leader.
   using SplitDone = std::function<void(std::expected<v1::SplitShardResponse, RequestError>)>;
   void SplitShard(v1::SplitShardRequest request, std::chrono::steady_clock::time_point deadline, SplitDone done);
+  // Consistency checks (server/README.md "Consistency checks"). On the shard's leader: proposes a
+  // check entry and answers once it applied there (index and descriptor), or the error
+  // (SHARD_NOT_FOUND, NOT_LEADER, INVALID_ARGUMENT for the meta shard, UNAVAILABLE).
+  using CheckDone = std::function<void(std::expected<v1::CheckConsistencyResponse, RequestError>)>;
+  void CheckConsistency(uint64_t shard, std::chrono::steady_clock::time_point deadline, CheckDone done);
+  // This node's result of the check at (shard, index): PENDING / DONE / UNAVAILABLE, or
+  // SHARD_NOT_FOUND when the node hosts no replica of the shard. Any thread.
+  using HashDone = std::function<void(std::expected<v1::GetReplicaHashResponse, RequestError>)>;
+  void ReplicaHash(uint64_t shard, uint64_t index, HashDone done);
+  ReplicaHashes& hashes() { return *hashes_; }
   // Approximate bytes of a shard's data on this node (storage::ApproximateShardBytes); 0 on error.
   uint64_t ApproximateBytes(const v1::ShardDescriptor& shard);
   // A shard id no node ever used: this node's id in the high 32 bits, a sequence persisted (and
@@ -201,6 +211,7 @@ class Store {
   std::atomic<uint64_t> pending_requests_{0};
   std::mutex id_mu_;  // AllocateShardId
   MetaStateMachine meta_;
+  std::unique_ptr<ReplicaHashes> hashes_;
   std::atomic<std::chrono::steady_clock::rep> meta_leader_since_{0};
   std::atomic<bool> accepting_{true};
 };

@@ -45,6 +45,7 @@ const std::map<std::string, std::string> kNonDefault = {
     {"raft.max_clock_drift_ppm", "1000"},
     {"raft.snapshot_after_entries", "500"},
     {"raft.node_dead_after_ms", "10s"},
+    {"raft.consistency_check_interval_ms", "0"},
     {"storage.direct_io", "false"},
     {"storage.block_cache_bytes", "1GiB"},
     {"storage.bloom_bits_per_key", "0"},

@@ -11,7 +11,7 @@
 //
 // Checks in Finish(): lincheck on the history (exit 0 only: not linearizable or budget exhausted
 // fail), every acknowledged set write present, a final write on every shard within 20 s of the
-// heal, at least min_ok_before_fault ok operations before the first fault, and no
+// heal, equal replica hashes of every data shard at one Raft index (replica_hashes.h), at least min_ok_before_fault ok operations before the first fault, and no
 // AddressSanitizer / runtime error / panic / fatal / [critical] line in any node log. Scenario-
 // specific checks add theirs with Check(). A failing run keeps its history, timeline, lincheck
 // report and node logs in <build>/tests/fault-runs/<name>-<seed>/ and prints the seed and the
@@ -28,6 +28,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,8 @@ struct ScenarioOptions {
   int nodes = 3;
   int shards = 4;
   std::string binary{};  // the clawd executable; empty = clawd
+  // Flags added to every node's command line (after e2e::FastFlags()).
+  std::vector<std::string> extra_flags{};
   int clients = 8;
   int set_writers = 2;
   size_t min_ok_before_fault = 100;
@@ -63,6 +66,10 @@ struct ScenarioOptions {
   // test passes only then); lincheck's verdict, the final writes and the recovery bound are
   // reported, not checked (a clawd that lost committed entries may stay unavailable too).
   bool expect_lost_writes = false;
+  // Positive control of replica divergence (S18): the end-of-run replica hash check must find
+  // the replicas on this node index (0-based) in the minority (the test passes only then).
+  // -1: every replica must agree (the check every scenario runs).
+  int expect_diverged_node = -1;
 };
 
 // What a finished run measured.
@@ -71,6 +78,10 @@ struct Result {
   size_t ops = 0, ok = 0, failed = 0, errors = 0, unknown = 0;
   size_t acked_set_writes = 0, lost_set_writes = 0;
   std::string verdict{};  // lincheck's
+  // The end-of-run replica hash check: whether every replica agreed, and the node ids (1-based)
+  // of the replicas that did not.
+  bool hashes_equal = false;
+  std::set<uint64_t> minority_nodes{};
   // Write unavailability per (shard, leader kill): last served write before the kill to the
   // first after it, in ms (Scenario::Kill of a node that led shards).
   std::vector<double> failover_ms{};
@@ -167,6 +178,7 @@ class Scenario {
   void UnmountDisks();
   void FinalWrites(Result& r);
   void CheckSet(Result& r);
+  void CheckHashes(Result& r);  // replica_hashes.h, every data shard at one index
   void CheckLinearizable(Result& r, const std::vector<Record>& history, std::string* report);
   void CheckLogs();
   void MeasureFailover(Result& r, const std::vector<Record>& history);

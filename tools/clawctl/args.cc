@@ -34,7 +34,8 @@ constexpr FlagSpec kFlags[] = {
     {"end", true, false},        {"end-hex", true, false},      {"replicas", true, false},
     {"zones", true, false},      {"leader-zones", true, false}, {"dial-timeout", true, true},
     {"peer-urls", true, false},  {"client-urls", true, false},  {"zone", true, false},
-    {"rack", true, false},       {"host", true, false},
+    {"rack", true, false},       {"host", true, false},         {"shard", true, false},
+    {"all", false, false},
 };
 
 // How a flag's value came: on the command line or from its CLAWCTL_* variable.
@@ -224,6 +225,7 @@ const std::map<Command, std::vector<std::string_view>>& AllowedFlags() {
       {Command::kPlacementRuleSet,
        {"start", "start-hex", "end", "end-hex", "replicas", "zones", "leader-zones"}},
       {Command::kMemberAdd, {"peer-urls", "client-urls", "zone", "rack", "host"}},
+      {Command::kDebugHash, {"shard", "all"}},
   };
   return allowed;
 }
@@ -239,6 +241,7 @@ std::string_view CommandName(Command command) {
     case Command::kEndpointHealth: return "endpoint health";
     case Command::kConfigShow: return "config show";
     case Command::kCompletion: return "completion";
+    case Command::kDebugHash: return "debug hash";
     case Command::kMemberAdd: return "member add";
     case Command::kShardList: return "shard list";
     case Command::kShardShow: return "shard show";
@@ -308,6 +311,15 @@ std::expected<void, std::string> ApplyCommandFlag(const FlagUse& flag, Invocatio
   if (name == "else") inv->txn_else.push_back(flag.value);
   if (name == "yes") inv->yes = true;
   if (name == "wait") inv->wait = true;
+  if (name == "all") inv->all_shards = true;
+  if (name == "shard") {
+    auto id = ParseNumber(flag.value);
+    if (!id || *id == 0) {
+      return std::unexpected("--shard wants a shard id (a number > 0, see `clawctl shard list`), not '" +
+                             flag.value + "'");
+    }
+    inv->shard_id = *id;
+  }
   if (name == "limit") {
     auto limit = ParseNumber(flag.value);
     if (!limit) return std::unexpected("--limit wants a number, not '" + flag.value + "'");
@@ -465,6 +477,12 @@ std::expected<void, std::string> TakeCommand(std::vector<std::string> words, Inv
     if (sub == kEndpoint.end()) return std::unexpected("'endpoint' wants a subcommand: health, status");
     words.erase(words.begin());
     inv->command = sub->second;
+  } else if (word == "debug") {
+    if (words.empty() || words.front() != "hash") {
+      return std::unexpected("'debug' wants a subcommand: hash");
+    }
+    words.erase(words.begin());
+    inv->command = Command::kDebugHash;
   } else if (word == "config") {
     if (words.empty() || words.front() != "show") {
       return std::unexpected("'config' wants a subcommand: show");
@@ -498,6 +516,9 @@ std::expected<void, std::string> CheckArity(const Invocation& inv) {
     case Command::kStatus: return want(0, 0, "endpoint status");
     case Command::kEndpointHealth: return want(0, 0, "endpoint health");
     case Command::kConfigShow: return want(0, 0, "config show");
+    case Command::kDebugHash:
+      if (inv.all_shards && inv.shard_id != 0) return std::unexpected("debug hash: --shard and --all exclude each other");
+      return want(0, 0, "debug hash [--shard ID | --all]");
     case Command::kCompletion:
       if (n == 1 && inv.args[0] != "bash") {
         return std::unexpected("completion: only bash is supported, not '" + inv.args[0] + "'");
@@ -675,7 +696,8 @@ bool IsMultiStep(Command command) {
     case Command::kNodeDrain:
     case Command::kNodeRemove:
     case Command::kPlacementRuleSet:
-    case Command::kPlacementRuleDelete: return true;
+    case Command::kPlacementRuleDelete:
+    case Command::kDebugHash: return true;
     default: return false;
   }
 }
@@ -791,6 +813,7 @@ const std::vector<CommandWords>& AllCommands() {
       {"placement rule set", Command::kPlacementRuleSet},
       {"placement rule delete", Command::kPlacementRuleDelete},
       {"config show", Command::kConfigShow},
+      {"debug hash", Command::kDebugHash},
       {"version", Command::kVersion},
       {"completion", Command::kCompletion},
       {"help", Command::kHelp},
@@ -841,6 +864,8 @@ commands:
                                      its meta shard replica's role, term and applied index
                                      (`status` is the same)
   config show                        the effective configuration of the first endpoint's node
+  debug hash [--shard ID | --all]    consistency check: every replica hashes its shard at one
+                                     Raft index; fails naming replicas that differ
   shard list                         shards: id, range, epoch, replicas, leader
   shard show ID                      one shard: range, epoch, leader, replicas and their nodes
   shard split ID [--key KEY | --key-hex HEX] [--yes]
@@ -1148,6 +1173,30 @@ Asks each endpoint in --endpoints for its node's status (Cluster.Status), one ro
             "applied_index","last_index"}}]}; a failed endpoint: {"endpoint","error":{...}}
 
 exit codes: 0 ok, 1 some endpoint failed, 5 none could be reached
+)";
+    case Command::kDebugHash:
+      return R"(usage: clawctl debug hash [--shard ID | --all] [--command-timeout D]
+
+Checks that every replica of a shard holds the same data. For each shard (--shard ID: that
+one; --all or neither: every data shard) the shard's leader proposes a consistency check
+entry through Raft; every replica, when it applies it, hashes the shard's keys with their
+values and versions as of exactly that log index (Cluster.CheckConsistency). clawctl then
+asks each replica's node for its hash (Cluster.GetReplicaHash) until all answered or
+--command-timeout (default 20s per shard) passed, and prints one row per replica.
+
+  SHARD, INDEX          the shard and the Raft index of its check entry
+  NODE, REPLICA         where the replica is, and its id
+  STATE                 done, pending (no answer in time), unavailable (it passed the index
+                        without hashing: a snapshot; clawctl starts a new check), not-found
+  HASH, KEYS            the 128-bit hash of the shard's live keys and how many there are; a
+                        "*" marks a replica that differs from the majority
+
+  -w json   {"ok","minority_nodes":[..],"shards":[{"shard_id","index","leader_node_id",
+            "consistent","error","replicas":[{"node_id","replica_id","address","state","hash",
+            "keys","applied_index","minority","error"}]}]}
+
+exit codes: 0 every replica agrees, 1 hashes differ (stderr names the minority replicas) or
+a replica did not answer in time, 3 no such shard, 5 no endpoint could be reached
 )";
     case Command::kConfigShow:
       return R"(usage: clawctl config show

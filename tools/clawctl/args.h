@@ -62,6 +62,7 @@ enum class Command : uint8_t {
   kEndpointHealth,
   kConfigShow,
   kCompletion,
+  kDebugHash,
 };
 
 // The default deadline of one request (--timeout) and of the one-request commands.
@@ -131,6 +132,8 @@ struct Invocation {
   std::string zone{};
   std::string rack{};
   std::string host{};
+  // debug hash --shard ID (shard_id) or --all (all_shards; also without either).
+  bool all_shards = false;
   // help: the command whose help to print (kHelp: the whole usage text).
   Command help_topic = Command::kHelp;
 };
@@ -140,6 +143,9 @@ inline constexpr std::chrono::milliseconds kMoveTimeout{60'000};
 // The default --command-timeout of `node drain --wait` (every replica of the node is re-created
 // elsewhere, by snapshot when needed).
 inline constexpr std::chrono::milliseconds kDrainWaitTimeout{600'000};
+// The default --command-timeout of `debug hash`, per shard: starting the check and every
+// replica's answer.
+inline constexpr std::chrono::milliseconds kHashWaitTimeout{20'000};
 
 // The largest --replicas of `placement rule set` (the server's limit on a rule's voters).
 inline constexpr uint32_t kMaxRuleReplicas = 7;

@@ -6,6 +6,7 @@
 
 #include "tools/clawctl/endpoint_commands.h"
 #include "tools/clawctl/format.h"
+#include "tools/clawctl/hash_check.h"
 #include "tools/clawctl/node_commands.h"
 #include "tools/clawctl/placement_admin.h"
 #include "tools/clawctl/rules_commands.h"
@@ -185,6 +186,23 @@ int RunTxn(const Invocation& inv, client::Client& client, std::istream& in, std:
   if (!result) return Failed(result.error(), err);
   out << FormatTxn(*result, inv.global.format);
   return result->succeeded ? kExitOk : kExitTxnFailed;
+}
+
+int RunDebugHash(const Invocation& inv, client::Client& client, std::ostream& out, std::ostream& err) {
+  HashCheckOptions options{.wait = inv.command_timeout.value_or(kHashWaitTimeout)};
+  if (inv.shard_id != 0) options.shards.push_back(inv.shard_id);
+  auto report = RunHashCheck(client, options);
+  if (!report) {
+    if (report.error().code == client::ErrorCode::kShardNotFound) {
+      err << "Error: " << report.error().message << '\n';
+      return kExitNotFound;
+    }
+    return Failed(report.error(), err);
+  }
+  out << FormatHashCheck(*report, inv.global.format);
+  if (report->ok) return kExitOk;
+  err << "Error: replica hashes do not agree\n" << DescribeHashFailures(*report);
+  return kExitFailed;
 }
 
 // Whether the command talks to the cluster through the client's connections (and so waits for
@@ -484,6 +502,7 @@ int RunCommand(const Invocation& inv, client::Client& client, std::istream& in, 
       GrpcEndpointProbe probe(client);
       return RunEndpointCommand(inv, probe, out, err);
     }
+    case Command::kDebugHash: return RunDebugHash(inv, client, out, err);
     case Command::kShardList: {
       auto shards = client.ListShards(CallOptionsOf(inv));
       if (!shards) return Failed(shards.error(), err);
