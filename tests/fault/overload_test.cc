@@ -4,8 +4,9 @@
 // keys of their own in every shard. Then the load stops. Checks: no node dies, each node's RSS
 // (VmRSS, sampled every 200 ms) stays below a bound, every rejected put fails with
 // RESOURCE_EXHAUSTED / UNAVAILABLE / DEADLINE_EXCEEDED, the register history (admitted
-// operations) is linearizable with the common checks, and the workload's throughput comes back
-// to at least half its pre-load rate within 3 s of the end of the load.
+// operations) is linearizable with the common checks, and the workload's throughput 3-5 s after
+// the end of the load is at least half its pre-load rate (reliability.md: back within 5 s).
+// Leader elections during the load are counted and printed (not checked).
 // Replay one: CLAW_FAULT_SEED=<seed> build/tests/fault_tests "<test name>" (see README.md).
 #include <atomic>
 #include <chrono>
@@ -34,6 +35,21 @@ using lincheck::Outcome;
 // 8 MiB memtables, 64 MiB pending request bytes, 64 MiB uncommitted bytes per leader), far below
 // what an unbounded queue of 1 MiB puts would take.
 constexpr uint64_t kRssBoundBytes = 1536ull << 20;
+
+// "leader at term" lines in node i's log from byte `from` on: elections it won.
+size_t ElectionsWon(const e2e::TestCluster& c, int i, uint64_t from) {
+  std::ifstream in(c.log_path(i));
+  in.seekg(static_cast<std::streamoff>(from));
+  size_t n = 0;
+  for (std::string line; std::getline(in, line);) n += line.find(": leader at term") != std::string::npos;
+  return n;
+}
+
+uint64_t LogBytes(const e2e::TestCluster& c, int i) {
+  std::ifstream in(c.log_path(i), std::ios::ate | std::ios::binary);
+  const auto end = in.tellg();
+  return end < 0 ? 0 : static_cast<uint64_t>(end);
+}
 
 uint64_t RssBytes(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
@@ -68,6 +84,8 @@ Result Overload(uint64_t seed, std::chrono::milliseconds load_for, int threads) 
   REQUIRE(s.StartCluster());
   s.StartWorkload();
   s.Warmup(2s);
+  std::vector<uint64_t> log_from;
+  for (int i = 0; i < s.cluster().size(); ++i) log_from.push_back(LogBytes(s.cluster(), i));
   const int64_t load_from = s.workload().Now();
   const double before = OkRate(s.workload().History(), load_from - 1500000, load_from);
 
@@ -118,11 +136,13 @@ Result Overload(uint64_t seed, std::chrono::milliseconds load_for, int threads) 
   stop = true;
   for (std::thread& th : load) th.join();
   const int64_t load_to = s.workload().Now();
-  s.Note("overload stopped");
-  s.Sleep(3s);
+  size_t elections = 0;
+  for (int i = 0; i < s.cluster().size(); ++i) elections += ElectionsWon(s.cluster(), i, log_from[static_cast<size_t>(i)]);
+  s.Note("overload stopped; " + std::to_string(elections) + " elections won during it");
+  s.Sleep(5s);
   const std::vector<Record> history = s.workload().History();
   const double during = OkRate(history, load_from, load_to);
-  const double after = OkRate(history, load_to + 1500000, load_to + 3000000);
+  const double after = OkRate(history, load_to + 3000000, load_to + 5000000);
 
   std::string rss;
   for (size_t i = 0; i < max_rss.size(); ++i) {
@@ -142,10 +162,11 @@ Result Overload(uint64_t seed, std::chrono::milliseconds load_for, int threads) 
   }
   std::cout << "  S19: " << total << " load puts:" << seen << "; " << (bytes_acked >> 20)
             << " MiB acknowledged; max RSS" << rss << "; register ok ops/s before " << static_cast<int>(before)
-            << ", during " << static_cast<int>(during) << ", 1.5-3 s after " << static_cast<int>(after) << "\n";
+            << ", during " << static_cast<int>(during) << ", 3-5 s after " << static_cast<int>(after) << "; "
+            << elections << " elections won during the load\n";
   s.Note("load puts:" + seen + "; max RSS" + rss);
   s.Check(total > 0, "the load threads sent nothing");
-  s.Check(after >= 0.5 * before, "throughput did not come back within 3 s of the end of the load: " +
+  s.Check(after >= 0.5 * before, "throughput did not come back within 5 s of the end of the load: " +
                                      std::to_string(static_cast<int>(after)) + " ok ops/s, before " +
                                      std::to_string(static_cast<int>(before)));
   return s.Finish();
@@ -153,8 +174,8 @@ Result Overload(uint64_t seed, std::chrono::milliseconds load_for, int threads) 
 
 }  // namespace
 
-TEST_CASE("S19 overload: 32 load threads with 1 MiB values for 4 s, then recovery", "[fault]") {
-  CHECK(Overload(Seed(1), 4s, 32).passed);
+TEST_CASE("S19 overload: 32 load threads with 1 MiB values for 3 s, then recovery", "[fault]") {
+  CHECK(Overload(Seed(1), 3s, 32).passed);
 }
 
 TEST_CASE("S19 overload, 64 load threads for 20 s", "[fault][slow]") {
