@@ -439,6 +439,15 @@ TEST_CASE("S17 corruption: a bit flip mid-record in the newest WAL of a stopped 
   (void)CorruptionRun(Seed(1), Damage::kNewestWalRecord, "", false);
 }
 
+// Other victims (seed % 3) and timings.
+TEST_CASE("S17 corruption, more seeds", "[fault][slow]") {
+  for (uint64_t seed = 2; seed <= 3; ++seed) {
+    (void)CorruptionRun(Seed(seed), Damage::kTornTailAndSstValue, "", false);
+    (void)CorruptionRun(Seed(seed), Damage::kRaftRecord, "", false);
+    (void)CorruptionRun(Seed(seed), Damage::kNewestWalRecord, "", false);
+  }
+}
+
 // Built when CMake's CLAW_BREAK list holds ignore-crc (the default).
 #ifdef CLAWD_BROKEN_IGNORE_CRC_BINARY
 TEST_CASE("positive control: S17 catches a clawd that reads without verifying checksums", "[fault]") {
