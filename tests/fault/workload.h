@@ -16,6 +16,10 @@
 // LINEARIZABLE gets and optionally puts on the register keys, recorded in the same history. They
 // make stale-leader reads and minority writes observable when the node is cut off.
 //
+// Optional (WorkloadOptions): bank clients (transfers and snapshots inside one shard, the total
+// checked on every snapshot), STALE readers pinned at each node (checked by CheckStaleReads).
+// Register clients also check monotonic versions per thread. Broken invariants: Violations().
+//
 // Every loop stops at Stop() or after WorkloadOptions::max_duration, whichever comes first.
 // Thread-safety: Start/Stop/accessors from the test thread; the workers record under a mutex.
 #pragma once
