@@ -23,6 +23,7 @@
 
 #include "client/grpc_runtime.h"
 #include "config/load.h"
+#include "raft/check.h"
 #include "server/demo.h"
 #include "server/node.h"
 #include "server/version.h"
@@ -115,6 +116,16 @@ class SyslogPriority final : public spdlog::custom_flag_formatter {
   std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<SyslogPriority>(); }
 };
 
+// A failed invariant of the Raft core (raft/check.h) aborts the process (fail-stop); the core has
+// no logger, so this says where and why first. Found by tests/fault S17: a node whose WAL lost
+// acknowledged entries aborted on its leader's first heartbeat without a word.
+void OnRaftCheckFailure(const char* file, int line, const char* message) {
+  spdlog::critical("raft invariant violated at {}:{}: {}; stopping (fail-stop: its storage is corrupt or lost "
+                   "acknowledged entries, or a bug)",
+                   file, line, message);
+  spdlog::default_logger()->flush();
+}
+
 void SetUpLogging(const claw::config::Config& config) {
   auto logger = spdlog::stderr_color_mt("clawd");
   if (std::getenv("JOURNAL_STREAM") != nullptr) {
@@ -130,6 +141,7 @@ void SetUpLogging(const claw::config::Config& config) {
   spdlog::set_default_logger(logger);
   spdlog::flush_every(std::chrono::seconds(1));
   spdlog::flush_on(spdlog::level::warn);
+  claw::raft::SetCheckFailureHandler(OnRaftCheckFailure);
 }
 
 int Demo(int argc, char** argv) {

@@ -175,12 +175,18 @@ std::expected<std::unique_ptr<Engine>, StorageError> Engine::Open(const StorageO
   db.bytes_per_sync = o.bytes_per_sync;
   db.wal_bytes_per_sync = o.wal_bytes_per_sync;
   db.paranoid_checks = true;
+#ifdef CLAW_BREAK_IGNORE_CRC
+  // POSITIVE CONTROL, never in clawd (tests/fault's clawd_broken_ignore_crc): no paranoid checks.
+  db.paranoid_checks = false;
+#endif
   if (env != nullptr) db.env = env;
   engine->statistics_ = rocksdb::CreateDBStatistics();
   engine->statistics_->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
   db.statistics = engine->statistics_;
-  // A torn WAL tail after a crash is normal (unsynced writes); anything worse is corruption and
-  // the node must refuse to start.
+  // A torn WAL tail after a crash is normal (unsynced writes): replay stops at the first bad
+  // record and drops the rest. A flipped bit in a synced record looks the same to RocksDB and
+  // also cuts the log there; the open fails only if an SST holds data beyond that point
+  // (README "Tuning", tests/fault S17).
   db.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   if (o.compaction_rate_bytes_per_sec > 0) {
     db.rate_limiter.reset(rocksdb::NewGenericRateLimiter(int64_t(o.compaction_rate_bytes_per_sec)));

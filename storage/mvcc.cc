@@ -85,6 +85,11 @@ class BoundedIterator {
     rocksdb::ReadOptions ro;
     ro.snapshot = snapshot;
     ro.total_order_seek = span == Span::kCrossUserKeys;
+#ifdef CLAW_BREAK_IGNORE_CRC
+    // POSITIVE CONTROL, never in clawd: only tests/fault's clawd_broken_ignore_crc defines it.
+    // Reads data blocks without verifying their checksums; S17 must catch the damaged value.
+    ro.verify_checksums = false;
+#endif
     if (!lower_.empty()) {
       lower_slice_ = ToSlice(lower_);
       ro.iterate_lower_bound = &lower_slice_;

@@ -97,7 +97,9 @@ std::expected<raft::Entry, StorageError> DecodeEntryRecord(GroupId group, uint64
                 .index = raft::LogIndex(index),
                 .type = raft::EntryType(type),
                 .data = std::string(record.substr(13))};
+#ifndef CLAW_BREAK_IGNORE_CRC  // POSITIVE CONTROL (tests/fault's clawd_broken_ignore_crc): no CRC check
   if (GetFixed32(record) != EntryCrc(group, e)) return corrupt("fails its checksum");
+#endif
   return e;
 }
 
@@ -171,6 +173,9 @@ std::expected<std::unique_ptr<GroupLog>, StorageError> GroupLog::Open(Engine* en
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper_slice;
   ro.verify_checksums = true;
+#ifdef CLAW_BREAK_IGNORE_CRC
+  ro.verify_checksums = false;  // POSITIVE CONTROL (tests/fault's clawd_broken_ignore_crc)
+#endif
   std::unique_ptr<rocksdb::Iterator> it(engine->db()->NewIterator(ro, engine->raft_cf()));
   uint64_t expected = log->point_.index.value() + 1;
   for (it->Seek(lower); it->Valid(); it->Next()) {
@@ -350,6 +355,9 @@ std::vector<raft::Entry> GroupLog::ReadFromDisk(uint64_t lo, uint64_t hi,
   rocksdb::Slice upper_slice(upper);
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper_slice;
+#ifdef CLAW_BREAK_IGNORE_CRC
+  ro.verify_checksums = false;  // POSITIVE CONTROL (tests/fault's clawd_broken_ignore_crc)
+#endif
   std::unique_ptr<rocksdb::Iterator> it(engine_->db()->NewIterator(ro, engine_->raft_cf()));
   uint64_t bytes = 0;
   uint64_t expected = lo;

@@ -129,6 +129,7 @@ Scenario::Scenario(ScenarioOptions options)
   // Register keys on every shard (4 shards split at 0x40, 0x80, 0xc0), two on the first.
   for (unsigned char first : {0x21, 0x61, 0xa1, 0xe1, 0x22}) keys_.push_back(Key(first, "reg"));
   for (unsigned char first : {0x30, 0x70, 0xb0, 0xf0}) set_prefixes_.push_back(Key(first, "set/"));
+  for (int i = 0; i < 5 && options_.bank_clients > 0; ++i) bank_accounts_.push_back(Key(0x23, "bank/" + std::to_string(i)));
 }
 
 Scenario::~Scenario() {
@@ -208,10 +209,16 @@ void Scenario::StartWorkload(std::vector<PinnedClient> pinned) {
   wo.pinned = std::move(pinned);
   wo.seed = options_.seed;
   wo.op_deadline = options_.op_deadline;
+  wo.bank_accounts = bank_accounts_;
+  wo.bank_clients = options_.bank_clients;
+  wo.stale_readers = options_.stale_readers;
+  wo.stale_bound_ms = options_.stale_bound_ms;
   workload_ = std::make_unique<Workload>(wo);
   workload_->Start();
   Note("workload started: " + std::to_string(wo.clients) + " register clients, " +
-       std::to_string(wo.set_writers) + " set writers, " + std::to_string(wo.pinned.size()) + " pinned");
+       std::to_string(wo.set_writers) + " set writers, " + std::to_string(wo.pinned.size()) + " pinned, " +
+       std::to_string(wo.bank_clients) + " bank clients, " + std::to_string(wo.stale_readers) + " stale readers");
+  if (options_.bank_clients > 0) Check(workload_->BankReady(), "the bank accounts could not be created");
 }
 
 void Scenario::Warmup(std::chrono::milliseconds d) {
@@ -383,9 +390,14 @@ void Scenario::Restart(int node) {
   Note("restart n" + std::to_string(node + 1));
 }
 
+void Scenario::KeepDown(int node) {
+  kept_down_.insert(node);
+  Note("n" + std::to_string(node + 1) + " stays down");
+}
+
 void Scenario::RestartAll() {
   for (int i = 0; i < cluster_->size(); ++i) {
-    if (!cluster_->Running(i)) cluster_->Start(i);
+    if (!cluster_->Running(i) && !kept_down_.contains(i)) cluster_->Start(i);
   }
   Note("restart every stopped node");
 }
@@ -641,6 +653,32 @@ void Scenario::CheckLogs() {
   }
 }
 
+void Scenario::CheckClientInvariants(Result& r, const std::vector<Record>& history) {
+  std::vector<std::string> seen = workload_->Violations();
+  r.bank = workload_->Bank();
+  if (options_.bank_clients > 0) {
+    Note("bank: " + r.bank.Summary());
+    Check(r.bank.reads > 0 && r.bank.transfers > 0,
+          "the bank clients did not both read and transfer (" + r.bank.Summary() + "): the bank check proves nothing");
+  }
+  if (options_.stale_readers > 0) {
+    const std::vector<StaleRead> reads = workload_->StaleReads();
+    r.stale_reads = reads.size();
+    Note("stale reads: " + std::to_string(reads.size()) + " served, bound " + std::to_string(options_.stale_bound_ms) +
+         " ms");
+    Check(!reads.empty(), "no STALE read was served: the staleness check proves nothing");
+    for (std::string& v : CheckStaleReads(history, reads, options_.stale_bound_ms)) seen.push_back(std::move(v));
+  }
+  r.violations = seen.size();
+  for (const std::string& v : seen) {
+    if (options_.expect_violation || options_.expect_lost_writes) {
+      Note("client invariant broken (a positive control: not checked): " + v);
+    } else {
+      Check(false, v);
+    }
+  }
+}
+
 void Scenario::MeasureFailover(Result& r, const std::vector<Record>& history) {
   for (const KillEvent& e : kills_) {
     for (uint64_t shard : e.shards) {
@@ -735,6 +773,7 @@ Result Scenario::Finish() {
   std::string report;
   CheckLinearizable(r, history, &report);
   CheckLogs();
+  CheckClientInvariants(r, history);
   MeasureFailover(r, history);
   MeasureRecovery(r, history);
   r.passed = failures_.empty();
@@ -744,6 +783,9 @@ Result Scenario::Finish() {
           << " ops (" << r.ok << " ok, " << r.failed << " cas fail, " << r.errors << " error, " << r.unknown
           << " unknown); lincheck " << r.verdict << "; set writes acked " << r.acked_set_writes << ", lost "
           << r.lost_set_writes << "; recovery after heal " << Fixed(r.recovery_ms) << " ms";
+  if (options_.bank_clients > 0) summary << "; bank " << r.bank.Summary();
+  if (options_.stale_readers > 0) summary << "; " << r.stale_reads << " stale reads checked";
+  if (r.violations > 0) summary << "; " << r.violations << " client invariant violations";
   if (!r.failover_ms.empty()) {
     summary << "; write unavailability per shard after leader kill: n=" << r.failover_ms.size() << " p50 "
             << Fixed(Quantile(r.failover_ms, 0.5)) << " ms, p99 " << Fixed(Quantile(r.failover_ms, 0.99))

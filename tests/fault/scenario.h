@@ -70,6 +70,12 @@ struct ScenarioOptions {
   // the replicas on this node index (0-based) in the minority (the test passes only then).
   // -1: every replica must agree (the check every scenario runs).
   int expect_diverged_node = -1;
+  // Bank clients (workload.h) on 5 accounts of the first shard; 0 = no bank.
+  int bank_clients = 0;
+  // STALE readers pinned at every node in turn (workload.h), checked against their bound in
+  // Finish (CheckStaleReads); 0 = none.
+  int stale_readers = 0;
+  uint64_t stale_bound_ms = 1000;
 };
 
 // What a finished run measured.
@@ -88,6 +94,11 @@ struct Result {
   // After Heal(): the first served write per shard, in ms after the heal (max over shards).
   double recovery_ms = 0;
   std::string artifacts{};  // the kept directory, or ""
+  BankStats bank{};
+  size_t stale_reads = 0;
+  // Bank, monotonic-version and stale-read violations (each also a failure, except in a
+  // positive control, where they are printed only).
+  size_t violations = 0;
 };
 
 // p-quantile (0..1) of `samples` (nearest rank); 0 for none.
@@ -122,6 +133,8 @@ class Scenario {
   // A node that is meant to fail-stop (S13, S14): its log lines up to now may hold "[critical]" /
   // "fatal" (the abort's reason); sanitizer reports and panics still fail the run.
   void AllowFailStopLog(int node);
+  // A node that refuses to start (S17: corrupted files) stays down: Finish does not restart it.
+  void KeepDown(int node);
 
   // --- disk (S13) ---
   // Before StartCluster: node's data directory becomes a fresh `mib` MiB ext4 (a loop-mounted
@@ -181,6 +194,7 @@ class Scenario {
   void CheckHashes(Result& r);  // replica_hashes.h, every data shard at one index
   void CheckLinearizable(Result& r, const std::vector<Record>& history, std::string* report);
   void CheckLogs();
+  void CheckClientInvariants(Result& r, const std::vector<Record>& history);
   void MeasureFailover(Result& r, const std::vector<Record>& history);
   void MeasureRecovery(Result& r, const std::vector<Record>& history);
   std::string KeepArtifacts(const std::vector<Record>& history, const std::string& lincheck_report);
@@ -191,6 +205,7 @@ class Scenario {
   std::unique_ptr<Workload> workload_;
   std::vector<std::string> keys_{};
   std::vector<std::string> set_prefixes_{};
+  std::vector<std::string> bank_accounts_{};
   struct ShardRange {
     uint64_t id = 0;
     std::string start{}, end{};
@@ -202,6 +217,7 @@ class Scenario {
   std::vector<KillEvent> kills_{};
   std::map<int, uint64_t> log_allowed_until_{};  // node -> log bytes exempt (AllowFailStopLog)
   std::map<int, std::string> mounted_images_{};  // node -> image file of its small disk
+  std::set<int> kept_down_{};                       // KeepDown
   std::optional<int64_t> fault_at_us_{};
   std::optional<int64_t> heal_at_us_{};
   std::chrono::steady_clock::time_point created_;

@@ -16,6 +16,10 @@
 // LINEARIZABLE gets and optionally puts on the register keys, recorded in the same history. They
 // make stale-leader reads and minority writes observable when the node is cut off.
 //
+// Optional (WorkloadOptions): bank clients (transfers and snapshots inside one shard, the total
+// checked on every snapshot), STALE readers pinned at each node (checked by CheckStaleReads).
+// Register clients also check monotonic versions per thread. Broken invariants: Violations().
+//
 // Every loop stops at Stop() or after WorkloadOptions::max_duration, whichever comes first.
 // Thread-safety: Start/Stop/accessors from the test thread; the workers record under a mutex.
 #pragma once
@@ -24,6 +28,7 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -57,7 +62,46 @@ struct WorkloadOptions {
   std::chrono::milliseconds max_duration{120000};
   // Think time between a client's operations: uniform in [0, think_max].
   std::chrono::milliseconds think_max{6};
+  // Bank (issue 8): accounts are keys of ONE shard, each set to bank_initial at Start(). Bank
+  // clients either move a random amount between two accounts (a Txn whose compares hold both
+  // balances they read) or read every account in one read-only Txn (a consistent snapshot of the
+  // shard): the total must always be accounts x bank_initial and no balance negative. Empty = none.
+  std::vector<std::string> bank_accounts{};
+  int bank_clients = 0;
+  int64_t bank_initial = 100;
+  // STALE readers: raw stubs, reader i pinned at endpoints[i % endpoints] (endpoint index = node
+  // index), STALE gets of the register keys with this max_staleness_ms. Recorded in StaleReads(),
+  // not in History(); CheckStaleReads() checks them.
+  int stale_readers = 0;
+  uint64_t stale_bound_ms = 1000;
 };
+
+// What the bank clients did.
+struct BankStats {
+  size_t reads = 0;      // snapshots read (each checked)
+  size_t transfers = 0;  // acknowledged
+  size_t conflicts = 0;  // compares that did not hold (a concurrent transfer won)
+  size_t errors = 0, unknown = 0;
+  std::string Summary() const;
+};
+
+// One STALE get of a pinned STALE reader (ok outcomes only).
+struct StaleRead {
+  std::string key{};
+  std::optional<std::string> value{};  // nullopt: not found
+  int64_t invoke = 0, ret = 0;        // Workload::Now() units
+  int node = -1;
+};
+
+// Every STALE read must return a value the key held at some point within
+// [invoke - bound, return]: the value of a write invoked before the read returned and not
+// certainly overwritten before invoke - bound (an acknowledged write that began after it had
+// returned, and itself returned before invoke - bound, overwrote it: values are unique). Not
+// found is allowed only while no write to the key was acknowledged before invoke - bound. Unknown
+// outcomes are writes that may take effect any time after their invoke; writes by pinned clients
+// count too. Returns one line per violation (at most `max` lines, then a count).
+std::vector<std::string> CheckStaleReads(const std::vector<Record>& history, const std::vector<StaleRead>& reads,
+                                         uint64_t bound_ms, size_t max = 10);
 
 class Workload {
  public:
@@ -75,11 +119,23 @@ class Workload {
   std::vector<std::string> AckedSetKeys() const;
   // Operations with outcome ok that returned before `until` (Now() units).
   size_t OkBefore(int64_t until) const;
+  // Invariants the clients saw broken, one line each: a bank snapshot whose total is not the
+  // initial total or with a negative balance; a register client that read a key's version or
+  // mod_ts (revision) below one it had read or written before (per client thread, in its order:
+  // linearizable operations, so real-time order; monotonic versions, reliability.md §10.4).
+  std::vector<std::string> Violations() const;
+  BankStats Bank() const;
+  std::vector<StaleRead> StaleReads() const;
+  // Whether the bank accounts were created at Start() (false: the bank proves nothing).
+  bool BankReady() const { return bank_ready_; }
 
  private:
   void RegisterClient(int index);
   void SetWriter(int index);
   void Pinned(int index);
+  void BankClient(int index);
+  void StaleReader(int index);
+  void Violation(std::string what);
   void Add(Record r);
   uint64_t NextClientId();
 
@@ -91,6 +147,11 @@ class Workload {
   mutable std::mutex mu_;
   std::vector<Record> history_{};     // guarded by mu_
   std::vector<std::string> acked_{};  // guarded by mu_
+  std::vector<std::string> violations_{};  // guarded by mu_
+  size_t violation_count_ = 0;             // guarded by mu_
+  BankStats bank_{};                       // guarded by mu_
+  std::vector<StaleRead> stale_reads_{};   // guarded by mu_
+  std::atomic<bool> bank_ready_{false};
 };
 
 }  // namespace claw::fault
