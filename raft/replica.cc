@@ -483,6 +483,14 @@ LogIndex Replica::commit() const { return s_->log.committed(); }
 LogIndex Replica::applied() const { return s_->log.applied(); }
 LogIndex Replica::last_index() const { return s_->log.LastIndex(); }
 bool Replica::hibernating() const { return s_->hibernating; }
+
+uint64_t Replica::TicksSinceQuorumAck() const {
+  const State& s = *s_;
+  if (s.role != Role::kLeader || !s.CommittedInTerm()) return UINT64_MAX;
+  const uint64_t acked = s.tracker.QuorumAckedTick();
+  if (acked == 0 || acked > s.now) return UINT64_MAX;
+  return s.now - acked;
+}
 const ConfState& Replica::conf() const { return s_->Conf(); }
 
 Status Replica::GetStatus() const {

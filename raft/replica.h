@@ -149,6 +149,11 @@ class Replica {
   LogIndex applied() const;
   LogIndex last_index() const;
   bool hibernating() const;
+  // Leaders: ticks since the latest tick at which a quorum (counting itself) had acknowledged it,
+  // i.e. how old its knowledge that it still leads (and that its commit index is the group's)
+  // may be. Everyone else, a leader that has not committed an entry of its term yet (its commit
+  // index may lag the group's), and one no quorum acknowledged yet: UINT64_MAX.
+  uint64_t TicksSinceQuorumAck() const;
   const ConfState& conf() const;
   Status GetStatus() const;
 

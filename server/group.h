@@ -45,6 +45,13 @@ struct Group {
 
   raft::SoftState soft{};
   std::chrono::steady_clock::time_point last_leader_contact{};
+  // Bounded-staleness reads on a follower: the latest time at which this replica's applied index
+  // had reached the commit index its leader reported then (a message that came at time t with
+  // leader commit C makes the replica current as of t once it has applied C).
+  std::chrono::steady_clock::time_point current_as_of{};
+  // Leader messages whose commit index is not applied yet: (arrival, leader commit), commits
+  // ascending; the latest arrival per commit; bounded (older ones dropped: only conservative).
+  std::deque<std::pair<std::chrono::steady_clock::time_point, uint64_t>> currency{};
   // Proposals by log index, on the leader.
   std::map<uint64_t, PendingProposal> proposals;
   // Linearizable reads by read id; ordered so that serving stops at the first unready one.

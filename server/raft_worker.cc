@@ -230,7 +230,14 @@ void RaftWorker::HandleMessage(GroupMessage& m, Clock::time_point now) {
   const bool from_leader = std::holds_alternative<raft::AppendRequest>(m.message.body) ||
                            std::holds_alternative<raft::Heartbeat>(m.message.body) ||
                            std::holds_alternative<raft::Hibernate>(m.message.body);
-  if (from_leader && m.message.term >= g->replica->term()) g->last_leader_contact = now;
+  if (from_leader && m.message.term >= g->replica->term()) {
+    g->last_leader_contact = now;
+    // Only heartbeats vouch for the group's commit index (raft::Heartbeat::leader_commit: 0 from
+    // a leader no quorum acknowledged within its last tick, or from an older node).
+    if (const auto* h = std::get_if<raft::Heartbeat>(&m.message.body); h && h->leader_commit.value() != 0) {
+      NoteLeaderCommit(g, now, h->leader_commit.value());
+    }
+  }
   MaybeSendGone(g, m.message.from.value(), now);
   g->replica->Step(std::move(m.message));
   dirty_.insert(g);
@@ -435,13 +442,11 @@ void RaftWorker::HandleRead(ReadRequest& r, Clock::time_point now) {
   }
   if (stale) {
     const uint64_t bound_ms = r.max_staleness_ms != 0 ? r.max_staleness_ms : store_->options_.max_staleness_ms;
-    const bool fresh = g->IsLeader() ||
-                       (g->soft.hibernating && !g->soft.leader.IsZero()) ||
-                       now - g->last_leader_contact <= std::chrono::milliseconds(bound_ms);
-    if (!fresh) {
+    if (!FreshWithin(g, now, bound_ms)) {
       RequestError e = Unavailable("the replica of shard " + std::to_string(g->id) + " on node " +
                                        std::to_string(store_->options_.node_id) +
-                                       " has not heard from its leader within the staleness bound",
+                                       " is not known to be current within the staleness bound (" +
+                                       std::to_string(bound_ms) + " ms); try another replica",
                                    true);
       r.done(std::unexpected(std::move(e)));
       return;
@@ -503,6 +508,11 @@ void RaftWorker::Tick(Clock::time_point now) {
   const bool no_space = ticks_ % 5 == 0 && store_->NoSpace();
   auto visit = [&](Group* g) {
     if (no_space && g->IsLeader()) HandOffForSpace(g);
+    // A leader still acknowledged by a quorum knows the group's commit index now (bounded-
+    // staleness reads: FreshWithin).
+    if (g->IsLeader() && !g->soft.hibernating && g->replica->TicksSinceQuorumAck() <= 1) {
+      NoteLeaderCommit(g, now, g->replica->commit().value());
+    }
     if (!g->proposals.empty() || !g->reads.empty()) ExpireDeadlines(g, now);
     if (!g->transfers.empty()) CheckTransfers(g, now);
     if (g->campaign_at_tick != 0 && ticks_ >= g->campaign_at_tick) {
@@ -965,6 +975,7 @@ void RaftWorker::FlushApplies() {
     }
     g->fsm->OnBatchWritten();
     g->replica->OnApplied(raft::LogIndex(g->fsm->state().applied_index));
+    AdvanceCurrency(g);
     MaybeCompact(g);
     ServeReads(g);
     dirty_.insert(g);
@@ -1413,6 +1424,59 @@ void RaftWorker::TransferLeader(uint64_t shard, uint64_t to_node, Clock::time_po
   g->replica->TransferLeadership(raft::NodeId(target->replica_id()));
   g->transfers.push_back(Group::Transfer{.to = target->replica_id(), .deadline = deadline, .done = std::move(done)});
   dirty_.insert(g);
+}
+
+void RaftWorker::NoteLeaderCommit(Group* g, Clock::time_point now, uint64_t leader_commit) {
+  if (g->fsm->state().applied_index >= leader_commit) {
+    g->current_as_of = std::max(g->current_as_of, now);
+    AdvanceCurrency(g);
+    return;
+  }
+  if (!g->currency.empty() && g->currency.back().second >= leader_commit) {
+    // Not newer than what is already waiting: a later arrival for it, or an old leader's figure.
+    if (g->currency.back().second == leader_commit) g->currency.back().first = now;
+  } else {
+    g->currency.emplace_back(now, leader_commit);
+    if (g->currency.size() > 64) g->currency.pop_front();
+  }
+  AdvanceCurrency(g);
+}
+
+void RaftWorker::AdvanceCurrency(Group* g) {
+  const uint64_t applied = g->fsm->state().applied_index;
+  while (!g->currency.empty() && g->currency.front().second <= applied) {
+    g->current_as_of = std::max(g->current_as_of, g->currency.front().first);
+    g->currency.pop_front();
+  }
+}
+
+bool RaftWorker::FreshWithin(const Group* g, Clock::time_point now, uint64_t bound_ms) const {
+  const auto bound = std::chrono::milliseconds(bound_ms);
+  const auto heard = [&](uint64_t node) { return now - store_->transport_->LastHeard(node) <= bound; };
+  if (g->soft.hibernating) {
+    // An idle group: no ticks, no heartbeats; it holds everything committed as long as no write
+    // came, and a write would wake it. What remains to know is that no other leader can have
+    // taken over meanwhile: a sleeping follower must hear its leader's node (node keepalives), a
+    // sleeping leader a quorum of its voters' nodes, within the bound. (A partition cuts those.)
+    if (!g->IsLeader()) {
+      const uint64_t leader_node = g->NodeOf(g->soft.leader.value());
+      return leader_node != 0 && g->currency.empty() && heard(leader_node);
+    }
+    size_t voters = 0, reachable = 0;
+    for (const v1::Replica& r : g->desc.replicas()) {
+      if (r.role() != v1::Replica::VOTER) continue;
+      ++voters;
+      if (r.node_id() == store_->options_.node_id || heard(r.node_id())) ++reachable;
+    }
+    return 2 * reachable > voters;
+  }
+  if (g->IsLeader()) {
+    // As current as the leader's latest proof that it still leads: a quorum's acknowledgement
+    // (a leader cut off or paused keeps IsLeader() until it notices).
+    const uint64_t ticks = g->replica->TicksSinceQuorumAck();
+    if (ticks == UINT64_MAX || ticks * store_->options_.tick_ms > bound_ms) return false;
+  }
+  return g->current_as_of != Clock::time_point{} && now - g->current_as_of <= bound;
 }
 
 void RaftWorker::HandOffForSpace(Group* g) {

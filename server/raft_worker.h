@@ -112,6 +112,12 @@ class RaftWorker {
   // waiting_for_space() is set, and ProcessReadies retries it before anything else). Any other
   // storage error stops the process (fail-stop).
   bool WriteApplies();
+  // Bounded-staleness reads: a leader message at `now` reported `leader_commit`; the replica is
+  // current as of `now` once it has applied that far (AdvanceCurrency, after each apply).
+  void NoteLeaderCommit(Group* g, std::chrono::steady_clock::time_point now, uint64_t leader_commit);
+  void AdvanceCurrency(Group* g);
+  // Whether `g`'s applied state is known to be at most `bound_ms` old.
+  bool FreshWithin(const Group* g, std::chrono::steady_clock::time_point now, uint64_t bound_ms) const;
   // On a node whose disk is full: hands the leadership of `g` to its most up-to-date follower.
   void HandOffForSpace(Group* g);
   void InstallSnapshot(Group* g, const raft::SnapshotMeta& meta);
