@@ -117,7 +117,7 @@ TEST_CASE("S15 gray failure: the leader-heavy node held to 5 % CPU by a cgroup f
   CHECK(GrayFailure(Seed(1), 5s, 5).passed);
 }
 
-TEST_CASE("S15 gray failure, 20 s at 5 % CPU, more seeds", "[fault][slow]") {
+TEST_CASE("S15 gray failure: 20 s at 5 % CPU over more seeds", "[fault][slow]") {
   for (uint64_t seed = 2; seed <= 4; ++seed) CHECK(GrayFailure(Seed(seed), 20s, 5).passed);
 }
 

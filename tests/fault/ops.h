@@ -51,12 +51,11 @@ std::map<uint64_t, uint64_t> ShardTerms(Scenario& s);
 // write's return to the next one's return, and from the last one to `to_us`. In ms.
 std::map<uint64_t, double> WriteGaps(Scenario& s, int64_t from_us, int64_t to_us);
 
-// Operations of the history by outcome within [from_us, to_us] (invocation time), and unknown
-// writes' durations.
+// Operations of the history by outcome within [from_us, to_us] (invocation time). An unknown
+// outcome has no return time (the client gave up at its deadline, 2 s).
 struct OutcomeCounts {
   size_t ops = 0, ok = 0, cas_failed = 0, errors = 0, unknown = 0;
   size_t unknown_writes = 0;
-  double longest_unknown_write_ms = 0;
   std::map<std::string, size_t> by_error{};  // error code name -> count (errors and unknown)
   std::string Summary() const;
 };

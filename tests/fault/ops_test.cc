@@ -282,7 +282,7 @@ TEST_CASE("S04 rolling restart: SIGTERM each node in turn, graceful exit 0, rest
   CHECK(RollingRestart(Seed(1), 1, 300ms, 700ms).passed);
 }
 
-TEST_CASE("S04 rolling restart, more seeds and rolls with 10 s spacing", "[fault][slow]") {
+TEST_CASE("S04 rolling restart: two rolls with 10 s spacing over more seeds", "[fault][slow]") {
   for (uint64_t seed = 2; seed <= 3; ++seed) CHECK(RollingRestart(Seed(seed), 2, 2s, 8s).passed);
 }
 
@@ -290,7 +290,7 @@ TEST_CASE("S20 zone loss: both nodes of one of 3 zones killed, every shard keeps
   CHECK(ZoneLoss(Seed(1), 4s, Zones::kAlignedWithBootstrap).passed);
 }
 
-TEST_CASE("S20 zone loss, more seeds, 20 s losses, zones the placement service spreads", "[fault][slow]") {
+TEST_CASE("S20 zone loss: more seeds with 20 s losses; zones the placement service spreads", "[fault][slow]") {
   for (uint64_t seed = 2; seed <= 3; ++seed) CHECK(ZoneLoss(Seed(seed), 20s, Zones::kAlignedWithBootstrap).passed);
   CHECK(ZoneLoss(Seed(4), 10s, Zones::kByPairs).passed);
 }

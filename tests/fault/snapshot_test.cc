@@ -258,7 +258,7 @@ TEST_CASE("S10 follower killed -9 while a snapshot streams into it, restarted, c
   CHECK(LaggingFollower(Seed(1), KillDuringSnapshot::kYes).passed);
 }
 
-TEST_CASE("S10 lagging follower and the killed receiver, more seeds", "[fault][slow]") {
+TEST_CASE("S10 lagging follower and the killed receiver: more seeds", "[fault][slow]") {
   for (uint64_t seed = 2; seed <= 4; ++seed) {
     CHECK(LaggingFollower(Seed(seed), KillDuringSnapshot::kNo).passed);
     CHECK(LaggingFollower(Seed(seed), KillDuringSnapshot::kYes).passed);
