@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -30,7 +31,7 @@ using lincheck::OpKind;
 using lincheck::Outcome;
 
 constexpr uint64_t kMetaShard = 1;
-constexpr const char* kCpuRoot = "/sys/fs/cgroup/cpu";
+constexpr const char* kCgroupRoot = "/sys/fs/cgroup/";
 
 std::unique_ptr<client::Client> Admin(Scenario& s) {
   client::ClientOptions o;
@@ -303,32 +304,35 @@ void Filler::Run(size_t index, std::vector<std::string> endpoints) {
   }
 }
 
-CpuThrottle::~CpuThrottle() { (void)Release(); }
+CgroupThrottle::~CgroupThrottle() { (void)Release(); }
 
-void CpuThrottle::Apply(pid_t pid, const std::string& node_name, int percent) {
+void CgroupThrottle::Apply(pid_t pid, const std::string& node_name,
+                           const std::vector<std::pair<std::string, std::string>>& limits) {
   REQUIRE(dir_.empty());
-  INFO("S15 needs the cgroup v1 cpu controller at " << kCpuRoot << " (cpu.cfs_quota_us) and root");
-  REQUIRE(std::filesystem::exists(std::string(kCpuRoot) + "/cpu.cfs_quota_us"));
-  dir_ = std::string(kCpuRoot) + "/claw-fault-" + std::to_string(::getpid()) + "-" + node_name;
+  const std::string root = std::string(kCgroupRoot) + controller_;
+  INFO("the cgroup v1 " << controller_ << " controller must be mounted at " << root << " (and we must be root)");
+  REQUIRE(std::filesystem::exists(root + "/cgroup.procs"));
+  dir_ = root + "/claw-fault-" + std::to_string(::getpid()) + "-" + node_name;
   if (::mkdir(dir_.c_str(), 0755) != 0 && errno != EEXIST) {
     const std::string why = std::strerror(errno);
     dir_.clear();
-    FAIL("cannot create the cgroup under " << kCpuRoot << ": " << why);
+    FAIL("cannot create a cgroup under " << root << ": " << why);
   }
-  const int period_us = 100000;
-  std::string err = WriteControl(dir_ + "/cpu.cfs_period_us", std::to_string(period_us));
-  if (err.empty()) err = WriteControl(dir_ + "/cpu.cfs_quota_us", std::to_string(period_us * percent / 100));
+  std::string err;
+  for (const auto& [file, value] : limits) {
+    if (err.empty()) err = WriteControl(dir_ + "/" + file, value);
+  }
   if (err.empty()) err = WriteControl(dir_ + "/cgroup.procs", std::to_string(pid));
   INFO(err);
   REQUIRE(err.empty());
   pid_ = pid;
 }
 
-std::string CpuThrottle::Release() {
+std::string CgroupThrottle::Release(const std::string& stat_file) {
   if (dir_.empty()) return "";
   // A process that exited has left the group already; moving it fails harmlessly.
-  if (pid_ > 0) (void)WriteControl(std::string(kCpuRoot) + "/cgroup.procs", std::to_string(pid_));
-  std::string stat = ReadFile(dir_ + "/cpu.stat");
+  if (pid_ > 0) (void)WriteControl(std::string(kCgroupRoot) + controller_ + "/cgroup.procs", std::to_string(pid_));
+  std::string stat = stat_file.empty() ? std::string() : ReadFile(dir_ + "/" + stat_file);
   std::replace(stat.begin(), stat.end(), '\n', ' ');
   for (int attempt = 0; attempt < 50 && ::rmdir(dir_.c_str()) != 0 && errno == EBUSY; ++attempt) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -336,6 +340,30 @@ std::string CpuThrottle::Release() {
   dir_.clear();
   pid_ = -1;
   return stat;
+}
+
+std::vector<std::pair<std::string, std::string>> CpuQuota(int percent) {
+  constexpr int kPeriodUs = 100000;
+  return {{"cpu.cfs_period_us", std::to_string(kPeriodUs)}, {"cpu.cfs_quota_us", std::to_string(kPeriodUs * percent / 100)}};
+}
+
+std::string BlockDeviceOf(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return "";
+  std::string dev = std::to_string(major(st.st_dev)) + ":" + std::to_string(minor(st.st_dev));
+  const std::string sys = "/sys/dev/block/" + dev;
+  if (!std::filesystem::exists(sys)) return "";
+  // blk-throttle limits whole disks: a partition's parent directory is its disk.
+  if (std::filesystem::exists(sys + "/partition")) {
+    std::string parent = ReadFile(sys + "/../dev");
+    while (!parent.empty() && (parent.back() == '\n' || parent.back() == ' ')) parent.pop_back();
+    dev = parent;
+  }
+  return dev;
+}
+
+std::vector<std::pair<std::string, std::string>> WriteBps(const std::string& device, uint64_t bytes_per_second) {
+  return {{"blkio.throttle.write_bps_device", device + " " + std::to_string(bytes_per_second)}};
 }
 
 }  // namespace claw::fault

@@ -7,8 +7,9 @@
 // - DirectoryVoters: the meta shard's directory (Placement.GetDirectory at the meta leader).
 // - Filler: extra writers putting fresh keys into every shard (log growth for S10), outside the
 //   history; their acknowledged keys are remembered and can be read back.
-// - CpuThrottle: a cgroup v1 `cpu` group with a CFS quota holding one node's process (S15);
-//   removed (the process moved back to the root group) by Release() or the destructor.
+// - CgroupThrottle: a cgroup v1 group holding one node's process (S15), with a CPU quota or a
+//   disk write rate; removed (the process moved back to the root group) by Release() or the
+//   destructor.
 // - MetricValue / LogCount: a node's Prometheus series and its log lines.
 //
 // Thread-safety: everything but Filler's workers runs on the test thread.
@@ -24,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "scenario.h"
@@ -102,26 +104,38 @@ class Filler {
   std::map<std::string, std::string> last_{};  // prefix -> key; guarded by mu_
 };
 
-// One node's process in a cgroup v1 `cpu` group limited to `percent` % of one CPU
-// (cpu.cfs_quota_us over a 100 ms period). Needs root and the v1 cpu controller mounted at
-// /sys/fs/cgroup/cpu (Apply fails the test with the reason otherwise). The group is
-// /sys/fs/cgroup/cpu/claw-fault-<test pid>-<node name>.
-class CpuThrottle {
+// One node's process in a cgroup v1 group of one controller with limits set (S15): the `cpu`
+// controller with a CFS quota, or `blkio` with a write rate on the block device of its data
+// directory. Needs root and the v1 controller mounted at /sys/fs/cgroup/<controller> (Apply
+// fails the test with the reason otherwise). The group is
+// /sys/fs/cgroup/<controller>/claw-fault-<test pid>-<node name>; Release() or the destructor
+// moves the process back to the root group and removes it.
+class CgroupThrottle {
  public:
-  CpuThrottle() = default;
-  ~CpuThrottle();  // Release()
-  CpuThrottle(const CpuThrottle&) = delete;
-  CpuThrottle& operator=(const CpuThrottle&) = delete;
+  explicit CgroupThrottle(std::string controller) : controller_(std::move(controller)) {}
+  ~CgroupThrottle();  // Release()
+  CgroupThrottle(const CgroupThrottle&) = delete;
+  CgroupThrottle& operator=(const CgroupThrottle&) = delete;
 
-  // Moves `pid` (every thread) into a new group with the quota.
-  void Apply(pid_t pid, const std::string& node_name, int percent);
+  // Creates the group, writes each (control file, value) in order, then moves `pid` (every
+  // thread) into it.
+  void Apply(pid_t pid, const std::string& node_name, const std::vector<std::pair<std::string, std::string>>& limits);
   // Moves the process back to the root group (if it still runs) and removes the group. Returns
-  // the group's cpu.stat (nr_periods, nr_throttled, throttled_time) as one line, "" when none.
-  std::string Release();
+  // the group's `stat_file` (e.g. cpu.stat) read just before, as one line, "" when none.
+  std::string Release(const std::string& stat_file = "");
 
  private:
+  std::string controller_;
   std::string dir_{};
   pid_t pid_ = -1;
 };
+
+// The cpu controller's limits for `percent` % of one CPU (cpu.cfs_quota_us over a 100 ms period).
+std::vector<std::pair<std::string, std::string>> CpuQuota(int percent);
+// "major:minor" of the whole block device holding `path` (the disk of a partition), or "" when
+// it cannot be found (then blkio throttling is impossible: not a block device file system).
+std::string BlockDeviceOf(const std::string& path);
+// The blkio controller's limits: writes to `device` ("major:minor") at most `bytes_per_second`.
+std::vector<std::pair<std::string, std::string>> WriteBps(const std::string& device, uint64_t bytes_per_second);
 
 }  // namespace claw::fault
