@@ -16,8 +16,8 @@
 #include <fstream>
 #include <sstream>
 
-#include <catch2/catch.hpp>
 #include <grpcpp/grpcpp.h>
+#include <catch2/catch.hpp>
 
 #include "claw/v1/placement.grpc.pb.h"
 #include "client/client.h"
@@ -46,7 +46,8 @@ std::unique_ptr<client::Client> Admin(Scenario& s) {
 bool IsServedWrite(const Record& r) {
   if (r.pinned_node >= 0 || !r.op.ret) return false;
   if (r.op.kind == OpKind::kPut) return r.op.outcome == Outcome::kOk;
-  if (r.op.kind == OpKind::kCas) return r.op.outcome == Outcome::kOk || r.op.outcome == Outcome::kFail;
+  if (r.op.kind == OpKind::kCas)
+    return r.op.outcome == Outcome::kOk || r.op.outcome == Outcome::kFail;
   return false;
 }
 
@@ -115,7 +116,8 @@ StopResult Terminate(Scenario& s, int node, std::chrono::milliseconds bound) {
   r.ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
   if (!r.status) {
     s.cluster().Kill(node);
-    s.Note(NodeName(node) + " still ran " + std::to_string(bound.count()) + " ms after SIGTERM: kill -9");
+    s.Note(NodeName(node) + " still ran " + std::to_string(bound.count()) +
+           " ms after SIGTERM: kill -9");
   } else {
     s.Note(NodeName(node) + " exited with status " + std::to_string(*r.status) + " " +
            std::to_string(static_cast<int64_t>(r.ms)) + " ms after SIGTERM");
@@ -161,8 +163,8 @@ std::map<uint64_t, double> WriteGaps(Scenario& s, int64_t from_us, int64_t to_us
 
 std::string OutcomeCounts::Summary() const {
   std::ostringstream o;
-  o << ops << " ops: " << ok << " ok, " << cas_failed << " cas fail, " << errors << " error, " << unknown
-    << " unknown (" << unknown_writes << " of them writes)";
+  o << ops << " ops: " << ok << " ok, " << cas_failed << " cas fail, " << errors << " error, "
+    << unknown << " unknown (" << unknown_writes << " of them writes)";
   if (!by_error.empty()) {
     o << "; errors:";
     for (const auto& [code, n] : by_error) o << " " << code << "=" << n;
@@ -203,14 +205,15 @@ std::optional<std::map<uint64_t, std::vector<int>>> DirectoryVoters(Scenario& s)
     if (!s.cluster().Running(i)) continue;
     auto status = admin->Status(s.cluster().client_address(i));
     if (!status) continue;
-    const bool leads_meta = std::any_of(status->replicas.begin(), status->replicas.end(), [](const auto& r) {
-      return r.shard.id == kMetaShard && r.is_leader;
-    });
+    const bool leads_meta =
+        std::any_of(status->replicas.begin(), status->replicas.end(),
+                    [](const auto& r) { return r.shard.id == kMetaShard && r.is_leader; });
     if (!leads_meta) continue;
     auto stub = v1::Placement::NewStub(grpc::CreateCustomChannel(
         s.cluster().client_address(i), grpc::InsecureChannelCredentials(), e2e::TestChannelArgs()));
     v1::GetDirectoryResponse resp;
-    if (!stub->GetDirectory(e2e::Ctx(1000).get(), v1::GetDirectoryRequest(), &resp).ok()) return std::nullopt;
+    if (!stub->GetDirectory(e2e::Ctx(1000).get(), v1::GetDirectoryRequest(), &resp).ok())
+      return std::nullopt;
     std::map<uint64_t, std::vector<int>> out;
     for (const v1::ShardDescriptor& d : resp.shards()) {
       auto& voters = out[d.id()];
@@ -258,8 +261,10 @@ Filler::Filler(Scenario& s, std::vector<std::string> prefixes, size_t value_byte
     : prefixes_(std::move(prefixes)), value_bytes_(value_bytes) {
   std::vector<std::string> endpoints;
   for (int i = 0; i < s.cluster().size(); ++i) endpoints.push_back(s.cluster().client_address(i));
-  for (size_t i = 0; i < prefixes_.size(); ++i) threads_.emplace_back([this, i, endpoints] { Run(i, endpoints); });
-  s.Note("filler: " + std::to_string(prefixes_.size()) + " writers of " + std::to_string(value_bytes) + "-byte values");
+  for (size_t i = 0; i < prefixes_.size(); ++i)
+    threads_.emplace_back([this, i, endpoints] { Run(i, endpoints); });
+  s.Note("filler: " + std::to_string(prefixes_.size()) + " writers of " +
+         std::to_string(value_bytes) + "-byte values");
 }
 
 Filler::~Filler() { Stop(); }
@@ -310,7 +315,8 @@ void CgroupThrottle::Apply(pid_t pid, const std::string& node_name,
                            const std::vector<std::pair<std::string, std::string>>& limits) {
   REQUIRE(dir_.empty());
   const std::string root = std::string(kCgroupRoot) + controller_;
-  INFO("the cgroup v1 " << controller_ << " controller must be mounted at " << root << " (and we must be root)");
+  INFO("the cgroup v1 " << controller_ << " controller must be mounted at " << root
+                        << " (and we must be root)");
   REQUIRE(std::filesystem::exists(root + "/cgroup.procs"));
   dir_ = root + "/claw-fault-" + std::to_string(::getpid()) + "-" + node_name;
   if (::mkdir(dir_.c_str(), 0755) != 0 && errno != EEXIST) {
@@ -331,7 +337,9 @@ void CgroupThrottle::Apply(pid_t pid, const std::string& node_name,
 std::string CgroupThrottle::Release(const std::string& stat_file) {
   if (dir_.empty()) return "";
   // A process that exited has left the group already; moving it fails harmlessly.
-  if (pid_ > 0) (void)WriteControl(std::string(kCgroupRoot) + controller_ + "/cgroup.procs", std::to_string(pid_));
+  if (pid_ > 0)
+    (void)WriteControl(std::string(kCgroupRoot) + controller_ + "/cgroup.procs",
+                       std::to_string(pid_));
   std::string stat = stat_file.empty() ? std::string() : ReadFile(dir_ + "/" + stat_file);
   std::replace(stat.begin(), stat.end(), '\n', ' ');
   for (int attempt = 0; attempt < 50 && ::rmdir(dir_.c_str()) != 0 && errno == EBUSY; ++attempt) {
@@ -344,7 +352,8 @@ std::string CgroupThrottle::Release(const std::string& stat_file) {
 
 std::vector<std::pair<std::string, std::string>> CpuQuota(int percent) {
   constexpr int kPeriodUs = 100000;
-  return {{"cpu.cfs_period_us", std::to_string(kPeriodUs)}, {"cpu.cfs_quota_us", std::to_string(kPeriodUs * percent / 100)}};
+  return {{"cpu.cfs_period_us", std::to_string(kPeriodUs)},
+          {"cpu.cfs_quota_us", std::to_string(kPeriodUs * percent / 100)}};
 }
 
 std::string BlockDeviceOf(const std::string& path) {
@@ -362,7 +371,8 @@ std::string BlockDeviceOf(const std::string& path) {
   return dev;
 }
 
-std::vector<std::pair<std::string, std::string>> WriteBps(const std::string& device, uint64_t bytes_per_second) {
+std::vector<std::pair<std::string, std::string>> WriteBps(const std::string& device,
+                                                          uint64_t bytes_per_second) {
   return {{"blkio.throttle.write_bps_device", device + " " + std::to_string(bytes_per_second)}};
 }
 

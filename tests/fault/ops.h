@@ -119,7 +119,8 @@ class CgroupThrottle {
 
   // Creates the group, writes each (control file, value) in order, then moves `pid` (every
   // thread) into it.
-  void Apply(pid_t pid, const std::string& node_name, const std::vector<std::pair<std::string, std::string>>& limits);
+  void Apply(pid_t pid, const std::string& node_name,
+             const std::vector<std::pair<std::string, std::string>>& limits);
   // Moves the process back to the root group (if it still runs) and removes the group. Returns
   // the group's `stat_file` (e.g. cpu.stat) read just before, as one line, "" when none.
   std::string Release(const std::string& stat_file = "");
@@ -136,6 +137,7 @@ std::vector<std::pair<std::string, std::string>> CpuQuota(int percent);
 // it cannot be found (then blkio throttling is impossible: not a block device file system).
 std::string BlockDeviceOf(const std::string& path);
 // The blkio controller's limits: writes to `device` ("major:minor") at most `bytes_per_second`.
-std::vector<std::pair<std::string, std::string>> WriteBps(const std::string& device, uint64_t bytes_per_second);
+std::vector<std::pair<std::string, std::string>> WriteBps(const std::string& device,
+                                                          uint64_t bytes_per_second);
 
 }  // namespace claw::fault

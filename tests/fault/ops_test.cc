@@ -38,7 +38,8 @@ constexpr double kMaxWriteGapMs = 2000;
 
 // S04: each node in turn (from a seeded start) gets SIGTERM, must exit 0 within 10 s, stays down
 // `down`, restarts, and the cluster must serve on every shard again before the next one.
-Result RollingRestart(uint64_t seed, int rolls, std::chrono::milliseconds down, std::chrono::milliseconds settle) {
+Result RollingRestart(uint64_t seed, int rolls, std::chrono::milliseconds down,
+                      std::chrono::milliseconds settle) {
   Scenario s({.name = "S04-rolling-restart", .seed = seed});
   REQUIRE(s.StartCluster());
   s.StartWorkload();
@@ -54,14 +55,18 @@ Result RollingRestart(uint64_t seed, int rolls, std::chrono::milliseconds down, 
       const StopResult st = Terminate(s, node, kStopBound);
       stop_ms.push_back(st.ms);
       std::cout << "  S04 " << NodeName(node) << ": SIGTERM -> "
-                << (st.status ? "exit status " + std::to_string(*st.status) : std::string("still running, killed"))
+                << (st.status ? "exit status " + std::to_string(*st.status)
+                              : std::string("still running, killed"))
                 << " after " << Ms(st.ms) << "\n";
       s.Check(st.status.has_value(), NodeName(node) + " did not exit within 10 s of SIGTERM");
-      s.Check(st.status.value_or(0) == 0,
-              NodeName(node) + " exited with status " + std::to_string(st.status.value_or(0)) + " after SIGTERM, not 0");
+      s.Check(st.status.value_or(0) == 0, NodeName(node) + " exited with status " +
+                                              std::to_string(st.status.value_or(0)) +
+                                              " after SIGTERM, not 0");
       s.Sleep(down);
       s.Restart(node);
-      s.Check(s.WaitHealthy(20s), "the cluster did not serve on every shard within 20 s of restarting " + NodeName(node));
+      s.Check(
+          s.WaitHealthy(20s),
+          "the cluster did not serve on every shard within 20 s of restarting " + NodeName(node));
       s.Sleep(settle);
     }
   }
@@ -76,18 +81,26 @@ Result RollingRestart(uint64_t seed, int rolls, std::chrono::milliseconds down, 
     gap_text += " shard " + std::to_string(shard) + "=" + Ms(ms);
   }
   uint64_t term_steps = 0;
-  for (const auto& [shard, term] : terms_after) term_steps += term - std::min(term, terms_before.count(shard) ? terms_before.at(shard) : term);
-  const double failed_pct = c.ops == 0 ? 100.0 : 100.0 * static_cast<double>(c.errors + c.unknown) / static_cast<double>(c.ops);
+  for (const auto& [shard, term] : terms_after) {
+    const auto before = terms_before.find(shard);
+    term_steps += before == terms_before.end() ? 0 : term - std::min(term, before->second);
+  }
+  const double failed_pct =
+      c.ops == 0 ? 100.0
+                 : 100.0 * static_cast<double>(c.errors + c.unknown) / static_cast<double>(c.ops);
   std::cout << "  S04 during the restarts: " << c.Summary() << "; failed " << failed_pct << " %\n"
             << "  S04 longest stretch without a served write per shard:" << gap_text << "\n"
             << "  S04 graceful stops: max " << Ms(*std::max_element(stop_ms.begin(), stop_ms.end()))
-            << "; terms advanced by " << term_steps << " over " << terms_after.size() << " shards\n";
+            << "; terms advanced by " << term_steps << " over " << terms_after.size()
+            << " shards\n";
   s.Note("during the restarts: " + c.Summary());
-  s.Check(failed_pct <= kMaxFailedPercent, "rolling restart: " + std::to_string(failed_pct) +
-                                               " % of operations failed or had an unknown outcome (bound " +
-                                               std::to_string(kMaxFailedPercent) + " %): " + c.Summary());
-  s.Check(worst_gap <= kMaxWriteGapMs, "rolling restart: a shard served no write for " + Ms(worst_gap) +
-                                           " (bound " + Ms(kMaxWriteGapMs) + "):" + gap_text);
+  s.Check(failed_pct <= kMaxFailedPercent,
+          "rolling restart: " + std::to_string(failed_pct) +
+              " % of operations failed or had an unknown outcome (bound " +
+              std::to_string(kMaxFailedPercent) + " %): " + c.Summary());
+  s.Check(worst_gap <= kMaxWriteGapMs, "rolling restart: a shard served no write for " +
+                                           Ms(worst_gap) + " (bound " + Ms(kMaxWriteGapMs) +
+                                           "):" + gap_text);
   return s.Finish();
 }
 
@@ -120,9 +133,10 @@ ZoneLayout Layout(Zones zones) {
 // zones by design and is left out).
 struct DirectoryLook {
   size_t shards = 0;
-  std::string shared{};          // settled shards (3 voters) with two voters in one zone
-  std::string under{};           // shards with fewer than 3 voters
-  std::vector<uint64_t> moving{};  // shards with 4 or more voters: a move between its promote and remove
+  std::string shared{};  // settled shards (3 voters) with two voters in one zone
+  std::string under{};   // shards with fewer than 3 voters
+  std::vector<uint64_t>
+      moving{};  // shards with 4 or more voters: a move between its promote and remove
 };
 
 DirectoryLook Look(const std::map<uint64_t, std::vector<int>>& dir, const ZoneLayout& l) {
@@ -137,7 +151,8 @@ DirectoryLook Look(const std::map<uint64_t, std::vector<int>>& dir, const ZoneLa
     if (voters.size() != 3) continue;
     std::set<std::string> zones;
     for (int v : voters) zones.insert(l.zone[static_cast<size_t>(v)]);
-    if (zones.size() < voters.size()) out.shared += " shard " + std::to_string(shard) + " (" + list + " )";
+    if (zones.size() < voters.size())
+      out.shared += " shard " + std::to_string(shard) + " (" + list + " )";
   }
   return out;
 }
@@ -147,18 +162,20 @@ enum class MetaShard { kFiveVoters, kAny };
 
 // Waits until the directory holds every data shard with 3 voters in 3 zones (and, with
 // kFiveVoters, the meta shard with 5 voters), unchanged for `quiet`; false after `timeout`.
-bool WaitSpread(Scenario& s, const ZoneLayout& l, std::chrono::milliseconds quiet, std::chrono::milliseconds timeout,
-                MetaShard meta) {
+bool WaitSpread(Scenario& s, const ZoneLayout& l, std::chrono::milliseconds quiet,
+                std::chrono::milliseconds timeout, MetaShard meta) {
   const bool meta_settled = meta == MetaShard::kFiveVoters;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::map<uint64_t, std::vector<int>> last;
   auto since = std::chrono::steady_clock::now();
   while (std::chrono::steady_clock::now() < deadline) {
     auto dir = DirectoryVoters(s);
-    bool spread = dir.has_value() && (!meta_settled || (dir->contains(1) && dir->at(1).size() == 5));
+    bool spread =
+        dir.has_value() && (!meta_settled || (dir->contains(1) && dir->at(1).size() == 5));
     if (dir) {
       const DirectoryLook look = Look(*dir, l);
-      spread = spread && look.shards > 0 && look.shared.empty() && look.under.empty() && look.moving.empty();
+      spread = spread && look.shards > 0 && look.shared.empty() && look.under.empty() &&
+               look.moving.empty();
     }
     if (!spread || !dir || *dir != last) {
       if (dir) last = *dir;
@@ -186,15 +203,18 @@ Result ZoneLoss(uint64_t seed, std::chrono::milliseconds loss, Zones zones) {
               .clients = 6});
   const ZoneLayout l = Layout(zones);
   for (int i = 0; i < 6; ++i) {
-    s.cluster().SetFlags(i, {"--zone", l.zone[static_cast<size_t>(i)], "--rack", l.rack[static_cast<size_t>(i)],
-                             "--placement-heartbeat-interval-ms", "100"});
+    s.cluster().SetFlags(
+        i, {"--zone", l.zone[static_cast<size_t>(i)], "--rack", l.rack[static_cast<size_t>(i)],
+            "--placement-heartbeat-interval-ms", "100"});
   }
   REQUIRE(s.StartCluster());
   const auto spread_start = std::chrono::steady_clock::now();
   const bool spread = WaitSpread(s, l, 2s, aligned ? 20s : 90s, MetaShard::kFiveVoters);
   const double spread_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - spread_start).count();
-  s.Note("placement at rest, one voter per zone: " + std::string(spread ? "yes" : "NO") + " after " + Ms(spread_ms));
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - spread_start)
+          .count();
+  s.Note("placement at rest, one voter per zone: " + std::string(spread ? "yes" : "NO") +
+         " after " + Ms(spread_ms));
   std::cout << "  S20 placement at rest with one voter per zone after " << Ms(spread_ms) << "\n";
   REQUIRE(spread);
 
@@ -226,7 +246,8 @@ Result ZoneLoss(uint64_t seed, std::chrono::milliseconds loss, Zones zones) {
   // The placement service moves replicas under load (balance); the zone goes when no move is
   // half done (a shard with 4 voters, two in one zone, would lose its quorum with that zone).
   const bool quiet = WaitSpread(s, l, 300ms, 10s, MetaShard::kAny);
-  s.Note("no move in flight before the kill: " + std::string(quiet ? "yes" : "NO (killing anyway)"));
+  s.Note("no move in flight before the kill: " +
+         std::string(quiet ? "yes" : "NO (killing anyway)"));
   const int zone = static_cast<int>(s.rng()() % 3);
   const std::string zone_name = "z" + std::to_string(zone + 1);
   std::vector<int> victims;
@@ -239,7 +260,8 @@ Result ZoneLoss(uint64_t seed, std::chrono::milliseconds loss, Zones zones) {
   poll_for(loss);
   const int64_t restarted = Us(s);
   for (int v : victims) s.Restart(v);
-  s.Check(s.WaitHealthy(30s), "the cluster did not serve on every shard within 30 s of the zone's return");
+  s.Check(s.WaitHealthy(30s),
+          "the cluster did not serve on every shard within 30 s of the zone's return");
   poll_for(2s);
   // After the return the placement service may move replicas back (balance): settled again
   // within 20 s, one voter per zone.
@@ -255,24 +277,29 @@ Result ZoneLoss(uint64_t seed, std::chrono::milliseconds loss, Zones zones) {
   const OutcomeCounts c = CountOutcomes(s, killed, restarted);
   std::string moved_text;
   for (uint64_t m : moved) moved_text += " " + std::to_string(m);
-  std::cout << "  S20 zone " << zone_name << " (" << NodeName(victims[0]) << ", " << NodeName(victims[1])
-            << ") lost for " << Ms(static_cast<double>(loss.count())) << (quiet ? "" : " (killed during a move)")
-            << ": " << c.Summary() << "\n"
-            << "  S20 longest stretch without a served write per shard during the loss:" << gap_text << "\n"
-            << "  S20 directory: " << answered << " of " << polls << " looks answered; " << moving_looks
-            << " saw a move between promote and remove (shards" << (moved_text.empty() ? " none" : moved_text)
-            << ")" << (shared.empty() ? "" : "; SHARED ZONE " + shared)
-            << (under.empty() ? "" : "; UNDER-REPLICATED " + under) << "; settled after the return: "
-            << (settled ? "yes" : "NO") << "\n";
+  std::cout << "  S20 zone " << zone_name << " (" << NodeName(victims[0]) << ", "
+            << NodeName(victims[1]) << ") lost for " << Ms(static_cast<double>(loss.count()))
+            << (quiet ? "" : " (killed during a move)") << ": " << c.Summary() << "\n"
+            << "  S20 longest stretch without a served write per shard during the loss:" << gap_text
+            << "\n"
+            << "  S20 directory: " << answered << " of " << polls << " looks answered; "
+            << moving_looks << " saw a move between promote and remove (shards"
+            << (moved_text.empty() ? " none" : moved_text) << ")"
+            << (shared.empty() ? "" : "; SHARED ZONE " + shared)
+            << (under.empty() ? "" : "; UNDER-REPLICATED " + under)
+            << "; settled after the return: " << (settled ? "yes" : "NO") << "\n";
   // Writes on every shard resume within an election after the kill: the lost zone held at most
   // one voter of each shard. (1 s node death + 0.5-1 s election with FastFlags, plus slack for
   // this shared 2-core machine.)
-  s.Check(worst <= 5000, "zone loss: a shard served no write for " + Ms(worst) + " (bound 5000 ms):" + gap_text);
+  s.Check(worst <= 5000,
+          "zone loss: a shard served no write for " + Ms(worst) + " (bound 5000 ms):" + gap_text);
   s.Check(shared.empty(), "a settled data shard had two voters in one zone:" + shared);
   s.Check(under.empty(), "a data shard had fewer than 3 voters in the directory:" + under);
   s.Check(answered > polls / 2, "the directory answered only " + std::to_string(answered) + " of " +
                                     std::to_string(polls) + " looks");
-  s.Check(settled, "after the zone returned, the directory did not settle with one voter per zone within 20 s");
+  s.Check(
+      settled,
+      "after the zone returned, the directory did not settle with one voter per zone within 20 s");
   return s.Finish();
 }
 
@@ -286,12 +313,15 @@ TEST_CASE("S04 rolling restart: two rolls with 10 s spacing over more seeds", "[
   for (uint64_t seed = 2; seed <= 3; ++seed) CHECK(RollingRestart(Seed(seed), 2, 2s, 8s).passed);
 }
 
-TEST_CASE("S20 zone loss: both nodes of one of 3 zones killed, every shard keeps its quorum", "[fault]") {
+TEST_CASE("S20 zone loss: both nodes of one of 3 zones killed, every shard keeps its quorum",
+          "[fault]") {
   CHECK(ZoneLoss(Seed(1), 4s, Zones::kAlignedWithBootstrap).passed);
 }
 
-TEST_CASE("S20 zone loss: more seeds with 20 s losses; zones the placement service spreads", "[fault][slow]") {
-  for (uint64_t seed = 2; seed <= 3; ++seed) CHECK(ZoneLoss(Seed(seed), 20s, Zones::kAlignedWithBootstrap).passed);
+TEST_CASE("S20 zone loss: more seeds with 20 s losses; zones the placement service spreads",
+          "[fault][slow]") {
+  for (uint64_t seed = 2; seed <= 3; ++seed)
+    CHECK(ZoneLoss(Seed(seed), 20s, Zones::kAlignedWithBootstrap).passed);
   CHECK(ZoneLoss(Seed(4), 10s, Zones::kByPairs).passed);
 }
 

@@ -16,8 +16,8 @@
 #include <thread>
 #include <vector>
 
-#include <catch2/catch.hpp>
 #include <grpcpp/grpcpp.h>
+#include <catch2/catch.hpp>
 
 #include "claw/v1/kv.grpc.pb.h"
 #include "client/client.h"
@@ -76,7 +76,8 @@ Indexes ReadIndexes(Scenario& s, int follower) {
 std::vector<std::string> Incoming(Scenario& s, int node) {
   std::vector<std::string> out;
   std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(s.cluster().data_dir(node) + "/snapshots", ec)) {
+  for (const auto& e :
+       std::filesystem::directory_iterator(s.cluster().data_dir(node) + "/snapshots", ec)) {
     const std::string name = e.path().filename().string();
     if (name.starts_with("in-")) out.push_back(name);
   }
@@ -96,7 +97,8 @@ std::optional<std::string> StaleReadAt(Scenario& s, int node, const std::string&
 
 Result LaggingFollower(uint64_t seed, KillDuringSnapshot kill) {
   const bool killing = kill == KillDuringSnapshot::kYes;
-  Scenario s({.name = killing ? "S10-snapshot-follower-killed-while-receiving" : "S10-lagging-follower-snapshot",
+  Scenario s({.name = killing ? "S10-snapshot-follower-killed-while-receiving"
+                              : "S10-lagging-follower-snapshot",
               .seed = seed});
   for (int i = 0; i < s.cluster().size(); ++i) {
     // Few appends in flight per follower: nftables drops packets but the peer's TCP connection
@@ -120,7 +122,8 @@ Result LaggingFollower(uint64_t seed, KillDuringSnapshot kill) {
   s.Warmup(2s);
   std::vector<uint64_t> log_from;
   for (int i = 0; i < s.cluster().size(); ++i) log_from.push_back(LogSize(s, i));
-  const double received_before = MetricValue(s, victim, "clawd_snapshot_received_total").value_or(-1);
+  const double received_before =
+      MetricValue(s, victim, "clawd_snapshot_received_total").value_or(-1);
   s.Isolate({victim});
   const auto cut = Clock::now();
 
@@ -129,7 +132,8 @@ Result LaggingFollower(uint64_t seed, KillDuringSnapshot kill) {
   // applied entries, so its first index is then past the follower's log. The leaders also log
   // the export of a snapshot for the follower.
   std::vector<std::string> prefixes;
-  for (unsigned char first : {0x28, 0x68, 0xa8, 0xe8}) prefixes.push_back(std::string(1, static_cast<char>(first)) + "s10/");
+  for (unsigned char first : {0x28, 0x68, 0xa8, 0xe8})
+    prefixes.push_back(std::string(1, static_cast<char>(first)) + "s10/");
   Filler filler(s, prefixes, killing ? 1024 : 256);
   std::set<uint64_t> data_shards;
   for (const auto& [shard, leader] : s.Leaders()) data_shards.insert(shard);
@@ -145,30 +149,39 @@ Result LaggingFollower(uint64_t seed, KillDuringSnapshot kill) {
       const uint64_t last = idx.follower_last[shard];
       bool exported = false;
       for (int i = 0; i < s.cluster().size(); ++i) {
-        exported = exported || (i != victim && LogCount(s, i, "shard " + std::to_string(shard) + ": exported a snapshot",
-                                                         log_from[static_cast<size_t>(i)]) > 0);
+        exported =
+            exported || (i != victim &&
+                         LogCount(s, i, "shard " + std::to_string(shard) + ": exported a snapshot",
+                                  log_from[static_cast<size_t>(i)]) > 0);
       }
       if (applied < last + 2 * kKeep + 20 || !exported) {
-        pending += " shard " + std::to_string(shard) + " (leader applied " + std::to_string(applied) + ", " + name +
-                   "'s last " + std::to_string(last) + (exported ? "" : ", no export yet") + ")";
+        pending += " shard " + std::to_string(shard) + " (leader applied " +
+                   std::to_string(applied) + ", " + name + "'s last " + std::to_string(last) +
+                   (exported ? "" : ", no export yet") + ")";
       }
     }
     compacted = pending.empty();
   }
   const double fill_ms = std::chrono::duration<double, std::milli>(Clock::now() - cut).count();
   filler.Stop();
-  s.Note("leaders compacted past " + name + " on every data shard: " + (compacted ? "yes" : "NO:" + pending) +
-         " after " + Ms(fill_ms) + ", " + std::to_string(filler.acked()) + " filler writes");
-  std::cout << "  S10 " << name << " cut off; leaders compacted past it after " << Ms(fill_ms) << " ("
-            << filler.acked() << " filler writes)" << (compacted ? "" : "; NOT on:" + pending) << "\n";
-  s.Check(compacted, "the leaders did not compact past the cut-off follower within 30 s:" + pending);
+  s.Note("leaders compacted past " + name +
+         " on every data shard: " + (compacted ? "yes" : "NO:" + pending) + " after " +
+         Ms(fill_ms) + ", " + std::to_string(filler.acked()) + " filler writes");
+  std::cout << "  S10 " << name << " cut off; leaders compacted past it after " << Ms(fill_ms)
+            << " (" << filler.acked() << " filler writes)"
+            << (compacted ? "" : "; NOT on:" + pending) << "\n";
+  s.Check(compacted,
+          "the leaders did not compact past the cut-off follower within 30 s:" + pending);
   const auto last_acked = filler.LastAcked();
   const Indexes at_heal = ReadIndexes(s, victim);
   std::string heal_text;
   for (uint64_t shard : data_shards) {
-    auto get = [shard](const std::map<uint64_t, uint64_t>& m) { return m.contains(shard) ? m.at(shard) : 0; };
-    heal_text += " shard " + std::to_string(shard) + ": leader commit " + std::to_string(get(at_heal.leader_commit)) +
-                 ", " + name + " last " + std::to_string(get(at_heal.follower_last)) + ";";
+    auto get = [shard](const std::map<uint64_t, uint64_t>& m) {
+      return m.contains(shard) ? m.at(shard) : 0;
+    };
+    heal_text += " shard " + std::to_string(shard) + ": leader commit " +
+                 std::to_string(get(at_heal.leader_commit)) + ", " + name + " last " +
+                 std::to_string(get(at_heal.follower_last)) + ";";
   }
   s.Note("at the heal:" + heal_text);
   std::cout << "  S10 at the heal:" << heal_text << "\n";
@@ -182,7 +195,8 @@ Result LaggingFollower(uint64_t seed, KillDuringSnapshot kill) {
       incoming = Incoming(s, victim);
       if (incoming.empty()) std::this_thread::sleep_for(5ms);
     }
-    s.Check(!incoming.empty(), "no snapshot started streaming into " + name + " within 15 s of the heal");
+    s.Check(!incoming.empty(),
+            "no snapshot started streaming into " + name + " within 15 s of the heal");
     if (!incoming.empty()) {
       s.Kill(victim);
       const double at = std::chrono::duration<double, std::milli>(Clock::now() - healed).count();
@@ -202,16 +216,21 @@ Result LaggingFollower(uint64_t seed, KillDuringSnapshot kill) {
     const Indexes now = ReadIndexes(s, victim);
     behind.clear();
     for (uint64_t shard : data_shards) {
-      const uint64_t want = at_heal.leader_commit.contains(shard) ? at_heal.leader_commit.at(shard) : 0;
-      const uint64_t got = now.follower_applied.contains(shard) ? now.follower_applied.at(shard) : 0;
+      const uint64_t want =
+          at_heal.leader_commit.contains(shard) ? at_heal.leader_commit.at(shard) : 0;
+      const uint64_t got =
+          now.follower_applied.contains(shard) ? now.follower_applied.at(shard) : 0;
       if (want == 0 || got < want) {
-        behind += " shard " + std::to_string(shard) + " (applied " + std::to_string(got) + " of " + std::to_string(want) + ")";
+        behind += " shard " + std::to_string(shard) + " (applied " + std::to_string(got) + " of " +
+                  std::to_string(want) + ")";
       }
     }
     caught_up = behind.empty();
   }
-  const double catch_up_ms = std::chrono::duration<double, std::milli>(Clock::now() - healed).count();
-  s.Note(name + " caught up: " + (caught_up ? "yes" : "NO:" + behind) + " after " + Ms(catch_up_ms));
+  const double catch_up_ms =
+      std::chrono::duration<double, std::milli>(Clock::now() - healed).count();
+  s.Note(name + " caught up: " + (caught_up ? "yes" : "NO:" + behind) + " after " +
+         Ms(catch_up_ms));
   s.Check(caught_up, name + " did not catch up within 40 s of the heal:" + behind);
 
   // By snapshot: its log says so for every data shard, and the metric counts them (since its
@@ -223,26 +242,29 @@ Result LaggingFollower(uint64_t seed, KillDuringSnapshot kill) {
     installed = 0;
     missing.clear();
     for (uint64_t shard : data_shards) {
-      const size_t n = LogCount(s, victim, "shard " + std::to_string(shard) + ": installed snapshot",
-                                log_from[static_cast<size_t>(victim)]);
+      const size_t n =
+          LogCount(s, victim, "shard " + std::to_string(shard) + ": installed snapshot",
+                   log_from[static_cast<size_t>(victim)]);
       installed += n;
       if (n == 0) missing += " " + std::to_string(shard);
     }
     if (!missing.empty()) std::this_thread::sleep_for(100ms);
   }
   const double received = MetricValue(s, victim, "clawd_snapshot_received_total").value_or(-1);
-  std::cout << "  S10 " << name << " caught up " << Ms(catch_up_ms) << " after the heal; installed " << installed
-            << " snapshots; clawd_snapshot_received_total " << received_before << " -> " << received
-            << (killing ? " (restarted: counts since the restart)" : "") << "\n";
+  std::cout << "  S10 " << name << " caught up " << Ms(catch_up_ms) << " after the heal; installed "
+            << installed << " snapshots; clawd_snapshot_received_total " << received_before
+            << " -> " << received << (killing ? " (restarted: counts since the restart)" : "")
+            << "\n";
   s.Check(missing.empty(), name + " installed no snapshot of data shards" + missing + " (its log)");
   s.Check(received >= (killing ? 1 : received_before + static_cast<double>(data_shards.size())),
-          "clawd_snapshot_received_total on " + name + " went from " + std::to_string(received_before) + " to " +
-              std::to_string(received));
+          "clawd_snapshot_received_total on " + name + " went from " +
+              std::to_string(received_before) + " to " + std::to_string(received));
   // Serves what was written while it was away: STALE reads at the follower itself.
   for (const auto& [prefix, key] : last_acked) {
     const auto got = StaleReadAt(s, victim, key);
     s.Check(got.has_value() && *got == filler.Value(key),
-            "a STALE read of " + key + " at " + name + " after the catch-up: " + (got ? "another value" : "not found or failed"));
+            "a STALE read of " + key + " at " + name +
+                " after the catch-up: " + (got ? "another value" : "not found or failed"));
   }
   s.Check(last_acked.size() == prefixes.size(), "some filler writer had no acknowledged write");
   return s.Finish();
@@ -250,11 +272,13 @@ Result LaggingFollower(uint64_t seed, KillDuringSnapshot kill) {
 
 }  // namespace
 
-TEST_CASE("S10 lagging follower caught up by snapshot after the leaders compacted past it", "[fault]") {
+TEST_CASE("S10 lagging follower caught up by snapshot after the leaders compacted past it",
+          "[fault]") {
   CHECK(LaggingFollower(Seed(1), KillDuringSnapshot::kNo).passed);
 }
 
-TEST_CASE("S10 follower killed -9 while a snapshot streams into it, restarted, catches up", "[fault]") {
+TEST_CASE("S10 follower killed -9 while a snapshot streams into it, restarted, catches up",
+          "[fault]") {
   CHECK(LaggingFollower(Seed(1), KillDuringSnapshot::kYes).passed);
 }
 
