@@ -106,6 +106,11 @@ struct StorageConfig {
   // LZ4 on upper levels and ZSTD bottommost; false stores everything uncompressed (more disk,
   // less CPU). Default true.
   bool compression = true;
+  // Writes wait (new client writes get NO_SPACE, leaders hand off) while the data directory's
+  // file system has less free space than this: RocksDB cannot recover in-process from a WAL
+  // write that hit ENOSPC, so clawd stops before the disk is really full. 0 = no check (a full
+  // disk then stops the node). Default 128 MiB; 0..1 TiB.
+  uint64_t min_free_bytes = 128 * kMiB;
   bool operator==(const StorageConfig&) const = default;
 };
 

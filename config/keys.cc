@@ -104,6 +104,9 @@ const KeySpec kKeys[] = {
    CLAW_FIELD(storage.wal_bytes_per_sync)},
   {"storage.compression", K::kBool, 0, 0, "LZ4 upper levels, ZSTD bottommost.",
    CLAW_FIELD(storage.compression)},
+  {"storage.min_free_bytes", K::kBytes, 0, kTiB,
+   "Writes wait while the data disk has less free space; 0 = no check.",
+   CLAW_FIELD(storage.min_free_bytes)},
 
   {"limits.max_key_bytes", K::kBytes, 1, 64 * kKiB, "Largest key.",
    CLAW_FIELD(limits.max_key_bytes)},

@@ -70,7 +70,16 @@ void Replica::State::HandleVoteRequest(const Message& m, const VoteRequest& req)
   const bool can_vote = vote == m.from || (vote.IsZero() && leader.IsZero()) ||
                         (req.kind == ElectionKind::kPreVote && m.term > term);
   // Thesis §3.6.1: grant only to a candidate whose log is at least as up-to-date as ours.
-  if (can_vote && log.IsUpToDate(req.last_index, req.last_term)) {
+#ifdef CLAW_BREAK_SKIP_VOTE_LOG_CHECK
+  // POSITIVE CONTROL, never in clawd: only tests/fault's clawd_broken_vote_log_check defines it.
+  // Grants without comparing the candidate's last log term and index with ours (the election
+  // restriction), so a lagging replica can win and lose committed entries; the fault suite must
+  // catch the lost writes (tests/fault/README.md).
+  const bool up_to_date = true;
+#else
+  const bool up_to_date = log.IsUpToDate(req.last_index, req.last_term);
+#endif
+  if (can_vote && up_to_date) {
     if (req.kind == ElectionKind::kVote) {
       election_elapsed = 0;
       vote = m.from;

@@ -53,6 +53,8 @@ struct Group {
   // A brand-new group's preferred leader campaigns at this worker tick (0 = no), once the peer
   // streams had time to open, so that the first leaders spread over the nodes as bootstrap chose.
   uint64_t campaign_at_tick = 0;
+  // The replica leadership was last handed to because this node's disk is full (logs it once).
+  uint64_t space_handoff_to = 0;
   // Applies of this group sit in the worker's unwritten apply batch: the state machine's applied
   // index is ahead of what reads would see, so reads wait for the batch.
   bool apply_pending = false;

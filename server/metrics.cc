@@ -215,6 +215,11 @@ struct Metrics::Families {
                             .Name("clawd_disk_free_bytes")
                             .Help("Bytes available to clawd on the file system holding the data directory.")
                             .Register(r)),
+        disk_full(BuildGauge()
+                      .Name("clawd_disk_full")
+                      .Help("1 while a write of the node waits for disk space (Raft log or applied entries; its "
+                            "leaders hand off and new writes get NO_SPACE), else 0.")
+                      .Register(r)),
         placement_operators(BuildCounter()
                                 .Name("clawd_placement_operators_total")
                                 .Help("Placement operators on the meta leader, by type and outcome (started, "
@@ -307,6 +312,7 @@ struct Metrics::Families {
   Family<Gauge>& rocksdb_block_cache_hit_ratio;
   Family<Gauge>& disk_total_bytes;
   Family<Gauge>& disk_free_bytes;
+  Family<Gauge>& disk_full;
   Family<Counter>& placement_operators;
   Family<Gauge>& placement_operators_running;
   Family<Gauge>& placement_shards_needing_repair;
@@ -421,6 +427,7 @@ Metrics::Metrics()
       rocksdb_block_cache_hit_ratio(f_->rocksdb_block_cache_hit_ratio.Add({})),
       disk_total_bytes(f_->disk_total_bytes.Add({})),
       disk_free_bytes(f_->disk_free_bytes.Add({})),
+      disk_full(f_->disk_full.Add({})),
       placement_operators_running(f_->placement_operators_running.Add({})),
       placement_shards_needing_repair(f_->placement_shards_needing_repair.Add({})),
       meta_leader(f_->meta_leader.Add({})),

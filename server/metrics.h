@@ -117,6 +117,7 @@ class Metrics {
   prometheus::Gauge& rocksdb_block_cache_hit_ratio;
   prometheus::Gauge& disk_total_bytes;
   prometheus::Gauge& disk_free_bytes;
+  prometheus::Gauge& disk_full;
 
   // --- Placement (PlacementService on the meta leader). type: add_replica, remove_replica,
   // move_replica, transfer_leader, split; outcome: started, succeeded, timed_out, abandoned.

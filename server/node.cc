@@ -69,6 +69,21 @@ storage::StorageOptions StorageOptionsFrom(const config::Config& c) {
   o.bytes_per_sync = c.storage.bytes_per_sync;
   o.wal_bytes_per_sync = c.storage.wal_bytes_per_sync;
   o.compression = c.storage.compression;
+  o.min_free_bytes = c.storage.min_free_bytes;
+  // RocksDB's diagnostics go to clawd's log (storage/options.h says why there is no LOG file):
+  // its warnings and errors always, its chatty info lines (flushes, compactions, the options
+  // dump at open) only at log level debug.
+  o.info_log = [](storage::StorageOptions::LogLevel level, std::string_view message) {
+    while (!message.empty() && message.back() == '\n') message.remove_suffix(1);
+    switch (level) {
+      case storage::StorageOptions::LogLevel::kDebug:
+      case storage::StorageOptions::LogLevel::kInfo: spdlog::debug("rocksdb: {}", message); return;
+      case storage::StorageOptions::LogLevel::kWarn: spdlog::warn("rocksdb: {}", message); return;
+      case storage::StorageOptions::LogLevel::kError: spdlog::error("rocksdb: {}", message); return;
+    }
+  };
+  o.info_log_level = spdlog::should_log(spdlog::level::debug) ? storage::StorageOptions::LogLevel::kInfo
+                                                               : storage::StorageOptions::LogLevel::kWarn;
   return o;
 }
 
@@ -244,6 +259,7 @@ void Node::Parts::Collect(Metrics& m) const {
   m.rocksdb_memtable_bytes.Set(static_cast<double>(e.memtable_bytes));
   m.rocksdb_pending_compaction_bytes.Set(static_cast<double>(e.pending_compaction_bytes));
   m.rocksdb_write_stopped.Set(e.write_stopped ? 1 : 0);
+  m.disk_full.Set(store->NoSpace() ? 1 : 0);
   m.rocksdb_delayed_write_rate.Set(static_cast<double>(e.delayed_write_rate));
   Metrics::AdvanceTo(m.rocksdb_write_stall_seconds, static_cast<double>(e.stall_micros) / 1e6);
   Metrics::AdvanceTo(m.rocksdb_block_cache_hits, static_cast<double>(e.block_cache_hits));

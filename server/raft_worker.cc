@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -359,6 +360,18 @@ void RaftWorker::HandleProposal(ProposalRequest& p) {
       return;
     }
   }
+  if (store_->NoSpace()) {
+    // Nothing new is proposed here while this node cannot write: the write fails definitely and
+    // leadership moves to a replica on a node with space, where a retry can succeed.
+    store_->metrics_->proposals_failed.Increment();
+    p.done(std::unexpected(MakeError(
+        RpcCode::kResourceExhausted, v1::Error::NO_SPACE,
+        "node " + std::to_string(store_->options_.node_id) +
+            "'s disk is full; the write was not proposed. Leadership of shard " + std::to_string(g->id) +
+            " is moving to a node with space; free space in this node's data directory")));
+    HandOffForSpace(g);
+    return;
+  }
   p.command.set_ts(store_->clock_->Now().value());
   std::string data = p.command.SerializeAsString();
   if (data.size() > store_->options_.max_command_bytes) {
@@ -485,7 +498,10 @@ void RaftWorker::Tick(Clock::time_point now) {
   // node, which takes node_dead_after_ms anyway. At 10,000 shards per node, touching every group
   // every tick was most of an idle node's CPU (cache misses, not work).
   // Returns whether the group stays in the awake set.
+  // A node whose disk is full hands its leaderships away (checked on sweeps).
+  const bool no_space = ticks_ % 5 == 0 && store_->NoSpace();
   auto visit = [&](Group* g) {
+    if (no_space && g->IsLeader()) HandOffForSpace(g);
     if (!g->proposals.empty() || !g->reads.empty()) ExpireDeadlines(g, now);
     if (!g->transfers.empty()) CheckTransfers(g, now);
     if (g->campaign_at_tick != 0 && ticks_ >= g->campaign_at_tick) {
@@ -600,6 +616,11 @@ void RaftWorker::OnLeadershipLost(Group* g) {
 }
 
 void RaftWorker::ProcessReadies() {
+  // An apply batch the disk had no room for is written first; nothing else moves until it is.
+  if (!round_.groups.empty()) {
+    FlushApplies();
+    if (!round_.groups.empty()) return;
+  }
   // A round may release held replies (OnPersisted, OnApplied) that make new Readies: loop a few
   // times, then leave the rest for the next round.
   for (int pass = 0; pass < 4 && !dirty_.empty(); ++pass) {
@@ -615,6 +636,7 @@ void RaftWorker::ProcessReadies() {
     for (Group* g : current) {
       if (g->replica->HasReady()) dirty_.insert(g);
     }
+    if (!round_.groups.empty()) return;  // out of space: see WriteApplies
   }
 }
 
@@ -843,14 +865,48 @@ void RaftWorker::OpenSplitShard(const v1::ShardDescriptor& desc, bool campaign) 
   AddGroup(std::move(*g));
 }
 
+bool RaftWorker::WriteApplies() {
+  auto w = store_->engine_->Write(round_.batch, storage::Durability::kNoSync, storage::Engine::Headroom::kApply);
+  if (!w) {
+    if (w.error().code != storage::StorageErrorCode::kNoSpace) {
+      SPDLOG_CRITICAL("applying committed entries failed: {}", w.error().message);
+      std::abort();
+    }
+    // Out of space even for applies (they may use most of storage.min_free_bytes, so the log
+    // writer stopped before): nothing of the batch was written. Keep it and try again on a
+    // later loop of this worker; until then no Ready is handled here (ProcessReadies), so
+    // nothing is answered or sent for these groups, and leaders here lose their leadership to
+    // replicas on nodes with space. The loop keeps running: proposals get NO_SPACE at once.
+    const Clock::time_point now = Clock::now();
+    if (waiting_since_ == Clock::time_point{}) {
+      waiting_since_ = now;
+      waiting_for_space_.store(true, std::memory_order_relaxed);
+      SPDLOG_ERROR("disk full: applying committed entries waits for space in the data directory "
+                   "(free space there; nothing is lost): {}",
+                   w.error().message);
+    }
+    // When RocksDB itself hit ENOSPC it refuses writes until resumed (as the log writer does;
+    // a no-op without a background error). Not more often than every 200 ms: it may flush.
+    if (now - last_resume_ >= std::chrono::milliseconds(200)) {
+      last_resume_ = now;
+      store_->engine_->db()->Resume().PermitUncheckedError();
+    }
+    return false;
+  }
+  if (waiting_since_ != Clock::time_point{}) {
+    waiting_for_space_.store(false, std::memory_order_relaxed);
+    SPDLOG_WARN("disk space is back: applying resumed after {} ms",
+                std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - waiting_since_).count());
+    waiting_since_ = {};
+  }
+  return true;
+}
+
 void RaftWorker::FlushApplies() {
   if (round_.groups.empty()) return;
   // One write (no fsync) for every shard applied in this pass: data, dedup records and applied
   // indexes together.
-  if (auto w = store_->engine_->Write(round_.batch, storage::Durability::kNoSync); !w) {
-    SPDLOG_CRITICAL("applying committed entries failed: {}", w.error().message);
-    std::abort();
-  }
+  if (!WriteApplies()) return;  // kept in round_; retried by the next ProcessReadies
   if (round_.started != Clock::time_point{}) {
     store_->metrics_->apply_duration.Observe(std::chrono::duration<double>(Clock::now() - round_.started).count());
     round_.started = {};
@@ -1310,6 +1366,23 @@ void RaftWorker::TransferLeader(uint64_t shard, uint64_t to_node, Clock::time_po
   }
   g->replica->TransferLeadership(raft::NodeId(target->replica_id()));
   g->transfers.push_back(Group::Transfer{.to = target->replica_id(), .deadline = deadline, .done = std::move(done)});
+  dirty_.insert(g);
+}
+
+void RaftWorker::HandOffForSpace(Group* g) {
+  if (!g->IsLeader()) return;
+  const raft::Status st = g->replica->GetStatus();
+  const raft::PeerStatus* best = nullptr;
+  for (const raft::PeerStatus& peer : st.peers) {
+    if (peer.learner || !peer.recent_active || peer.id == st.id) continue;
+    if (best == nullptr || peer.match > best->match) best = &peer;
+  }
+  if (best == nullptr) return;  // no live voter to take over: writes keep failing with NO_SPACE
+  if (g->space_handoff_to != best->id.value()) {
+    g->space_handoff_to = best->id.value();
+    SPDLOG_INFO("shard {}: disk full here; handing leadership to replica {}", g->id, best->id.value());
+  }
+  g->replica->TransferLeadership(best->id);
   dirty_.insert(g);
 }
 

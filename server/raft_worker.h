@@ -68,6 +68,8 @@ class RaftWorker {
   std::chrono::steady_clock::time_point last_loop() const {
     return std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(last_loop_.load()));
   }
+  // True while the worker's applied entries wait for disk space (its loop keeps running).
+  bool waiting_for_space() const { return waiting_for_space_.load(std::memory_order_relaxed); }
 
   // Worker-thread helpers for Tasks.
   std::vector<Group*> groups();
@@ -101,6 +103,12 @@ class RaftWorker {
   void ServeReads(Group* g);
   // Writes the pass's applies (one batch for all its shards), then answers what they complete.
   void FlushApplies();
+  // Writes round_.batch: true when written; false on a full disk (the batch stays in round_,
+  // waiting_for_space() is set, and ProcessReadies retries it before anything else). Any other
+  // storage error stops the process (fail-stop).
+  bool WriteApplies();
+  // On a node whose disk is full: hands the leadership of `g` to its most up-to-date follower.
+  void HandOffForSpace(Group* g);
   void InstallSnapshot(Group* g, const raft::SnapshotMeta& meta);
   void SendSnapshot(Group* g, uint64_t node, raft::Message m);
   void MaybeCompact(Group* g);
@@ -169,6 +177,9 @@ class RaftWorker {
   mutable std::mutex gauges_mu_;
   Gauges gauges_{};  // guarded by gauges_mu_
   std::atomic<std::chrono::steady_clock::rep> last_loop_{std::chrono::steady_clock::now().time_since_epoch().count()};
+  std::atomic<bool> waiting_for_space_{false};
+  std::chrono::steady_clock::time_point waiting_since_{};  // worker thread: when applies stopped for space
+  std::chrono::steady_clock::time_point last_resume_{};    // worker thread: last DB::Resume while waiting
   std::thread thread_;
 };
 

@@ -331,6 +331,14 @@ std::string Store::Stalled(std::chrono::milliseconds within) const {
   return out;
 }
 
+bool Store::NoSpace() const {
+  if (log_writer_->no_space()) return true;
+  for (const auto& w : workers_) {
+    if (w->waiting_for_space()) return true;
+  }
+  return false;
+}
+
 std::vector<v1::ReplicaStatus> Store::Status(bool leaders_only) {
   std::vector<std::future<std::vector<v1::ReplicaStatus>>> futures;
   for (auto& w : workers_) {

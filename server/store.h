@@ -164,6 +164,10 @@ class Store {
   // Empty when every raft worker ran its loop within `within`, else which did not and for how
   // long (the watchdog and /healthz).
   std::string Stalled(std::chrono::milliseconds within) const;
+  // True while a write of this node waits for disk space: the log writer's (Raft log) or a
+  // worker's (applied entries). Leaders here refuse new writes with NO_SPACE and hand their
+  // leadership to a follower meanwhile (RaftWorker::Tick).
+  bool NoSpace() const;
 
   const StoreOptions& options() const { return options_; }
   uint64_t pending_requests() const { return pending_requests_.load(); }

@@ -1,13 +1,17 @@
 #include "storage/engine.h"
 
 #include <fcntl.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
 #include <rocksdb/cache.h>
+#include <rocksdb/env.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/rate_limiter.h>
 #include <rocksdb/slice_transform.h>
@@ -42,6 +46,62 @@ bool SupportsDirectIo(const std::string& dir, std::string* why) {
 }
 
 namespace {
+
+// Hands RocksDB's log messages to StorageOptions::info_log (see there for why no LOG file).
+class ForwardingLogger final : public rocksdb::Logger {
+ public:
+  using Sink = std::function<void(StorageOptions::LogLevel, std::string_view)>;
+  ForwardingLogger(Sink sink, StorageOptions::LogLevel min)
+      : rocksdb::Logger(ToRocks(min)), sink_(std::move(sink)) {}
+
+  void Logv(const char* format, va_list ap) override { Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap); }
+
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    // HEADER_LEVEL (the options dump at open) sorts above FATAL but is only informative.
+    const StorageOptions::LogLevel mine = FromRocks(level);
+    if (ToRocks(mine) < GetInfoLogLevel()) return;
+    char small[512];
+    va_list again;
+    va_copy(again, ap);
+    const int n = std::vsnprintf(small, sizeof(small), format, ap);
+    if (n < 0) {
+      va_end(again);
+      return;
+    }
+    if (static_cast<size_t>(n) < sizeof(small)) {
+      va_end(again);
+      sink_(mine, std::string_view(small, static_cast<size_t>(n)));
+      return;
+    }
+    std::string big(static_cast<size_t>(n) + 1, '\0');
+    std::vsnprintf(big.data(), big.size(), format, again);
+    va_end(again);
+    big.resize(static_cast<size_t>(n));
+    sink_(mine, big);
+  }
+
+ private:
+  static rocksdb::InfoLogLevel ToRocks(StorageOptions::LogLevel l) {
+    switch (l) {
+      case StorageOptions::LogLevel::kDebug: return rocksdb::InfoLogLevel::DEBUG_LEVEL;
+      case StorageOptions::LogLevel::kInfo: return rocksdb::InfoLogLevel::INFO_LEVEL;
+      case StorageOptions::LogLevel::kWarn: return rocksdb::InfoLogLevel::WARN_LEVEL;
+      case StorageOptions::LogLevel::kError: return rocksdb::InfoLogLevel::ERROR_LEVEL;
+    }
+    return rocksdb::InfoLogLevel::INFO_LEVEL;
+  }
+  static StorageOptions::LogLevel FromRocks(rocksdb::InfoLogLevel l) {
+    switch (l) {
+      case rocksdb::InfoLogLevel::DEBUG_LEVEL: return StorageOptions::LogLevel::kDebug;
+      case rocksdb::InfoLogLevel::WARN_LEVEL: return StorageOptions::LogLevel::kWarn;
+      case rocksdb::InfoLogLevel::ERROR_LEVEL:
+      case rocksdb::InfoLogLevel::FATAL_LEVEL: return StorageOptions::LogLevel::kError;
+      default: return StorageOptions::LogLevel::kInfo;  // INFO, HEADER
+    }
+  }
+
+  Sink sink_;
+};
 
 // The data column family's keys are memcomparable(user key) | 8-byte timestamp: the prefix
 // without the timestamp names one user key, so Bloom filters built on it answer "does any
@@ -105,8 +165,10 @@ std::expected<std::unique_ptr<Engine>, StorageError> Engine::Open(const StorageO
   }
   std::unique_ptr<Engine> engine(new Engine());
   engine->dir_ = o.dir;
+  engine->min_free_bytes_ = o.min_free_bytes;
 
   rocksdb::DBOptions db;
+  if (o.info_log) db.info_log = std::make_shared<ForwardingLogger>(o.info_log, o.info_log_level);
   db.create_if_missing = true;
   db.create_missing_column_families = true;
   db.max_background_jobs = o.max_background_jobs;
@@ -177,10 +239,31 @@ EngineStats Engine::Stats() const {
   return out;
 }
 
-std::expected<void, StorageError> Engine::Write(rocksdb::WriteBatch& batch, Durability durability) {
+std::optional<uint64_t> Engine::FreeBytes() const {
+  struct statvfs fs{};
+  if (::statvfs(dir_.c_str(), &fs) != 0) return std::nullopt;
+  return static_cast<uint64_t>(fs.f_bavail) * static_cast<uint64_t>(fs.f_frsize);
+}
+
+std::expected<void, StorageError> Engine::Write(rocksdb::WriteBatch& batch, Durability durability,
+                                                Headroom headroom) {
+  const uint64_t need = headroom == Headroom::kApply ? min_free_bytes_ / 4 : min_free_bytes_;
+  if (need > 0) {
+    // One statvfs per write batch (about a microsecond; batches are group commits).
+    if (const auto free = FreeBytes(); free && *free < need) {
+      return std::unexpected(StorageError{
+          .code = StorageErrorCode::kNoSpace,
+          .message = "write: only " + std::to_string(*free) + " bytes free for " + dir_ +
+                     "; writes wait until storage.min_free_bytes (" + std::to_string(min_free_bytes_) +
+                     ") are free"});
+    }
+  }
   rocksdb::WriteOptions wo;
   wo.sync = durability == Durability::kSync;
   rocksdb::Status s = db_->Write(wo, &batch);
+  // An ENOSPC past the free-space check (the disk filled faster than the margin) is still
+  // kNoSpace: DB::Resume() recovers from many of them (a failed flush, a WAL switch); from a
+  // poisoned WAL writer it does not, and the next write fails (kIo) or asserts: fail-stop.
   if (!s.ok()) return std::unexpected(FromRocks(s, "write"));
   return {};
 }

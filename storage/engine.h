@@ -58,8 +58,15 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  [[nodiscard]] std::expected<void, StorageError> Write(rocksdb::WriteBatch& batch,
-                                                        Durability durability);
+  // How much of StorageOptions::min_free_bytes a write may not touch: new data (the Raft log,
+  // everything by default) stops at the whole margin; applying entries the log already holds
+  // (bounded by what the log took before it stopped) may use the margin's last three quarters,
+  // so that a node out of space still applies what it has and keeps serving.
+  enum class Headroom : uint8_t { kNewData, kApply };
+  // Writes the batch. kNoSpace (nothing written; retry later, after DB::Resume) while the file
+  // system has fewer free bytes than the headroom asks, or when RocksDB itself hit ENOSPC.
+  [[nodiscard]] std::expected<void, StorageError> Write(rocksdb::WriteBatch& batch, Durability durability,
+                                                        Headroom headroom = Headroom::kNewData);
 
   // --- The `meta` column family for callers outside storage/ (storage/README.md lists its keys;
   // key_codec.h builds them). Point read: nullopt when absent.
@@ -85,6 +92,8 @@ class Engine {
 
   // The database directory, for messages that must say where a problem is.
   const std::string& dir() const { return dir_; }
+  // Bytes available to this process on the file system holding dir(); nullopt if statvfs fails.
+  std::optional<uint64_t> FreeBytes() const;
   // Whether O_DIRECT is in use (false when disabled or refused by the filesystem).
   bool direct_io() const { return direct_io_; }
   // Things the operator should know about how the engine was opened (e.g. the O_DIRECT
@@ -100,6 +109,7 @@ class Engine {
   // default, raft, data, meta — in this order.
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;
   std::string dir_;
+  uint64_t min_free_bytes_ = 0;
   bool direct_io_ = false;
   std::vector<std::string> warnings_;
 };

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 
 namespace claw::storage {
 
@@ -45,6 +47,22 @@ struct StorageOptions {
   // Compression per level: none on L0/L1 (hot, short-lived), LZ4 above the bottom, ZSTD at the
   // bottommost level where most bytes live. Not configurable beyond on/off.
   bool compression = true;
+
+  // Writes are refused with kNoSpace, before RocksDB sees them, while the file system holding
+  // `dir` has fewer free bytes than this. RocksDB 7.8 cannot always go on after a WAL append
+  // failed with ENOSPC (the WAL's writer can stay poisoned after DB::Resume, and the next write
+  // asserts in Debian's build), so clawd stops writing before the disk is really full; the log
+  // writer and the apply path wait and retry. 0 = no check. Default 128 MiB.
+  uint64_t min_free_bytes = 128ull << 20;
+
+  // RocksDB's own diagnostic log. Unset: RocksDB's LOG file in `dir`. Set (clawd): every message
+  // at or above info_log_level goes to this function instead (from RocksDB's threads) and no LOG
+  // file is written. clawd needs that: a LOG file that hits ENOSPC poisons its writer, and
+  // RocksDB's error handler then appends to it while handling the disk-full error (an assertion
+  // in Debian's build), so a full disk would kill the node instead of letting it wait.
+  enum class LogLevel : uint8_t { kDebug, kInfo, kWarn, kError };
+  std::function<void(LogLevel, std::string_view)> info_log{};
+  LogLevel info_log_level = LogLevel::kWarn;
 
   // Empty when valid, else a message naming the field.
   std::string Validate() const;

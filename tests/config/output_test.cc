@@ -55,6 +55,7 @@ const std::map<std::string, std::string> kNonDefault = {
     {"storage.bytes_per_sync", "0"},
     {"storage.wal_bytes_per_sync", "1000"},
     {"storage.compression", "false"},
+    {"storage.min_free_bytes", "0"},
     {"limits.max_key_bytes", "1"},
     {"limits.max_value_bytes", "100"},
     {"limits.max_request_bytes", "1KiB"},

@@ -326,6 +326,27 @@ std::string TestCluster::DumpLogs(size_t lines) const {
   return out.str();
 }
 
+std::string TestCluster::DumpStacks(int frames) const {
+  std::ostringstream out;
+  for (const auto& n : nodes_) {
+    if (n.pid <= 0) continue;
+    const ProcessResult r = RunProcess({"/usr/bin/gdb", "-batch", "-nx", "-p", std::to_string(n.pid), "-ex",
+                                        "thread apply all bt " + std::to_string(frames)},
+                                       "", std::chrono::seconds(20));
+    out << "---- stacks of " << n.name << " (pid " << n.pid << ")\n";
+    if (r.exit_code != 0 && r.out.empty()) {
+      out << "gdb failed (exit " << r.exit_code << "): " << r.err << "\n";
+      continue;
+    }
+    // Keep the thread headers and frames; drop gdb's chatter about symbols and attaching.
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.starts_with("Thread ") || line.starts_with("#")) out << line << "\n";
+    }
+  }
+  return out.str();
+}
+
 ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string& input,
                          std::chrono::milliseconds timeout) {
   char tmpl[] = "/tmp/claw-e2e-proc-XXXXXX";

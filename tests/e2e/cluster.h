@@ -102,6 +102,10 @@ class TestCluster {
   std::unique_ptr<v1::Cluster::Stub> Admin(int i) const;
   // The last `lines` lines of every node's log, for failure reports.
   std::string DumpLogs(size_t lines = 40) const;
+  // Every running node's threads' stacks (gdb -batch, `frames` innermost frames each), for
+  // failure reports: a node that went silent shows where it waits. Bounded to 20 s per node;
+  // says so when gdb is missing.
+  std::string DumpStacks(int frames = 10) const;
 
  private:
   struct NodeProc {

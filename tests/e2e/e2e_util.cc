@@ -127,7 +127,7 @@ size_t Count(const std::string& text, const std::string& what) {
 
 namespace {
 
-// Prints the tail of every live cluster's logs once per failing test case.
+// Prints the tail of every live cluster's logs and its nodes' stacks once per failing test case.
 class LogDumpListener : public Catch::TestEventListenerBase {
  public:
   using TestEventListenerBase::TestEventListenerBase;
@@ -141,6 +141,7 @@ class LogDumpListener : public Catch::TestEventListenerBase {
       dumped_ = true;
       for (const TestCluster* c : LiveClusters()) {
         std::cerr << "==== logs of cluster " << c->dir() << "\n" << c->DumpLogs(30);
+        std::cerr << "==== stacks of cluster " << c->dir() << "\n" << c->DumpStacks();
       }
     }
     return TestEventListenerBase::assertionEnded(stats);

@@ -44,4 +44,20 @@ TEST_CASE("health: every node reports SERVING on its client port", "[e2e]") {
   }
 }
 
+// The failure reports' stack dump (gdb) works on live nodes: every node shows its raft workers.
+TEST_CASE("e2e: DumpStacks shows every running node's threads", "[e2e]") {
+  TestCluster& c = SharedCluster();
+  const std::string stacks = c.DumpStacks(3);
+  INFO(stacks.substr(0, 2000));
+  for (int i = 0; i < c.size(); ++i) {
+    const std::string header = "---- stacks of n" + std::to_string(i + 1) + " (pid ";
+    const size_t at = stacks.find(header);
+    REQUIRE(at != std::string::npos);
+    const size_t next = stacks.find("---- stacks of ", at + header.size());
+    const std::string mine = stacks.substr(at, next == std::string::npos ? std::string::npos : next - at);
+    CHECK(mine.find("raft-worker") != std::string::npos);
+    CHECK(mine.find("#0 ") != std::string::npos);
+  }
+}
+
 }  // namespace claw::e2e

@@ -467,7 +467,9 @@ void Scenario::FinalWrites(Result& r) {
     Check(false, "final writes: cannot open a client");
     return;
   }
-  const auto deadline = Clock::now() + kRecoveryBound;
+  // A positive control's clawd may stay unavailable (see below): a shorter wait there.
+  const auto bound = options_.expect_lost_writes ? std::chrono::seconds(5) : kRecoveryBound;
+  const auto deadline = Clock::now() + bound;
   for (const ShardRange& s : shards_) {
     const std::string key = (s.start.empty() ? std::string("\x01") : s.start) + "final/" + std::to_string(options_.seed);
     std::string last_error;
@@ -482,8 +484,15 @@ void Scenario::FinalWrites(Result& r) {
         last_error = put.error().ToString();
       }
     }
-    Check(ok, "the final write on shard " + std::to_string(s.id) + " did not succeed within " +
-                  std::to_string(kRecoveryBound.count()) + " s: " + last_error);
+    const std::string failed = "the final write on shard " + std::to_string(s.id) + " did not succeed within " +
+                               std::to_string(bound.count()) + " s: " + last_error;
+    // A positive control's broken clawd that lost committed entries may also stay unavailable
+    // (a leader elected with a stale log): noted, not checked; the lost writes are.
+    if (!ok && options_.expect_lost_writes) {
+      Note("positive control, not checked: " + failed);
+      continue;
+    }
+    Check(ok, failed);
   }
   Note("final writes done");
 }
@@ -632,6 +641,7 @@ void Scenario::MeasureRecovery(Result& r, const std::vector<Record>& history) {
     }
     if (first) r.recovery_ms = std::max(r.recovery_ms, static_cast<double>(*first - *heal_at_us_) / 1000.0);
   }
+  if (options_.expect_lost_writes) return;  // positive control: see FinalWrites
   Check(r.recovery_ms <= static_cast<double>(std::chrono::milliseconds(kRecoveryBound).count()),
         "a shard took " + Fixed(r.recovery_ms) + " ms after the heal to serve a write again");
 }

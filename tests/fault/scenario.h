@@ -60,7 +60,8 @@ struct ScenarioOptions {
   // never synced.
   bool power_loss_shim = false;
   // Positive control of lost writes: the set check must find acknowledged writes missing (the
-  // test passes only then); lincheck's verdict is reported, not checked.
+  // test passes only then); lincheck's verdict, the final writes and the recovery bound are
+  // reported, not checked (a clawd that lost committed entries may stay unavailable too).
   bool expect_lost_writes = false;
 };
 

@@ -6,8 +6,8 @@ set -euo pipefail
 packages=(
   # toolchain
   cmake g++ ninja-build ccache pkg-config clang-format python3
-  # tests
-  catch2
+  # tests; gdb: stack dumps of the nodes of a failing end-to-end test (TestCluster::DumpStacks)
+  catch2 gdb
   # wire contract: protobuf + gRPC
   protobuf-compiler libprotobuf-dev protobuf-compiler-grpc libgrpc++-dev
   # storage
