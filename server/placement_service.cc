@@ -136,7 +136,16 @@ placement::ClusterView PlacementService::View(Clock::time_point now) {
       info.bytes = it->second.bytes;
       info.qps = it->second.qps;
     }
-    info.operator_in_flight = pending_.count(d.id()) > 0 || foreign_move;
+    bool settling = false;
+    if (auto it = settling_.find(d.id()); it != settling_.end()) {
+      const bool stale = now - it->second.since > std::chrono::milliseconds(options_.operator_timeout_ms);
+      if (d.epoch().conf_version() >= it->second.conf_version || stale) {
+        settling_.erase(it);
+      } else {
+        settling = true;
+      }
+    }
+    info.operator_in_flight = pending_.count(d.id()) > 0 || foreign_move || settling;
     view.shards.push_back(std::move(info));
   }
   learner_since_ = std::move(learners);
@@ -270,6 +279,7 @@ void PlacementService::PlanOnce(Clock::time_point now) {
     if (!pending_.empty()) SPDLOG_INFO("placement: not the meta leader; dropping {} operators", pending_.size());
     for (const auto& [shard, p] : pending_) CountOperator(p.op, "abandoned");
     pending_.clear();
+    settling_.clear();
     learner_since_.clear();
     learners_baselined_ = false;
     shard_leader_.clear();
@@ -596,6 +606,7 @@ grpc::ServerUnaryReactor* PlacementService::Heartbeat(grpc::CallbackServerContex
         SPDLOG_INFO("placement: done: {}", placement::ToString(it->second.op));
         CountOperator(it->second.op, "succeeded");
         pending_.erase(it);
+        settling_[shard] = Settling{.conf_version = r.shard().epoch().conf_version(), .since = Clock::now()};
       }
     }
   }

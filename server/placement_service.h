@@ -135,6 +135,15 @@ class PlacementService final : public v1::Placement::CallbackService {
   std::map<uint64_t, ShardStats> shard_stats_;  // guarded by mu_
   placement::PlacementConfig Config() const;
   std::map<uint64_t, Pending> pending_;        // guarded by mu_, by shard
+  // Shard -> the conf version its leader reported when an operator of ours finished, and when:
+  // the shard counts as having an operator in flight until the directory (updated through the
+  // meta shard, a moment later) holds that version, so that no plan acts on the replicas the
+  // shard had before the operator (guarded by mu_; dropped after operator_timeout_ms).
+  struct Settling {
+    uint64_t conf_version = 0;
+    std::chrono::steady_clock::time_point since{};
+  };
+  std::map<uint64_t, Settling> settling_;
   // (shard, node) of every learner in the directory -> when this leader first saw it.
   std::map<std::pair<uint64_t, uint64_t>, std::chrono::steady_clock::time_point> learner_since_;  // guarded by mu_
   // Whether learner_since_ holds the learners present when this node took over (mu_).
