@@ -62,10 +62,6 @@ struct Heartbeat {
   LogIndex commit{};
   ReadId read_id{};
   uint64_t leader_tick = 0;
-  // The leader's own commit index, uncapped, when a quorum acknowledged the leader within the
-  // last tick (else 0). The core never commits by it; the host uses it to know how current a
-  // follower's state is (bounded-staleness reads).
-  LogIndex leader_commit{};
 };
 
 struct HeartbeatResponse {

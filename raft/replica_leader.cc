@@ -89,16 +89,11 @@ void Replica::State::BroadcastAppend() {
 
 void Replica::State::BroadcastHeartbeat() {
   const ReadId read_id = reads.LastId();
-  // Our commit index is the group's only while a quorum still acknowledges us (a deposed leader
-  // that has not noticed yet must not vouch for its followers' currency).
-  const uint64_t acked = tracker.QuorumAckedTick();
-  const LogIndex current = acked != 0 && now - acked <= 1 && CommittedInTerm() ? log.committed() : LogIndex();
   for (auto& [id, pr] : tracker.peers()) {
     if (id == opts.id) continue;
     Send(id, Heartbeat{.commit = std::min(pr.match, log.committed()),
                        .read_id = read_id,
-                       .leader_tick = now,
-                       .leader_commit = current});
+                       .leader_tick = now});
   }
 }
 

@@ -85,7 +85,6 @@ void EncodeRaftMessage(uint64_t group, const raft::Message& m, v1::RaftMessage* 
           out->set_commit(b.commit.value());
           out->set_read_id(b.read_id.value());
           out->set_leader_tick(b.leader_tick);
-          out->set_leader_commit(b.leader_commit.value());
         } else if constexpr (std::is_same_v<T, raft::HeartbeatResponse>) {
           out->set_type(v1::RaftMessage::HEARTBEAT_RESPONSE);
           out->set_read_id(b.read_id.value());
@@ -160,8 +159,7 @@ std::expected<raft::MessageBody, std::string> DecodeBody(v1::RaftMessage& in) {
     case v1::RaftMessage::HEARTBEAT:
       return raft::Heartbeat{.commit = LogIndex(in.commit()),
                              .read_id = raft::ReadId(in.read_id()),
-                             .leader_tick = in.leader_tick(),
-                             .leader_commit = LogIndex(in.leader_commit())};
+                             .leader_tick = in.leader_tick()};
     case v1::RaftMessage::HEARTBEAT_RESPONSE:
       return raft::HeartbeatResponse{.read_id = raft::ReadId(in.read_id()),
                                      .leader_tick = in.leader_tick()};
@@ -235,7 +233,6 @@ void EncodeHeartbeat(uint64_t group, const raft::Message& m, v1::CoalescedHeartb
     out->set_commit(h->commit.value());
     out->set_read_id(h->read_id.value());
     out->set_leader_tick(h->leader_tick);
-    out->set_leader_commit(h->leader_commit.value());
   } else if (const auto* r = std::get_if<raft::HeartbeatResponse>(&m.body)) {
     out->set_read_id(r->read_id.value());
     out->set_leader_tick(r->leader_tick);
@@ -254,8 +251,7 @@ std::expected<GroupMessage, std::string> DecodeHeartbeat(const v1::CoalescedHear
   } else {
     m.body = raft::Heartbeat{.commit = raft::LogIndex(in.commit()),
                              .read_id = raft::ReadId(in.read_id()),
-                             .leader_tick = in.leader_tick(),
-                             .leader_commit = raft::LogIndex(in.leader_commit())};
+                             .leader_tick = in.leader_tick()};
   }
   return GroupMessage{.group = in.group(), .message = std::move(m)};
 }

@@ -45,13 +45,17 @@ struct Group {
 
   raft::SoftState soft{};
   std::chrono::steady_clock::time_point last_leader_contact{};
-  // Bounded-staleness reads on a follower: the latest time at which this replica's applied index
-  // had reached the commit index its leader reported then (a message that came at time t with
-  // leader commit C makes the replica current as of t once it has applied C).
+  // Bounded-staleness reads: the latest time t such that this replica has applied everything the
+  // group had committed at t (RaftWorker::NoteLeaderCommit).
   std::chrono::steady_clock::time_point current_as_of{};
-  // Leader messages whose commit index is not applied yet: (arrival, leader commit), commits
-  // ascending; the latest arrival per commit; bounded (older ones dropped: only conservative).
+  // Commit indexes known but not applied yet: (as of, commit), both ascending; bounded (older ones
+  // dropped: only conservative).
   std::deque<std::pair<std::chrono::steady_clock::time_point, uint64_t>> currency{};
+  // The follower's currency probe in flight (a read id, 0 = none) and when it was sent; when
+  // STALE reads last asked for this replica (probes run for 10 s after).
+  uint64_t probe_id = 0;
+  std::chrono::steady_clock::time_point probe_sent{};
+  std::chrono::steady_clock::time_point stale_wanted{};
   // Proposals by log index, on the leader.
   std::map<uint64_t, PendingProposal> proposals;
   // Linearizable reads by read id; ordered so that serving stops at the first unready one.

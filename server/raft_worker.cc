@@ -230,14 +230,7 @@ void RaftWorker::HandleMessage(GroupMessage& m, Clock::time_point now) {
   const bool from_leader = std::holds_alternative<raft::AppendRequest>(m.message.body) ||
                            std::holds_alternative<raft::Heartbeat>(m.message.body) ||
                            std::holds_alternative<raft::Hibernate>(m.message.body);
-  if (from_leader && m.message.term >= g->replica->term()) {
-    g->last_leader_contact = now;
-    // Only heartbeats vouch for the group's commit index (raft::Heartbeat::leader_commit: 0 from
-    // a leader no quorum acknowledged within its last tick, or from an older node).
-    if (const auto* h = std::get_if<raft::Heartbeat>(&m.message.body); h && h->leader_commit.value() != 0) {
-      NoteLeaderCommit(g, now, h->leader_commit.value());
-    }
-  }
+  if (from_leader && m.message.term >= g->replica->term()) g->last_leader_contact = now;
   MaybeSendGone(g, m.message.from.value(), now);
   g->replica->Step(std::move(m.message));
   dirty_.insert(g);
@@ -442,7 +435,9 @@ void RaftWorker::HandleRead(ReadRequest& r, Clock::time_point now) {
   }
   if (stale) {
     const uint64_t bound_ms = r.max_staleness_ms != 0 ? r.max_staleness_ms : store_->options_.max_staleness_ms;
+    g->stale_wanted = now;
     if (!FreshWithin(g, now, bound_ms)) {
+      MaybeProbe(g, now);
       RequestError e = Unavailable("the replica of shard " + std::to_string(g->id) + " on node " +
                                        std::to_string(store_->options_.node_id) +
                                        " is not known to be current within the staleness bound (" +
@@ -512,6 +507,8 @@ void RaftWorker::Tick(Clock::time_point now) {
     // staleness reads: FreshWithin).
     if (g->IsLeader() && !g->soft.hibernating && g->replica->TicksSinceQuorumAck() <= 1) {
       NoteLeaderCommit(g, now, g->replica->commit().value());
+    } else if (!g->IsLeader() && !g->soft.hibernating && now - g->stale_wanted < std::chrono::seconds(10)) {
+      MaybeProbe(g, now);
     }
     if (!g->proposals.empty() || !g->reads.empty()) ExpireDeadlines(g, now);
     if (!g->transfers.empty()) CheckTransfers(g, now);
@@ -695,6 +692,13 @@ void RaftWorker::HandleReady(Group* g, std::unordered_map<uint64_t, std::vector<
   }
   if (!r.committed_entries.empty()) ApplyEntries(g, r.committed_entries);
   for (const raft::ReadState& rs : r.read_states) {
+    if (g->probe_id != 0 && rs.id.value() == g->probe_id) {
+      // A currency probe (MaybeProbe): the leader's commit index when it got the request, which
+      // is at least the group's commit when we sent it.
+      g->probe_id = 0;
+      if (rs.status == raft::ReadStatus::kReady) NoteLeaderCommit(g, g->probe_sent, rs.index.value());
+      continue;
+    }
     auto it = g->reads.find(rs.id.value());
     if (it == g->reads.end()) continue;
     if (rs.status == raft::ReadStatus::kDropped) {
@@ -1440,6 +1444,18 @@ void RaftWorker::NoteLeaderCommit(Group* g, Clock::time_point now, uint64_t lead
     if (g->currency.size() > 64) g->currency.pop_front();
   }
   AdvanceCurrency(g);
+}
+
+void RaftWorker::MaybeProbe(Group* g, Clock::time_point now) {
+  if (g->soft.leader.IsZero()) return;
+  // One probe in flight; a lost one (leader change, partition) is replaced after an election
+  // timeout.
+  const auto lost_after = std::chrono::milliseconds(uint64_t(store_->options_.tick_ms) * store_->options_.election_ticks);
+  if (g->probe_id != 0 && now - g->probe_sent < lost_after) return;
+  g->probe_id = g->next_read_id++;
+  g->probe_sent = now;
+  g->replica->ReadIndex(raft::ReadId(g->probe_id));
+  dirty_.insert(g);
 }
 
 void RaftWorker::AdvanceCurrency(Group* g) {

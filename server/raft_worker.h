@@ -112,9 +112,15 @@ class RaftWorker {
   // waiting_for_space() is set, and ProcessReadies retries it before anything else). Any other
   // storage error stops the process (fail-stop).
   bool WriteApplies();
-  // Bounded-staleness reads: a leader message at `now` reported `leader_commit`; the replica is
-  // current as of `now` once it has applied that far (AdvanceCurrency, after each apply).
-  void NoteLeaderCommit(Group* g, std::chrono::steady_clock::time_point now, uint64_t leader_commit);
+  // Bounded-staleness reads: the group's commit index was at most `leader_commit` at `as_of`;
+  // the replica is current as of `as_of` once it has applied that far (AdvanceCurrency, after
+  // each apply). Leaders note their own commit every tick while a quorum acknowledges them;
+  // followers learn it from a currency probe (MaybeProbe).
+  void NoteLeaderCommit(Group* g, std::chrono::steady_clock::time_point as_of, uint64_t leader_commit);
+  // A follower that serves STALE reads asks its leader for the commit index (a ReadIndex round
+  // of the core's own): the answer is at least the group's commit when the probe was sent, so
+  // no clock of another node and no delayed message can make it look newer than it is.
+  void MaybeProbe(Group* g, std::chrono::steady_clock::time_point now);
   void AdvanceCurrency(Group* g);
   // Whether `g`'s applied state is known to be at most `bound_ms` old.
   bool FreshWithin(const Group* g, std::chrono::steady_clock::time_point now, uint64_t bound_ms) const;

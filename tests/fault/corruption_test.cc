@@ -217,8 +217,10 @@ CorruptionOutcome CorruptionRun(uint64_t seed, Damage damage, const std::string&
                                           : damage == Damage::kNewestWalRecord ? "S17b-newest-wal-record"
                                                                                : "S17ac-tail-and-sst") +
                            (control ? "-broken-ignore-crc" : "");
-  Scenario s({.name = name, .seed = seed, .binary = binary});
   const int victim = static_cast<int>(seed % 3);
+  // The control's victim keeps and serves the damaged value, so the end-of-run consistency check
+  // must also find its replica of the damaged shard in the minority: a second detection.
+  Scenario s({.name = name, .seed = seed, .binary = binary, .expect_diverged_node = control ? victim : -1});
   // A 1 MiB write buffer on the victim: the cold keys reach an SST with a few MiB of filler.
   // Compression off on the victim (storage.compression, a documented setting): values stay
   // verbatim in every SST, also after compaction into the bottommost level.

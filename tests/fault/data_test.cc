@@ -73,11 +73,8 @@ TEST_CASE("S01 bank transfers under a leader kill -9: the total never changes", 
   CHECK(BankLeaderKill(Seed(1)).passed);
 }
 
-// Known bug, partly fixed (README "Findings"): heartbeats held in TCP buffers during the
-// partition reach the cut-off node at the heal with an old commit index, dated by their arrival,
-// so a few reads right after the heal are older than the bound. [!mayfail]: it runs and reports
-// in the smoke tier without failing it; drop the tag once clawd keeps the bound.
-TEST_CASE("STALE reads within their bound while the leader is paused, then isolated", "[fault][!mayfail]") {
+// Found clawd serving STALE reads seconds beyond their bound (README "Findings", fixed).
+TEST_CASE("STALE reads within their bound while the leader is paused, then isolated", "[fault]") {
   CHECK(StaleUnderPartition(Seed(1)).passed);
 }
 
