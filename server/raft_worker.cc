@@ -441,7 +441,9 @@ void RaftWorker::HandleRead(ReadRequest& r, Clock::time_point now) {
       RequestError e = Unavailable("the replica of shard " + std::to_string(g->id) + " on node " +
                                        std::to_string(store_->options_.node_id) +
                                        " is not known to be current within the staleness bound (" +
-                                       std::to_string(bound_ms) + " ms); try another replica",
+                                       std::to_string(bound_ms) + " ms; leader node " +
+                                       std::to_string(g->NodeOf(g->soft.leader.value())) +
+                                       (g->soft.hibernating ? ", idle" : "") + "); try another replica",
                                    true);
       r.done(std::unexpected(std::move(e)));
       return;
@@ -1452,7 +1454,12 @@ void RaftWorker::MaybeProbe(Group* g, Clock::time_point now) {
   // timeout.
   const auto lost_after = std::chrono::milliseconds(uint64_t(store_->options_.tick_ms) * store_->options_.election_ticks);
   if (g->probe_id != 0 && now - g->probe_sent < lost_after) return;
-  g->probe_id = g->next_read_id++;
+  // The leader keys pending reads by id alone, its own and its followers': a probe's id carries
+  // this node's id in its top 16 bits (the leader's own ids are a counter far below), and the
+  // low bits continue from a clock-seeded counter, so a restarted node does not reuse an id its
+  // former incarnation may still have pending there.
+  if (probe_seq_ == 0) probe_seq_ = (uint64_t(now.time_since_epoch().count()) & 0xFFFF'FFFF) << 8 | 1;
+  g->probe_id = (store_->options_.node_id << 48) | (probe_seq_++ & 0xFFFF'FFFF'FFFF);
   g->probe_sent = now;
   g->replica->ReadIndex(raft::ReadId(g->probe_id));
   dirty_.insert(g);

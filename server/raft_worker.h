@@ -202,6 +202,7 @@ class RaftWorker {
   std::atomic<std::chrono::steady_clock::rep> last_loop_{std::chrono::steady_clock::now().time_since_epoch().count()};
   std::atomic<bool> waiting_for_space_{false};
   std::chrono::steady_clock::time_point waiting_since_{};  // worker thread: when applies stopped for space
+  uint64_t probe_seq_ = 0;                                 // worker thread: currency probe ids (MaybeProbe)
   std::chrono::steady_clock::time_point last_resume_{};    // worker thread: last DB::Resume while waiting
   std::thread thread_;
 };

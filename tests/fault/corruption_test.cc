@@ -220,7 +220,11 @@ CorruptionOutcome CorruptionRun(uint64_t seed, Damage damage, const std::string&
   const int victim = static_cast<int>(seed % 3);
   // The control's victim keeps and serves the damaged value, so the end-of-run consistency check
   // must also find its replica of the damaged shard in the minority: a second detection.
-  Scenario s({.name = name, .seed = seed, .binary = binary, .expect_diverged_node = control ? victim : -1});
+  Scenario s({.name = name,
+              .seed = seed,
+              .binary = binary,
+              .expect_diverged_node = control ? victim : -1,
+              .hash_may_fail_node = control ? -1 : victim});
   // A 1 MiB write buffer on the victim: the cold keys reach an SST with a few MiB of filler.
   // Compression off on the victim (storage.compression, a documented setting): values stay
   // verbatim in every SST, also after compaction into the bottommost level.

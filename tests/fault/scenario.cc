@@ -524,6 +524,15 @@ void Scenario::CheckHashes(Result& r) {
     if (!h.ok) std::cout << "  (expected with lost writes) " << h.failures;
     return;
   }
+  if (options_.hash_may_fail_node >= 0 && !h.ok) {
+    const uint64_t damaged = cluster_->node_id(options_.hash_may_fail_node);
+    const bool only_damaged = std::all_of(h.minority_nodes.begin(), h.minority_nodes.end(),
+                                          [damaged](uint64_t n) { return n == damaged; });
+    if (only_damaged) {
+      std::cout << "  (node " << damaged << "'s files were damaged on purpose) " << h.failures;
+      return;
+    }
+  }
   if (options_.expect_diverged_node < 0) {
     Check(h.ok, "replica hashes differ or are missing after the run:\n" + h.failures);
     return;

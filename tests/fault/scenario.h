@@ -70,6 +70,9 @@ struct ScenarioOptions {
   // the replicas on this node index (0-based) in the minority (the test passes only then).
   // -1: every replica must agree (the check every scenario runs).
   int expect_diverged_node = -1;
+  // S17: this node's replicas may be missing from, or differ in, the end-of-run hash check (its
+  // files were damaged on purpose; clawd fails reads of a damaged block); reported, not failed.
+  int hash_may_fail_node = -1;
   // Bank clients (workload.h) on 5 accounts of the first shard; 0 = no bank.
   int bank_clients = 0;
   // STALE readers pinned at every node in turn (workload.h), checked against their bound in

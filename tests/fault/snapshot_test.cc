@@ -261,7 +261,13 @@ Result LaggingFollower(uint64_t seed, KillDuringSnapshot kill) {
               std::to_string(received_before) + " to " + std::to_string(received));
   // Serves what was written while it was away: STALE reads at the follower itself.
   for (const auto& [prefix, key] : last_acked) {
-    const auto got = StaleReadAt(s, victim, key);
+    // The first STALE read at a follower that has not served one lately is refused while the
+    // follower asks its leader how current it is (server/README.md "Reads"): retry a moment.
+    auto got = StaleReadAt(s, victim, key);
+    for (int attempt = 0; attempt < 20 && !(got && *got == filler.Value(key)); ++attempt) {
+      std::this_thread::sleep_for(100ms);
+      got = StaleReadAt(s, victim, key);
+    }
     s.Check(got.has_value() && *got == filler.Value(key),
             "a STALE read of " + key + " at " + name +
                 " after the catch-up: " + (got ? "another value" : "not found or failed"));
@@ -277,8 +283,11 @@ TEST_CASE("S10 lagging follower caught up by snapshot after the leaders compacte
   CHECK(LaggingFollower(Seed(1), KillDuringSnapshot::kNo).passed);
 }
 
+// Known bug (README "Findings": a follower killed while a snapshot streams into it stops
+// applying after its restart): the end-of-run hash check and the STALE reads at it fail.
+// [!mayfail]: it runs and reports in the smoke tier; drop the tag once clawd is fixed.
 TEST_CASE("S10 follower killed -9 while a snapshot streams into it, restarted, catches up",
-          "[fault]") {
+          "[fault][!mayfail]") {
   CHECK(LaggingFollower(Seed(1), KillDuringSnapshot::kYes).passed);
 }
 
