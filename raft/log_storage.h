@@ -10,7 +10,9 @@
 //  4. InitialState().conf is the configuration as of index S (config entries above S are found by
 //     the core in the log itself).
 //  5. Snapshot() returns metadata of the newest snapshot the host can ship, or kUnavailable while
-//     one is being built (the core retries later). Its index may be above FirstIndex() - 1.
+//     one is being built (the core retries later). Its index may be above FirstIndex() - 1; one
+//     below FirstIndex() - 1 (the log was compacted past it) is never shipped, so the host must
+//     then build a newer one.
 // Not thread-safe by itself: the core calls it from the thread that owns the replica.
 #pragma once
 

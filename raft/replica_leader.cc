@@ -75,6 +75,10 @@ void Replica::State::SendAppendsUntilPaused(NodeId to) {
 void Replica::State::SendSnapshot(NodeId to, Progress& pr) {
   auto snap = storage->Snapshot();
   if (!snap) return;  // being built: the next heartbeat response retries
+  // A snapshot the log has since been compacted past cannot be followed by appends: the
+  // follower would install it (or already holds it) and need it again, forever. Wait for the
+  // host to build a newer one, as above.
+  if (snap->index + 1 < log.FirstIndex()) return;
   pr.BecomeSnapshot(snap->index);
   Send(to, InstallSnapshot{.meta = std::move(*snap)});
 }

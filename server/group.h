@@ -79,8 +79,18 @@ struct Group {
     v1::ShardSnapshotState state{};  // read from its manifest when it arrived
   };
   std::map<uint64_t, IncomingSnapshot> incoming{};
-  // Transfers of out_dir in progress (it is not replaced while one runs).
+  // Transfers in progress, of out_dir or of a directory in retired_out_dirs.
   int sending = 0;
+  // Snapshot directories replaced by a newer export while a transfer ran; removed once none runs.
+  std::vector<std::string> retired_out_dirs{};
+  // Log compaction stops at a snapshot sent to a peer (Raft peer id -> its index) until the
+  // peer's match reaches it or the hold expires: compacting past it while it streams and
+  // installs makes it useless on arrival, and a busy shard then sends snapshot after snapshot.
+  struct SnapshotHold {
+    uint64_t index = 0;
+    std::chrono::steady_clock::time_point until{};
+  };
+  std::map<uint64_t, SnapshotHold> snapshot_holds{};
 
   // A replica created for a membership change has no state until its first snapshot installs:
   // it knows neither its range nor its members and serves nothing.

@@ -24,6 +24,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// How long log compaction spares a snapshot sent to a peer (Group::snapshot_holds): at most this
+// long while it streams, then this long for the peer to install it and answer.
+constexpr auto kSnapshotHoldWhileSending = std::chrono::minutes(10);
+constexpr auto kSnapshotHoldAfterSending = std::chrono::seconds(30);
+
 RequestError Unavailable(std::string message, bool definite) {
   return MakeError(RpcCode::kUnavailable, v1::Error::UNAVAILABLE, std::move(message), definite);
 }
@@ -1143,6 +1148,8 @@ void RaftWorker::SendSnapshot(Group* g, uint64_t node, raft::Message m) {
     return;
   }
   ++g->sending;
+  // Held while it streams (bounded by a transfer's own timeout) and while the peer installs it.
+  g->snapshot_holds[to.value()] = {.index = meta.index.value(), .until = Clock::now() + kSnapshotHoldWhileSending};
   const uint64_t group = g->id;
   SPDLOG_INFO("shard {}: sending snapshot at index {} to node {}", group, meta.index.value(), node);
   store_->transport_->SendSnapshot(
@@ -1151,11 +1158,20 @@ void RaftWorker::SendSnapshot(Group* g, uint64_t node, raft::Message m) {
         Post(Task([group, self, to, ok](RaftWorker& w) {
           Group* gg = w.Find(group);
           if (gg == nullptr || gg->self != self) return;  // destroyed (and maybe re-created)
-          --gg->sending;
+          if (--gg->sending == 0) w.RemoveRetiredSnapshots(gg);
+          if (auto hold = gg->snapshot_holds.find(to.value()); hold != gg->snapshot_holds.end()) {
+            hold->second.until = Clock::now() + kSnapshotHoldAfterSending;
+          }
           gg->replica->ReportSnapshot(to, ok ? raft::SnapshotOutcome::kSent : raft::SnapshotOutcome::kFailed);
           w.MarkDirty(gg);
         }));
       });
+}
+
+void RaftWorker::RemoveRetiredSnapshots(Group* g) {
+  std::error_code ec;
+  for (const std::string& dir : g->retired_out_dirs) std::filesystem::remove_all(dir, ec);
+  g->retired_out_dirs.clear();
 }
 
 void RaftWorker::MaybeCompact(Group* g) {
@@ -1163,10 +1179,26 @@ void RaftWorker::MaybeCompact(Group* g) {
   const uint64_t applied = g->fsm->state().applied_index;
   const uint64_t first = g->log->FirstIndex().value();
   if (keep == 0 || applied < first + 2 * keep || g->replica->conf().IsJoint()) return;
+  uint64_t through = applied - keep;
+  if (!g->snapshot_holds.empty()) {
+    const auto now = Clock::now();
+    const raft::Status st = g->replica->GetStatus();
+    for (auto it = g->snapshot_holds.begin(); it != g->snapshot_holds.end();) {
+      const auto peer = std::find_if(st.peers.begin(), st.peers.end(),
+                                     [&](const raft::PeerStatus& p) { return p.id.value() == it->first; });
+      if (now >= it->second.until || peer == st.peers.end() || peer->match.value() >= it->second.index) {
+        it = g->snapshot_holds.erase(it);
+        continue;
+      }
+      through = std::min(through, it->second.index);
+      ++it;
+    }
+    if (through < first) return;  // nothing to compact below the held snapshot
+  }
   // The applied configuration: committed, so it is never truncated (the replica's own may hold
   // an uncommitted change). Entries between the compaction point and the applied index are
   // scanned on recovery, so the point's configuration being that newer one is harmless.
-  storage::GroupWrite w = g->log->PrepareCompaction(applied - keep, ConfOf(g->desc));
+  storage::GroupWrite w = g->log->PrepareCompaction(through, ConfOf(g->desc));
   const uint64_t group = g->id;
   ++g->writes_in_flight;
   store_->log_writer_->Submit(std::move(w), [this, group](storage::GroupWrite& done) {
@@ -1176,7 +1208,10 @@ void RaftWorker::MaybeCompact(Group* g) {
 
 void RaftWorker::MaybeExportSnapshot(Group* g) {
   const uint64_t first = g->log->FirstIndex().value();
-  if (first <= 1 || g->sending > 0 || g->out_index + 1 >= first) return;
+  // Only a snapshot the log can follow is shipped (raft/log_storage.h), so one the log has been
+  // compacted past is replaced, even while transfers of it run (they finish from the retired
+  // directory: re-sending it instead starved a follower in fault scenario S10).
+  if (first <= 1 || g->out_index + 1 >= first) return;
   raft::Status st = g->replica->GetStatus();
   const bool needed = std::any_of(st.peers.begin(), st.peers.end(), [&](const raft::PeerStatus& p) {
     return p.id.value() != g->self && p.match.value() + 1 < first;
@@ -1208,7 +1243,8 @@ void RaftWorker::MaybeExportSnapshot(Group* g) {
     std::filesystem::remove_all(dir, ec);
     return;
   }
-  if (!g->out_dir.empty()) std::filesystem::remove_all(g->out_dir, ec);
+  if (!g->out_dir.empty()) g->retired_out_dirs.push_back(g->out_dir);
+  if (g->sending == 0) RemoveRetiredSnapshots(g);
   g->out_dir = dir;
   g->out_index = as.applied_index;
   g->log->SetShippableSnapshot(raft::SnapshotMeta{.index = raft::LogIndex(as.applied_index),
@@ -1262,6 +1298,7 @@ void RaftWorker::DestroyRemoved() {
     std::error_code ec;
     for (auto& [index, in] : g->incoming) std::filesystem::remove_all(in.dir, ec);
     if (!g->out_dir.empty()) std::filesystem::remove_all(g->out_dir, ec);
+    RemoveRetiredSnapshots(g);
     if (g->initialized) store_->router_->Upsert(g->desc, false);
     if (g->id == kMetaShard) store_->meta_.Clear();
     SPDLOG_INFO("shard {}: replica {} destroyed with its data", g->id, g->self);

@@ -130,6 +130,7 @@ class RaftWorker {
   void SendSnapshot(Group* g, uint64_t node, raft::Message m);
   void MaybeCompact(Group* g);
   void MaybeExportSnapshot(Group* g);
+  void RemoveRetiredSnapshots(Group* g);
   void OnLeadershipLost(Group* g);
   // Membership: replicas created by a leader's first message, removal notices, destruction.
   Group* CreateReplica(const GroupMessage& m);

@@ -456,10 +456,7 @@ TEST_CASE("S17 corruption, more seeds", "[fault][slow]") {
 
 // Built when CMake's CLAW_BREAK list holds ignore-crc (the default).
 #ifdef CLAWD_BROKEN_IGNORE_CRC_BINARY
-// [!mayfail] while the S10 bug is open (README "Findings": a restarted follower can stop
-// applying): then the victim never becomes current for STALE reads and serves nothing to catch;
-// it caught the damaged value in 2 of the 3 runs after the STALE fix, every run before it.
-TEST_CASE("positive control: S17 catches a clawd that reads without verifying checksums", "[fault][!mayfail]") {
+TEST_CASE("positive control: S17 catches a clawd that reads without verifying checksums", "[fault]") {
   const CorruptionOutcome out = CorruptionRun(Seed(1), Damage::kTornTailAndSstValue, CLAWD_BROKEN_IGNORE_CRC_BINARY, true);
   INFO("the damaged value was never served: " << out.example);
   CHECK(out.corrupt_reads > 0);

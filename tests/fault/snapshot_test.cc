@@ -283,11 +283,9 @@ TEST_CASE("S10 lagging follower caught up by snapshot after the leaders compacte
   CHECK(LaggingFollower(Seed(1), KillDuringSnapshot::kNo).passed);
 }
 
-// Known bug (README "Findings": a follower killed while a snapshot streams into it stops
-// applying after its restart): the end-of-run hash check and the STALE reads at it fail.
-// [!mayfail]: it runs and reports in the smoke tier; drop the tag once clawd is fixed.
+// Found a bug (README "Findings": the leader re-sent a snapshot its log had been compacted past).
 TEST_CASE("S10 follower killed -9 while a snapshot streams into it, restarted, catches up",
-          "[fault][!mayfail]") {
+          "[fault]") {
   CHECK(LaggingFollower(Seed(1), KillDuringSnapshot::kYes).passed);
 }
 

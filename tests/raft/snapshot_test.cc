@@ -84,6 +84,31 @@ TEST_CASE("snapshot: the leader waits while the host has no snapshot ready", "[r
   CHECK(CountOf<InstallSnapshot>(c.sent(), Id(1), Id(3)) == 1);
 }
 
+TEST_CASE("snapshot: a snapshot the log was compacted past is not shipped; a newer one is", "[raft]") {
+  // Found by fault scenario S10: the leader kept re-sending a snapshot its log had been compacted
+  // past; the follower held it already, answered, and was sent it again, never getting entries.
+  Cluster c(3);
+  LagAndCompact(c, Offer::kSnapshot);
+  c.storage(1).Compact(Ix(6), MakeConf({1, 2, 3}));  // past the offered snapshot at 5
+  c.Heal();
+  c.ClearSent();
+  c.TickAndStabilize(3);
+  CHECK(CountOf<InstallSnapshot>(c.sent()) == 0);
+  CHECK(c[3].last_index() == Ix(1));
+
+  c.storage(1).SetShippableSnapshot(SnapshotMeta{Ix(6), T(1), MakeConf({1, 2, 3})});
+  const int took = c.RunUntil([&] { return c[3].commit() == Ix(6); }, 5);
+  CHECK(took >= 0);
+  auto snaps = Select<InstallSnapshot>(c.sent(), Id(1), Id(3));
+  REQUIRE(snaps.size() == 1);
+  CHECK(BodyOf<InstallSnapshot>(snaps[0])->meta.index == Ix(6));
+
+  const LogIndex next = MustPropose(c[1], "after");
+  c.Stabilize();
+  c.TickAndStabilize(1);
+  CHECK(c[3].commit() == next);
+}
+
 TEST_CASE("snapshot: a snapshot older than the follower's commit is ignored", "[raft]") {
   Cluster c(3);
   c.Elect(1);
