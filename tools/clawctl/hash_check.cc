@@ -8,9 +8,9 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "claw/v1/cluster.grpc.pb.h"
 #include "claw/v1/error.pb.h"
 #include "client/errors.h"
+#include "tools/clawctl/cluster_stubs.h"
 
 namespace claw::clawctl {
 namespace {
@@ -26,25 +26,6 @@ client::Error ToError(const grpc::Status& status, const std::string& address) {
 }
 
 // Cluster stubs by client address, made on first use.
-class Stubs {
- public:
-  v1::Cluster::Stub& At(const std::string& address) {
-    auto it = stubs_.find(address);
-    if (it == stubs_.end()) {
-      grpc::ChannelArguments args;
-      args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-      args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-      args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-      auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-      it = stubs_.emplace(address, v1::Cluster::NewStub(channel)).first;
-    }
-    return *it->second;
-  }
-
- private:
-  std::map<std::string, std::unique_ptr<v1::Cluster::Stub>> stubs_;
-};
-
 void SetDeadline(grpc::ClientContext* context, Clock::time_point deadline) {
   const auto left = std::clamp<Clock::duration>(deadline - Clock::now(), std::chrono::milliseconds(50),
                                                  std::chrono::seconds(5));
@@ -53,7 +34,7 @@ void SetDeadline(grpc::ClientContext* context, Clock::time_point deadline) {
 
 // Starts a check of `shard` on its leader: the directory's leader first, then NOT_LEADER hints,
 // then every member, until one accepts or the deadline passes.
-client::Result<v1::CheckConsistencyResponse> StartCheck(Stubs& stubs, const client::ShardInfo& shard,
+client::Result<v1::CheckConsistencyResponse> StartCheck(ClusterStubs& stubs, const client::ShardInfo& shard,
                                                         const std::vector<client::MemberInfo>& members,
                                                         Clock::time_point deadline) {
   std::vector<std::string> candidates;
@@ -91,7 +72,7 @@ client::Result<v1::CheckConsistencyResponse> StartCheck(Stubs& stubs, const clie
 }
 
 // Polls one replica until it answers DONE / UNAVAILABLE / NOT_FOUND or the deadline passes.
-ReplicaHashRow PollReplica(Stubs& stubs, uint64_t shard, uint64_t index, ReplicaHashRow row,
+ReplicaHashRow PollReplica(ClusterStubs& stubs, uint64_t shard, uint64_t index, ReplicaHashRow row,
                            Clock::time_point deadline, std::chrono::milliseconds poll) {
   row.state = "pending";
   while (true) {
@@ -182,7 +163,7 @@ void JudgeHashes(ShardHashCheck& check) {
 
 namespace {
 
-ShardHashCheck CheckShard(Stubs& stubs, const client::ShardInfo& shard, const std::vector<client::MemberInfo>& members,
+ShardHashCheck CheckShard(ClusterStubs& stubs, const client::ShardInfo& shard, const std::vector<client::MemberInfo>& members,
                           const HashCheckOptions& options) {
   ShardHashCheck check{.shard_id = shard.id};
   const Clock::time_point deadline = Clock::now() + options.wait;
@@ -249,7 +230,7 @@ client::Result<HashCheckReport> RunHashCheck(client::Client& client, const HashC
       if (s.id != 1) chosen.push_back(s);  // 1: the meta shard, no keys
     }
   }
-  Stubs stubs;
+  ClusterStubs stubs;
   HashCheckReport report{.ok = true};
   for (const client::ShardInfo& s : chosen) {
     ShardHashCheck check = CheckShard(stubs, s, *members, options);

@@ -4,10 +4,10 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "claw/v1/cluster.grpc.pb.h"
 #include "claw/v1/error.pb.h"
 #include "client/convert.h"
 #include "client/errors.h"
+#include "tools/clawctl/cluster_stubs.h"
 
 namespace claw::clawctl {
 namespace {
@@ -34,27 +34,8 @@ v1::Epoch ToProto(const client::ShardEpoch& epoch) {
 
 }  // namespace
 
-class GrpcShardAdmin::Stubs {
- public:
-  v1::Cluster::Stub& At(const std::string& address) {
-    auto it = stubs_.find(address);
-    if (it == stubs_.end()) {
-      grpc::ChannelArguments args;
-      args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-      args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-      args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-      auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-      it = stubs_.emplace(address, v1::Cluster::NewStub(channel)).first;
-    }
-    return *it->second;
-  }
-
- private:
-  std::map<std::string, std::unique_ptr<v1::Cluster::Stub>> stubs_;
-};
-
 GrpcShardAdmin::GrpcShardAdmin(client::Client& client)
-    : client_(client), stubs_(std::make_unique<Stubs>()) {}
+    : client_(client), stubs_(std::make_unique<ClusterStubs>()) {}
 
 GrpcShardAdmin::~GrpcShardAdmin() = default;
 

@@ -24,6 +24,8 @@
 
 namespace claw::clawctl {
 
+class ClusterStubs;
+
 // One membership change of a shard (claw.v1.ChangeReplicasRequest).
 struct ReplicaChange {
   enum class Kind : uint8_t { kAddLearner, kPromote, kRemove };
@@ -99,10 +101,8 @@ class GrpcShardAdmin final : public ShardAdmin {
   void Sleep(std::chrono::milliseconds duration) override;
 
  private:
-  class Stubs;  // claw.v1.Cluster stubs by address (keeps gRPC headers out of this one)
-
   client::Client& client_;
-  std::unique_ptr<Stubs> stubs_;
+  std::unique_ptr<ClusterStubs> stubs_;  // tools/clawctl/cluster_stubs.h (keeps gRPC headers out of this one)
 };
 
 }  // namespace claw::clawctl
