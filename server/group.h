@@ -56,6 +56,9 @@ struct Group {
   uint64_t probe_id = 0;
   std::chrono::steady_clock::time_point probe_sent{};
   std::chrono::steady_clock::time_point stale_wanted{};
+  // STALE reads waiting for a currency probe to show this replica current within their bound,
+  // with the time they give up (RaftWorker::ServeParkedStaleReads).
+  std::vector<std::pair<std::chrono::steady_clock::time_point, ReadRequest>> stale_reads{};
   // Proposals by log index, on the leader.
   std::map<uint64_t, PendingProposal> proposals;
   // Linearizable reads by read id; ordered so that serving stops at the first unready one.

@@ -443,14 +443,15 @@ void RaftWorker::HandleRead(ReadRequest& r, Clock::time_point now) {
     g->stale_wanted = now;
     if (!FreshWithin(g, now, bound_ms)) {
       MaybeProbe(g, now);
-      RequestError e = Unavailable("the replica of shard " + std::to_string(g->id) + " on node " +
-                                       std::to_string(store_->options_.node_id) +
-                                       " is not known to be current within the staleness bound (" +
-                                       std::to_string(bound_ms) + " ms; leader node " +
-                                       std::to_string(g->NodeOf(g->soft.leader.value())) +
-                                       (g->soft.hibernating ? ", idle" : "") + "); try another replica",
-                                   true);
-      r.done(std::unexpected(std::move(e)));
+      // A probe in flight will show the replica current (or not) within a round trip: wait for
+      // it, up to an election timeout (a lost probe is replaced after that) or the deadline.
+      if (g->probe_id != 0 && !g->soft.hibernating) {
+        auto give_up = now + ElectionTimeout();
+        if (r.deadline != Clock::time_point{}) give_up = std::min(give_up, r.deadline);
+        g->stale_reads.emplace_back(give_up, std::move(r));
+        return;
+      }
+      r.done(std::unexpected(NotCurrent(g, bound_ms)));
       return;
     }
     r.done(ReadContext{.engine = store_->engine_, .shard = g->desc, .header = Header(g)});
@@ -518,6 +519,7 @@ void RaftWorker::Tick(Clock::time_point now) {
       MaybeProbe(g, now);
     }
     if (!g->proposals.empty() || !g->reads.empty()) ExpireDeadlines(g, now);
+    if (!g->stale_reads.empty()) ServeParkedStaleReads(g, now);
     if (!g->transfers.empty()) CheckTransfers(g, now);
     if (g->campaign_at_tick != 0 && ticks_ >= g->campaign_at_tick) {
       g->campaign_at_tick = 0;
@@ -540,7 +542,8 @@ void RaftWorker::Tick(Clock::time_point now) {
         return true;
       }
     }
-    return !g->proposals.empty() || !g->reads.empty() || !g->transfers.empty() || g->campaign_at_tick != 0;
+    return !g->proposals.empty() || !g->reads.empty() || !g->stale_reads.empty() || !g->transfers.empty() ||
+           g->campaign_at_tick != 0;
   };
   if (ticks_ % 5 == 0) {
     awake_.clear();
@@ -1288,6 +1291,9 @@ void RaftWorker::DestroyRemoved() {
     for (Group::Transfer& t : g->transfers) {
       t.done(std::unexpected(Unavailable("the replica of shard " + std::to_string(g->id) + " on this node was removed", true)));
     }
+    for (auto& [give_up, r] : g->stale_reads) {
+      r.done(std::unexpected(Unavailable("the replica of shard " + std::to_string(g->id) + " on this node was removed", true)));
+    }
     store_->hashes_->Forget(g->id);
     std::optional<storage::ShardRange> range;
     if (g->initialized && g->id != kMetaShard) range = storage::ShardRange{.start = g->desc.start_key(), .end = g->desc.end_key()};
@@ -1489,8 +1495,7 @@ void RaftWorker::MaybeProbe(Group* g, Clock::time_point now) {
   if (g->soft.leader.IsZero()) return;
   // One probe in flight; a lost one (leader change, partition) is replaced after an election
   // timeout.
-  const auto lost_after = std::chrono::milliseconds(uint64_t(store_->options_.tick_ms) * store_->options_.election_ticks);
-  if (g->probe_id != 0 && now - g->probe_sent < lost_after) return;
+  if (g->probe_id != 0 && now - g->probe_sent < ElectionTimeout()) return;
   // The leader keys pending reads by id alone, its own and its followers': a probe's id carries
   // this node's id in its top 16 bits (the leader's own ids are a counter far below), and the
   // low bits continue from a clock-seeded counter, so a restarted node does not reuse an id its
@@ -1508,6 +1513,41 @@ void RaftWorker::AdvanceCurrency(Group* g) {
     g->current_as_of = std::max(g->current_as_of, g->currency.front().first);
     g->currency.pop_front();
   }
+  if (!g->stale_reads.empty()) ServeParkedStaleReads(g, Clock::now());
+}
+
+void RaftWorker::ServeParkedStaleReads(Group* g, Clock::time_point now) {
+  if (g->apply_pending) return;  // applied but unwritten state: FlushApplies comes back here
+  auto parked = std::move(g->stale_reads);
+  g->stale_reads.clear();
+  for (auto& [give_up, r] : parked) {
+    const uint64_t bound_ms = r.max_staleness_ms != 0 ? r.max_staleness_ms : store_->options_.max_staleness_ms;
+    if (FreshWithin(g, now, bound_ms)) {
+      // Checked again: a split may have applied while it waited.
+      if (auto err = Check(g, r.shard, r.check_epoch, r.epoch, r.keys, false)) {
+        r.done(std::unexpected(std::move(*err)));
+      } else {
+        r.done(ReadContext{.engine = store_->engine_, .shard = g->desc, .header = Header(g)});
+      }
+    } else if (now >= give_up) {
+      r.done(std::unexpected(NotCurrent(g, bound_ms)));
+    } else {
+      g->stale_reads.emplace_back(give_up, std::move(r));
+    }
+  }
+}
+
+RequestError RaftWorker::NotCurrent(const Group* g, uint64_t bound_ms) const {
+  return Unavailable("the replica of shard " + std::to_string(g->id) + " on node " +
+                         std::to_string(store_->options_.node_id) +
+                         " is not known to be current within the staleness bound (" + std::to_string(bound_ms) +
+                         " ms; leader node " + std::to_string(g->NodeOf(g->soft.leader.value())) +
+                         (g->soft.hibernating ? ", idle" : "") + "); try another replica",
+                     true);
+}
+
+std::chrono::milliseconds RaftWorker::ElectionTimeout() const {
+  return std::chrono::milliseconds(uint64_t(store_->options_.tick_ms) * store_->options_.election_ticks);
 }
 
 bool RaftWorker::FreshWithin(const Group* g, Clock::time_point now, uint64_t bound_ms) const {

@@ -131,6 +131,10 @@ class RaftWorker {
   void MaybeCompact(Group* g);
   void MaybeExportSnapshot(Group* g);
   void RemoveRetiredSnapshots(Group* g);
+  // Serves the parked STALE reads now current within their bound, fails those past their time.
+  void ServeParkedStaleReads(Group* g, std::chrono::steady_clock::time_point now);
+  RequestError NotCurrent(const Group* g, uint64_t bound_ms) const;
+  std::chrono::milliseconds ElectionTimeout() const;
   void OnLeadershipLost(Group* g);
   // Membership: replicas created by a leader's first message, removal notices, destruction.
   Group* CreateReplica(const GroupMessage& m);

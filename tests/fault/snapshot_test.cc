@@ -261,8 +261,8 @@ Result LaggingFollower(uint64_t seed, KillDuringSnapshot kill) {
               std::to_string(received_before) + " to " + std::to_string(received));
   // Serves what was written while it was away: STALE reads at the follower itself.
   for (const auto& [prefix, key] : last_acked) {
-    // The first STALE read at a follower that has not served one lately is refused while the
-    // follower asks its leader how current it is (server/README.md "Reads"): retry a moment.
+    // A STALE read waits up to an election timeout for the follower's currency probe
+    // (server/README.md "Reads"); a busy follower may need a second one: retry a moment.
     auto got = StaleReadAt(s, victim, key);
     for (int attempt = 0; attempt < 20 && !(got && *got == filler.Value(key)); ++attempt) {
       std::this_thread::sleep_for(100ms);
