@@ -342,6 +342,7 @@ CorruptionOutcome CorruptionRun(uint64_t seed, Damage damage, const std::string&
 
   const uint64_t log_from = LogSize(s.cluster(), victim);
   s.Restart(victim);
+  s.MayFailStopOnDamage(victim);
   const auto restarted = std::chrono::steady_clock::now();
   CorruptionOutcome out;
   const std::string who = "n" + std::to_string(victim + 1);

@@ -326,6 +326,24 @@ void Scenario::AllowFailStopLog(int node) {
        " bytes) may hold its fail-stop reason");
 }
 
+void Scenario::MayFailStopOnDamage(int node) {
+  may_fail_stop_.insert(node);
+  Note("n" + std::to_string(node + 1) + " may fail-stop on its damaged files");
+}
+
+namespace {
+
+bool LogNamesCorruption(const std::string& path) {
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    std::transform(line.begin(), line.end(), line.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    if (line.find("corrupt") != std::string::npos || line.find("checksum") != std::string::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 void Scenario::MountSmallDisk(int node, int mib) {
   const std::string image = cluster_->dir() + "/n" + std::to_string(node + 1) + ".img";
   const std::string dir = cluster_->data_dir(node);
@@ -641,6 +659,16 @@ void Scenario::CheckLinearizable(Result& r, const std::vector<Record>& history, 
 }
 
 void Scenario::CheckLogs() {
+  // A damaged node that stopped during the final checks (MayFailStopOnDamage).
+  for (int i : may_fail_stop_) {
+    int status = 0;
+    if (cluster_->ReapIfExited(i, &status)) {
+      Check(LogNamesCorruption(cluster_->log_path(i)),
+            "n" + std::to_string(i + 1) + " (damaged files) stopped and its log does not say why");
+      Note("n" + std::to_string(i + 1) + " stopped on its own during the final checks (damaged files)");
+      log_allowed_until_[i] = UINT64_MAX;
+    }
+  }
   for (int i = 0; i < cluster_->size(); ++i) {
     std::ifstream in(cluster_->log_path(i));
     size_t line_no = 0;
@@ -754,7 +782,14 @@ Result Scenario::Finish() {
   // A node that died without the scenario killing it (or reaping it, as S13/S14 do) fails the run.
   for (int i = 0; i < cluster_->size(); ++i) {
     int status = 0;
-    if (cluster_->ReapIfExited(i, &status)) {
+    if (!cluster_->ReapIfExited(i, &status)) continue;
+    if (may_fail_stop_.contains(i)) {
+      Check(LogNamesCorruption(cluster_->log_path(i)),
+            "n" + std::to_string(i + 1) + " (damaged files) stopped and its log does not say why");
+      Note("n" + std::to_string(i + 1) + " stopped on its own (damaged files; status " + std::to_string(status) + ")");
+      kept_down_.insert(i);
+      log_allowed_until_[i] = UINT64_MAX;
+    } else {
       Check(false, "n" + std::to_string(i + 1) + " exited on its own (status " + std::to_string(status) +
                        "; a negative status is the signal), unexpected in this scenario");
     }

@@ -138,6 +138,11 @@ class Scenario {
   void AllowFailStopLog(int node);
   // A node that refuses to start (S17: corrupted files) stays down: Finish does not restart it.
   void KeepDown(int node);
+  // A node whose files were damaged (S17) may fail-stop whenever it reads the damage, also late
+  // in the run (an apply touching the damaged block): if it exited on its own by Finish, that is
+  // no failure as long as its log names the corruption (a line with "corrupt" or "checksum"); it
+  // then stays down, and its fail-stop lines are allowed wherever they are in its log.
+  void MayFailStopOnDamage(int node);
 
   // --- disk (S13) ---
   // Before StartCluster: node's data directory becomes a fresh `mib` MiB ext4 (a loop-mounted
@@ -221,6 +226,7 @@ class Scenario {
   std::map<int, uint64_t> log_allowed_until_{};  // node -> log bytes exempt (AllowFailStopLog)
   std::map<int, std::string> mounted_images_{};  // node -> image file of its small disk
   std::set<int> kept_down_{};                       // KeepDown
+  std::set<int> may_fail_stop_{};                   // MayFailStopOnDamage
   std::optional<int64_t> fault_at_us_{};
   std::optional<int64_t> heal_at_us_{};
   std::chrono::steady_clock::time_point created_;
