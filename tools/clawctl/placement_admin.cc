@@ -8,6 +8,7 @@
 #include "claw/v1/error.pb.h"
 #include "claw/v1/placement.grpc.pb.h"
 #include "client/errors.h"
+#include "tools/clawctl/node_stubs.h"
 
 namespace claw::clawctl {
 namespace {
@@ -98,30 +99,7 @@ void ToProto(const PlacementRules& rules, v1::PlacementRules* proto) {
 
 }  // namespace
 
-class GrpcPlacementAdmin::Stubs {
- public:
-  v1::Placement::Stub& At(const std::string& address) {
-    auto it = stubs_.find(address);
-    if (it == stubs_.end()) it = stubs_.emplace(address, v1::Placement::NewStub(Channel(address))).first;
-    return *it->second;
-  }
-  std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
-    auto it = channels_.find(address);
-    if (it == channels_.end()) {
-      grpc::ChannelArguments args;
-      args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-      args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-      args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-      it = channels_.emplace(address, grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args))
-               .first;
-    }
-    return it->second;
-  }
-
- private:
-  std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;
-  std::map<std::string, std::unique_ptr<v1::Placement::Stub>> stubs_;
-};
+class GrpcPlacementAdmin::Stubs : public NodeStubs<v1::Placement> {};
 
 GrpcPlacementAdmin::GrpcPlacementAdmin() : stubs_(std::make_unique<Stubs>()) {}
 

@@ -7,7 +7,7 @@
 #include "claw/v1/error.pb.h"
 #include "client/convert.h"
 #include "client/errors.h"
-#include "tools/clawctl/cluster_stubs.h"
+#include "tools/clawctl/node_stubs.h"
 
 namespace claw::clawctl {
 namespace {

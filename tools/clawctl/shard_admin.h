@@ -102,7 +102,7 @@ class GrpcShardAdmin final : public ShardAdmin {
 
  private:
   client::Client& client_;
-  std::unique_ptr<ClusterStubs> stubs_;  // tools/clawctl/cluster_stubs.h (keeps gRPC headers out of this one)
+  std::unique_ptr<ClusterStubs> stubs_;  // tools/clawctl/node_stubs.h (keeps gRPC headers out of this one)
 };
 
 }  // namespace claw::clawctl
