@@ -53,7 +53,7 @@ struct StoreOptions {
   // Raft workers; 0 = hardware concurrency.
   int workers = 0;
   uint32_t tick_ms = 100;
-  int election_ticks = 10;
+  int election_ticks = 6;
   int heartbeat_ticks = 1;
   bool pre_vote = true;
   bool lease_reads = true;

@@ -32,7 +32,7 @@ TEST_CASE("no file, no environment, no flags: the built-in defaults, resolved", 
   CHECK(c.shards == 16);
   CHECK(c.log_level == LogLevel::kInfo);
   CHECK(c.raft.tick_ms == 100);
-  CHECK(c.raft.election_ticks == 10);
+  CHECK(c.raft.election_ticks == 6);
   CHECK(c.storage.block_cache_bytes == 256 * kMiB);
   CHECK(c.limits.max_peer_message_bytes == 64 * kMiB);
   CHECK(c.kv.dedup_window_ms == 60'000);
@@ -319,15 +319,15 @@ TEST_CASE("cross-field rules name every key involved and where it was set", "[co
   CHECK(LoadOk({"--placement-node-dead-after-ms=3001"}).placement.node_dead_after_ms == 3001);
   CHECK(FileError("raft:\n  heartbeat_ticks: 10\n") ==
         "F:2:20: raft.heartbeat_ticks: must be less than raft.election_ticks: "
-        "raft.heartbeat_ticks = 10 (from F:2:20), raft.election_ticks = 10 (default)");
+        "raft.heartbeat_ticks = 10 (from F:2:20), raft.election_ticks = 6 (default)");
   CHECK(LoadError({"--raft-election-ticks=3"}, {{"CLAWD_RAFT_HEARTBEAT_TICKS", "3"}}) ==
         "CLAWD_RAFT_HEARTBEAT_TICKS: raft.heartbeat_ticks: must be less than "
         "raft.election_ticks: raft.heartbeat_ticks = 3 (from CLAWD_RAFT_HEARTBEAT_TICKS), "
         "raft.election_ticks = 3 (from --raft-election-ticks)");
   CHECK(LoadError({"--raft-tick-ms=500"}) ==
         "--raft-tick-ms: raft.node_dead_after_ms: must exceed the election timeout "
-        "raft.election_ticks * raft.tick_ms = 5000 ms: raft.node_dead_after_ms = 3000 (default), "
-        "raft.election_ticks = 10 (default), raft.tick_ms = 500 (from --raft-tick-ms)");
+        "raft.election_ticks * raft.tick_ms = 3000 ms: raft.node_dead_after_ms = 3000 (default), "
+        "raft.election_ticks = 6 (default), raft.tick_ms = 500 (from --raft-tick-ms)");
   CHECK(LoadError({"--limits-max-value-bytes=4MiB"}) ==
         "--limits-max-value-bytes: limits.max_request_bytes: must hold the largest key plus the "
         "largest value: limits.max_request_bytes = 4MiB (default), limits.max_key_bytes = 4KiB "

@@ -164,7 +164,7 @@ TEST_CASE("HelpText documents every key with its flag, variable and default", "[
     CHECK(help.find(text) != std::string::npos);
   }
   CHECK(help.find("  --raft-election-ticks N                    CLAWD_RAFT_ELECTION_TICKS\n"
-                  "      Ticks without a leader before a follower campaigns. Default 10; 3..1000.\n"
+                  "      Ticks without a leader before a follower campaigns. Default 6; 3..1000.\n"
                   "      [raft.election_ticks]\n") != std::string::npos);
   CHECK(help.find("Default 256MiB; 8MiB..1TiB. [storage.block_cache_bytes]") != std::string::npos);
   CHECK(help.find("  --raft-pre-vote[=true|false]") != std::string::npos);
