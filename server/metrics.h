@@ -33,6 +33,8 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "server/slow_meter.h"
+
 namespace claw::server {
 
 class Metrics {
@@ -55,6 +57,9 @@ class Metrics {
   using Collector = std::function<void(Metrics&)>;
   uint64_t AddCollector(Collector collector);
   void RemoveCollector(uint64_t id);
+
+  // Not exported: the delays the placement heartbeat reports (slow_meter.h).
+  SlowMeter slow;
 
   // --- Raft (RaftWorker)
   prometheus::Counter& proposals_committed;

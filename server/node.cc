@@ -588,7 +588,10 @@ std::expected<std::unique_ptr<Node>, StartError> Node::Start(const config::Confi
   p.log_writer = std::make_unique<storage::LogWriter>(
       p.engine.get(), 8ull << 20, [metrics](const storage::LogBatchTiming& t) {
         metrics->log_written_bytes.Increment(static_cast<double>(t.bytes));
-        if (t.synced) metrics->wal_fsync_duration.Observe(std::chrono::duration<double>(t.duration).count());
+        if (t.synced) {
+          metrics->wal_fsync_duration.Observe(std::chrono::duration<double>(t.duration).count());
+          metrics->slow.RecordLogWrite(t.duration);
+        }
       });
   p.clock = std::make_unique<storage::HybridClock>(kMaxClockOffsetMs);
   p.router = std::make_unique<Router>(p.node_id);

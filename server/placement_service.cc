@@ -45,6 +45,58 @@ PlacementService::PlacementService(PlacementOptions options, Store* store, Route
 
 PlacementService::~PlacementService() { Stop(); }
 
+namespace {
+
+// Slow-node judgement (server/README.md "Slow nodes"): a node's delay is the worse of its tick
+// lag and its longest log write since its previous heartbeat. It is over the bar when that is
+// above kSlowFloor and above kSlowRatio times the median of the other live nodes' delays (so a
+// cluster that is slow everywhere, or a busy test machine, moves nothing). kSlowAfter heartbeats
+// over in a row make it slow; kFastAfter under in a row make it normal again.
+constexpr double kSlowFloorSeconds = 0.05;
+constexpr double kSlowRatio = 4;
+constexpr int kSlowAfter = 3;
+constexpr int kFastAfter = 10;
+
+double Delay(const v1::NodeLoad& load) { return std::max(load.tick_lag_seconds(), load.log_write_seconds()); }
+
+}  // namespace
+
+void PlacementService::JudgeSlowness(uint64_t node) {
+  Liveness& l = liveness_[node];
+  const auto now = Clock::now();
+  std::vector<double> others;
+  for (const auto& [id, o] : liveness_) {
+    if (id != node && now - o.last <= 3 * std::chrono::milliseconds(options_.heartbeat_interval_ms)) {
+      others.push_back(Delay(o.load));
+    }
+  }
+  if (others.empty()) {  // nothing to compare with: no verdict either way
+    l.over = l.under = 0;
+    l.slow = false;
+    return;
+  }
+  std::sort(others.begin(), others.end());
+  const double median = others[others.size() / 2];
+  const double delay = Delay(l.load);
+  if (delay > kSlowFloorSeconds && delay > kSlowRatio * median) {
+    ++l.over;
+    l.under = 0;
+  } else {
+    ++l.under;
+    l.over = 0;
+  }
+  if (!l.slow && l.over >= kSlowAfter) {
+    l.slow = true;
+    l.slow_reason = fmt::format("tick lag {:.0f} ms, log write {:.0f} ms against a median of {:.0f} ms elsewhere",
+                                l.load.tick_lag_seconds() * 1e3, l.load.log_write_seconds() * 1e3, median * 1e3);
+    SPDLOG_WARN("placement: node {} is slow ({} for {} heartbeats); moving its leaderships away", node,
+                l.slow_reason, l.over);
+  } else if (l.slow && l.under >= kFastAfter) {
+    l.slow = false;
+    SPDLOG_INFO("placement: node {} is no longer slow ({} heartbeats within the bar)", node, l.under);
+  }
+}
+
 void PlacementService::Stop() {
   {
     std::lock_guard lock(mu_);
@@ -93,6 +145,7 @@ placement::ClusterView PlacementService::View(Clock::time_point now) {
     if (auto it = liveness_.find(n.node_id()); it != liveness_.end()) {
       info.disk_used_bytes = it->second.load.disk_used_bytes();
       info.disk_free_bytes = it->second.load.disk_free_bytes();
+      info.slow = it->second.slow;
     }
     info.operators_in_flight = involved[n.node_id()];
     view.nodes.push_back(std::move(info));
@@ -592,7 +645,10 @@ grpc::ServerUnaryReactor* PlacementService::Heartbeat(grpc::CallbackServerContex
   MetaStateMachine& meta = store_->meta();
   {
     std::lock_guard lock(mu_);
-    liveness_[node] = Liveness{.last = Clock::now(), .load = req->load()};
+    Liveness& l = liveness_[node];
+    l.last = Clock::now();
+    l.load = req->load();
+    JudgeSlowness(node);
     for (const v1::ShardReport& r : req->shards()) {
       const uint64_t shard = r.shard().id();
       shard_leader_[shard] = node;
@@ -787,6 +843,11 @@ void PlacementReporter::Run() {
     }
     req.mutable_load()->set_replicas(replicas);
     req.mutable_load()->set_leaders(leaders);
+    if (options_.metrics != nullptr) {
+      const SlowMeter::Window slow = options_.metrics->slow.Take();
+      req.mutable_load()->set_tick_lag_seconds(slow.tick_lag_seconds);
+      req.mutable_load()->set_log_write_seconds(slow.log_write_seconds);
+    }
 
     // Where to send: the last address that answered, the meta leader this node knows of, then
     // every member in turn (one NOT_LEADER hint followed per attempt).

@@ -123,7 +123,15 @@ class PlacementService final : public v1::Placement::CallbackService {
   struct Liveness {
     std::chrono::steady_clock::time_point last{};
     v1::NodeLoad load{};
+    // Slow-node judgement (JudgeSlowness): consecutive heartbeats over / under the bar, and the
+    // verdict with its reason.
+    int over = 0;
+    int under = 0;
+    bool slow = false;
+    std::string slow_reason{};
   };
+  // Updates liveness_[node]'s slow verdict from its latest load against the other nodes'.
+  void JudgeSlowness(uint64_t node);
   mutable std::mutex mu_;
   std::map<uint64_t, Liveness> liveness_;  // guarded by mu_
   // Shard -> the node that last reported leading it, and its last reported size and load.

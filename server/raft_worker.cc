@@ -172,6 +172,7 @@ void RaftWorker::Run() {
     for (Event& e : events) HandleEvent(e, now);
     events.clear();
     if (now >= next_tick_) {
+      store_->metrics_->slow.RecordTickLag(now - next_tick_);
       Tick(now);
       // Deliver missed ticks (a stalled worker must catch up before it serves lease reads), but
       // never more than an election timeout's worth at once.

@@ -179,6 +179,15 @@ Outcome ShardChecker::Drain() const {
     if (busy) return Waiting("the voters that could take leadership have no free operator slot");
     stuck.push_back("no voter on an up node can take leadership from draining " +
                     Name(lead.node));
+  } else if (lead.state == NodeState::kUp && lead.load->info->slow) {
+    // A slow node keeps its replicas; only its leaderships go, to voters that are not slow. With
+    // none, the leader stays (nothing is stuck: it still serves).
+    bool busy = false;
+    if (const Member* to = BestLeaderTarget(SIZE_MAX, &busy)) {
+      return Propose(Make(TransferLeader{lead.node, to->node}, Priority::kDrain,
+                          "leader " + Name(lead.node) + " is slow"));
+    }
+    if (busy) return Waiting("the voters that could take leadership from a slow node have no free operator slot");
   }
   for (const Member& m : voters_) {
     if (m.state != NodeState::kDraining) continue;
@@ -304,7 +313,7 @@ Outcome ShardChecker::Balance(Metric metric, Priority priority) const {
 
 Outcome ShardChecker::Leader() const {
   const Member& lead = *leader();
-  if (lead.state != NodeState::kUp) return {};  // a draining leader is Drain()'s
+  if (lead.state != NodeState::kUp || lead.load->info->slow) return {};  // Drain()'s
   const size_t rank = Rank(lead);
   bool busy = false;
   if (rank > 0) {
@@ -319,7 +328,7 @@ Outcome ShardChecker::Leader() const {
   const Member* to = nullptr;
   double best = 0;
   for (const Member& m : voters_) {
-    if (&m == &lead || m.state != NodeState::kUp || Rank(m) != rank) continue;
+    if (&m == &lead || m.state != NodeState::kUp || m.load->info->slow || Rank(m) != rank) continue;
     const NodeLoad& t = *m.load;
     if (!model_->Triggers(s, t, Metric::kLeaders)) continue;
     const double delta = model_->PotentialDelta(s, t, Metric::kLeaders, 1);
@@ -421,7 +430,7 @@ const ShardChecker::Member* ShardChecker::BestLeaderTarget(size_t max_rank,
                            m.node);
   };
   for (const Member& m : voters_) {
-    if (&m == &lead || m.state != NodeState::kUp || Rank(m) > max_rank) continue;
+    if (&m == &lead || m.state != NodeState::kUp || m.load->info->slow || Rank(m) > max_rank) continue;
     if (!model_->HasSlot(*m.load) || !model_->HasSlot(*lead.load)) {
       *any_without_slot = true;
       continue;

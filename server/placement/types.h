@@ -78,6 +78,9 @@ struct NodeInfo {
   // Operators in flight that involve this node (as target, source or leader), as the executor
   // counts them; Plan adds at most max_operators_per_node minus this.
   uint32_t operators_in_flight = 0;
+  // Much slower than the other nodes (the service's judgement of its tick lag and log writes):
+  // it keeps its replicas but hands its leaderships away and takes no new ones.
+  bool slow = false;
 };
 
 enum class ReplicaRole : uint8_t { kVoter, kLearner };

@@ -6,7 +6,8 @@
 // election storm (each shard's Raft term advances by a bounded amount over the fault and its
 // recovery), and service continues: every shard serves writes during the throttle with bounded
 // stretches without one (printed with where the leaderships went and the latency of the ok
-// operations). [slow] holds the throttle for 20 s over more seeds. Replay one:
+// operations), and the placement service moves the node's leaderships away (slow-node
+// eviction). [slow] holds the throttle for 20 s over more seeds. Replay one:
 // CLAW_FAULT_SEED=<seed> build/tests/fault_tests "<test name>" (see README.md).
 #include <algorithm>
 #include <chrono>
@@ -87,6 +88,10 @@ Result GrayFailure(uint64_t seed, std::chrono::milliseconds hold, Slow slow) {
   s.Note("cgroup released (" + stat + ")");
   s.Sleep(2s);
   const auto terms_after = ShardTerms(s);
+  // The placement service judges a node slow after 3 heartbeats (1 s apart) far above the
+  // others' delays and moves its leaderships away; it stays "slow" for 10 good heartbeats, so
+  // 2 s after the release it still leads nothing (server/README.md "Slow nodes").
+  const int led_after = led_by_victim();
 
   std::string term_text;
   uint64_t worst_steps = 0;
@@ -117,7 +122,8 @@ Result GrayFailure(uint64_t seed, std::chrono::milliseconds hold, Slow slow) {
   const double rate_during =
       static_cast<double>(c.ok) * 1e6 / static_cast<double>(std::max<int64_t>(to - from, 1));
   std::cout << "  S15 " << name << ", " << what << ", for " << Ms(static_cast<double>(hold.count()))
-            << ": shards it led before " << led_before << ", each second:" << leader_track << "\n"
+            << ": shards it led before " << led_before << ", each second:" << leader_track
+            << ", 2 s after the release: " << led_after << "\n"
             << "  S15 cgroup " << (cpu ? "cpu.stat: " : "blkio.throttle.io_service_bytes: ") << stat
             << "\n"
             << "  S15 ok operations per second: " << static_cast<int64_t>(rate_before)
@@ -141,6 +147,9 @@ Result GrayFailure(uint64_t seed, std::chrono::milliseconds hold, Slow slow) {
                                            name + " was throttled (bound " + Ms(kMaxWriteGapMs) +
                                            "):" + gap_text);
   s.Check(c.ok > 0, "no operation succeeded during the throttle");
+  s.Check(led_before == 0 || led_after == 0,
+          name + " still led " + std::to_string(led_after) + " shards 2 s after " + Ms(static_cast<double>(hold.count())) +
+              " slowed: the placement service did not move leaderships off the slow node");
   return s.Finish();
 }
 

@@ -361,9 +361,10 @@ class PlanChecker {
       return Fail(op, "transfer to a node that is not an up voter");
     }
     const NodeInfo* from = FindNode(view_, a.from);
-    if (op.priority == Priority::kDrain && from->state != NodeState::kDraining) {
-      Fail(op, "drain transfer from a node that is not draining");
+    if (op.priority == Priority::kDrain && from->state != NodeState::kDraining && !from->slow) {
+      Fail(op, "drain transfer from a node that is neither draining nor slow");
     }
+    if (to->slow) Fail(op, "transfer to a slow node");
     if (op.priority == Priority::kLeaderBalance) {
       const size_t rank_from = rule.LeaderRank(from->locality.zone);
       const size_t rank_to = rule.LeaderRank(to->locality.zone);

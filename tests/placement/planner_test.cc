@@ -277,6 +277,50 @@ TEST_CASE("drain transfers leadership first, then moves the replica", "[placemen
   CHECK(OpFor(r, 2)->action == Action{MoveReplica{N(1), N(2)}});  // stays in z1
 }
 
+TEST_CASE("a slow node hands its leaderships away, keeps its replicas and takes no leaders",
+          "[placement]") {
+  ClusterView view{Topology(3, 1, 1), {}};
+  view.shards = MakeShards(6, kShardBytes, [](int i) {
+    std::vector<uint64_t> v = {1, 2, 3};
+    std::rotate(v.begin(), v.begin() + i % 3, v.end());
+    return v;
+  });
+  NodeOf(view, 1).slow = true;
+  Sim sim(view);
+  for (int round = 0; round < 4; ++round) {
+    const PlanResult r = Checked(sim.view);
+    CHECK(r.stuck.empty());
+    for (const Operator& op : r.operators) {
+      INFO(Sim::Describe({op}));
+      const auto* transfer = std::get_if<TransferLeader>(&op.action);
+      REQUIRE(transfer != nullptr);  // no replica moves off (or onto) the slow node
+      CHECK(transfer->from == N(1));
+      CHECK(transfer->to != N(1));
+      CHECK(op.priority == Priority::kDrain);
+      CHECK(op.reason.find("slow") != std::string::npos);
+      sim.Apply(op);
+    }
+  }
+  for (const ShardInfo& shard : sim.view.shards) {
+    CHECK(shard.leader != N(1));
+    CHECK(shard.replicas.size() == 3);
+  }
+  // Back to normal: leader balance gives it leaderships again.
+  NodeOf(sim.view, 1).slow = false;
+  const PlanResult back = Checked(sim.view);
+  CHECK(std::any_of(back.operators.begin(), back.operators.end(), [](const Operator& op) {
+    const auto* t = std::get_if<TransferLeader>(&op.action);
+    return t != nullptr && t->to == N(1);
+  }));
+  // When every other voter is slow too, the leader stays and nothing is reported stuck.
+  NodeOf(sim.view, 1).slow = true;
+  NodeOf(sim.view, 2).slow = true;
+  NodeOf(sim.view, 3).slow = true;
+  const PlanResult all = Checked(sim.view);
+  CHECK(all.operators.empty());
+  CHECK(all.stuck.empty());
+}
+
 TEST_CASE("constraints: replicas leave disallowed zones, rule boundaries split shards",
           "[placement]") {
   ClusterView view = SixNodes();
