@@ -13,9 +13,7 @@ namespace {
 
 TEST_CASE("server/placement includes only the pure C++ standard library and itself",
           "[placement]") {
-  // This file is <root>/tests/placement/boundaries_test.cc.
-  const std::filesystem::path root =
-      std::filesystem::path(__FILE__).parent_path().parent_path().parent_path();
+  const std::filesystem::path root = CLAW_SOURCE_DIR;
   const std::filesystem::path dir = root / "server" / "placement";
   REQUIRE(std::filesystem::is_directory(dir));
   const std::set<std::string> banned = {
