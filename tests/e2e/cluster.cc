@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -264,7 +265,35 @@ int TestCluster::IndexOfAddress(const std::string& address) const {
   return -1;
 }
 
-void TestCluster::Pause(int i) { ::kill(nodes_[i].pid, SIGSTOP); }
+namespace {
+
+// Whether every thread of `pid` is in the stopped state ('T' in /proc/<pid>/task/<tid>/stat).
+bool AllThreadsStopped(pid_t pid) {
+  std::error_code ec;
+  int threads = 0;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream in(task.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t paren = stat.rfind(')');  // the command name may hold spaces and parentheses
+    if (paren == std::string::npos || paren + 2 >= stat.size()) continue;  // the thread just exited
+    if (stat[paren + 2] != 'T' && stat[paren + 2] != 't') return false;
+    ++threads;
+  }
+  return !ec && threads > 0;
+}
+
+}  // namespace
+
+void TestCluster::Pause(int i) {
+  ::kill(nodes_[i].pid, SIGSTOP);
+  // SIGSTOP takes effect per thread as each next runs; on a busy machine a thread can still
+  // answer a message right after kill() returns (a paused follower acknowledged an append once).
+  // Wait until every thread is stopped, up to 1 s.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (!AllThreadsStopped(nodes_[i].pid) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
 void TestCluster::Resume(int i) { ::kill(nodes_[i].pid, SIGCONT); }
 
 grpc::ChannelArguments TestChannelArgs() {

@@ -67,7 +67,7 @@ class TestCluster {
   // SIGTERM to every running node at once, then reaps them; the exit statuses by node.
   std::vector<int> StopAll();
   void KillAll();                // SIGKILL to every running node at once, reaped
-  void Pause(int i);             // SIGSTOP
+  void Pause(int i);             // SIGSTOP; returns once every thread is stopped (at most 1 s)
   void Resume(int i);            // SIGCONT
   bool Running(int i) const { return nodes_[i].pid > 0; }
   // When node i has exited on its own, reaps it and returns true (Running is then false) with its
