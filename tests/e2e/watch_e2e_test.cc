@@ -448,3 +448,50 @@ TEST_CASE("watch: a start revision below the GC threshold gets COMPACTED with th
 }
 
 }  // namespace claw::e2e
+
+namespace claw::e2e {
+
+TEST_CASE("watch: clawctl watch prints events, stops after --count or --timeout", "[e2e][watch]") {
+  TestCluster& c = SharedCluster();
+  auto client = OpenClient(c);
+  const std::string p = K(0x22, "watch/ctl/");
+  REQUIRE(client->DeleteRange(p, client::PrefixEnd(p)).has_value());
+  auto first = client->Put(p + "a", "1");
+  REQUIRE(first.has_value());
+  REQUIRE(client->Put(p + "a", "2").has_value());
+  REQUIRE(client->Delete(p + "a").has_value());
+  const std::string rev = std::to_string(first->mod_ts - 1);
+
+  // From a past revision: the three events, then exit 0 at --count.
+  ProcessResult r = RunClawctl(Endpoints(c), {"watch", p, "--prefix", "--rev", rev, "--count", "3", "--prev-kv"});
+  CHECK(r.exit_code == 0);
+  CHECK(Count(r.out, "\n") == 3);
+  CHECK(r.out.find("PUT " + p + "a 1 [" + std::to_string(first->mod_ts) + "]") == 0);
+  CHECK(Count(r.out, "PUT " + p + "a 2 [") == 1);
+  CHECK(Count(r.out, "(prev: 1)") == 1);
+  CHECK(Count(r.out, "DELETE " + p + "a [") == 1);
+  CHECK(Count(r.out, "(prev: 2)") == 1);
+
+  // JSON: one object per line; a single key (not the prefix) sees only its own events.
+  REQUIRE(client->Put(p + "ab", "other").has_value());
+  r = RunClawctl(Endpoints(c), {"-w", "json", "watch", p + "a", "--rev", rev, "--count", "2"});
+  CHECK(r.exit_code == 0);
+  CHECK(Count(r.out, "\n") == 2);
+  CHECK(Count(r.out, "{\"type\":\"PUT\"") == 2);
+  CHECK(Count(r.out, "\"mod_ts\":\"" + std::to_string(first->mod_ts) + "\"") == 1);
+
+  // --timeout ends a watch that saw fewer events (the global --timeout, given again, wins).
+  r = RunClawctl(Endpoints(c), {"watch", p + "zzz", "--count", "5", "--timeout", "1s"});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.empty());
+
+  // Usage errors.
+  r = RunClawctl(Endpoints(c), {"watch", p, "--prefix", "--range-end", p + "z"});
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Catch::Contains("--prefix and --range-end exclude each other"));
+  r = RunClawctl(Endpoints(c), {"watch", p + "b", "--range-end", p + "a"});
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Catch::Contains("--range-end must be after KEY"));
+}
+
+}  // namespace claw::e2e
