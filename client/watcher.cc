@@ -114,11 +114,12 @@ void Watcher::RunPart(std::string lo, std::string hi, uint64_t revision) {
     std::unique_lock lock(mu_);
     return !done_cv_.wait_for(lock, backoff->Next(floor), [this] { return stopped_; });
   };
-  for (;;) {
+  for (bool first = true;; first = false) {
     {
       std::lock_guard lock(mu_);
       if (stopped_) return;
     }
+    if (!first) resumes_.fetch_add(1);
     const auto deadline = Dispatcher::Clock::now() + copts.default_deadline;
     auto shard = dispatcher_.Route(lo, Dispatcher::RouteBy::kKey, deadline);
     if (!shard) {

@@ -21,6 +21,7 @@
 // Client.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -59,6 +60,8 @@ class Watcher {
   // Like Wait, but gives up after `timeout` (nullopt: still running).
   std::optional<Error> WaitFor(std::chrono::milliseconds timeout);
   bool Done() const;
+  // Streams reopened after one ended (resumes, re-splits), over all parts: for monitoring.
+  uint64_t resumes() const { return resumes_.load(); }
 
  private:
   // Runs one part [lo, hi) from `revision` until cancelled or failed for good.
@@ -77,6 +80,7 @@ class Watcher {
   std::vector<std::thread> threads_;                // guarded by mu_
   std::vector<grpc::ClientContext*> contexts_;      // guarded by mu_: streams open now
   uint64_t seed_ = 0;                               // guarded by mu_
+  std::atomic<uint64_t> resumes_{0};
 };
 
 }  // namespace claw::client

@@ -293,6 +293,7 @@ TEST_CASE("watch: resumes across a kill -9 of the watched shard's leader", "[e2e
   CheckExactlyOnce(w, got.events());
   CHECK_FALSE(got.duplicates());
   CHECK_FALSE(got.out_of_order());
+  CHECK((*watcher)->resumes() >= 1);  // the stream on the killed node ended and was resumed
 }
 
 TEST_CASE("watch: resumes across a split of the watched range", "[e2e][watch]") {
@@ -330,6 +331,7 @@ TEST_CASE("watch: resumes across a split of the watched range", "[e2e][watch]") 
   CHECK(left);
   CHECK(right);
   CHECK(w.written.load() > 100);
+  CHECK((*watcher)->resumes() >= 1);  // the split ended the stream; the parts resumed
   CHECK_FALSE(got.duplicates());
   CHECK_FALSE(got.out_of_order());
 }
@@ -392,11 +394,13 @@ TEST_CASE("watch: a watcher that falls behind is told the revision to resume fro
     REQUIRE(client->Put(p + std::to_string(3000 + b), "small").has_value());
   }
   const size_t want = 5 + 8 + 10 * 9;
+  // (Each burst overflows a live queue: the client resumes from a catch-up every time.)
   const bool all = got.WaitFor(AtLeast(want), std::chrono::seconds(20));
   INFO("events " << got.events().size() << ", watcher done " << (*watcher)->Done());
   if ((*watcher)->Done()) INFO((*watcher)->Wait().ToString());
   REQUIRE(all);
   CHECK(got.events().size() == want);
+  CHECK((*watcher)->resumes() >= 1);
   CHECK_FALSE(got.duplicates());
   CHECK_FALSE(got.out_of_order());
 }
