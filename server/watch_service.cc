@@ -63,12 +63,14 @@ class WatchCall final : public grpc::ServerWriteReactor<v1::WatchResponse>, publ
                           .check_epoch = req->header().has_epoch() && req->header().shard_id() != 0,
                           .epoch = req->header().epoch(),
                           .stream = stream_};
-    reg.done = [this](std::expected<WatchRegistration::CatchUp, RequestError> c) {
+    // Runs on the worker, maybe after the call ended and this reactor was deleted: it touches
+    // only the stream (shared).
+    reg.done = [stream = stream_](std::expected<WatchRegistration::CatchUp, RequestError> c) {
       if (!c) {
-        stream_->End(std::move(c.error()), WatchEnd::kError);
+        stream->End(std::move(c.error()), WatchEnd::kError);
         return;
       }
-      catch_up_ = std::move(*c);  // before the first write starts (RaftWorker::RegisterWatch)
+      stream->SetCatchUp(std::move(*c));  // before the first write starts (RaftWorker::RegisterWatch)
     };
     svc->store()->Watch(std::move(reg));
   }
@@ -89,11 +91,10 @@ class WatchCall final : public grpc::ServerWriteReactor<v1::WatchResponse>, publ
 
   void OnWriteDone(bool ok) override {
     stream_->OnWriteDone(ok);
-    if (ok && catch_up_) {
+    std::optional<WatchCatchUp> point = stream_->TakeCatchUp();
+    if (ok && point) {
       // The first response is out: read the catch-up now, on this gRPC thread.
-      WatchRegistration::CatchUp c = std::move(*catch_up_);
-      catch_up_.reset();
-      auto responses = CatchUp(c);
+      auto responses = CatchUp(*point);
       if (!responses) {
         stream_->End(MakeError(RpcCode::kInternal, v1::Error::UNAVAILABLE, "watch catch-up failed: " + responses.error()),
                      WatchEnd::kError);
@@ -189,7 +190,6 @@ class WatchCall final : public grpc::ServerWriteReactor<v1::WatchResponse>, publ
   WatchService* svc_;
   const v1::WatchRequest* req_;
   std::shared_ptr<WatchStream> stream_;
-  std::optional<WatchRegistration::CatchUp> catch_up_;
 };
 
 }  // namespace

@@ -156,6 +156,16 @@ void WatchStream::Cancel() {
   Act(std::move(next));
 }
 
+void WatchStream::SetCatchUp(WatchCatchUp c) {
+  std::lock_guard lock(mu_);
+  catch_up_point_ = std::move(c);
+}
+
+std::optional<WatchCatchUp> WatchStream::TakeCatchUp() {
+  std::lock_guard lock(mu_);
+  return std::exchange(catch_up_point_, std::nullopt);
+}
+
 bool WatchStream::done() const {
   std::lock_guard lock(mu_);
   return ended_;

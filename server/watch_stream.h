@@ -48,6 +48,18 @@ struct WatchLimits {
 // Why streams ended (metrics): index into the watch counters.
 enum class WatchEnd : uint8_t { kClient, kFellBehind, kSplit, kRemoved, kShutdown, kError };
 
+// Where a stream's catch-up starts (RaftWorker::RegisterWatch): a RocksDB snapshot of the
+// applied state at the registration, the window (from, snapshot_ts] and the served range.
+struct WatchCatchUp {
+  storage::Engine* engine = nullptr;
+  std::shared_ptr<storage::ReadSnapshot> snapshot{};
+  uint64_t from = 0;
+  uint64_t snapshot_ts = 0;
+  std::string start{};
+  std::string end{};
+  v1::ResponseHeader header{};
+};
+
 class WatchStream {
  public:
   class Sink {
@@ -92,6 +104,11 @@ class WatchStream {
   // The stream ended (the worker forgets it).
   bool done() const;
 
+  // The catch-up point, kept here (not in the reactor, which may be gone when the worker answers)
+  // until the first response is written.
+  void SetCatchUp(WatchCatchUp c);
+  std::optional<WatchCatchUp> TakeCatchUp();
+
   // --- gRPC side ---
   // The catch-up's responses, in order (computed by the reactor from the registration snapshot).
   void CatchUpReady(std::vector<v1::WatchResponse> responses);
@@ -134,6 +151,7 @@ class WatchStream {
   uint64_t last_response_ms_ = 0;           // guarded by mu_
   bool ended_ = false;                      // guarded by mu_: End or Cancel happened
   bool registered_ = false;                 // guarded by mu_: Registered ran
+  std::optional<WatchCatchUp> catch_up_point_;  // guarded by mu_
   std::optional<RequestError> end_error_;   // guarded by mu_
   bool finished_ = false;                   // guarded by mu_: Finish called
 };
@@ -144,17 +162,9 @@ struct WatchRegistration {
   bool check_epoch = false;
   v1::Epoch epoch{};
   std::shared_ptr<WatchStream> stream{};
-  // Called once on the worker: the catch-up's point (a RocksDB snapshot of the applied state at
-  // the registration, the window (from, snapshot_ts] and the served range), or why not.
-  struct CatchUp {
-    storage::Engine* engine = nullptr;
-    std::shared_ptr<storage::ReadSnapshot> snapshot{};
-    uint64_t from = 0;
-    uint64_t snapshot_ts = 0;
-    std::string start{};
-    std::string end{};
-    v1::ResponseHeader header{};
-  };
+  using CatchUp = WatchCatchUp;
+  // Called once on the worker: the catch-up's point, or why not. Must not capture the gRPC
+  // reactor (it may be gone by then): only the stream.
   std::function<void(std::expected<CatchUp, RequestError>)> done{};
 };
 
