@@ -85,6 +85,18 @@ class Client::Impl {
   ThreadPool pool;  // destroyed first: queued calls finish while the dispatcher still lives
 };
 
+Result<std::unique_ptr<Watcher>> Client::Watch(std::string_view start, std::string_view end,
+                                               const WatchOptions& options,
+                                               std::function<void(const WatchUpdate&)> on_update) {
+  if (!end.empty() && end <= start) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "the watch's end key must be after its start key (or empty for the end of the key space)");
+  }
+  if (!on_update) return Fail(ErrorCode::kInvalidArgument, "no update callback");
+  return std::make_unique<Watcher>(impl_->dispatcher, std::string(start), std::string(end), options,
+                                   std::move(on_update));
+}
+
 std::string PrefixEnd(std::string_view prefix) {
   std::string end(prefix);
   while (!end.empty()) {

@@ -44,6 +44,7 @@
 
 #include "client/errors.h"
 #include "client/types.h"
+#include "client/watcher.h"
 
 namespace claw::client {
 
@@ -88,6 +89,18 @@ class Client {
                                       const ScanOptions& scan,
                                       const std::function<bool(const KeyValue&)>& visit,
                                       const CallOptions& options = {});
+
+  // --- watches ---
+  // Streams the changes of [start, end) (empty end = the end of the key space; a single key:
+  // end = key + '\0'; a prefix: end = PrefixEnd(prefix)) to `on_update`, across shards, from
+  // options.start_revision (exclusive; 0 = now), resuming on its own across leader changes, node
+  // deaths and splits without skipping or repeating an event (client/watcher.h). Runs until the
+  // returned Watcher is cancelled or destroyed (before the Client), or fails for good
+  // (Watcher::Wait: COMPACTED, INVALID_ARGUMENT, ...). kInvalidArgument at once when end is set
+  // and not after start.
+  [[nodiscard]] Result<std::unique_ptr<Watcher>> Watch(std::string_view start, std::string_view end,
+                                                       const WatchOptions& options,
+                                                       std::function<void(const WatchUpdate&)> on_update);
 
   // --- many operations ---
   // Results in the order of `ops`. Atomic per shard only (see the header comment). Op

@@ -77,6 +77,8 @@ ErrorCode FromWireCode(int code, grpc::StatusCode grpc_code) {
     case v1::Error::SHARD_NOT_FOUND: return ErrorCode::kShardNotFound;
     case v1::Error::UNAVAILABLE: return ErrorCode::kUnavailable;
     case v1::Error::INVALID_ARGUMENT: return ErrorCode::kInvalidArgument;
+    case v1::Error::COMPACTED: return ErrorCode::kCompacted;
+    case v1::Error::WATCH_FELL_BEHIND: return ErrorCode::kWatchFellBehind;
     default: return FromGrpcCode(grpc_code);
   }
 }
@@ -125,6 +127,8 @@ std::string_view ErrorCodeName(ErrorCode code) {
     case ErrorCode::kAlreadyExists: return "ALREADY_EXISTS";
     case ErrorCode::kInternal: return "INTERNAL";
     case ErrorCode::kUnknown: return "UNKNOWN";
+    case ErrorCode::kCompacted: return "COMPACTED";
+    case ErrorCode::kWatchFellBehind: return "WATCH_FELL_BEHIND";
   }
   return "UNKNOWN";
 }
@@ -200,6 +204,7 @@ Error ErrorFromStatus(const grpc::Status& status, const v1::Error* detail, bool 
     error.leader_address = detail->leader().address();
   }
   error.retry_after_ms = detail->retry_after_ms();
+  error.resume_revision = detail->resume_revision();
   return error;
 }
 

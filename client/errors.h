@@ -48,6 +48,12 @@ enum class ErrorCode : uint8_t {
   kAlreadyExists,
   kInternal,
   kUnknown,
+  // claw.v1 COMPACTED: a watch's start revision is older than the retained history
+  // (Error::resume_revision = the oldest one available).
+  kCompacted,
+  // claw.v1 WATCH_FELL_BEHIND: a watch stream's server-side queue filled up (the client library
+  // resumes on its own from Error::resume_revision).
+  kWatchFellBehind,
 };
 
 // "NOT_LEADER", "DEADLINE_EXCEEDED", ...: the claw.v1 / gRPC spelling, for logs and clawctl.
@@ -63,6 +69,8 @@ struct Error {
   std::string leader_address{};
   // With kOverloaded / kUnavailable: the server's suggested wait, 0 = none.
   uint64_t retry_after_ms = 0;
+  // Watch streams ended by the server: the revision to resume from (see watch.proto).
+  uint64_t resume_revision = 0;
   // The gRPC status code of the last attempt (0 = OK: the error arose in the client).
   int grpc_code = 0;
 

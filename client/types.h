@@ -68,6 +68,38 @@ struct KeyValue {
   uint64_t create_ts = 0;  // HLC timestamp of the write that (re)created the key
 };
 
+// --- Watches (Client::Watch, client/watcher.h) ---
+
+struct WatchOptions {
+  // Events with revision (mod_ts) > start_revision; 0 = from now (each shard's current revision
+  // when its stream registers).
+  uint64_t start_revision = 0;
+  // Events carry the key's previous value.
+  bool prev_kv = false;
+  // Ask each shard's stream for a progress notification at least this often while idle; 0 = only
+  // the ones the server sends on its own (after each catch-up and with every batch of events).
+  std::chrono::milliseconds progress_interval{0};
+};
+
+struct WatchEvent {
+  enum class Type : uint8_t { kPut, kDelete };
+  Type type = Type::kPut;
+  // kPut: the new value (kv.mod_ts = the revision). kDelete: key and mod_ts (= revision) only.
+  KeyValue kv{};
+  // With WatchOptions::prev_kv: the value before this event, when the key existed.
+  std::optional<KeyValue> prev{};
+};
+
+// What one shard's stream delivered: events of whole writes in revision order (may be empty),
+// for keys in [start, end) (the part of the watched range one shard held when it was sent), and
+// progress: no event of [start, end) with revision <= progress_revision will come any more.
+struct WatchUpdate {
+  std::string start{};
+  std::string end{};
+  std::vector<WatchEvent> events{};
+  uint64_t progress_revision = 0;
+};
+
 struct PutResult {
   std::optional<KeyValue> prev{};  // with CallOptions::prev_kv, when the key existed
   uint64_t mod_ts = 0;             // 0 with Durability::kLeader

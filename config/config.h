@@ -119,6 +119,13 @@ struct StorageConfig {
   // write that hit ENOSPC, so clawd stops before the disk is really full. 0 = no check (a full
   // disk then stops the node). Default 128 MiB; 0..1 TiB.
   uint64_t min_free_bytes = 128 * kMiB;
+  // MVCC history kept for watches (and other reads of the past): every replica garbage-collects,
+  // every storage.mvcc_gc_interval_ms, the versions no read at or above now - retention can see.
+  // A watch from a revision older than that fails with COMPACTED. Longer costs disk (every
+  // overwritten or deleted value stays this long). Default 3600000 (1 h); 1000..30 days.
+  uint64_t mvcc_retention_ms = 3'600'000;
+  // How often the MVCC GC passes over the node's shards. Default 60000 (1 min); 100..1 day.
+  uint64_t mvcc_gc_interval_ms = 60'000;
   bool operator==(const StorageConfig&) const = default;
 };
 
@@ -155,6 +162,11 @@ struct KvConfig {
   uint64_t max_pending_proposals = 10'000;
   // Request bytes pending per node before new requests get OVERLOADED. Default 64 MiB.
   uint64_t max_pending_bytes = 64 * kMiB;
+  // Per watch stream, the events / bytes queued for a client that reads slower than the shard
+  // changes; past either the stream ends with WATCH_FELL_BEHIND and the revision to resume from
+  // (the C++ client resumes on its own). Defaults 10000 events, 16 MiB; >= 1, >= 1 KiB.
+  uint64_t watch_max_queue_events = 10'000;
+  uint64_t watch_max_queue_bytes = 16 * kMiB;
   bool operator==(const KvConfig&) const = default;
 };
 

@@ -110,6 +110,11 @@ const KeySpec kKeys[] = {
   {"storage.min_free_bytes", K::kBytes, 0, kTiB,
    "Writes wait while the data disk has less free space; 0 = no check.",
    CLAW_FIELD(storage.min_free_bytes)},
+  {"storage.mvcc_retention_ms", K::kMillis, 1000, 30 * kDayMs,
+   "MVCC history kept for watches; older versions are garbage-collected.",
+   CLAW_FIELD(storage.mvcc_retention_ms)},
+  {"storage.mvcc_gc_interval_ms", K::kMillis, 100, kDayMs, "How often MVCC GC runs over the node's shards.",
+   CLAW_FIELD(storage.mvcc_gc_interval_ms)},
 
   {"limits.max_key_bytes", K::kBytes, 1, 64 * kKiB, "Largest key.",
    CLAW_FIELD(limits.max_key_bytes)},
@@ -137,6 +142,10 @@ const KeySpec kKeys[] = {
    "Pending proposals per node before OVERLOADED.", CLAW_FIELD(kv.max_pending_proposals)},
   {"kv.max_pending_bytes", K::kBytes, kMiB, kTiB, "Pending request bytes per node before OVERLOADED.",
    CLAW_FIELD(kv.max_pending_bytes)},
+  {"kv.watch_max_queue_events", K::kCount, 1, 10'000'000,
+   "Events queued per watch stream before it ends with WATCH_FELL_BEHIND.", CLAW_FIELD(kv.watch_max_queue_events)},
+  {"kv.watch_max_queue_bytes", K::kBytes, kKiB, kGiB,
+   "Bytes queued per watch stream before it ends with WATCH_FELL_BEHIND.", CLAW_FIELD(kv.watch_max_queue_bytes)},
 
   {"shutdown.drain_timeout_ms", K::kMillis, 0, kHourMs,
    "On SIGTERM, time to move leaders away and drain before closing.",

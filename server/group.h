@@ -15,6 +15,7 @@
 #include "raft/replica.h"
 #include "server/kv_state_machine.h"
 #include "server/replica_id.h"
+#include "server/watch_stream.h"
 #include "server/requests.h"
 #include "storage/raft_log_store.h"
 
@@ -117,6 +118,14 @@ struct Group {
   std::vector<Transfer> transfers{};
   // When a REPLICA_GONE notice was last sent to each removed replica (rate limit).
   std::unordered_map<uint64_t, std::chrono::steady_clock::time_point> gone_sent{};
+
+  // Watch streams served from this replica (server/watch_stream.h); while any is open the state
+  // machine records change events.
+  std::vector<std::shared_ptr<WatchStream>> watchers{};
+  // History: no version at or below this revision may be assumed present here (MVCC GC ran up to
+  // it, or this replica's data came from a snapshot taken there). Watches from below it fail with
+  // COMPACTED.
+  uint64_t gc_threshold = 0;
 
   // Node of a replica of this group (part of its id); 0 for 0.
   static uint64_t NodeOf(uint64_t replica_id) { return ReplicaNode(replica_id); }

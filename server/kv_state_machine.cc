@@ -216,6 +216,7 @@ void KvStateMachine::WritePut(storage::WriteBatch& batch, const std::string& key
     out->set_mod_ts(ts);
     if (prev_kv && prev) ToKeyValue(key, *prev, false, out->mutable_prev());
   }
+  if (collect_events_) events_.push_back(ChangeEvent{.ts = ts, .key = key, .value = next, .prev = prev});
   overlay_[key] = std::move(next);
 }
 
@@ -226,6 +227,7 @@ void KvStateMachine::WriteDelete(storage::WriteBatch& batch, const std::string& 
     storage::MvccWriter writer(*engine_, batch);
     if (auto r = writer.Delete(key, storage::Timestamp(ts)); !r) Fatal(r.error(), "writing a delete");
     overlay_[key] = std::nullopt;
+    if (collect_events_) events_.push_back(ChangeEvent{.ts = ts, .key = key, .value = std::nullopt, .prev = prev});
   }
   if (out) {
     out->set_deleted(prev ? 1 : 0);
@@ -236,23 +238,48 @@ void KvStateMachine::WriteDelete(storage::WriteBatch& batch, const std::string& 
 uint64_t KvStateMachine::WriteDeleteRange(storage::WriteBatch& batch, const std::string& start,
                                           const std::string& end, uint64_t ts) {
   // Live keys = committed live keys not deleted in the overlay, plus overlay keys alive now.
+  // With watchers, each victim's value before the delete goes with its event.
   std::vector<std::string> victims;
+  std::map<std::string, StoredValue> prevs;
+  std::string decode_error;
   storage::MvccReader reader(*engine_);
   auto r = reader.ForEach(start, end, storage::Timestamp::Max(), storage::ScanDirection::kForward,
-                          [&](std::string_view key, std::string_view) {
+                          [&](std::string_view key, std::string_view payload) {
                             auto it = overlay_.find(std::string(key));
-                            if (it == overlay_.end()) victims.emplace_back(key);
+                            if (it != overlay_.end()) return true;
+                            victims.emplace_back(key);
+                            if (collect_events_) {
+                              auto v = DecodeStoredValue(payload);
+                              if (!v) {
+                                decode_error = v.error();
+                                return false;
+                              }
+                              prevs.emplace(std::string(key), std::move(*v));
+                            }
                             return true;
                           });
   if (!r) Fatal(r.error(), "scanning a range delete");
+  if (!decode_error.empty()) {
+    Fatal(storage::StorageError{storage::StorageErrorCode::kCorruption, decode_error}, "scanning a range delete");
+  }
   for (auto it = overlay_.lower_bound(start);
        it != overlay_.end() && (end.empty() || it->first < end); ++it) {
-    if (it->second) victims.push_back(it->first);
+    if (it->second) {
+      victims.push_back(it->first);
+      if (collect_events_) prevs.emplace(it->first, *it->second);
+    }
   }
+  // Key order, so that a watcher sees the events of one range delete sorted like a scan.
+  std::sort(victims.begin(), victims.end());
   storage::MvccWriter writer(*engine_, batch);
   for (const std::string& key : victims) {
     if (auto d = writer.Delete(key, storage::Timestamp(ts)); !d) Fatal(d.error(), "writing a range delete");
     overlay_[key] = std::nullopt;
+    if (collect_events_) {
+      auto p = prevs.find(key);
+      events_.push_back(ChangeEvent{.ts = ts, .key = key, .value = std::nullopt,
+                                    .prev = p == prevs.end() ? std::nullopt : std::optional<StoredValue>(p->second)});
+    }
   }
   return victims.size();
 }
@@ -394,6 +421,7 @@ void KvStateMachine::InstallSnapshotState(uint64_t index, uint64_t term,
   dedup_.clear();
   dedup_order_.clear();
   overlay_.clear();
+  events_.clear();
   state_ = ApplyState{.applied_index = index, .applied_term = term, .last_ts = state.last_ts()};
   for (const v1::DedupEntry& e : state.dedup()) {
     AppendDedupRecord(bucket_, e.request_id(), e.expires_ts(), e.result());

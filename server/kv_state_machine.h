@@ -27,6 +27,8 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
+#include <vector>
 
 #include "claw/v1/command.pb.h"
 #include "claw/v1/kv.pb.h"
@@ -47,6 +49,16 @@ std::string EncodeStoredValue(const StoredValue& v);
 [[nodiscard]] std::expected<StoredValue, std::string> DecodeStoredValue(std::string_view payload);
 // Fills a wire KeyValue (value omitted with keys_only).
 void ToKeyValue(std::string_view key, const StoredValue& v, bool keys_only, v1::KeyValue* out);
+
+// One change to one key made by an applied command, for watches (server/watch_stream.h): the
+// key, its new stored value (PUT) or none (DELETE), and its value just before. All changes of
+// one command share its timestamp (the revision).
+struct ChangeEvent {
+  uint64_t ts = 0;
+  std::string key{};
+  std::optional<StoredValue> value{};  // nullopt: deleted
+  std::optional<StoredValue> prev{};   // nullopt: the key did not exist
+};
 
 // The durable position of the state machine.
 struct ApplyState {
@@ -88,6 +100,15 @@ class KvStateMachine {
   void InstallSnapshotState(uint64_t index, uint64_t term, const v1::ShardSnapshotState& state,
                             storage::WriteBatch& batch);
 
+  // Watches: while on, every write of applied commands is recorded as a ChangeEvent (in apply
+  // order) until TakeEvents; while off (no watcher on the shard), nothing is recorded.
+  void set_collect_events(bool on) {
+    collect_events_ = on;
+    if (!on) events_.clear();
+  }
+  bool collect_events() const { return collect_events_; }
+  std::vector<ChangeEvent> TakeEvents() { return std::exchange(events_, {}); }
+
   const ApplyState& state() const { return state_; }
   uint64_t dedup_entries() const { return dedup_.size(); }
   // Dedup window length in timestamp units (ms << 18); set from config.
@@ -112,6 +133,8 @@ class KvStateMachine {
 
   storage::Engine* engine_;
   uint64_t group_;
+  bool collect_events_ = false;
+  std::vector<ChangeEvent> events_;
   ApplyState state_;
   uint64_t dedup_window_ = uint64_t{60'000} << storage::Timestamp::kLogicalBits;
   // Writes of this round not yet in RocksDB; nullopt = deleted.

@@ -51,6 +51,8 @@ class Metrics {
 
   // Runs the collectors, then renders every family in the text exposition format 0.0.4.
   std::string Render();
+  // For components that register their own families (server/watch_service.cc).
+  prometheus::Registry& registry() { return *registry_; }
 
   // Collectors run (in registration order, one scrape at a time) before each Render. Returns an
   // id for RemoveCollector; removal waits for a running scrape to finish.

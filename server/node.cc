@@ -18,8 +18,10 @@
 #include "server/grpc_metrics.h"
 #include "server/grpc_transport.h"
 #include "server/http_server.h"
+#include "server/history_gc.h"
 #include "server/kv_service.h"
 #include "server/metrics.h"
+#include "server/watch_service.h"
 #include "server/placement_service.h"
 #include "server/consistency_checker.h"
 #include "server/router.h"
@@ -178,6 +180,8 @@ struct Node::Parts {
   std::atomic<Store*> store_ptr{nullptr};
   std::unique_ptr<Store> store;
   std::unique_ptr<KvService> kv;
+  std::unique_ptr<WatchService> watch;
+  std::unique_ptr<HistoryGc> history_gc;
   std::unique_ptr<AdminService> admin;
   std::unique_ptr<PlacementService> placement;
   std::unique_ptr<PlacementReporter> reporter;
@@ -690,6 +694,17 @@ std::expected<std::unique_ptr<Node>, StartError> Node::Start(const config::Confi
   client_builder.SetMaxReceiveMessageSize(static_cast<int>(config.limits.max_request_bytes + (512 << 10)));
   InstallGrpcMetrics(client_builder, metrics);
   client_builder.RegisterService(p.kv.get());
+  p.watch = std::make_unique<WatchService>(
+      p.store.get(), p.router.get(),
+      WatchLimits{.max_queue_events = config.kv.watch_max_queue_events,
+                  .max_queue_bytes = config.kv.watch_max_queue_bytes},
+      config.limits.max_key_bytes, metrics);
+  client_builder.RegisterService(p.watch.get());
+  // Before clients arrive: history a previous run of this node may have collected is not
+  // assumed present (HistoryGc::Start raises every shard's GC threshold first).
+  p.history_gc = std::make_unique<HistoryGc>(p.store.get(), p.engine.get(), config.storage.mvcc_retention_ms,
+                                             config.storage.mvcc_gc_interval_ms);
+  p.history_gc->Start();
   client_builder.RegisterService(p.admin.get());
   const PlacementOptions popts{.node_id = p.node_id,
                                .cluster_id = p.cluster_id,
@@ -747,6 +762,7 @@ void Node::Shutdown() {
   systemd::NotifyStopping("stopping: moving leaderships to other nodes, draining requests");
   if (p.client_server) p.client_server->GetHealthCheckService()->SetServingStatus(false);
   if (p.checker) p.checker->Stop();
+  if (p.history_gc) p.history_gc->Stop();
   if (p.reporter) p.reporter->Stop();
   if (p.placement) p.placement->Stop();
   if (p.store) {
@@ -773,6 +789,8 @@ void Node::Shutdown() {
   p.store.reset();
   p.transport.reset();
   p.kv.reset();
+  p.watch.reset();
+  p.history_gc.reset();
   p.admin.reset();
   p.checker.reset();
   p.reporter.reset();

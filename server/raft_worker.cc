@@ -98,6 +98,8 @@ void RaftWorker::Stop() {
     g->reads.clear();
     for (Group::Transfer& t : g->transfers) t.done(std::unexpected(Unavailable("node shutting down", true)));
     g->transfers.clear();
+    EndWatchers(g.get(), Unavailable("node " + std::to_string(store_->options_.node_id) + " is shutting down; watch elsewhere", true),
+                WatchEnd::kShutdown);
   }
   deferred_.clear();
   for (Event& e : left) FailClientRequest(e);
@@ -488,6 +490,7 @@ void RaftWorker::HandlePersisted(Persisted& p) {
 
 void RaftWorker::Tick(Clock::time_point now) {
   ++ticks_;
+  TickWatchers();
   const auto dead_after = std::chrono::milliseconds(store_->options_.node_dead_after_ms);
   RunDeferred(now);
   // Liveness per node once per tick, not per group: a hibernating follower only needs to know
@@ -871,6 +874,7 @@ void RaftWorker::ApplySplit(Group* g, uint64_t index, const v1::SplitCommand& sp
   }
   SPDLOG_INFO("shard {}: split at index {} at key {}; new shard {} takes the keys from there", g->id, index,
               PrintableKey(key), right.id());
+  split_thresholds_[right.id()] = g->gc_threshold;
   g->desc = std::move(left);
   g->desc_changed = true;
   round_.created.emplace_back(std::move(right), g->IsLeader());
@@ -914,7 +918,7 @@ void RaftWorker::DivergeOnce(Group* g) {
 }
 #endif
 
-void RaftWorker::OpenSplitShard(const v1::ShardDescriptor& desc, bool campaign) {
+void RaftWorker::OpenSplitShard(const v1::ShardDescriptor& desc, bool campaign, uint64_t gc_threshold) {
   if (Find(desc.id()) != nullptr) return;  // applied twice (a restart replays the split entry)
   const v1::Replica* mine = ReplicaOn(desc, store_->options_.node_id);
   if (mine == nullptr) return;
@@ -931,6 +935,7 @@ void RaftWorker::OpenSplitShard(const v1::ShardDescriptor& desc, bool campaign) 
   // The parent's leader campaigns at once, so the new shard has a leader without an election
   // timeout (the others' replicas are created by the same entry, a moment apart).
   if (campaign) (*g)->campaign_at_tick = ticks_ + 1;
+  (*g)->gc_threshold = gc_threshold;  // the history it shares with its parent
   SPDLOG_INFO("shard {}: opened after the split", desc.id());
   AddGroup(std::move(*g));
 }
@@ -989,6 +994,7 @@ void RaftWorker::FlushApplies() {
       store_->router_->Upsert(g->desc, !g->destroy);
     }
     g->fsm->OnBatchWritten();
+    PublishWatchEvents(g);
     g->replica->OnApplied(raft::LogIndex(g->fsm->state().applied_index));
     AdvanceCurrency(g);
     MaybeCompact(g);
@@ -998,7 +1004,10 @@ void RaftWorker::FlushApplies() {
   // New shards of splits: their state is written; open them on their workers.
   for (auto& [desc, campaign] : round_.created) {
     store_->router_->Upsert(desc, true);
-    store_->WorkerFor(desc.id()).Post(Task([desc, campaign](RaftWorker& w) { w.OpenSplitShard(desc, campaign); }));
+    const uint64_t threshold = split_thresholds_[desc.id()];
+    split_thresholds_.erase(desc.id());
+    store_->WorkerFor(desc.id()).Post(
+        Task([desc, campaign, threshold](RaftWorker& w) { w.OpenSplitShard(desc, campaign, threshold); }));
   }
   round_.created.clear();
   for (ApplyRound::Completion& c : round_.completions) {
@@ -1114,6 +1123,12 @@ void RaftWorker::InstallSnapshot(Group* g, const raft::SnapshotMeta& meta) {
     }
     keys = manifest->KeyCount();
   }
+  // The replica's state jumps: its watchers resume elsewhere (or here, after the snapshot), and
+  // history below the snapshot's point is not assumed present here.
+  EndWatchers(g, Unavailable("shard " + std::to_string(g->id) + " installed a snapshot on node " +
+                                 std::to_string(store_->options_.node_id), true),
+              WatchEnd::kRemoved);
+  g->gc_threshold = std::max(g->gc_threshold, state.last_ts());
   storage::WriteBatch batch;
   g->fsm->InstallSnapshotState(meta.index.value(), meta.term.value(), state, batch);
   if (g->id == kMetaShard) store_->meta_.Install(state.meta(), batch);
@@ -1295,6 +1310,11 @@ void RaftWorker::DestroyRemoved() {
     for (auto& [give_up, r] : g->stale_reads) {
       r.done(std::unexpected(Unavailable("the replica of shard " + std::to_string(g->id) + " on this node was removed", true)));
     }
+    EndWatchers(g, Unavailable("the replica of shard " + std::to_string(g->id) + " on node " +
+                                   std::to_string(store_->options_.node_id) + " was removed",
+                               true),
+                WatchEnd::kRemoved);
+    watched_.erase(g);
     store_->hashes_->Forget(g->id);
     std::optional<storage::ShardRange> range;
     if (g->initialized && g->id != kMetaShard) range = storage::ShardRange{.start = g->desc.start_key(), .end = g->desc.end_key()};
@@ -1753,6 +1773,137 @@ void RaftWorker::ReplicaHash(uint64_t shard, uint64_t index, HashDone done) {
                    "the result was evicted)");
   }
   done(std::move(resp));
+}
+
+}  // namespace claw::server
+
+namespace claw::server {
+
+void RaftWorker::RegisterWatch(WatchRegistration reg) {
+  auto fail = [&](RequestError e) { reg.done(std::unexpected(std::move(e))); };
+  Group* g = Find(reg.shard);
+  if (g == nullptr || g->destroy || !g->initialized || g->id == kMetaShard) {
+    fail(MakeError(RpcCode::kNotFound, v1::Error::SHARD_NOT_FOUND,
+                   "node " + std::to_string(store_->options_.node_id) + " hosts no replica of shard " +
+                       std::to_string(reg.shard) + " that can serve a watch; refresh the routes"));
+    return;
+  }
+  const v1::ShardDescriptor& d = g->desc;
+  if (reg.check_epoch && (reg.epoch.conf_version() != d.epoch().conf_version() ||
+                          reg.epoch.range_version() != d.epoch().range_version())) {
+    RequestError e = MakeError(RpcCode::kFailedPrecondition, v1::Error::EPOCH_MISMATCH,
+                               "shard " + std::to_string(g->id) + " has a newer epoch; refresh the routes");
+    *e.detail.add_shards() = d;
+    fail(std::move(e));
+    return;
+  }
+  const WatchStream::Options& o = reg.stream->options();
+  if (o.start < d.start_key() || (!d.end_key().empty() && o.start >= d.end_key())) {
+    RequestError e = MakeError(RpcCode::kFailedPrecondition, v1::Error::KEY_OUT_OF_RANGE,
+                               "the watch's start key is not in shard " + std::to_string(g->id));
+    *e.detail.add_shards() = d;
+    fail(std::move(e));
+    return;
+  }
+  if (g->apply_pending) {
+    fail(Unavailable("shard " + std::to_string(g->id) + " is waiting to write applied entries; retry", true));
+    return;
+  }
+  const uint64_t last = g->fsm->state().last_ts;
+  if (o.start_revision != 0 && o.start_revision < g->gc_threshold) {
+    RequestError e = MakeError(
+        RpcCode::kOutOfRange, v1::Error::COMPACTED,
+        "revision " + std::to_string(o.start_revision) + " is compacted on shard " + std::to_string(g->id) +
+            " (node " + std::to_string(store_->options_.node_id) + "): the oldest revision still available is " +
+            std::to_string(g->gc_threshold) + "; watch from it or later (history is kept for storage.mvcc_retention_ms)");
+    e.detail.set_resume_revision(g->gc_threshold);
+    fail(std::move(e));
+    return;
+  }
+  const uint64_t from = o.start_revision == 0 ? last : o.start_revision;
+  std::string start = std::max(o.start, d.start_key());
+  std::string end = o.end;
+  if (!d.end_key().empty() && (end.empty() || d.end_key() < end)) end = d.end_key();
+  WatchRegistration::CatchUp c{.engine = store_->engine_,
+                               .snapshot = std::make_shared<storage::ReadSnapshot>(*store_->engine_),
+                               .from = from,
+                               .snapshot_ts = last,
+                               .start = start,
+                               .end = end,
+                               .header = Header(g)};
+  g->watchers.push_back(reg.stream);
+  g->fsm->set_collect_events(true);
+  watched_.insert(g);
+  const v1::ResponseHeader header = c.header;
+  // The reactor must hold the catch-up point before the first response is written.
+  reg.done(std::move(c));
+  reg.stream->Registered(from, last, std::move(start), std::move(end), header);
+}
+
+void RaftWorker::PublishWatchEvents(Group* g) {
+  if (g->watchers.empty()) return;
+  std::vector<ChangeEvent> events = g->fsm->TakeEvents();
+  const uint64_t applied = g->fsm->state().last_ts;
+  const v1::ResponseHeader header = Header(g);
+  const v1::ShardDescriptor& d = g->desc;
+  std::vector<const ChangeEvent*> mine;
+  for (const std::shared_ptr<WatchStream>& w : g->watchers) {
+    if (w->done()) continue;
+    mine.clear();
+    for (const ChangeEvent& e : events) {
+      if (w->Covers(e.key)) mine.push_back(&e);
+    }
+    w->Deliver(mine, applied, header);
+    const bool inside = w->served_start() >= d.start_key() &&
+                        (d.end_key().empty() || (!w->served_end().empty() && w->served_end() <= d.end_key()));
+    if (!inside) {
+      RequestError e = MakeError(RpcCode::kFailedPrecondition, v1::Error::EPOCH_MISMATCH,
+                                 "shard " + std::to_string(g->id) + " split: the watched range is no longer all in it; "
+                                 "refresh the routes and watch each shard");
+      *e.detail.add_shards() = d;
+      w->End(std::move(e), WatchEnd::kSplit);
+    }
+  }
+  std::erase_if(g->watchers, [](const std::shared_ptr<WatchStream>& w) { return w->done(); });
+  if (g->watchers.empty()) {
+    g->fsm->set_collect_events(false);
+    watched_.erase(g);
+  }
+}
+
+void RaftWorker::EndWatchers(Group* g, const RequestError& error, WatchEnd why) {
+  for (const std::shared_ptr<WatchStream>& w : g->watchers) w->End(error, why);
+  g->watchers.clear();
+  g->fsm->set_collect_events(false);
+  watched_.erase(g);
+}
+
+void RaftWorker::TickWatchers() {
+  if (watched_.empty()) return;
+  const uint64_t now_ms = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count());
+  std::vector<Group*> idle;
+  for (Group* g : watched_) {
+    if (g->apply_pending) continue;
+    const v1::ResponseHeader header = Header(g);
+    for (const std::shared_ptr<WatchStream>& w : g->watchers) w->MaybeProgress(g->fsm->state().last_ts, now_ms, header);
+    std::erase_if(g->watchers, [](const std::shared_ptr<WatchStream>& w) { return w->done(); });
+    if (g->watchers.empty()) idle.push_back(g);
+  }
+  for (Group* g : idle) {
+    g->fsm->set_collect_events(false);
+    watched_.erase(g);
+  }
+}
+
+std::vector<std::tuple<uint64_t, std::string, std::string>> RaftWorker::RaiseGcThresholds(uint64_t safe_point) {
+  std::vector<std::tuple<uint64_t, std::string, std::string>> out;
+  for (auto& [id, g] : groups_) {
+    if (g->destroy || !g->initialized || id == kMetaShard) continue;
+    g->gc_threshold = std::max(g->gc_threshold, safe_point);
+    out.emplace_back(id, g->desc.start_key(), g->desc.end_key());
+  }
+  return out;
 }
 
 }  // namespace claw::server

@@ -19,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 #include <variant>
@@ -28,6 +29,7 @@
 #include "claw/v1/command.pb.h"
 #include "server/codec.h"
 #include "server/requests.h"
+#include "server/watch_stream.h"
 #include "storage/raft_log_store.h"
 
 namespace claw::server {
@@ -86,6 +88,11 @@ class RaftWorker {
   using SplitDone = std::function<void(std::expected<v1::SplitShardResponse, RequestError>)>;
   void SplitShard(const v1::SplitShardRequest& request, std::chrono::steady_clock::time_point deadline,
                   SplitDone done);
+  // Watches (Store::Watch): registers a stream on the shard's replica here.
+  void RegisterWatch(WatchRegistration registration);
+  // MVCC GC (server/history_gc.h): raises the GC threshold of every initialized data shard of
+  // this worker to `safe_point` and returns their ranges (shard, start, end) to collect.
+  std::vector<std::tuple<uint64_t, std::string, std::string>> RaiseGcThresholds(uint64_t safe_point);
   // Consistency checks (Store::CheckConsistency / ReplicaHash), on the shard's worker.
   using CheckDone = std::function<void(std::expected<v1::CheckConsistencyResponse, RequestError>)>;
   void CheckConsistency(uint64_t shard, std::chrono::steady_clock::time_point deadline, CheckDone done);
@@ -148,7 +155,13 @@ class RaftWorker {
 #ifdef CLAW_BREAK_DIVERGE_REPLICA
   void DivergeOnce(Group* g);
 #endif
-  void OpenSplitShard(const v1::ShardDescriptor& desc, bool campaign);
+  void OpenSplitShard(const v1::ShardDescriptor& desc, bool campaign, uint64_t gc_threshold);
+  // Watches: hands the events of the written apply batch to g's watchers and ends the streams
+  // whose range left the shard (after a split).
+  void PublishWatchEvents(Group* g);
+  // Ends every watcher of g (split, removal, snapshot, shutdown).
+  void EndWatchers(Group* g, const RequestError& error, WatchEnd why);
+  void TickWatchers();
   // Sets g->destroy; DestroyRemoved destroys it once nothing is in flight.
   void MarkForDestroy(Group* g);
   void DestroyRemoved();
@@ -199,6 +212,10 @@ class RaftWorker {
     std::vector<std::function<void(std::expected<ProposalResult, RequestError>)>> superseded;
   };
   ApplyRound round_;
+  // Groups with watchers (progress notifications on ticks); GC thresholds of shards split off in
+  // this pass (child id -> the parent's threshold).
+  std::unordered_set<Group*> watched_;
+  std::unordered_map<uint64_t, uint64_t> split_thresholds_;
   std::vector<std::pair<std::chrono::steady_clock::time_point, Task>> deferred_;
   std::chrono::steady_clock::time_point next_tick_{};
   uint64_t ticks_ = 0;

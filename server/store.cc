@@ -194,6 +194,64 @@ void Store::ReplicaHash(uint64_t shard, uint64_t index, HashDone done) {
   }));
 }
 
+namespace {
+
+// Calls the registration's `done` with UNAVAILABLE if the task carrying it is dropped unrun (its
+// worker stopped).
+class WatchTaskGuard {
+ public:
+  explicit WatchTaskGuard(WatchRegistration r) : r_(std::make_shared<WatchRegistration>(std::move(r))) {}
+  WatchTaskGuard(const WatchTaskGuard&) = default;
+  ~WatchTaskGuard() {
+    if (r_.use_count() == 1 && r_->done) {
+      r_->done(std::unexpected(MakeError(RpcCode::kUnavailable, v1::Error::UNAVAILABLE,
+                                         "node shutting down; watch elsewhere")));
+    }
+  }
+  WatchRegistration Take() {
+    WatchRegistration out = std::move(*r_);
+    r_->done = nullptr;
+    return out;
+  }
+
+ private:
+  std::shared_ptr<WatchRegistration> r_;
+};
+
+}  // namespace
+
+void Store::Watch(WatchRegistration registration) {
+  if (!accepting_.load()) {
+    registration.done(std::unexpected(MakeError(RpcCode::kUnavailable, v1::Error::UNAVAILABLE,
+                                                "node shutting down; watch elsewhere")));
+    return;
+  }
+  const uint64_t shard = registration.shard;
+  WatchTaskGuard guard(std::move(registration));
+  WorkerFor(shard).Post(RaftWorker::Task([guard](RaftWorker& w) mutable { w.RegisterWatch(guard.Take()); }));
+}
+
+std::vector<std::tuple<uint64_t, std::string, std::string>> Store::RaiseGcThresholds(uint64_t safe_point) {
+  using Ranges = std::vector<std::tuple<uint64_t, std::string, std::string>>;
+  std::vector<std::future<Ranges>> answers;
+  for (auto& worker : workers_) {
+    auto promise = std::make_shared<std::promise<Ranges>>();
+    answers.push_back(promise->get_future());
+    worker->Post(RaftWorker::Task([promise, safe_point](RaftWorker& w) { promise->set_value(w.RaiseGcThresholds(safe_point)); }));
+  }
+  Ranges out;
+  for (auto& answer : answers) {
+    // A stopped worker drops the task (its promise dies unset: broken_promise).
+    if (answer.wait_for(std::chrono::seconds(10)) != std::future_status::ready) continue;
+    try {
+      Ranges part = answer.get();
+      out.insert(out.end(), part.begin(), part.end());
+    } catch (const std::future_error&) {
+    }
+  }
+  return out;
+}
+
 uint64_t Store::ApproximateBytes(const v1::ShardDescriptor& shard) {
   if (shard.id() == kMetaShard) return 0;
   auto bytes = storage::ApproximateShardBytes(*engine_, {.start = shard.start_key(), .end = shard.end_key()});

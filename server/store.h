@@ -29,6 +29,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "claw/v1/cluster.pb.h"
@@ -38,6 +39,7 @@
 #include "server/replica_hashes.h"
 #include "server/requests.h"
 #include "server/router.h"
+#include "server/watch_stream.h"
 #include "server/transport.h"
 #include "storage/engine.h"
 #include "storage/hlc.h"
@@ -137,6 +139,13 @@ class Store {
   using HashDone = std::function<void(std::expected<v1::GetReplicaHashResponse, RequestError>)>;
   void ReplicaHash(uint64_t shard, uint64_t index, HashDone done);
   ReplicaHashes& hashes() { return *hashes_; }
+  // Watches (server/watch_stream.h): registers the stream on the shard's worker; `done` is called
+  // exactly once (UNAVAILABLE when the node stops first). Any thread.
+  void Watch(WatchRegistration registration);
+  // MVCC GC (server/history_gc.h): raises every local data shard's GC threshold to `safe_point`
+  // on its worker and returns the ranges (shard, start, end) now safe to collect up to it. Blocks
+  // until every worker answered (a stopped worker's shards are left out).
+  std::vector<std::tuple<uint64_t, std::string, std::string>> RaiseGcThresholds(uint64_t safe_point);
   // Approximate bytes of a shard's data on this node (storage::ApproximateShardBytes); 0 on error.
   uint64_t ApproximateBytes(const v1::ShardDescriptor& shard);
   // A shard id no node ever used: this node's id in the high 32 bits, a sequence persisted (and

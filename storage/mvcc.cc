@@ -363,6 +363,58 @@ std::expected<ScanResult, StorageError> MvccReader::Scan(const ScanRequest& requ
   return result;
 }
 
+// --- History.
+
+std::expected<void, StorageError> ForEachVersion(const MvccReader& reader,
+                                                 const VersionScanRequest& request,
+                                                 const VersionVisitor& visit) {
+  if (auto ok = CheckRange(request.start, request.end); !ok) return ok;
+  if (request.upto < request.after) {
+    return std::unexpected(InvalidArgument("version window ends before it starts"));
+  }
+  const std::string lower = EncodeUserKey(request.start);
+  BoundedIterator it(reader.engine(), reader.snapshot(), lower,
+                     request.end.empty() ? "" : EncodeUserKey(request.end),
+                     BoundedIterator::Span::kCrossUserKeys);
+  it->Seek(ToSlice(lower));
+  while (it->Valid()) {
+    auto decoded = DecodeMvccKey(ToView(it->key()));
+    if (!decoded) return std::unexpected(decoded.error());
+    const std::string enc(ToView(it->key()).substr(0, it->key().size() - kTsSize));
+    // Versions above the window: seek straight to the newest one inside it.
+    if (VersionTs(ToView(it->key())) > request.upto) {
+      it->Seek(SeekKey(enc, request.upto));
+      auto pos = Locate(*it, enc);
+      if (!pos) return std::unexpected(pos.error());
+      if (*pos == Position::kOtherUser) continue;
+    }
+    bool in_window = false;
+    for (;;) {
+      auto pos = Locate(*it, enc);
+      if (!pos) return std::unexpected(pos.error());
+      if (*pos == Position::kOtherUser) break;
+      const std::string_view raw = ToView(it->key());
+      const Timestamp ts = VersionTs(raw);
+      const bool base = ts <= request.after;
+      if (base && (!request.with_base || !in_window)) break;  // below the window: next user key
+      auto value = DecodeMvccValue(raw, ToView(it->value()));
+      if (!value) return std::unexpected(value.error());
+      MvccVersion v{.key = decoded->user_key, .ts = ts, .type = value->type,
+                    .payload = value->payload, .base = base};
+      if (!visit(v)) return it.Status("mvcc version scan");
+      if (base) break;
+      in_window = true;
+      it->Next();
+    }
+    if (auto pos = Locate(*it, enc); !pos) {
+      return std::unexpected(pos.error());
+    } else if (*pos == Position::kSameUser) {
+      it->Seek(UserKeySuccessor(enc));
+    }
+  }
+  return it.Status("mvcc version scan");
+}
+
 // --- GC.
 
 std::expected<GcStats, StorageError> MvccGc(Engine& engine, std::string_view start,

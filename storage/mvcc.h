@@ -155,11 +155,46 @@ class MvccReader {
                                                           ScanDirection direction,
                                                           const Visitor& visit) const;
 
+  const Engine& engine() const { return engine_; }
+  const rocksdb::Snapshot* snapshot() const { return snapshot_; }
+
  private:
   const Engine& engine_;
   const rocksdb::Snapshot* snapshot_;
   bool owns_snapshot_;
 };
+
+// --- History: every version, not only the visible one.
+
+// One stored version, as ForEachVersion hands it over. The views are valid during the call only.
+struct MvccVersion {
+  std::string_view key{};
+  Timestamp ts{};
+  MvccValueType type = MvccValueType::kPut;
+  std::string_view payload{};  // empty for a tombstone
+  // False for the versions in (after, upto]; true for the one version per key at or below
+  // `after` handed over with VersionScan::kWithBase (the state the first event replaced).
+  bool base = false;
+};
+
+struct VersionScanRequest {
+  std::string start{};  // inclusive
+  std::string end{};    // exclusive; empty = unbounded
+  Timestamp after{};    // versions with ts > after ...
+  Timestamp upto = Timestamp::Max();  // ... and ts <= upto
+  // Also hand over, per key that has a version in the window, the newest version at or below
+  // `after` (base = true), after that key's window versions: a watch's catch-up uses it as the
+  // previous value of the key's oldest event.
+  bool with_base = false;
+};
+
+// Calls `visit` for every version in the request's key range and timestamp window, keys
+// ascending and, within a key, newest first (the storage order); returns false to stop. Tombstones
+// are versions too (type kTombstone). Reads the reader's snapshot.
+using VersionVisitor = std::function<bool(const MvccVersion& version)>;
+[[nodiscard]] std::expected<void, StorageError> ForEachVersion(const MvccReader& reader,
+                                                               const VersionScanRequest& request,
+                                                               const VersionVisitor& visit);
 
 // --- Garbage collection.
 

@@ -35,7 +35,8 @@ constexpr FlagSpec kFlags[] = {
     {"zones", true, false},      {"leader-zones", true, false}, {"dial-timeout", true, true},
     {"peer-urls", true, false},  {"client-urls", true, false},  {"zone", true, false},
     {"rack", true, false},       {"host", true, false},         {"shard", true, false},
-    {"all", false, false},
+    {"all", false, false},       {"range-end", true, false},    {"rev", true, false},
+    {"count", true, false},      {"progress", false, false},
 };
 
 // How a flag's value came: on the command line or from its CLAWCTL_* variable.
@@ -226,6 +227,7 @@ const std::map<Command, std::vector<std::string_view>>& AllowedFlags() {
        {"start", "start-hex", "end", "end-hex", "replicas", "zones", "leader-zones"}},
       {Command::kMemberAdd, {"peer-urls", "client-urls", "zone", "rack", "host"}},
       {Command::kDebugHash, {"shard", "all"}},
+      {Command::kWatch, {"prefix", "range-end", "rev", "prev-kv", "progress", "count"}},
   };
   return allowed;
 }
@@ -242,6 +244,7 @@ std::string_view CommandName(Command command) {
     case Command::kConfigShow: return "config show";
     case Command::kCompletion: return "completion";
     case Command::kDebugHash: return "debug hash";
+    case Command::kWatch: return "watch";
     case Command::kMemberAdd: return "member add";
     case Command::kShardList: return "shard list";
     case Command::kShardShow: return "shard show";
@@ -312,6 +315,16 @@ std::expected<void, std::string> ApplyCommandFlag(const FlagUse& flag, Invocatio
   if (name == "yes") inv->yes = true;
   if (name == "wait") inv->wait = true;
   if (name == "all") inv->all_shards = true;
+  if (name == "progress") inv->progress = true;
+  if (name == "range-end") inv->range_end = flag.value;
+  if (name == "rev" || name == "count") {
+    auto n = ParseNumber(flag.value);
+    if (!n) {
+      return std::unexpected("--" + std::string(name) + " wants a number" +
+                             (name == "rev" ? " (a revision: a key's mod_ts)" : "") + ", not '" + flag.value + "'");
+    }
+    (name == "rev" ? inv->rev : inv->count) = *n;
+  }
   if (name == "shard") {
     auto id = ParseNumber(flag.value);
     if (!id || *id == 0) {
@@ -409,7 +422,7 @@ std::expected<void, std::string> TakeCommand(std::vector<std::string> words, Inv
       {"put", Command::kPut},     {"get", Command::kGet},         {"del", Command::kDel},
       {"delete", Command::kDel},  {"scan", Command::kScan},       {"txn", Command::kTxn},
       {"status", Command::kStatus}, {"help", Command::kHelp},     {"version", Command::kVersion},
-      {"completion", Command::kCompletion},
+      {"completion", Command::kCompletion}, {"watch", Command::kWatch},
   };
   const std::string word = words.front();
   words.erase(words.begin());
@@ -513,6 +526,12 @@ std::expected<void, std::string> CheckArity(const Invocation& inv) {
       if (inv.prefix) return want(1, 1, "scan --prefix PREFIX [--limit N] [--reverse] [--keys-only]");
       return want(1, 2, "scan START [END] [--limit N] [--reverse] [--keys-only]");
     case Command::kTxn: return want(0, 0, "txn [--if CMP]... [--then OP]... [--else OP]...");
+    case Command::kWatch:
+      if (inv.prefix && inv.range_end) return std::unexpected("watch: --prefix and --range-end exclude each other");
+      if (inv.range_end && !inv.range_end->empty() && inv.args.size() == 1 && *inv.range_end <= inv.args[0]) {
+        return std::unexpected("watch: --range-end must be after KEY (or empty for the end of the key space)");
+      }
+      return want(1, 1, "watch KEY [--prefix | --range-end END] [--rev R] [--prev-kv] [--progress] [--count N] [--timeout D]");
     case Command::kStatus: return want(0, 0, "endpoint status");
     case Command::kEndpointHealth: return want(0, 0, "endpoint health");
     case Command::kConfigShow: return want(0, 0, "config show");
@@ -750,6 +769,7 @@ std::expected<Invocation, std::string> ParseArgs(const std::vector<std::string>&
     if (!ok) return std::unexpected(ok.error());
   }
   inv.command_timeout = choice.command_timeout;
+  if (inv.command == Command::kWatch) inv.watch_timeout = choice.timeout;
   if (choice.timeout) {
     inv.global.timeout = *choice.timeout;
   } else if (choice.command_timeout && !IsMultiStep(inv.command)) {
@@ -814,6 +834,7 @@ const std::vector<CommandWords>& AllCommands() {
       {"placement rule delete", Command::kPlacementRuleDelete},
       {"config show", Command::kConfigShow},
       {"debug hash", Command::kDebugHash},
+      {"watch", Command::kWatch},
       {"version", Command::kVersion},
       {"completion", Command::kCompletion},
       {"help", Command::kHelp},
@@ -855,6 +876,10 @@ commands:
   scan START [END] [--limit N] [--reverse] [--keys-only]
                                      list keys in [START, END) (END empty or absent: to the end)
   scan --prefix PREFIX [...]         list keys starting with PREFIX
+  watch KEY [--prefix | --range-end END] [--rev R] [--prev-kv] [--progress] [--count N]
+                                     print changes of KEY (a prefix, or [KEY, END)) as they
+                                     happen, from revision R (exclusive; default now); ends after
+                                     N events or --timeout D (default: until interrupted)
   txn [--if CMP]... [--then OP]... [--else OP]...
                                      compare-then-else on one shard; without flags, reads
                                      compares, a blank line, then-ops, a blank line, else-ops
@@ -943,6 +968,28 @@ exit codes:
 
 std::string_view HelpText(Command topic) {
   switch (topic) {
+    case Command::kWatch:
+      return R"(usage: clawctl watch KEY [--prefix | --range-end END] [--rev R] [--prev-kv] [--progress]
+                    [--count N] [--timeout D]
+
+Prints the changes of KEY (with --prefix: of every key starting with KEY; with --range-end:
+of [KEY, END), END "" = to the end of the key space) as they are applied, across shards
+(claw.v1.Watch through the client library, which resumes across leader changes, node deaths
+and splits without losing or repeating an event). From revision R, exclusive (a revision is a
+write's mod_ts, as `put` and `get -w json` print it): --rev R replays the retained history
+after R first (storage.mvcc_retention_ms, default 1 h); default: from now.
+Ends after N events (--count), after --timeout D, or when interrupted.
+
+  table / simple   one line per event: PUT KEY VALUE or DELETE KEY, then the revision in
+                   brackets; --prev-kv adds (prev: VALUE); --progress prints PROGRESS R lines
+                   (no event at or below R will still come from that part of the range)
+  -w json   one object per line: {"type","key","value","mod_ts","version","create_ts",
+            "prev":{...}} (key and values base64) or {"progress_revision"}
+
+exit codes: 0 N events seen, or the timeout passed; 1 the watch failed (COMPACTED: R is older
+than the retained history; the message names the oldest revision available); 2 usage error;
+5 no endpoint could be reached
+)";
     case Command::kShardShow:
       return R"(usage: clawctl shard show ID
 

@@ -63,6 +63,7 @@ enum class Command : uint8_t {
   kConfigShow,
   kCompletion,
   kDebugHash,
+  kWatch,
 };
 
 // The default deadline of one request (--timeout) and of the one-request commands.
@@ -132,6 +133,13 @@ struct Invocation {
   std::string zone{};
   std::string rack{};
   std::string host{};
+  // watch KEY [--prefix | --range-end END] [--rev R] [--prev-kv] [--progress] [--count N]: the
+  // global --timeout given on the command line or in $CLAWCTL_TIMEOUT is how long to watch.
+  std::optional<std::string> range_end{};
+  uint64_t rev = 0;
+  uint64_t count = 0;  // 0 = no limit
+  bool progress = false;
+  std::optional<std::chrono::milliseconds> watch_timeout{};
   // debug hash --shard ID (shard_id) or --all (all_shards; also without either).
   bool all_shards = false;
   // help: the command whose help to print (kHelp: the whole usage text).

@@ -6,6 +6,7 @@
 
 #include "tools/clawctl/endpoint_commands.h"
 #include "tools/clawctl/format.h"
+#include "tools/clawctl/watch_command.h"
 #include "tools/clawctl/hash_check.h"
 #include "tools/clawctl/node_commands.h"
 #include "tools/clawctl/placement_admin.h"
@@ -503,6 +504,7 @@ int RunCommand(const Invocation& inv, client::Client& client, std::istream& in, 
       return RunEndpointCommand(inv, probe, out, err);
     }
     case Command::kDebugHash: return RunDebugHash(inv, client, out, err);
+    case Command::kWatch: return RunWatch(inv, client, out, err);
     case Command::kShardList: {
       auto shards = client.ListShards(CallOptionsOf(inv));
       if (!shards) return Failed(shards.error(), err);
