@@ -77,6 +77,7 @@ ErrorCode FromWireCode(int code, grpc::StatusCode grpc_code) {
     case v1::Error::SHARD_NOT_FOUND: return ErrorCode::kShardNotFound;
     case v1::Error::UNAVAILABLE: return ErrorCode::kUnavailable;
     case v1::Error::INVALID_ARGUMENT: return ErrorCode::kInvalidArgument;
+    case v1::Error::LEASE_NOT_FOUND: return ErrorCode::kLeaseNotFound;
     default: return FromGrpcCode(grpc_code);
   }
 }
@@ -125,6 +126,7 @@ std::string_view ErrorCodeName(ErrorCode code) {
     case ErrorCode::kAlreadyExists: return "ALREADY_EXISTS";
     case ErrorCode::kInternal: return "INTERNAL";
     case ErrorCode::kUnknown: return "UNKNOWN";
+    case ErrorCode::kLeaseNotFound: return "LEASE_NOT_FOUND";
   }
   return "UNKNOWN";
 }

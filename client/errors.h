@@ -48,6 +48,8 @@ enum class ErrorCode : uint8_t {
   kAlreadyExists,
   kInternal,
   kUnknown,
+  // claw.v1 LEASE_NOT_FOUND: the lease named by the call does not exist (expired, revoked).
+  kLeaseNotFound,
 };
 
 // "NOT_LEADER", "DEADLINE_EXCEEDED", ...: the claw.v1 / gRPC spelling, for logs and clawctl.
