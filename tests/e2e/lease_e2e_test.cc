@@ -152,6 +152,8 @@ TEST_CASE("lease: a new meta leader continues the remaining TTL instead of resta
   const milliseconds elapsed = std::chrono::duration_cast<milliseconds>(Clock::now() - granted);
   c.Kill(old_meta);
   REQUIRE(Eventually([&] { return MetaLeader(c) >= 0; }, std::chrono::seconds(10)));
+  // Past the new leader's first keeper rounds, which set its deadlines.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
   auto after = leases->TimeToLive(lease->id);
   REQUIRE(after.has_value());
   CHECK(after->state == client::LeaseInfo::State::kActive);
@@ -202,11 +204,15 @@ TEST_CASE("lease: a stalled single-node leader extends deadlines by the stall in
   auto lease = leases->Grant(milliseconds(2000));
   REQUIRE(lease.has_value());
   REQUIRE(kv->Put(K(0x10, "solo"), "v", {.lease = lease->id}).has_value());
+  // Long enough for the leader's keeper to hold the lease's deadline (and checkpoint it).
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
   REQUIRE(leases->KeepAliveOnce(lease->id).has_value());
   c.Pause(0);
   std::this_thread::sleep_for(std::chrono::milliseconds(3500));
   c.Resume(0);
-  // Renew right after the resume: the lease must still be there.
+  // Renew a little after the resume (the keeper runs first: a holder cannot be quicker than
+  // that); the lease must still be there.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
   auto renewed = leases->KeepAliveOnce(lease->id);
   REQUIRE(renewed.has_value());
   CHECK(*renewed == 2000);
