@@ -287,7 +287,7 @@ void MetaStateMachine::Fill(v1::MetaState* out) const {
   for (const auto& [id, d] : shards_) *out->add_shards() = d;
   if (rules_.version() != 0 || rules_.rules_size() > 0) *out->mutable_rules() = rules_;
   for (const auto& [id, l] : leases_) *out->add_leases() = l;
-  out->set_next_lease_id(next_lease_id_);
+  if (next_lease_id_ > 1) out->set_next_lease_id(next_lease_id_);
 }
 
 void MetaStateMachine::Install(const v1::MetaState& state, storage::WriteBatch& batch) {
