@@ -197,7 +197,8 @@ void LeaseService::KeeperOnce(Clock::time_point now, Clock::duration gap) {
                     deadlines_.size());
         for (auto& [id, d] : deadlines_) d += extend;
       }
-      if (adopted_ != since) {
+      const bool adopting = adopted_ != since;
+      if (adopting) {
         SPDLOG_INFO("leases: leading the meta shard; continuing leases from their checkpoints (grace {} ms)",
                     options_.grace_ms);
         adopted_ = since;
@@ -211,7 +212,9 @@ void LeaseService::KeeperOnce(Clock::time_point now, Clock::duration gap) {
       std::set<uint64_t> active;
       for (const v1::LeaseRecord& r : records) {
         if (r.state() != v1::LeaseRecord::ACTIVE) {
-          revoke_wanted_ = true;
+          // A new leader resumes the revokes its predecessor left (the revoker also looks every
+          // 500 ms on its own).
+          if (adopting) revoke_wanted_ = true;
           continue;
         }
         active.insert(r.id());
