@@ -7,6 +7,8 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cstdio>
+#include <optional>
 #include <thread>
 
 #include "client/lease.h"
@@ -55,6 +57,28 @@ bool Exists(client::Client& kv, const std::string& key) {
 // One key in each of the 4 shards (boundaries 0x40, 0x80, 0xc0).
 std::vector<std::string> KeysInEveryShard(const std::string& tag) {
   return {K(0x10, tag), K(0x50, tag), K(0x90, tag), K(0xd0, tag), K(0xd0, tag + "-2")};
+}
+
+// Applied index of `shard` on node i, or 0.
+uint64_t Applied(const TestCluster& c, int i, uint64_t shard) {
+  v1::StatusResponse st;
+  if (!c.Admin(i)->Status(Ctx().get(), v1::StatusRequest(), &st).ok()) return 0;
+  for (const auto& r : st.replicas()) {
+    if (r.shard().id() == shard) return r.applied_index();
+  }
+  return 0;
+}
+
+// Whether node i's own replica holds `key` (a STALE read served there; retried while it is
+// refused, e.g. while the follower checks how current it is).
+std::optional<bool> HeldAt(const TestCluster& c, int i, const std::string& key) {
+  auto kv = c.Kv(i);
+  v1::GetRequest get;
+  get.set_key(key);
+  get.mutable_header()->set_consistency(v1::STALE);
+  v1::GetResponse got;
+  if (!kv->Get(Ctx(2000).get(), get, &got).ok()) return std::nullopt;
+  return got.found();
 }
 
 }  // namespace
@@ -312,6 +336,61 @@ TEST_CASE("lease: clawctl grants, attaches, lists, renews and revokes", "[e2e][l
   ProcessResult unknown_put = RunClawctl(endpoints, {"put", "\x30lease-ctl", "v", "--lease", "123456789"});
   CHECK(unknown_put.exit_code == 1);
   CHECK(unknown_put.err.find("LEASE_NOT_FOUND") != std::string::npos);
+}
+
+TEST_CASE("lease: attachments travel with a snapshot and a split; every replica deletes them", "[e2e][lease]") {
+  std::vector<std::string> flags = LeaseFlags();
+  flags.insert(flags.end(), {"--raft-snapshot-after-entries", "100"});
+  TestCluster c({.nodes = 3, .shards = 2, .flags = flags});
+  REQUIRE(c.StartAllAndWait());
+  INFO(c.DumpLogs(60));
+  auto kv = OpenClient(c, std::chrono::seconds(10));
+  auto leases = OpenLeases(c);
+  auto lease = leases->Grant(std::chrono::seconds(60));
+  REQUIRE(lease.has_value());
+  // Shard 2 holds the keys below 0x80. A follower of it misses every attaching put and catches
+  // up by snapshot (the log is compacted past it): its lease index must be rebuilt from the
+  // ingested values, or its replica would keep the keys after the revoke.
+  const int leader = LeaderIndex(c, "s/000");
+  REQUIRE(leader >= 0);
+  const int lagging = (leader + 1) % 3;
+  REQUIRE(c.Stop(lagging) == 0);
+  for (int k = 0; k < 300; ++k) {
+    char key[16];
+    std::snprintf(key, sizeof key, "s/%03d", k);
+    REQUIRE(kv->Put(key, "v", {.lease = lease->id}).has_value());
+  }
+  const uint64_t target = Applied(c, leader, 2);
+  c.Start(lagging);
+  REQUIRE(c.WaitServing(lagging));
+  REQUIRE(Eventually([&] { return Applied(c, lagging, 2) >= target; }, std::chrono::seconds(20)));
+  REQUIRE(Eventually([&] { return HeldAt(c, lagging, "s/299") == true; }, std::chrono::seconds(10)));
+
+  // Split shard 2 between the keys: the revoke must reach the new shard too.
+  v1::SplitShardResponse split;
+  REQUIRE(Eventually(
+      [&] {
+        const int at = LeaderIndex(c, "s/000");
+        if (at < 0) return false;
+        v1::SplitShardRequest req;
+        req.set_shard_id(2);
+        req.set_split_key("s/150");
+        return c.Admin(at)->SplitShard(Ctx(5000).get(), req, &split).ok();
+      },
+      std::chrono::seconds(10)));
+  REQUIRE(Eventually([&] { return LeaderIndex(c, "s/200") >= 0; }, std::chrono::seconds(10)));
+
+  auto deleted = leases->Revoke(lease->id);
+  REQUIRE(deleted.has_value());
+  CHECK(*deleted == 300);
+  for (const char* k : {"s/000", "s/149", "s/150", "s/299"}) CHECK_FALSE(Exists(*kv, k));
+  // Every replica applied the same deletes, the snapshot-fed one included.
+  for (int i = 0; i < 3; ++i) {
+    for (const char* k : {"s/000", "s/149", "s/150", "s/299"}) {
+      INFO("node " << i << " key " << k);
+      CHECK(Eventually([&] { return HeldAt(c, i, k) == false; }, std::chrono::seconds(10)));
+    }
+  }
 }
 
 }  // namespace claw::e2e
