@@ -191,9 +191,11 @@ grpc::ServerUnaryReactor* Write(KvService* svc, grpc::CallbackServerContext* ctx
     WriteOn(svc, ctx, reactor, req, resp, std::move(keys), range_ends, std::move(cmd), needs_apply, std::move(fill), fwd);
     return reactor;
   }
+  // A put naming a lease waits for its apply (durability QUORUM even when LEADER was asked): the
+  // apply may still refuse it (the lease was revoked meanwhile), which must not be acknowledged.
   svc->CheckLeases(std::move(leases), svc->Deadline(ctx), reactor,
                    [=, keys = std::move(keys), cmd = std::move(cmd), fill = std::move(fill)]() mutable {
-                     WriteOn(svc, ctx, reactor, req, resp, std::move(keys), range_ends, std::move(cmd), needs_apply,
+                     WriteOn(svc, ctx, reactor, req, resp, std::move(keys), range_ends, std::move(cmd), true,
                              std::move(fill), fwd);
                    });
   return reactor;
