@@ -30,11 +30,22 @@ class LeaseClient::Impl {
     return *stub;
   }
 
-  // Where to send the next attempt: the leader last found, else the seeds in turn.
+  // Where to send the next attempt: the leader last found, else the seeds in turn (skipping the
+  // one that last failed to answer, when there are others).
   std::string Target() {
     std::lock_guard lock(mu_);
     if (!leader_.empty()) return leader_;
-    return options_.endpoints[next_seed_++ % options_.endpoints.size()];
+    std::string pick = options_.endpoints[next_seed_++ % options_.endpoints.size()];
+    if (pick == unresponsive_ && options_.endpoints.size() > 1) {
+      pick = options_.endpoints[next_seed_++ % options_.endpoints.size()];
+    }
+    return pick;
+  }
+  // `address` did not answer in time: forget it as the leader and avoid it next.
+  void Unresponsive(const std::string& address) {
+    std::lock_guard lock(mu_);
+    if (leader_ == address) leader_.clear();
+    unresponsive_ = address;
   }
   void SetLeader(std::string address) {
     std::lock_guard lock(mu_);
@@ -64,7 +75,7 @@ class LeaseClient::Impl {
         SetLeader(detail.leader().address());
         if (!detail.leader().address().empty()) continue;
       } else if (last.code == ErrorCode::kUnavailable || last.code == ErrorCode::kDeadlineExceeded) {
-        SetLeader("");
+        Unresponsive(address);
         if (definite_only && !last.definite) return std::unexpected(last);
       } else {
         return std::unexpected(last);
@@ -80,6 +91,7 @@ class LeaseClient::Impl {
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<v1::Lease::Stub>> stubs_;
   std::string leader_;
+  std::string unresponsive_;
   size_t next_seed_ = 0;
 };
 
@@ -202,8 +214,9 @@ void LeaseKeepAlive::Run() {
   while (!stop_.load()) {
     const std::string address = impl_->Target();
     grpc::ClientContext ctx;
-    // Bounded streams: a leader that stops answering is left within this long.
-    ctx.set_deadline(std::chrono::system_clock::now() + std::min<milliseconds>(3 * interval, milliseconds(2000)));
+    // Bounded streams (one or two renewals each): a leader that stops answering is left within
+    // 1 s, well inside the grace a new meta leader gives every lease.
+    ctx.set_deadline(std::chrono::system_clock::now() + std::min<milliseconds>(2 * interval, milliseconds(1000)));
     auto stream = impl_->StubFor(address).KeepAlive(&ctx);
     bool broke = false;
     while (!stop_.load()) {
@@ -242,7 +255,7 @@ void LeaseKeepAlive::Run() {
       impl_->SetLeader(detail.leader().address());
       if (!detail.leader().address().empty()) continue;
     } else if (broke) {
-      impl_->SetLeader("");
+      impl_->Unresponsive(address);
     }
     if (broke) nap(milliseconds(100));
   }

@@ -14,9 +14,10 @@
 // after an unknown outcome could leave a second lease, which then expires on its own).
 //
 // LeaseKeepAlive: one background thread per kept lease. It opens a KeepAlive stream at the meta
-// leader and renews every TTL/3 (at least 100 ms, at most 5 s); each stream lives at most 2 s, so
-// a leader that stopped answering (crashed, SIGSTOPped) is left within 2 s and the new leader is
-// found through the seeds' NOT_LEADER hints. It stops when destroyed, on Stop(), or when the
+// leader and renews every TTL/3 (at least 100 ms, at most 5 s); each stream lives at most
+// min(2 renewal intervals, 1 s), so a leader that stopped answering (crashed, SIGSTOPped) is left
+// within 1 s, and the new leader is found through the other seeds' NOT_LEADER hints (the seed
+// that did not answer is skipped once). It stops when destroyed, on Stop(), or when the
 // cluster answers that the lease is gone (alive() turns false and on_lost runs once).
 //
 // Thread-safety: LeaseClient's methods may be called from any thread. This header includes no

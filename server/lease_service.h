@@ -7,7 +7,7 @@
 //   never touches Raft. Every checkpoint interval the keeper proposes the remaining TTL of every
 //   lease whose remaining TTL changed since the last checkpoint, so a new leader continues each
 //   lease from there: deadline = now + max(checkpointed remaining, grace), grace = twice the
-//   election timeout (the time clients need to find the new leader).
+//   election timeout + 1 s (the time clients need to find the new leader).
 // - The keeper loop runs every kTick and measures its own progress: a gap longer than expected
 //   (the process was stopped, or starved) extends every deadline by the gap before anything
 //   expires, since clients could not reach this node meanwhile.
@@ -54,8 +54,8 @@ struct LeaseOptions {
   uint64_t min_ttl_ms = 1000;
   uint64_t max_ttl_ms = 86'400'000;
   uint64_t checkpoint_interval_ms = 5000;
-  // How long a new meta leader gives every lease at least (twice the election timeout).
-  uint64_t grace_ms = 2000;
+  // How long a new meta leader gives every lease at least (twice the election timeout + 1 s).
+  uint64_t grace_ms = 3000;
   uint64_t default_deadline_ms = 5000;
   Metrics* metrics = nullptr;
 };

@@ -702,13 +702,14 @@ std::expected<std::unique_ptr<Node>, StartError> Node::Start(const config::Confi
                                .metrics = metrics};
   p.placement = std::make_unique<PlacementService>(popts, p.store.get(), p.router.get());
   client_builder.RegisterService(p.placement.get());
-  // Leases: a new meta leader gives every lease at least twice the election timeout, the time
-  // clients need to notice the old leader is gone and find the new one.
+  // Leases: a new meta leader gives every lease at least twice the election timeout plus 1 s:
+  // the election, then a client's keep-alive stream timing out at the old leader (1 s,
+  // client/lease.h) and finding the new one.
   const LeaseOptions lopts{.node_id = p.node_id,
                            .min_ttl_ms = config.lease.min_ttl_ms,
                            .max_ttl_ms = config.lease.max_ttl_ms,
                            .checkpoint_interval_ms = config.lease.checkpoint_interval_ms,
-                           .grace_ms = 2 * config.raft.tick_ms * static_cast<uint64_t>(config.raft.election_ticks),
+                           .grace_ms = 2 * config.raft.tick_ms * static_cast<uint64_t>(config.raft.election_ticks) + 1000,
                            .default_deadline_ms = config.kv.default_deadline_ms,
                            .metrics = metrics};
   p.lease = std::make_unique<LeaseService>(lopts, p.store.get(), p.router.get(), p.kv.get());
