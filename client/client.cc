@@ -154,6 +154,7 @@ Result<PutResult> Client::Put(std::string_view key, std::string_view value,
     request.set_key(std::string(key));
     request.set_value(std::string(value));
     request.set_prev_kv(options.prev_kv);
+    request.set_lease(options.lease);
     return target.kv->Put(&context, request, &response);
   });
   if (!done) return std::unexpected(done.error());

@@ -3,7 +3,7 @@
 namespace claw::client {
 
 KeyValue ToKeyValue(const v1::KeyValue& kv) {
-  return KeyValue{kv.key(), kv.value(), kv.version(), kv.mod_ts(), kv.create_ts()};
+  return KeyValue{kv.key(), kv.value(), kv.version(), kv.mod_ts(), kv.create_ts(), kv.lease()};
 }
 
 ShardInfo ToShardInfo(const v1::ShardDescriptor& shard) {
@@ -72,6 +72,7 @@ void ToProto(const Op& op, v1::Op* out) {
       put->set_key(op.key);
       put->set_value(op.value);
       put->set_prev_kv(op.prev_kv);
+      put->set_lease(op.lease);
       break;
     }
     case Op::Type::kDelete:

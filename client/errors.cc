@@ -79,6 +79,7 @@ ErrorCode FromWireCode(int code, grpc::StatusCode grpc_code) {
     case v1::Error::INVALID_ARGUMENT: return ErrorCode::kInvalidArgument;
     case v1::Error::COMPACTED: return ErrorCode::kCompacted;
     case v1::Error::WATCH_FELL_BEHIND: return ErrorCode::kWatchFellBehind;
+    case v1::Error::LEASE_NOT_FOUND: return ErrorCode::kLeaseNotFound;
     default: return FromGrpcCode(grpc_code);
   }
 }
@@ -129,6 +130,7 @@ std::string_view ErrorCodeName(ErrorCode code) {
     case ErrorCode::kUnknown: return "UNKNOWN";
     case ErrorCode::kCompacted: return "COMPACTED";
     case ErrorCode::kWatchFellBehind: return "WATCH_FELL_BEHIND";
+    case ErrorCode::kLeaseNotFound: return "LEASE_NOT_FOUND";
   }
   return "UNKNOWN";
 }

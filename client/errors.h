@@ -54,6 +54,8 @@ enum class ErrorCode : uint8_t {
   // claw.v1 WATCH_FELL_BEHIND: a watch stream's server-side queue filled up (the client library
   // resumes on its own from Error::resume_revision).
   kWatchFellBehind,
+  // claw.v1 LEASE_NOT_FOUND: the lease named by the call does not exist (expired, revoked).
+  kLeaseNotFound,
 };
 
 // "NOT_LEADER", "DEADLINE_EXCEEDED", ...: the claw.v1 / gRPC spelling, for logs and clawctl.

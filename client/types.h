@@ -42,6 +42,8 @@ struct CallOptions {
   uint64_t max_staleness_ms = 0;
   // Put and Delete: also return the key's previous value.
   bool prev_kv = false;
+  // Put: attach the key to this lease (client/lease.h); 0 = none.
+  uint64_t lease = 0;
 };
 
 // Options of a Client, fixed at Open.
@@ -66,6 +68,7 @@ struct KeyValue {
   uint64_t version = 0;    // writes since the key was (re)created; 1 after the first Put
   uint64_t mod_ts = 0;     // HLC timestamp of the last write: the key's revision
   uint64_t create_ts = 0;  // HLC timestamp of the write that (re)created the key
+  uint64_t lease = 0;      // the lease the key is attached to; 0 = none
 };
 
 // --- Watches (Client::Watch, client/watcher.h) ---
@@ -190,14 +193,15 @@ struct Op {
   std::string value{};    // kPut only
   std::string end_key{};  // kDeleteRange only: exclusive end; empty = end of the key's shard
   bool prev_kv = false;   // kPut, kDelete
+  uint64_t lease = 0;     // kPut only: attach the key to this lease; 0 = none
 
-  static Op Get(std::string key) { return Op{Type::kGet, std::move(key), {}, {}, false}; }
-  static Op Put(std::string key, std::string value) {
-    return Op{Type::kPut, std::move(key), std::move(value), {}, false};
+  static Op Get(std::string key) { return Op{Type::kGet, std::move(key), {}, {}, false, 0}; }
+  static Op Put(std::string key, std::string value, uint64_t lease = 0) {
+    return Op{Type::kPut, std::move(key), std::move(value), {}, false, lease};
   }
-  static Op Delete(std::string key) { return Op{Type::kDelete, std::move(key), {}, {}, false}; }
+  static Op Delete(std::string key) { return Op{Type::kDelete, std::move(key), {}, {}, false, 0}; }
   static Op DeleteRange(std::string start, std::string end) {
-    return Op{Type::kDeleteRange, std::move(start), {}, std::move(end), false};
+    return Op{Type::kDeleteRange, std::move(start), {}, std::move(end), false, 0};
   }
 };
 

@@ -203,6 +203,20 @@ struct PlacementConfig {
   bool operator==(const PlacementConfig&) const = default;
 };
 
+struct LeaseConfig {
+  // Shortest and longest TTL a lease may be granted with (claw.v1.Lease/Grant). A short TTL
+  // notices a dead holder sooner, but below a few election timeouts a meta leader change can
+  // outlast it. Defaults 1000 ms and 86400000 ms (1 day); 100..86400000 each, min <= max.
+  uint64_t min_ttl_ms = 1000;
+  uint64_t max_ttl_ms = 86'400'000;
+  // How often the meta leader records every lease's remaining TTL through Raft, so that a new
+  // leader continues leases from there instead of restarting their TTLs. Shorter loses less TTL
+  // precision on failover (a lease may live up to one interval longer than its TTL after one), at
+  // one meta shard command per interval. Default 5000 ms; 100..3600000.
+  uint64_t checkpoint_interval_ms = 5000;
+  bool operator==(const LeaseConfig&) const = default;
+};
+
 struct Config {
   // This node's name: 1..64 of [A-Za-z0-9._-]; must appear in initial_cluster. Default "n1".
   std::string name = "n1";
@@ -255,6 +269,7 @@ struct Config {
   KvConfig kv{};
   ShutdownConfig shutdown{};
   PlacementConfig placement{};
+  LeaseConfig lease{};
 
   bool operator==(const Config&) const = default;
 };

@@ -167,11 +167,19 @@ const KeySpec kKeys[] = {
   {"placement.snapshot_bytes_per_second", K::kBytes, 0, kTiB,
    "Snapshot bytes a node sends per second (re-replication, rebalancing); 0 = unlimited.",
    CLAW_FIELD(placement.snapshot_bytes_per_second)},
+
+  {"lease.min_ttl_ms", K::kMillis, 100, kDayMs, "Shortest TTL a lease may be granted with.",
+   CLAW_FIELD(lease.min_ttl_ms)},
+  {"lease.max_ttl_ms", K::kMillis, 100, kDayMs, "Longest TTL a lease may be granted with.",
+   CLAW_FIELD(lease.max_ttl_ms)},
+  {"lease.checkpoint_interval_ms", K::kMillis, 100, kHourMs,
+   "How often the meta leader records remaining lease TTLs through Raft (failover precision).",
+   CLAW_FIELD(lease.checkpoint_interval_ms)},
 };
 // clang-format on
 
-constexpr std::array<std::string_view, 6> kSections = {"raft", "storage", "limits", "kv",
-                                                       "shutdown", "placement"};
+constexpr std::array<std::string_view, 7> kSections = {"raft", "storage", "limits", "kv",
+                                                       "shutdown", "placement", "lease"};
 
 std::string Transform(std::string_view path, char sep, bool upper) {
   std::string out;

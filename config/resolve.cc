@@ -159,6 +159,10 @@ void Resolver::CheckRaft() {
              std::to_string(election_ms) + " ms: " + Describe("raft.node_dead_after_ms") + ", " +
              Describe("raft.election_ticks") + ", " + Describe("raft.tick_ms"));
   }
+  if (c_.lease.min_ttl_ms > c_.lease.max_ttl_ms) {
+    Fail("lease.min_ttl_ms", {"lease.max_ttl_ms"},
+         "must not exceed lease.max_ttl_ms: " + Describe("lease.min_ttl_ms") + ", " + Describe("lease.max_ttl_ms"));
+  }
   const PlacementConfig& p = c_.placement;
   if (p.node_dead_after_ms <= 3 * p.heartbeat_interval_ms) {
     Fail("placement.node_dead_after_ms", {"placement.heartbeat_interval_ms"},

@@ -1,5 +1,7 @@
 #include "server/kv_service.h"
 
+#include <algorithm>
+
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
@@ -149,7 +151,33 @@ void Refuse(KvService* svc, grpc::ServerUnaryReactor* reactor, const Req& req, R
   reactor->Finish(ToGrpcStatus(err));
 }
 
-// Shared path of every write: route, propose, then fill the response from the command's result.
+// The leases named by the puts of a command (each once).
+std::vector<uint64_t> LeasesOf(const v1::RaftCommand& cmd) {
+  std::vector<uint64_t> out;
+  auto scan = [&](const google::protobuf::RepeatedPtrField<v1::Op>& ops) {
+    for (const v1::Op& op : ops) {
+      if (op.has_put() && op.put().lease() != 0 &&
+          std::find(out.begin(), out.end(), op.put().lease()) == out.end()) {
+        out.push_back(op.put().lease());
+      }
+    }
+  };
+  if (cmd.has_batch()) scan(cmd.batch().ops());
+  if (cmd.has_txn()) {
+    scan(cmd.txn().success());
+    scan(cmd.txn().failure());
+  }
+  return out;
+}
+
+template <class Req, class Resp>
+void WriteOn(KvService* svc, grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* reactor,
+             const Req& req, Resp* resp, std::vector<std::string> keys,
+             const std::vector<std::string>& range_ends, v1::RaftCommand cmd, bool needs_apply,
+             std::function<void(const ProposalResult&, Resp*)> fill, ForwardFn<Req, Resp> fwd);
+
+// Shared path of every write: check the leases its puts name (server/lease_service.h), route,
+// propose, then fill the response from the command's result.
 template <class Req, class Resp>
 grpc::ServerUnaryReactor* Write(KvService* svc, grpc::CallbackServerContext* ctx, const Req& req,
                                 Resp* resp, std::vector<std::string> keys,
@@ -158,10 +186,30 @@ grpc::ServerUnaryReactor* Write(KvService* svc, grpc::CallbackServerContext* ctx
                                 std::function<void(const ProposalResult&, Resp*)> fill,
                                 ForwardFn<Req, Resp> fwd) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  std::vector<uint64_t> leases = LeasesOf(cmd);
+  if (leases.empty()) {
+    WriteOn(svc, ctx, reactor, req, resp, std::move(keys), range_ends, std::move(cmd), needs_apply, std::move(fill), fwd);
+    return reactor;
+  }
+  // A put naming a lease waits for its apply (durability QUORUM even when LEADER was asked): the
+  // apply may still refuse it (the lease was revoked meanwhile), which must not be acknowledged.
+  svc->CheckLeases(std::move(leases), svc->Deadline(ctx), reactor,
+                   [=, keys = std::move(keys), cmd = std::move(cmd), fill = std::move(fill)]() mutable {
+                     WriteOn(svc, ctx, reactor, req, resp, std::move(keys), range_ends, std::move(cmd), true,
+                             std::move(fill), fwd);
+                   });
+  return reactor;
+}
+
+template <class Req, class Resp>
+void WriteOn(KvService* svc, grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* reactor,
+             const Req& req, Resp* resp, std::vector<std::string> keys,
+             const std::vector<std::string>& range_ends, v1::RaftCommand cmd, bool needs_apply,
+             std::function<void(const ProposalResult&, Resp*)> fill, ForwardFn<Req, Resp> fwd) {
   const auto deadline = svc->Deadline(ctx);
   if (deadline <= SteadyClock::now()) {
     reactor->Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline passed before the write was proposed"));
-    return reactor;
+    return;
   }
   KvService::Target t = svc->Route(req.header(), keys, range_ends.empty() ? nullptr : &range_ends.front());
   for (size_t i = 1; !t.refuse && i < range_ends.size(); ++i) {
@@ -169,7 +217,7 @@ grpc::ServerUnaryReactor* Write(KvService* svc, grpc::CallbackServerContext* ctx
   }
   if (t.refuse) {
     Refuse(svc, reactor, req, resp, *t.refuse, deadline, fwd);
-    return reactor;
+    return;
   }
   auto route = svc->router()->Get(t.shard);
   ProposalRequest p{.shard = t.shard, .check_epoch = true, .epoch = route->shard.epoch(), .keys = std::move(keys)};
@@ -188,7 +236,6 @@ grpc::ServerUnaryReactor* Write(KvService* svc, grpc::CallbackServerContext* ctx
     reactor->Finish(grpc::Status::OK);
   };
   svc->store()->Propose(std::move(p));
-  return reactor;
 }
 
 // Clamps a range's empty end to the end of the shard that owns its start.
@@ -218,6 +265,22 @@ v1::KV::Stub* KvService::StubFor(const std::string& address) {
     stub = v1::KV::NewStub(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
   }
   return stub.get();
+}
+
+void KvService::CheckLeases(std::vector<uint64_t> leases, SteadyClock::time_point deadline,
+                            grpc::ServerUnaryReactor* reactor, std::function<void()> then) {
+  if (leases.empty()) return then();
+  if (!lease_check_) {
+    reactor->Finish(ToGrpcStatus(MakeError(RpcCode::kUnavailable, v1::Error::UNAVAILABLE, "leases are not served yet")));
+    return;
+  }
+  const uint64_t lease = leases.back();
+  leases.pop_back();
+  lease_check_(lease, deadline,
+               [this, leases = std::move(leases), deadline, reactor, then = std::move(then)](std::optional<RequestError> err) mutable {
+                 if (err) return reactor->Finish(ToGrpcStatus(*err));
+                 CheckLeases(std::move(leases), deadline, reactor, std::move(then));
+               });
 }
 
 SteadyClock::time_point KvService::Deadline(const grpc::CallbackServerContext* ctx) const {

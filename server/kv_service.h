@@ -17,7 +17,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <functional>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "claw/v1/kv.grpc.pb.h"
 #include "server/requests.h"
@@ -74,10 +77,22 @@ class KvService final : public v1::KV::CallbackService {
   Target Route(const v1::RequestHeader& h, const std::vector<std::string>& keys,
                const std::string* range_end);
 
+  // Validates a lease named by a put before the write is routed (LeaseService::CheckLease):
+  // answers nothing (the lease is ACTIVE) or the error to refuse the write with. Set once, before
+  // serving; unset = puts naming a lease are refused.
+  using LeaseCheck = std::function<void(uint64_t lease, std::chrono::steady_clock::time_point deadline,
+                                        std::function<void(std::optional<RequestError>)> done)>;
+  void set_lease_check(LeaseCheck check) { lease_check_ = std::move(check); }
+  // Checks every lease of `leases` in turn, then calls `then` (or finishes the call with the
+  // first refusal).
+  void CheckLeases(std::vector<uint64_t> leases, std::chrono::steady_clock::time_point deadline,
+                   grpc::ServerUnaryReactor* reactor, std::function<void()> then);
+
  private:
   Store* store_;
   Router* router_;
   KvLimits limits_;
+  LeaseCheck lease_check_;
   std::mutex stubs_mu_;
   std::map<std::string, std::unique_ptr<v1::KV::Stub>> stubs_;  // guarded by stubs_mu_
 };

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <set>
 
 #include "storage/crc32c.h"
 #include "storage/key_codec.h"
@@ -15,6 +16,15 @@ using storage::GetBigEndian64;
 using storage::PutBigEndian64;
 
 constexpr size_t kStoredHeader = 24;
+// Set in a stored value's version field: the lease id follows mod_ts.
+constexpr uint64_t kLeaseFlag = uint64_t{1} << 63;
+
+// Host-state sub-key of a revoked lease: "R" | id (8B BE) -> revoke timestamp (8B BE).
+std::string RevokedSubKey(uint64_t id) {
+  std::string sub = "R";
+  PutBigEndian64(sub, id);
+  return sub;
+}
 
 std::string EncodeApplyState(const ApplyState& s) {
   std::string out;
@@ -86,20 +96,26 @@ bool ForEachDedupRecord(std::string_view in, Fn&& fn) {
 
 std::string EncodeStoredValue(const StoredValue& v) {
   std::string out;
-  out.reserve(kStoredHeader + v.value.size());
-  PutBigEndian64(out, v.version);
+  out.reserve(kStoredHeader + 8 + v.value.size());
+  PutBigEndian64(out, v.lease != 0 ? v.version | kLeaseFlag : v.version);
   PutBigEndian64(out, v.create_ts);
   PutBigEndian64(out, v.mod_ts);
+  if (v.lease != 0) PutBigEndian64(out, v.lease);
   out.append(v.value);
   return out;
 }
 
 std::expected<StoredValue, std::string> DecodeStoredValue(std::string_view payload) {
   if (payload.size() < kStoredHeader) return std::unexpected("stored value shorter than its header");
-  return StoredValue{.version = GetBigEndian64(payload),
+  const uint64_t version = GetBigEndian64(payload);
+  const bool leased = (version & kLeaseFlag) != 0;
+  if (leased && payload.size() < kStoredHeader + 8) return std::unexpected("stored value shorter than its lease");
+  const size_t header = leased ? kStoredHeader + 8 : kStoredHeader;
+  return StoredValue{.version = version & ~kLeaseFlag,
                      .create_ts = GetBigEndian64(payload.substr(8)),
                      .mod_ts = GetBigEndian64(payload.substr(16)),
-                     .value = std::string(payload.substr(kStoredHeader))};
+                     .value = std::string(payload.substr(header)),
+                     .lease = leased ? GetBigEndian64(payload.substr(kStoredHeader)) : 0};
 }
 
 void ToKeyValue(std::string_view key, const StoredValue& v, bool keys_only, v1::KeyValue* out) {
@@ -108,6 +124,7 @@ void ToKeyValue(std::string_view key, const StoredValue& v, bool keys_only, v1::
   out->set_version(v.version);
   out->set_mod_ts(v.mod_ts);
   out->set_create_ts(v.create_ts);
+  out->set_lease(v.lease);
 }
 
 KvStateMachine::KvStateMachine(storage::Engine* engine, uint64_t group)
@@ -173,6 +190,21 @@ std::expected<void, storage::StorageError> KvStateMachine::Load() {
   }
   std::sort(order.begin(), order.end());
   dedup_order_.assign(order.begin(), order.end());
+  const std::string revoked_prefix = storage::HostStateKey(group_, "R");
+  scan = engine_->ScanMeta(revoked_prefix, [&](std::string_view key, std::string_view v) {
+    if (key.size() != revoked_prefix.size() + 8 || v.size() != 8) {
+      malformed = true;
+      return false;
+    }
+    revoked_[GetBigEndian64(key.substr(revoked_prefix.size()))] = GetBigEndian64(v);
+    return true;
+  });
+  if (!scan) return std::unexpected(scan.error());
+  if (malformed) {
+    return std::unexpected(storage::StorageError{
+        storage::StorageErrorCode::kCorruption,
+        "shard " + std::to_string(group_) + ": malformed revoked-lease record in " + engine_->dir()});
+  }
   return {};
 }
 
@@ -201,13 +233,26 @@ std::optional<StoredValue> KvStateMachine::Current(const std::string& key) {
   return std::move(*v);
 }
 
+void KvStateMachine::IndexSet(storage::WriteBatch& batch, uint64_t lease, const std::string& key, bool present) {
+  const std::string k = storage::LeaseIndexKey(lease, key);
+  auto r = present ? engine_->PutMeta(batch, k, "") : engine_->DeleteMeta(batch, k);
+  if (!r) Fatal(r.error(), "updating the lease index");
+  index_overlay_[{lease, key}] = present;
+}
+
 void KvStateMachine::WritePut(storage::WriteBatch& batch, const std::string& key, std::string value,
-                              uint64_t ts, bool prev_kv, v1::PutResponse* out) {
+                              uint64_t ts, bool prev_kv, uint64_t lease, v1::PutResponse* out) {
   std::optional<StoredValue> prev = Current(key);
   StoredValue next{.version = prev ? prev->version + 1 : 1,
                    .create_ts = prev ? prev->create_ts : ts,
                    .mod_ts = ts,
-                   .value = std::move(value)};
+                   .value = std::move(value),
+                   .lease = lease};
+  const uint64_t prev_lease = prev ? prev->lease : 0;
+  if (prev_lease != lease) {
+    if (prev_lease != 0) IndexSet(batch, prev_lease, key, false);
+    if (lease != 0) IndexSet(batch, lease, key, true);
+  }
   storage::MvccWriter writer(*engine_, batch);
   if (auto r = writer.Put(key, storage::Timestamp(ts), EncodeStoredValue(next)); !r) {
     Fatal(r.error(), "writing a put");
@@ -227,6 +272,7 @@ void KvStateMachine::WriteDelete(storage::WriteBatch& batch, const std::string& 
     storage::MvccWriter writer(*engine_, batch);
     if (auto r = writer.Delete(key, storage::Timestamp(ts)); !r) Fatal(r.error(), "writing a delete");
     overlay_[key] = std::nullopt;
+    if (prev->lease != 0) IndexSet(batch, prev->lease, key, false);
     if (collect_events_) events_.push_back(ChangeEvent{.ts = ts, .key = key, .value = std::nullopt, .prev = prev});
   }
   if (out) {
@@ -238,8 +284,9 @@ void KvStateMachine::WriteDelete(storage::WriteBatch& batch, const std::string& 
 uint64_t KvStateMachine::WriteDeleteRange(storage::WriteBatch& batch, const std::string& start,
                                           const std::string& end, uint64_t ts) {
   // Live keys = committed live keys not deleted in the overlay, plus overlay keys alive now.
-  // With watchers, each victim's value before the delete goes with its event.
-  std::vector<std::string> victims;
+  // Each victim's lease (its index record goes too) and, with watchers, its value before the
+  // delete for its event.
+  std::vector<std::pair<std::string, uint64_t>> victims;  // key, lease
   std::map<std::string, StoredValue> prevs;
   std::string decode_error;
   storage::MvccReader reader(*engine_);
@@ -247,15 +294,13 @@ uint64_t KvStateMachine::WriteDeleteRange(storage::WriteBatch& batch, const std:
                           [&](std::string_view key, std::string_view payload) {
                             auto it = overlay_.find(std::string(key));
                             if (it != overlay_.end()) return true;
-                            victims.emplace_back(key);
-                            if (collect_events_) {
-                              auto v = DecodeStoredValue(payload);
-                              if (!v) {
-                                decode_error = v.error();
-                                return false;
-                              }
-                              prevs.emplace(std::string(key), std::move(*v));
+                            auto v = DecodeStoredValue(payload);
+                            if (!v) {
+                              decode_error = v.error();
+                              return false;
                             }
+                            victims.emplace_back(key, v->lease);
+                            if (collect_events_) prevs.emplace(std::string(key), std::move(*v));
                             return true;
                           });
   if (!r) Fatal(r.error(), "scanning a range delete");
@@ -265,16 +310,17 @@ uint64_t KvStateMachine::WriteDeleteRange(storage::WriteBatch& batch, const std:
   for (auto it = overlay_.lower_bound(start);
        it != overlay_.end() && (end.empty() || it->first < end); ++it) {
     if (it->second) {
-      victims.push_back(it->first);
+      victims.emplace_back(it->first, it->second->lease);
       if (collect_events_) prevs.emplace(it->first, *it->second);
     }
   }
   // Key order, so that a watcher sees the events of one range delete sorted like a scan.
   std::sort(victims.begin(), victims.end());
   storage::MvccWriter writer(*engine_, batch);
-  for (const std::string& key : victims) {
+  for (const auto& [key, lease] : victims) {
     if (auto d = writer.Delete(key, storage::Timestamp(ts)); !d) Fatal(d.error(), "writing a range delete");
     overlay_[key] = std::nullopt;
+    if (lease != 0) IndexSet(batch, lease, key, false);
     if (collect_events_) {
       auto p = prevs.find(key);
       events_.push_back(ChangeEvent{.ts = ts, .key = key, .value = std::nullopt,
@@ -315,7 +361,8 @@ void KvStateMachine::RunOps(const google::protobuf::RepeatedPtrField<v1::Op>& op
         break;
       }
       case v1::Op::kPut:
-        WritePut(batch, op.put().key(), op.put().value(), ts, op.put().prev_kv(), res->mutable_put());
+        WritePut(batch, op.put().key(), op.put().value(), ts, op.put().prev_kv(), op.put().lease(),
+                 res->mutable_put());
         break;
       case v1::Op::kDelete:
         WriteDelete(batch, op.delete_().key(), ts, op.delete_().prev_kv(), res->mutable_delete_());
@@ -360,13 +407,120 @@ void KvStateMachine::ExpireDedup(uint64_t now_ts, storage::WriteBatch& batch) {
   }
 }
 
-v1::TxnResponse KvStateMachine::Apply(uint64_t index, uint64_t term, const v1::RaftCommand& cmd,
-                                      storage::WriteBatch& batch) {
-  const uint64_t ts = std::max(cmd.ts(), state_.last_ts + 1);
+uint64_t KvStateMachine::Advance(uint64_t index, uint64_t term, uint64_t proposed_ts, storage::WriteBatch& batch) {
+  const uint64_t ts = std::max(proposed_ts, state_.last_ts + 1);
   state_.applied_index = index;
   state_.applied_term = term;
   state_.last_ts = ts;
   ExpireDedup(ts, batch);
+  ExpireRevoked(ts, batch);
+  return ts;
+}
+
+void KvStateMachine::ExpireRevoked(uint64_t now_ts, storage::WriteBatch& batch) {
+  for (auto it = revoked_.begin(); it != revoked_.end();) {
+    if (it->second + dedup_window_ < now_ts) {
+      if (auto del = engine_->DeleteMeta(batch, storage::HostStateKey(group_, RevokedSubKey(it->first))); !del) {
+        Fatal(del.error(), "expiring a revoked lease");
+      }
+      it = revoked_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+std::optional<uint64_t> KvStateMachine::RevokedLeaseOf(const v1::RaftCommand& cmd) const {
+  if (revoked_.empty()) return std::nullopt;
+  auto scan = [&](const google::protobuf::RepeatedPtrField<v1::Op>& ops) -> std::optional<uint64_t> {
+    for (const v1::Op& op : ops) {
+      if (op.has_put() && op.put().lease() != 0 && revoked_.contains(op.put().lease())) return op.put().lease();
+    }
+    return std::nullopt;
+  };
+  if (cmd.has_batch()) return scan(cmd.batch().ops());
+  if (cmd.has_txn()) {
+    if (auto l = scan(cmd.txn().success())) return l;
+    return scan(cmd.txn().failure());
+  }
+  return std::nullopt;
+}
+
+std::expected<std::vector<std::string>, storage::StorageError> KvStateMachine::LeaseKeys(
+    uint64_t lease, const std::string& start, const std::string& end) const {
+  return LeaseIndexKeys(*engine_, lease, start, end);
+}
+
+std::expected<std::vector<std::string>, storage::StorageError> LeaseIndexKeys(
+    storage::Engine& engine, uint64_t lease, const std::string& start, const std::string& end) {
+  std::vector<std::string> keys;
+  const std::string prefix = storage::LeaseIndexPrefix(lease);
+  auto scan = engine.ScanMeta(prefix, [&](std::string_view key, std::string_view) {
+    std::string user(key.substr(prefix.size()));
+    if (user >= start && (end.empty() || user < end)) keys.push_back(std::move(user));
+    return true;
+  });
+  if (!scan) return std::unexpected(scan.error());
+  return keys;
+}
+
+std::vector<uint64_t> KvStateMachine::ApplyLeaseRevoke(uint64_t index, uint64_t term, const v1::RaftCommand& cmd,
+                                                      const std::string& start, const std::string& end,
+                                                      storage::WriteBatch& batch) {
+  const uint64_t ts = Advance(index, term, cmd.ts(), batch);
+  std::vector<uint64_t> counts;
+  for (uint64_t lease : cmd.lease_keys().ids()) {
+    counts.push_back(0);
+    uint64_t& deleted = counts.back();
+    if (lease == 0) continue;
+    if (!revoked_.contains(lease)) {
+      revoked_[lease] = ts;
+      std::string v;
+      PutBigEndian64(v, ts);
+      if (auto put = engine_->PutMeta(batch, storage::HostStateKey(group_, RevokedSubKey(lease)), v); !put) {
+        Fatal(put.error(), "recording a revoked lease");
+      }
+    }
+    // Index records: committed ones, corrected by this round's.
+    auto committed = LeaseKeys(lease, start, end);
+    if (!committed) Fatal(committed.error(), "reading the lease index");
+    std::set<std::string> keys(committed->begin(), committed->end());
+    for (auto it = index_overlay_.lower_bound({lease, start}); it != index_overlay_.end() && it->first.first == lease;
+         ++it) {
+      if (!end.empty() && it->first.second >= end) break;
+      if (it->second) {
+        keys.insert(it->first.second);
+      } else {
+        keys.erase(it->first.second);
+      }
+    }
+    for (const std::string& key : keys) {
+      std::optional<StoredValue> v = Current(key);
+      if (v && v->lease == lease) {
+        WriteDelete(batch, key, ts, false, nullptr);  // drops the index record too
+        ++deleted;
+      } else {
+        IndexSet(batch, lease, key, false);  // stale: the key moved to another lease or is gone
+      }
+    }
+  }
+  return counts;
+}
+
+void KvStateMachine::RebuildLeaseIndex(const std::string& start, const std::string& end, storage::WriteBatch& batch) {
+  storage::MvccReader reader(*engine_);
+  auto r = reader.ForEach(start, end, storage::Timestamp::Max(), storage::ScanDirection::kForward,
+                          [&](std::string_view key, std::string_view payload) {
+                            auto v = DecodeStoredValue(payload);
+                            if (v && v->lease != 0) IndexSet(batch, v->lease, std::string(key), true);
+                            return true;
+                          });
+  if (!r) Fatal(r.error(), "rebuilding the lease index");
+}
+
+v1::TxnResponse KvStateMachine::Apply(uint64_t index, uint64_t term, const v1::RaftCommand& cmd,
+                                      storage::WriteBatch& batch) {
+  const uint64_t ts = Advance(index, term, cmd.ts(), batch);
   if (!cmd.request_id().empty()) {
     if (const v1::TxnResponse* dup = FindDuplicate(cmd.request_id())) return *dup;
   }
@@ -391,6 +545,11 @@ void KvStateMachine::ApplyEmpty(uint64_t index, uint64_t term) {
 
 void KvStateMachine::FillSnapshotState(v1::ShardSnapshotState* out) const {
   out->set_last_ts(state_.last_ts);
+  for (const auto& [id, ts] : revoked_) {
+    v1::RevokedLease* r = out->add_revoked_leases();
+    r->set_id(id);
+    r->set_ts(ts);
+  }
   for (const auto& [expires, id] : dedup_order_) {
     auto it = dedup_.find(id);
     if (it == dedup_.end() || it->second.expires_ts != expires) continue;
@@ -414,6 +573,21 @@ void KvStateMachine::InstallSnapshotState(uint64_t index, uint64_t term,
       Fatal(del.error(), "replacing the dedup window");
     }
   }
+  for (const auto& [id, ts] : revoked_) {
+    if (auto del = engine_->DeleteMeta(batch, storage::HostStateKey(group_, RevokedSubKey(id))); !del) {
+      Fatal(del.error(), "replacing the revoked leases");
+    }
+  }
+  revoked_.clear();
+  for (const v1::RevokedLease& r : state.revoked_leases()) {
+    revoked_[r.id()] = r.ts();
+    std::string v;
+    PutBigEndian64(v, r.ts());
+    if (auto put = engine_->PutMeta(batch, storage::HostStateKey(group_, RevokedSubKey(r.id())), v); !put) {
+      Fatal(put.error(), "recording a revoked lease");
+    }
+  }
+  index_overlay_.clear();
   legacy_ids_.clear();
   buckets_.clear();
   bucket_.clear();

@@ -8,7 +8,19 @@
 // dedup expiry is judged against command timestamps, and nothing here reads a clock.
 //
 // Stored value (payload of an MVCC put): version (8B BE) | create_ts (8B BE) | mod_ts (8B BE) |
-// user value. Version counts writes since the key was (re)created.
+// [lease (8B BE)] | user value. Version counts writes since the key was (re)created; its top bit
+// (never set by a count) says that the lease id follows mod_ts, so values written before leases
+// existed read unchanged.
+//
+// Leases: a put naming a lease records it in the value and adds (lease, key) to the node's lease
+// index in `meta` (storage::LeaseIndexKey), in the same batch; an overwrite with another or no
+// lease, a delete or a range delete moves or drops the record. ApplyLeaseRevoke finds a lease's
+// keys through the index (no scan of the shard) and deletes those it owns in one apply. Revoked
+// ids are remembered for the dedup window (`revoked_`, in `meta` under the group's host-state
+// prefix "R", carried by snapshots and splits in ShardSnapshotState.revoked_leases), and a put
+// naming one is refused (RevokedLeaseOf): a put racing a revoke cannot leave an orphan key. The
+// index itself is not in snapshots: a replica rebuilds it from the ingested values
+// (RebuildLeaseIndex).
 //
 // Atomicity: a command's effects and the apply state that records it land in one WriteBatch,
 // written without fsync (the Raft log is the durable copy: a lost apply is redone from it, and the
@@ -44,6 +56,7 @@ struct StoredValue {
   uint64_t create_ts = 0;
   uint64_t mod_ts = 0;
   std::string value{};
+  uint64_t lease = 0;
 };
 std::string EncodeStoredValue(const StoredValue& v);
 [[nodiscard]] std::expected<StoredValue, std::string> DecodeStoredValue(std::string_view payload);
@@ -59,6 +72,11 @@ struct ChangeEvent {
   std::optional<StoredValue> value{};  // nullopt: deleted
   std::optional<StoredValue> prev{};   // nullopt: the key did not exist
 };
+// Keys of [start, end) (end empty = +inf) that the node's lease index lists under `lease`. Stale
+// records (the key was overwritten without the lease, or left the node) are included: check the
+// key's current value.
+[[nodiscard]] std::expected<std::vector<std::string>, storage::StorageError> LeaseIndexKeys(
+    storage::Engine& engine, uint64_t lease, const std::string& start, const std::string& end);
 
 // The durable position of the state machine.
 struct ApplyState {
@@ -82,12 +100,29 @@ class KvStateMachine {
   // answered from the dedup record without effects. Storage failures are fatal to the node.
   v1::TxnResponse Apply(uint64_t index, uint64_t term, const v1::RaftCommand& cmd,
                         storage::WriteBatch& batch);
+  // Deletes the keys within [start, end) (the shard's range at this entry) attached to the
+  // command's leases (cmd.lease_keys()), and remembers the ids as revoked. Returns how many keys
+  // it deleted per lease id.
+  std::vector<uint64_t> ApplyLeaseRevoke(uint64_t index, uint64_t term, const v1::RaftCommand& cmd,
+                            const std::string& start, const std::string& end, storage::WriteBatch& batch);
+  // A lease named by a put of the command that this shard saw revoked within the window, if any:
+  // the command must be refused, not applied.
+  std::optional<uint64_t> RevokedLeaseOf(const v1::RaftCommand& cmd) const;
+  // Adds index records for every live key of [start, end) attached to a lease (after a snapshot
+  // was ingested).
+  void RebuildLeaseIndex(const std::string& start, const std::string& end, storage::WriteBatch& batch);
+  // Keys of [start, end) attached to `lease` (committed state, via the index).
+  [[nodiscard]] std::expected<std::vector<std::string>, storage::StorageError> LeaseKeys(
+      uint64_t lease, const std::string& start, const std::string& end) const;
   // An entry without effects on data (leader no-op, configuration change).
   void ApplyEmpty(uint64_t index, uint64_t term);
   // Adds the apply state record to `batch`; call after the round's last Apply.
   void FinishBatch(storage::WriteBatch& batch);
   // The batch of FinishBatch was written: the overlay is no longer needed.
-  void OnBatchWritten() { overlay_.clear(); }
+  void OnBatchWritten() {
+    overlay_.clear();
+    index_overlay_.clear();
+  }
 
   // Point read of the applied state (committed in RocksDB; not the overlay).
   [[nodiscard]] std::expected<std::optional<StoredValue>, storage::StorageError> ReadKey(
@@ -118,7 +153,11 @@ class KvStateMachine {
   // Current value of `key` as of the commands applied so far (overlay, then RocksDB).
   std::optional<StoredValue> Current(const std::string& key);
   void WritePut(storage::WriteBatch& batch, const std::string& key, std::string value, uint64_t ts,
-                bool prev_kv, v1::PutResponse* out);
+                bool prev_kv, uint64_t lease, v1::PutResponse* out);
+  void IndexSet(storage::WriteBatch& batch, uint64_t lease, const std::string& key, bool present);
+  void ExpireRevoked(uint64_t now_ts, storage::WriteBatch& batch);
+  // Advances the apply state to (index, term) and returns the entry's timestamp.
+  uint64_t Advance(uint64_t index, uint64_t term, uint64_t proposed_ts, storage::WriteBatch& batch);
   void WriteDelete(storage::WriteBatch& batch, const std::string& key, uint64_t ts, bool prev_kv,
                    v1::DeleteResponse* out);
   uint64_t WriteDeleteRange(storage::WriteBatch& batch, const std::string& start,
@@ -155,6 +194,10 @@ class KvStateMachine {
   std::deque<std::pair<uint64_t, uint64_t>> buckets_;
   // Records found under the legacy one-key-per-request layout (`0x03`), deleted as they expire.
   std::unordered_set<std::string> legacy_ids_;
+  // Lease index records written this round (true) or deleted (false), not yet in RocksDB.
+  std::map<std::pair<uint64_t, std::string>, bool> index_overlay_;
+  // Leases revoked in this shard -> the revoke's timestamp; dropped after the dedup window.
+  std::map<uint64_t, uint64_t> revoked_;
 };
 
 }  // namespace claw::server

@@ -25,6 +25,14 @@ std::string ShardKey(uint64_t id) {
 
 std::string RulesKey() { return storage::HostStateKey(kMetaGroup, "r"); }
 
+std::string LeaseKey(uint64_t id) {
+  std::string sub = "l";
+  storage::PutBigEndian64(sub, id);
+  return storage::HostStateKey(kMetaGroup, sub);
+}
+
+std::string NextLeaseKey() { return storage::HostStateKey(kMetaGroup, "L"); }
+
 [[noreturn]] void Fatal(const std::string& what) {
   SPDLOG_CRITICAL("meta shard state: {}", what);
   std::abort();
@@ -36,6 +44,8 @@ std::expected<void, std::string> MetaStateMachine::Load() {
   std::map<uint64_t, v1::NodeRecord> nodes;
   std::map<uint64_t, v1::ShardDescriptor> shards;
   v1::PlacementRules rules;
+  std::map<uint64_t, v1::LeaseRecord> leases;
+  uint64_t next_lease = 1;
   const std::string prefix = storage::HostStatePrefix(kMetaGroup);
   std::string corrupt;
   auto scan = engine_->ScanMeta(prefix, [&](std::string_view key, std::string_view value) {
@@ -45,6 +55,14 @@ std::expected<void, std::string> MetaStateMachine::Load() {
         corrupt = "the placement rules are corrupt";
         return false;
       }
+      return true;
+    }
+    if (sub == "L") {
+      if (value.size() != 8) {
+        corrupt = "the next lease id is corrupt";
+        return false;
+      }
+      next_lease = storage::GetBigEndian64(value);
       return true;
     }
     if (sub.size() != 9) {
@@ -66,6 +84,13 @@ std::expected<void, std::string> MetaStateMachine::Load() {
         return false;
       }
       shards[id] = std::move(d);
+    } else if (sub[0] == 'l') {
+      v1::LeaseRecord l;
+      if (!l.ParseFromArray(value.data(), static_cast<int>(value.size())) || l.id() != id) {
+        corrupt = "lease record " + std::to_string(id) + " is corrupt";
+        return false;
+      }
+      leases[id] = std::move(l);
     } else {
       corrupt = "a meta shard key has an unknown kind";
       return false;
@@ -78,6 +103,8 @@ std::expected<void, std::string> MetaStateMachine::Load() {
   nodes_ = std::move(nodes);
   shards_ = std::move(shards);
   rules_ = std::move(rules);
+  leases_ = std::move(leases);
+  next_lease_id_ = next_lease;
   ++version_;
   return {};
 }
@@ -87,6 +114,75 @@ void MetaStateMachine::PutRules(const v1::PlacementRules& rules, storage::WriteB
     Fatal("recording the placement rules: " + put.error().message);
   }
   rules_ = rules;
+}
+
+void MetaStateMachine::PutLease(const v1::LeaseRecord& lease, storage::WriteBatch& batch) {
+  if (auto put = engine_->PutMeta(batch, LeaseKey(lease.id()), lease.SerializeAsString()); !put) {
+    Fatal("recording lease " + std::to_string(lease.id()) + ": " + put.error().message);
+  }
+  leases_[lease.id()] = lease;
+}
+
+void MetaStateMachine::PutNextLeaseId(uint64_t next, storage::WriteBatch& batch) {
+  std::string v;
+  storage::PutBigEndian64(v, next);
+  if (auto put = engine_->PutMeta(batch, NextLeaseKey(), v); !put) Fatal("recording the next lease id: " + put.error().message);
+  next_lease_id_ = next;
+}
+
+// Lease commands (MetaCommand fields 6..9). Caller holds mu_.
+void MetaStateMachine::ApplyLease(const v1::MetaCommand& cmd, storage::WriteBatch& batch) {
+  switch (cmd.command_case()) {
+    case v1::MetaCommand::kGrantLease: {
+      const v1::LeaseGrant& g = cmd.grant_lease();
+      uint64_t id = g.id() != 0 ? g.id() : next_lease_id_;
+      // An id given by the caller must be free; 0 records the refusal for the proposer.
+      if (g.ttl_ms() == 0 || leases_.contains(id) || id == UINT64_MAX) id = 0;
+      if (g.nonce() != 0) {
+        if (grant_nonces_.emplace(g.nonce(), id).second) nonce_order_.push_back(g.nonce());
+        while (nonce_order_.size() > kGrantNonces) {
+          grant_nonces_.erase(nonce_order_.front());
+          nonce_order_.pop_front();
+        }
+      }
+      if (id == 0) return;
+      v1::LeaseRecord l;
+      l.set_id(id);
+      l.set_ttl_ms(g.ttl_ms());
+      l.set_state(v1::LeaseRecord::ACTIVE);
+      l.set_remaining_ms(g.ttl_ms());
+      PutLease(l, batch);
+      if (id >= next_lease_id_) PutNextLeaseId(id + 1, batch);
+      return;
+    }
+    case v1::MetaCommand::kRevokeLease: {
+      auto it = leases_.find(cmd.revoke_lease().id());
+      if (it == leases_.end() || it->second.state() != v1::LeaseRecord::ACTIVE) return;
+      v1::LeaseRecord l = it->second;
+      l.set_state(v1::LeaseRecord::REVOKING);
+      l.set_expired(cmd.revoke_lease().expired());
+      l.set_remaining_ms(0);
+      PutLease(l, batch);
+      return;
+    }
+    case v1::MetaCommand::kCheckpointLeases:
+      for (const v1::LeaseCheckpoint::Entry& e : cmd.checkpoint_leases().entries()) {
+        auto it = leases_.find(e.id());
+        if (it == leases_.end() || it->second.state() != v1::LeaseRecord::ACTIVE) continue;
+        if (it->second.remaining_ms() == e.remaining_ms()) continue;
+        v1::LeaseRecord l = it->second;
+        l.set_remaining_ms(std::min(e.remaining_ms(), l.ttl_ms()));
+        PutLease(l, batch);
+      }
+      return;
+    case v1::MetaCommand::kLeaseRevoked:
+      if (leases_.erase(cmd.lease_revoked().id()) > 0) {
+        if (auto del = engine_->DeleteMeta(batch, LeaseKey(cmd.lease_revoked().id())); !del) Fatal(del.error().message);
+      }
+      return;
+    default:
+      return;
+  }
 }
 
 void MetaStateMachine::PutNode(const v1::NodeRecord& node, storage::WriteBatch& batch) {
@@ -173,6 +269,12 @@ void MetaStateMachine::Apply(const v1::MetaCommand& cmd, storage::WriteBatch& ba
         if (it == shards_.end() || Newer(d, it->second)) PutShard(d, batch);
       }
       break;
+    case v1::MetaCommand::kGrantLease:
+    case v1::MetaCommand::kRevokeLease:
+    case v1::MetaCommand::kCheckpointLeases:
+    case v1::MetaCommand::kLeaseRevoked:
+      ApplyLease(cmd, batch);
+      break;
     case v1::MetaCommand::COMMAND_NOT_SET:
       return;
   }
@@ -184,6 +286,8 @@ void MetaStateMachine::Fill(v1::MetaState* out) const {
   for (const auto& [id, n] : nodes_) *out->add_nodes() = n;
   for (const auto& [id, d] : shards_) *out->add_shards() = d;
   if (rules_.version() != 0 || rules_.rules_size() > 0) *out->mutable_rules() = rules_;
+  for (const auto& [id, l] : leases_) *out->add_leases() = l;
+  if (next_lease_id_ > 1) out->set_next_lease_id(next_lease_id_);
 }
 
 void MetaStateMachine::Install(const v1::MetaState& state, storage::WriteBatch& batch) {
@@ -201,6 +305,12 @@ void MetaStateMachine::Install(const v1::MetaState& state, storage::WriteBatch& 
   if (auto del = engine_->DeleteMeta(batch, RulesKey()); !del) Fatal(del.error().message);
   rules_.Clear();
   if (state.has_rules()) PutRules(state.rules(), batch);
+  for (const auto& [id, l] : leases_) {
+    if (auto del = engine_->DeleteMeta(batch, LeaseKey(id)); !del) Fatal(del.error().message);
+  }
+  leases_.clear();
+  for (const v1::LeaseRecord& l : state.leases()) PutLease(l, batch);
+  PutNextLeaseId(std::max<uint64_t>(state.next_lease_id(), 1), batch);
   ++version_;
 }
 
@@ -209,6 +319,10 @@ void MetaStateMachine::Clear() {
   nodes_.clear();
   shards_.clear();
   rules_.Clear();
+  leases_.clear();
+  next_lease_id_ = 1;
+  grant_nonces_.clear();
+  nonce_order_.clear();
   ++version_;
 }
 
@@ -250,6 +364,32 @@ std::optional<v1::NodeRecord> MetaStateMachine::LiveNodeNamed(const std::string&
 v1::PlacementRules MetaStateMachine::Rules() const {
   std::lock_guard lock(mu_);
   return rules_;
+}
+
+std::vector<v1::LeaseRecord> MetaStateMachine::Leases() const {
+  std::lock_guard lock(mu_);
+  std::vector<v1::LeaseRecord> out;
+  for (const auto& [id, l] : leases_) out.push_back(l);
+  return out;
+}
+
+std::optional<v1::LeaseRecord> MetaStateMachine::Lease(uint64_t id) const {
+  std::lock_guard lock(mu_);
+  auto it = leases_.find(id);
+  if (it == leases_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<uint64_t> MetaStateMachine::GrantedId(uint64_t nonce) const {
+  std::lock_guard lock(mu_);
+  auto it = grant_nonces_.find(nonce);
+  if (it == grant_nonces_.end()) return std::nullopt;
+  return it->second;
+}
+
+uint64_t MetaStateMachine::next_lease_id() const {
+  std::lock_guard lock(mu_);
+  return next_lease_id_;
 }
 
 uint64_t MetaStateMachine::version() const {

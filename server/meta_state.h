@@ -5,7 +5,7 @@
 //
 // Storage: `meta` CF under the group's host-state prefix (storage::HostStateKey(1, ...)):
 // "n" | node id (8B BE) -> NodeRecord, "s" | shard id (8B BE) -> ShardDescriptor, "r" ->
-// PlacementRules; written in the
+// PlacementRules, "l" | lease id (8B BE) -> LeaseRecord, "L" -> next lease id (8B BE); written in the
 // apply batch with the apply state, so a crash never separates them. Snapshots of the meta shard
 // carry the whole state (ShardSnapshotState.meta).
 //
@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <expected>
 #include <map>
 #include <mutex>
@@ -53,6 +54,16 @@ class MetaStateMachine {
   uint64_t version() const;
   v1::PlacementRules Rules() const;
 
+  // Leases (proto/claw/v1/lease.proto), ordered by id.
+  std::vector<v1::LeaseRecord> Leases() const;
+  std::optional<v1::LeaseRecord> Lease(uint64_t id) const;
+  // The id a LeaseGrant with this nonce was given (0: refused, the id exists); nullopt while it
+  // has not applied. Remembers the last kGrantNonces grants, in memory only: only the proposing
+  // leader asks, while it waits for its own proposal.
+  std::optional<uint64_t> GrantedId(uint64_t nonce) const;
+  uint64_t next_lease_id() const;
+  static constexpr size_t kGrantNonces = 4096;
+
   // Whether `incoming` should replace `current` in the directory: an epoch at least as new in
   // both counters and newer in one (equal epochs carry equal descriptors).
   static bool Newer(const v1::ShardDescriptor& incoming, const v1::ShardDescriptor& current);
@@ -64,6 +75,9 @@ class MetaStateMachine {
   void PutNode(const v1::NodeRecord& node, storage::WriteBatch& batch);
   void PutShard(const v1::ShardDescriptor& shard, storage::WriteBatch& batch);
   void PutRules(const v1::PlacementRules& rules, storage::WriteBatch& batch);
+  void PutLease(const v1::LeaseRecord& lease, storage::WriteBatch& batch);
+  void PutNextLeaseId(uint64_t next, storage::WriteBatch& batch);
+  void ApplyLease(const v1::MetaCommand& cmd, storage::WriteBatch& batch);
 
   storage::Engine* engine_;
   mutable std::mutex mu_;
@@ -71,6 +85,10 @@ class MetaStateMachine {
   std::map<uint64_t, v1::ShardDescriptor> shards_;  // guarded by mu_
   v1::PlacementRules rules_;                        // guarded by mu_
   uint64_t version_ = 0;                          // guarded by mu_
+  std::map<uint64_t, v1::LeaseRecord> leases_;    // guarded by mu_
+  uint64_t next_lease_id_ = 1;                    // guarded by mu_
+  std::map<uint64_t, uint64_t> grant_nonces_;     // nonce -> id; guarded by mu_
+  std::deque<uint64_t> nonce_order_;              // guarded by mu_
 };
 
 }  // namespace claw::server

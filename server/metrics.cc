@@ -246,6 +246,27 @@ struct Metrics::Families {
                                             .Help("Shards with fewer live voters than their placement rule wants, as the "
                                                   "meta leader last planned (0 on other nodes).")
                                             .Register(r)),
+        leases(BuildGauge()
+                   .Name("clawd_leases")
+                   .Help("Leases (granted or revoking), on the meta leader; 0 elsewhere.")
+                   .Register(r)),
+        leases_granted(BuildCounter()
+                           .Name("clawd_leases_granted_total")
+                           .Help("Leases granted by this node while it led the meta shard.")
+                           .Register(r)),
+        leases_revoked(BuildCounter()
+                           .Name("clawd_leases_revoked_total")
+                           .Help("Leases revoked by a client (Revoke) through this node while it led the meta shard.")
+                           .Register(r)),
+        leases_expired(BuildCounter()
+                           .Name("clawd_leases_expired_total")
+                           .Help("Leases this node expired (TTL passed without keep-alive) while it led the meta shard.")
+                           .Register(r)),
+        lease_keys_deleted(BuildCounter()
+                               .Name("clawd_lease_keys_deleted_total")
+                               .Help("Keys deleted because their lease expired or was revoked, counted by the leader "
+                                     "of the shard that deleted them.")
+                               .Register(r)),
         meta_leader(BuildGauge()
                         .Name("clawd_meta_leader")
                         .Help("1 on the node leading the meta shard (the placement service), else 0.")
@@ -330,6 +351,11 @@ struct Metrics::Families {
   Family<Counter>& placement_operators;
   Family<Gauge>& placement_operators_running;
   Family<Gauge>& placement_shards_needing_repair;
+  Family<Gauge>& leases;
+  Family<Counter>& leases_granted;
+  Family<Counter>& leases_revoked;
+  Family<Counter>& leases_expired;
+  Family<Counter>& lease_keys_deleted;
   Family<Gauge>& meta_leader;
   Family<Gauge>& ready;
   Family<Gauge>& build_info;
@@ -448,6 +474,11 @@ Metrics::Metrics()
       disk_full(f_->disk_full.Add({})),
       placement_operators_running(f_->placement_operators_running.Add({})),
       placement_shards_needing_repair(f_->placement_shards_needing_repair.Add({})),
+      leases(f_->leases.Add({})),
+      leases_granted(f_->leases_granted.Add({})),
+      leases_revoked(f_->leases_revoked.Add({})),
+      leases_expired(f_->leases_expired.Add({})),
+      lease_keys_deleted(f_->lease_keys_deleted.Add({})),
       meta_leader(f_->meta_leader.Add({})),
       ready(f_->ready.Add({})),
       process_(std::make_unique<Process>(*f_)) {

@@ -137,6 +137,12 @@ class Metrics {
   prometheus::Counter& PlacementOperator(std::string_view type, std::string_view outcome);
   prometheus::Gauge& placement_operators_running;
   prometheus::Gauge& placement_shards_needing_repair;
+  // --- Leases (LeaseService on the meta leader; keys deleted by the data shards' leaders)
+  prometheus::Gauge& leases;
+  prometheus::Counter& leases_granted;
+  prometheus::Counter& leases_revoked;
+  prometheus::Counter& leases_expired;
+  prometheus::Counter& lease_keys_deleted;
   prometheus::Gauge& meta_leader;
 
   // --- Node

@@ -20,6 +20,7 @@
 #include "server/http_server.h"
 #include "server/history_gc.h"
 #include "server/kv_service.h"
+#include "server/lease_service.h"
 #include "server/metrics.h"
 #include "server/watch_service.h"
 #include "server/placement_service.h"
@@ -184,6 +185,7 @@ struct Node::Parts {
   std::unique_ptr<HistoryGc> history_gc;
   std::unique_ptr<AdminService> admin;
   std::unique_ptr<PlacementService> placement;
+  std::unique_ptr<LeaseService> lease;
   std::unique_ptr<PlacementReporter> reporter;
   std::unique_ptr<ConsistencyChecker> checker;  // when raft.consistency_check_interval_ms > 0
   std::unique_ptr<grpc::Server> peer_server;
@@ -718,6 +720,22 @@ std::expected<std::unique_ptr<Node>, StartError> Node::Start(const config::Confi
                                .metrics = metrics};
   p.placement = std::make_unique<PlacementService>(popts, p.store.get(), p.router.get());
   client_builder.RegisterService(p.placement.get());
+  // Leases: a new meta leader gives every lease at least twice the election timeout plus 1 s:
+  // the election, then a client's keep-alive stream timing out at the old leader (1 s,
+  // client/lease.h) and finding the new one.
+  const LeaseOptions lopts{.node_id = p.node_id,
+                           .min_ttl_ms = config.lease.min_ttl_ms,
+                           .max_ttl_ms = config.lease.max_ttl_ms,
+                           .checkpoint_interval_ms = config.lease.checkpoint_interval_ms,
+                           .grace_ms = 2 * config.raft.tick_ms * static_cast<uint64_t>(config.raft.election_ticks) + 1000,
+                           .default_deadline_ms = config.kv.default_deadline_ms,
+                           .metrics = metrics};
+  p.lease = std::make_unique<LeaseService>(lopts, p.store.get(), p.router.get(), p.kv.get());
+  p.kv->set_lease_check([lease = p.lease.get()](uint64_t id, std::chrono::steady_clock::time_point deadline,
+                                                std::function<void(std::optional<RequestError>)> done) {
+    lease->CheckLease(id, deadline, std::move(done));
+  });
+  client_builder.RegisterService(p.lease.get());
   p.client_server = client_builder.BuildAndStart();
   if (!p.client_server || client_port == 0) {
     return std::unexpected(StartError{kExitUnavailable, "cannot listen on client_addr " + config.client_addr +
@@ -765,6 +783,7 @@ void Node::Shutdown() {
   if (p.history_gc) p.history_gc->Stop();
   if (p.reporter) p.reporter->Stop();
   if (p.placement) p.placement->Stop();
+  if (p.lease) p.lease->Stop();
   if (p.store) {
     p.store->StopAccepting();
     const auto drain = std::chrono::milliseconds(p.config.shutdown.drain_timeout_ms);
@@ -791,6 +810,7 @@ void Node::Shutdown() {
   p.kv.reset();
   p.watch.reset();
   p.history_gc.reset();
+  p.lease.reset();
   p.admin.reset();
   p.checker.reset();
   p.reporter.reset();

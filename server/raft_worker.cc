@@ -762,6 +762,34 @@ void RaftWorker::ApplyEntries(Group* g, std::vector<raft::Entry>& entries) {
       } else if (cmd.has_consistency_check()) {
         g->fsm->ApplyEmpty(index, e.term.value());
         StartConsistencyCheck(g, index);
+      } else if (cmd.has_lease_keys()) {
+        if (g->id == kMetaShard || !InRange(g->desc, cmd.lease_keys().owner_key())) {
+          // The meta leader walked to this shard with a stale directory: the key moved (a split).
+          g->fsm->ApplyEmpty(index, e.term.value());
+          RequestError err = MakeError(RpcCode::kFailedPrecondition, v1::Error::KEY_OUT_OF_RANGE,
+                                       "shard " + std::to_string(g->id) + " no longer owns the key");
+          *err.detail.add_shards() = g->desc;
+          refused = std::move(err);
+        } else {
+          // Result: one delete_range count per lease id, then a get whose key is the shard's end
+          // key at this entry (where the meta leader's walk continues; empty = the last shard).
+          const std::vector<uint64_t> deleted =
+              g->fsm->ApplyLeaseRevoke(index, e.term.value(), cmd, g->desc.start_key(), g->desc.end_key(), round_.batch);
+          result.set_succeeded(true);
+          uint64_t total = 0;
+          for (uint64_t n : deleted) {
+            result.add_results()->mutable_delete_range()->set_deleted(n);
+            total += n;
+          }
+          result.add_results()->mutable_get()->mutable_kv()->set_key(g->desc.end_key());
+          if (g->IsLeader()) store_->metrics_->lease_keys_deleted.Increment(static_cast<double>(total));
+        }
+      } else if (auto revoked = g->fsm->RevokedLeaseOf(cmd)) {
+        // A put racing its lease's revoke: the revoke applied first, so the put must not create
+        // a key nobody will delete. Every replica has the same revoked set at this index.
+        g->fsm->ApplyEmpty(index, e.term.value());
+        refused = MakeError(RpcCode::kNotFound, v1::Error::LEASE_NOT_FOUND,
+                            "lease " + std::to_string(*revoked) + " was revoked; grant a new lease");
       } else {
         result = g->fsm->Apply(index, e.term.value(), cmd, round_.batch);
 #ifdef CLAW_BREAK_DIVERGE_REPLICA
@@ -1131,6 +1159,7 @@ void RaftWorker::InstallSnapshot(Group* g, const raft::SnapshotMeta& meta) {
   g->gc_threshold = std::max(g->gc_threshold, state.last_ts());
   storage::WriteBatch batch;
   g->fsm->InstallSnapshotState(meta.index.value(), meta.term.value(), state, batch);
+  if (g->id != kMetaShard) g->fsm->RebuildLeaseIndex(desc.start_key(), desc.end_key(), batch);
   if (g->id == kMetaShard) store_->meta_.Install(state.meta(), batch);
   if (auto put = store_->engine_->PutMeta(batch, storage::ShardDescriptorKey(g->id), desc.SerializeAsString()); !put) {
     SPDLOG_CRITICAL("shard {}: recording the descriptor of snapshot {} failed: {}", g->id, meta.index.value(),

@@ -74,6 +74,12 @@ std::string HostStateKey(GroupId group, std::string_view sub_key) {
   key.append(sub_key);
   return key;
 }
+std::string LeaseIndexPrefix(uint64_t lease) { return GroupKey(0x0a, lease); }
+std::string LeaseIndexKey(uint64_t lease, std::string_view user_key) {
+  std::string key = GroupKey(0x0a, lease);
+  key.append(user_key);
+  return key;
+}
 std::optional<GroupId> ParseShardDescriptorKey(std::string_view key) {
   if (key.size() != 9 || key[0] != char(0x04)) return std::nullopt;
   return GetBigEndian64(key.substr(1));

@@ -67,6 +67,12 @@ std::string PeerTableKey();
 // Extra replicated state a group's state machine keeps beside its data (the meta shard's).
 std::string HostStateKey(GroupId group, std::string_view sub_key);
 std::string HostStatePrefix(GroupId group);
+// The node's lease index: one empty record per (lease, user key) attached on this node, over all
+// the shards the node hosts (a key belongs to one shard at a time, so no group in the key; a
+// record whose key left the node is stale and is dropped when the lease is revoked).
+std::string LeaseIndexKey(uint64_t lease, std::string_view user_key);
+// Every LeaseIndexKey of `lease` starts with this prefix.
+std::string LeaseIndexPrefix(uint64_t lease);
 
 // --- Memcomparable user keys (order-preserving, prefix-free): every 0x00 byte becomes 0x00 0xFF
 // and the key ends with 0x00 0x01. For any keys a, b: a < b (bytewise) iff Enc(a) < Enc(b), and

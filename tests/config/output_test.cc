@@ -80,6 +80,9 @@ const std::map<std::string, std::string> kNonDefault = {
     {"placement.split_qps", "1"},
     {"placement.max_operators_per_node", "64"},
     {"placement.snapshot_bytes_per_second", "0"},
+    {"lease.min_ttl_ms", "500"},
+    {"lease.max_ttl_ms", "3600000"},
+    {"lease.checkpoint_interval_ms", "1000"},
     {"capacity", "2TiB"},
 };
 

@@ -40,6 +40,8 @@ clawd_rocksdb_block_cache_misses_total clawd_placement_operators_total process_c
 clawd_peer_reconnects_total clawd_snapshot_send_failures_total
 clawd_consistency_checks_total clawd_replica_hash_mismatches_total
 clawd_watch_events_sent_total clawd_watchers_ended_total
+clawd_leases_granted_total clawd_leases_revoked_total clawd_leases_expired_total
+clawd_lease_keys_deleted_total
 """.split()
 GAUGES = """
 clawd_raft_proposals_pending clawd_shards clawd_shards_without_leader clawd_shards_under_replicated
@@ -50,6 +52,7 @@ clawd_disk_free_bytes clawd_build_info clawd_ready process_resident_memory_bytes
 process_virtual_memory_bytes process_open_fds process_max_fds process_start_time_seconds
 clawd_meta_leader clawd_rocksdb_delayed_write_rate_bytes process_threads clawd_disk_full
 clawd_watchers
+clawd_leases
 """.split()
 HISTOGRAMS = """
 clawd_raft_log_append_duration_seconds clawd_wal_fsync_duration_seconds

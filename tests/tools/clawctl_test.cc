@@ -106,6 +106,37 @@ TEST_CASE("clawctl rejects bad command lines with a reason", "[tools]") {
   CHECK_FALSE(Parse({"get", "k", "--timeout"}));
 }
 
+TEST_CASE("clawctl parses the lease commands and put --lease", "[tools][lease]") {
+  auto grant = Parse({"lease", "grant", "1500ms"});
+  REQUIRE(grant);
+  CHECK(grant->command == Command::kLeaseGrant);
+  CHECK(grant->lease_ttl == milliseconds(1500));
+  CHECK(Parse({"lease", "grant", "30"})->lease_ttl == milliseconds(30'000));
+  auto ttl = Parse({"lease", "ttl", "42", "--keys"});
+  REQUIRE(ttl);
+  CHECK(ttl->command == Command::kLeaseTtl);
+  CHECK(ttl->lease_id == 42);
+  CHECK(ttl->lease_keys);
+  auto keep = Parse({"lease", "keep-alive", "7", "--once"});
+  REQUIRE(keep);
+  CHECK(keep->command == Command::kLeaseKeepAlive);
+  CHECK(keep->once);
+  CHECK(Parse({"lease", "revoke", "9"})->command == Command::kLeaseRevoke);
+  CHECK(Parse({"lease", "list"})->command == Command::kLeaseList);
+  auto put = Parse({"put", "k", "v", "--lease", "12"});
+  REQUIRE(put);
+  CHECK(put->lease_id == 12);
+
+  CHECK(Parse({"lease"}).error().find("grant TTL") != std::string::npos);
+  CHECK(Parse({"lease", "grant", "0s"}).error().find("positive duration") != std::string::npos);
+  CHECK(Parse({"lease", "grant"}).error().find("lease grant TTL") != std::string::npos);
+  CHECK(Parse({"lease", "revoke", "zero"}).error().find("lease id") != std::string::npos);
+  CHECK(Parse({"lease", "revoke", "0"}).error().find("lease id") != std::string::npos);
+  CHECK(Parse({"put", "k", "v", "--lease", "-3"}).error().find("--lease") != std::string::npos);
+  CHECK(Parse({"lease", "list", "--keys"}).error().find("does not apply") != std::string::npos);
+  CHECK(Parse({"get", "k", "--lease", "3"}).error().find("does not apply") != std::string::npos);
+}
+
 TEST_CASE("clawctl parses the shard admin commands", "[tools]") {
   auto show = Parse({"shard", "show", "7"});
   REQUIRE(show);

@@ -37,6 +37,8 @@ constexpr FlagSpec kFlags[] = {
     {"rack", true, false},       {"host", true, false},         {"shard", true, false},
     {"all", false, false},       {"range-end", true, false},    {"rev", true, false},
     {"count", true, false},      {"progress", false, false},
+    {"all", false, false},       {"lease", true, false},        {"keys", false, false},
+    {"once", false, false},
 };
 
 // How a flag's value came: on the command line or from its CLAWCTL_* variable.
@@ -213,7 +215,9 @@ std::expected<void, std::string> ApplyGlobal(const FlagUse& flag, std::string_vi
 // The command flags each command accepts.
 const std::map<Command, std::vector<std::string_view>>& AllowedFlags() {
   static const std::map<Command, std::vector<std::string_view>> allowed{
-      {Command::kPut, {"prev-kv"}},
+      {Command::kPut, {"prev-kv", "lease"}},
+      {Command::kLeaseTtl, {"keys"}},
+      {Command::kLeaseKeepAlive, {"once"}},
       {Command::kGet, {"stale"}},
       {Command::kDel, {"prev-kv", "range", "prefix"}},
       {Command::kScan, {"limit", "reverse", "keys-only", "prefix"}},
@@ -262,6 +266,11 @@ std::string_view CommandName(Command command) {
     case Command::kPlacementRuleDelete: return "placement rule delete";
     case Command::kHelp: return "help";
     case Command::kVersion: return "version";
+    case Command::kLeaseGrant: return "lease grant";
+    case Command::kLeaseRevoke: return "lease revoke";
+    case Command::kLeaseTtl: return "lease ttl";
+    case Command::kLeaseList: return "lease list";
+    case Command::kLeaseKeepAlive: return "lease keep-alive";
   }
   return "?";
 }
@@ -309,6 +318,17 @@ std::expected<void, std::string> ApplyCommandFlag(const FlagUse& flag, Invocatio
   if (name == "prefix") inv->prefix = true;
   if (name == "reverse") inv->reverse = true;
   if (name == "keys-only") inv->keys_only = true;
+  if (name == "keys") inv->lease_keys = true;
+  if (name == "once") inv->once = true;
+  if (name == "lease") {
+    uint64_t id = 0;
+    auto [end, ec] = std::from_chars(flag.value.data(), flag.value.data() + flag.value.size(), id);
+    if (ec != std::errc() || end != flag.value.data() + flag.value.size() || id == 0) {
+      return std::unexpected("--lease wants a lease id (a number > 0, from `clawctl lease grant`), not '" +
+                             flag.value + "'");
+    }
+    inv->lease_id = id;
+  }
   if (name == "if") inv->txn_if.push_back(flag.value);
   if (name == "then") inv->txn_then.push_back(flag.value);
   if (name == "else") inv->txn_else.push_back(flag.value);
@@ -496,6 +516,18 @@ std::expected<void, std::string> TakeCommand(std::vector<std::string> words, Inv
     }
     words.erase(words.begin());
     inv->command = Command::kDebugHash;
+  } else if (word == "lease") {
+    static const std::map<std::string_view, Command> kLease = {
+        {"grant", Command::kLeaseGrant}, {"revoke", Command::kLeaseRevoke},
+        {"ttl", Command::kLeaseTtl},     {"list", Command::kLeaseList},
+        {"keep-alive", Command::kLeaseKeepAlive},
+    };
+    auto sub = words.empty() ? kLease.end() : kLease.find(words.front());
+    if (sub == kLease.end()) {
+      return std::unexpected("'lease' wants a subcommand: grant TTL, revoke ID, ttl ID, list, keep-alive ID");
+    }
+    words.erase(words.begin());
+    inv->command = sub->second;
   } else if (word == "config") {
     if (words.empty() || words.front() != "show") {
       return std::unexpected("'config' wants a subcommand: show");
@@ -516,7 +548,12 @@ std::expected<void, std::string> CheckArity(const Invocation& inv) {
     return std::unexpected("usage: clawctl " + std::string(shape));
   };
   switch (inv.command) {
-    case Command::kPut: return want(2, 2, "put KEY VALUE [--prev-kv]");
+    case Command::kPut: return want(2, 2, "put KEY VALUE [--prev-kv] [--lease ID]");
+    case Command::kLeaseGrant: return want(1, 1, "lease grant TTL (e.g. 10s, 500ms, or seconds)");
+    case Command::kLeaseRevoke: return want(1, 1, "lease revoke ID");
+    case Command::kLeaseTtl: return want(1, 1, "lease ttl ID [--keys]");
+    case Command::kLeaseList: return want(0, 0, "lease list");
+    case Command::kLeaseKeepAlive: return want(1, 1, "lease keep-alive ID [--once]");
     case Command::kGet: return want(1, 1, "get KEY [--stale]");
     case Command::kDel:
       if (inv.range && inv.prefix) return std::unexpected("del: --range and --prefix exclude each other");
@@ -782,6 +819,23 @@ std::expected<Invocation, std::string> ParseArgs(const std::vector<std::string>&
   if (inv.command == Command::kPlacementRuleSet || inv.command == Command::kPlacementRuleDelete) {
     if (auto ok = CheckRuleCommand(&inv); !ok) return std::unexpected(ok.error());
   }
+  if (inv.command == Command::kLeaseRevoke || inv.command == Command::kLeaseTtl ||
+      inv.command == Command::kLeaseKeepAlive) {
+    auto id = ParseNumber(inv.args[0]);
+    if (!id || *id == 0) {
+      return std::unexpected("lease ID wants a lease id (a number > 0, see `clawctl lease list`), not '" +
+                             inv.args[0] + "'");
+    }
+    inv.lease_id = *id;
+  }
+  if (inv.command == Command::kLeaseGrant) {
+    auto ttl = ParseDuration(inv.args[0]);
+    if (!ttl || ttl->count() <= 0) {
+      return std::unexpected("lease grant TTL wants a positive duration like 10s, 500ms or 30, not '" +
+                             inv.args[0] + "'");
+    }
+    inv.lease_ttl = *ttl;
+  }
   if (inv.command == Command::kNodeDrain || inv.command == Command::kNodeRemove) {
     auto id = ParseNumber(inv.args[0]);
     if (!id || *id == 0) {
@@ -835,6 +889,11 @@ const std::vector<CommandWords>& AllCommands() {
       {"config show", Command::kConfigShow},
       {"debug hash", Command::kDebugHash},
       {"watch", Command::kWatch},
+      {"lease grant", Command::kLeaseGrant},
+      {"lease revoke", Command::kLeaseRevoke},
+      {"lease ttl", Command::kLeaseTtl},
+      {"lease list", Command::kLeaseList},
+      {"lease keep-alive", Command::kLeaseKeepAlive},
       {"version", Command::kVersion},
       {"completion", Command::kCompletion},
       {"help", Command::kHelp},
@@ -880,6 +939,12 @@ commands:
                                      print changes of KEY (a prefix, or [KEY, END)) as they
                                      happen, from revision R (exclusive; default now); ends after
                                      N events or --timeout D (default: until interrupted)
+  put KEY VALUE --lease ID           attach the key to a lease: it goes when the lease does
+  lease grant TTL                    create a lease (TTL: 10s, 500ms, or seconds); prints its id
+  lease revoke ID                    revoke a lease and delete its keys in every shard
+  lease ttl ID [--keys]              a lease's remaining TTL (--keys: and its keys)
+  lease list                         every lease
+  lease keep-alive ID [--once]       renew a lease until interrupted (--once: one renewal)
   txn [--if CMP]... [--then OP]... [--else OP]...
                                      compare-then-else on one shard; without flags, reads
                                      compares, a blank line, then-ops, a blank line, else-ops

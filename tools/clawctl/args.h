@@ -64,6 +64,11 @@ enum class Command : uint8_t {
   kCompletion,
   kDebugHash,
   kWatch,
+  kLeaseGrant,
+  kLeaseRevoke,
+  kLeaseTtl,
+  kLeaseList,
+  kLeaseKeepAlive,
 };
 
 // The default deadline of one request (--timeout) and of the one-request commands.
@@ -142,6 +147,11 @@ struct Invocation {
   std::optional<std::chrono::milliseconds> watch_timeout{};
   // debug hash --shard ID (shard_id) or --all (all_shards; also without either).
   bool all_shards = false;
+  // lease commands and put --lease ID.
+  uint64_t lease_id = 0;                     // put --lease ID; lease revoke / ttl / keep-alive ID
+  std::chrono::milliseconds lease_ttl{0};    // lease grant TTL
+  bool lease_keys = false;                   // lease ttl --keys
+  bool once = false;                         // lease keep-alive --once
   // help: the command whose help to print (kHelp: the whole usage text).
   Command help_topic = Command::kHelp;
 };

@@ -1,4 +1,5 @@
 #include "tools/clawctl/commands.h"
+#include "tools/clawctl/lease_commands.h"
 
 #include <istream>
 #include <ostream>
@@ -42,6 +43,8 @@ std::string ErrorHint(const client::Error& error) {
       return "the cluster is shedding load; retry later or raise --timeout";
     case ErrorCode::kInvalidArgument:
       return "see `clawctl --help`";
+    case ErrorCode::kLeaseNotFound:
+      return "the lease expired or was revoked; `clawctl lease grant TTL` makes a new one";
     default:
       return "";
   }
@@ -121,6 +124,7 @@ client::CallOptions CallOptionsOf(const Invocation& inv) {
   options.deadline = inv.global.timeout;
   options.forward = inv.global.forward;
   options.prev_kv = inv.prev_kv;
+  options.lease = inv.lease_id;
   return options;
 }
 
@@ -505,6 +509,11 @@ int RunCommand(const Invocation& inv, client::Client& client, std::istream& in, 
     }
     case Command::kDebugHash: return RunDebugHash(inv, client, out, err);
     case Command::kWatch: return RunWatch(inv, client, out, err);
+    case Command::kLeaseGrant:
+    case Command::kLeaseRevoke:
+    case Command::kLeaseTtl:
+    case Command::kLeaseList:
+    case Command::kLeaseKeepAlive: return RunLeaseCommand(inv, out, err);
     case Command::kShardList: {
       auto shards = client.ListShards(CallOptionsOf(inv));
       if (!shards) return Failed(shards.error(), err);
