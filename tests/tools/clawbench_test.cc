@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <deque>
@@ -262,10 +263,13 @@ TEST_CASE("request maker: batch keys are distinct, sequential keys consecutive, 
 }
 
 // Completes requests in order on a thread of its own, as a real target's threads would; every
-// `fail_every`-th fails.
+// `fail_every`-th fails. With `start_after_clients`, it completes nothing until that many
+// clients have sent a request (or 5 s passed): otherwise, on a busy machine, the first client's
+// chain (which continues on this thread) can send every request before the others start.
 class FakeTarget : public Target {
  public:
-  explicit FakeTarget(uint64_t fail_every) : fail_every_(fail_every), thread_([this] { Loop(); }) {}
+  explicit FakeTarget(uint64_t fail_every, size_t start_after_clients = 0)
+      : fail_every_(fail_every), start_after_clients_(start_after_clients), thread_([this] { Loop(); }) {}
   ~FakeTarget() override {
     {
       std::lock_guard lock(mu_);
@@ -290,6 +294,12 @@ class FakeTarget : public Target {
 
  private:
   void Loop() {
+    {
+      // Bounded: a runner that never starts the other clients fails the test's check, not hangs.
+      std::unique_lock lock(mu_);
+      wake_.wait_for(lock, std::chrono::seconds(5),
+                     [this] { return stopping_ || clients_seen_.size() >= start_after_clients_; });
+    }
     for (uint64_t n = 1;; ++n) {
       std::function<void(Outcome)> done;
       {
@@ -308,6 +318,7 @@ class FakeTarget : public Target {
   }
 
   uint64_t fail_every_;
+  size_t start_after_clients_;
   std::mutex mu_;
   std::condition_variable wake_;
   std::deque<std::function<void(Outcome)>> queue_;  // GUARDED_BY(mu_)
@@ -319,7 +330,7 @@ class FakeTarget : public Target {
 TEST_CASE("runner: closed loop sends --total requests and counts outcomes by code", "[tools]") {
   auto o = ParseOptions({"get", "--clients", "4", "--total", "300"});
   REQUIRE(o);
-  FakeTarget target(10);
+  FakeTarget target(10, 4);
   const RunResult r = Run(*o, target);
   CHECK(r.sent == 300);
   CHECK(r.ok == 270);
