@@ -7,6 +7,7 @@
 
 #include "claw/v1/error.pb.h"
 #include "client/convert.h"
+#include "client/grpc_runtime.h"
 #include "client/retry.h"
 
 namespace claw::client {
@@ -92,15 +93,9 @@ Dispatcher::Stubs& Dispatcher::StubsFor(const std::string& address) {
   std::lock_guard lock(stubs_mu_);
   std::unique_ptr<Stubs>& stubs = stubs_[address];
   if (!stubs) {
-    grpc::ChannelArguments args;
-    // A restarted node should be reachable again quickly (gRPC's default waits 1 s .. 120 s).
-    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-    args.SetMaxReceiveMessageSize(64 << 20);  // scan pages and batch answers beyond 4 MiB
     stubs = std::make_unique<Stubs>();
-    stubs->channel =
-        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    // Scan pages and batch answers may pass gRPC's 4 MiB default.
+    stubs->channel = NodeChannel(address, /*max_backoff_ms=*/2000, /*max_receive_bytes=*/64 << 20);
     stubs->kv = v1::KV::NewStub(stubs->channel);
     stubs->cluster = v1::Cluster::NewStub(stubs->channel);
   }

@@ -8,6 +8,7 @@
 
 #include "claw/v1/error.pb.h"
 #include "claw/v1/lease.grpc.pb.h"
+#include "client/grpc_runtime.h"
 
 namespace claw::client {
 
@@ -20,13 +21,7 @@ class LeaseClient::Impl {
   v1::Lease::Stub& StubFor(const std::string& address) {
     std::lock_guard lock(mu_);
     auto& stub = stubs_[address];
-    if (!stub) {
-      grpc::ChannelArguments args;
-      args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-      args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-      args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-      stub = v1::Lease::NewStub(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
-    }
+    if (!stub) stub = v1::Lease::NewStub(NodeChannel(address));
     return *stub;
   }
 

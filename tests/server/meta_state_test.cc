@@ -10,21 +10,13 @@
 #include "server/meta_state.h"
 #include "storage/engine.h"
 #include "storage/snapshot.h"
+#include "tests/server/test_engine.h"
 #include "tests/storage/temp_dir.h"
 
 namespace claw::server {
 namespace {
 
-std::unique_ptr<storage::Engine> OpenEngine(const std::string& dir) {
-  storage::StorageOptions o;
-  o.dir = dir;
-  o.direct_io = false;
-  o.block_cache_bytes = 8 << 20;
-  o.write_buffer_bytes = 1 << 20;
-  auto opened = storage::Engine::Open(o);
-  REQUIRE(opened.has_value());
-  return std::move(*opened);
-}
+using test::OpenEngine;
 
 v1::NodeRecord Node(uint64_t id, const std::string& zone) {
   v1::NodeRecord n;

@@ -11,6 +11,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "claw/v1/cluster.grpc.pb.h"
+#include "client/grpc_runtime.h"
 
 namespace claw::clawctl {
 
@@ -25,14 +26,7 @@ class NodeStubs {
 
   std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
     auto it = channels_.find(address);
-    if (it == channels_.end()) {
-      grpc::ChannelArguments args;
-      args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-      args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-      args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-      it = channels_.emplace(address, grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args))
-               .first;
-    }
+    if (it == channels_.end()) it = channels_.emplace(address, client::NodeChannel(address)).first;
     return it->second;
   }
 
