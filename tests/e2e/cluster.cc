@@ -17,6 +17,8 @@
 #include <fstream>
 #include <iterator>
 #include <mutex>
+#include <set>
+#include <utility>
 #include <sstream>
 #include <thread>
 
@@ -73,13 +75,23 @@ TestCluster::TestCluster(ClusterOptions options) : options_(std::move(options)) 
   char tmpl[] = "/tmp/claw-e2e-XXXXXX";
   dir_ = ::mkdtemp(tmpl);
   if (options_.node_uid_base != 0) ::chmod(dir_.c_str(), 0755);  // nodes of other users enter it
+  // FreePort closes its socket, so the kernel may hand the same port out again: pick until the
+  // cluster's ports are distinct (two nodes once got the same peer port, and clawd refused the
+  // configuration).
+  std::set<std::pair<std::string, int>> taken;
+  auto pick = [&](const std::string& host) {
+    for (int attempt = 0;; ++attempt) {
+      const int port = FreePort(host);
+      if (taken.emplace(host, port).second || attempt >= 100) return port;
+    }
+  };
   for (int i = 0; i < options_.nodes; ++i) {
     NodeProc n;
     n.name = "n" + std::to_string(i + 1);
     n.host = static_cast<size_t>(i) < options_.hosts.size() ? options_.hosts[i] : "127.0.0.1";
-    n.client_port = FreePort(n.host);
-    n.peer_port = FreePort(n.host);
-    n.http_port = FreePort(n.host);
+    n.client_port = pick(n.host);
+    n.peer_port = pick(n.host);
+    n.http_port = pick(n.host);
     if (options_.node_uid_base != 0) {
       n.uid = options_.node_uid_base + static_cast<uint32_t>(i);
       const std::string data = dir_ + "/" + n.name;
