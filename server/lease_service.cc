@@ -138,15 +138,7 @@ v1::Lease::Stub* LeaseService::StubFor(const std::string& address) {
 }
 
 void LeaseService::ProposeMeta(v1::MetaCommand cmd, std::function<void(std::expected<void, RequestError>)> done) {
-  ProposalRequest p;
-  p.shard = kMetaShard;
-  *p.command.mutable_meta() = std::move(cmd);
-  p.deadline = Clock::now() + std::chrono::seconds(5);
-  p.done = [done = std::move(done)](std::expected<ProposalResult, RequestError> r) {
-    if (!r) return done(std::unexpected(std::move(r.error())));
-    done({});
-  };
-  store_->Propose(std::move(p));
+  store_->ProposeMeta(std::move(cmd), std::move(done));
 }
 
 // --- keeper

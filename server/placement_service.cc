@@ -390,15 +390,7 @@ void PlacementService::PlanOnce(Clock::time_point now) {
 
 void PlacementService::ProposeAndWait(v1::MetaCommand command,
                                       std::function<void(std::expected<void, RequestError>)> done) {
-  ProposalRequest p;
-  p.shard = kMetaShard;
-  *p.command.mutable_meta() = std::move(command);
-  p.deadline = Clock::now() + std::chrono::seconds(5);
-  p.done = [done = std::move(done)](std::expected<ProposalResult, RequestError> r) {
-    if (!r) return done(std::unexpected(std::move(r.error())));
-    done({});
-  };
-  store_->Propose(std::move(p));
+  store_->ProposeMeta(std::move(command), std::move(done));
 }
 
 grpc::ServerUnaryReactor* PlacementService::DrainNode(grpc::CallbackServerContext* ctx, const v1::DrainNodeRequest* req,

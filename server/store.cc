@@ -357,6 +357,18 @@ void Store::Enqueue(Request request) {
 }
 
 void Store::Propose(ProposalRequest request) { Enqueue(std::move(request)); }
+
+void Store::ProposeMeta(v1::MetaCommand command, std::function<void(std::expected<void, RequestError>)> done) {
+  ProposalRequest p;
+  p.shard = kMetaShard;
+  *p.command.mutable_meta() = std::move(command);
+  p.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  p.done = [done = std::move(done)](std::expected<ProposalResult, RequestError> r) {
+    if (!r) return done(std::unexpected(std::move(r.error())));
+    done({});
+  };
+  Propose(std::move(p));
+}
 void Store::Read(ReadRequest request) { Enqueue(std::move(request)); }
 
 void Store::Deliver(std::vector<GroupMessage> messages) {

@@ -108,6 +108,8 @@ class Store {
   Store& operator=(const Store&) = delete;
 
   void Propose(ProposalRequest request);
+  // Proposes a meta shard command (5 s deadline); `done` gets its applied outcome.
+  void ProposeMeta(v1::MetaCommand command, std::function<void(std::expected<void, RequestError>)> done);
   void Read(ReadRequest request);
   // Messages from the transport, any thread.
   void Deliver(std::vector<GroupMessage> messages);

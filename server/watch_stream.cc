@@ -144,13 +144,7 @@ void WatchStream::Cancel() {
   Next next;
   {
     std::lock_guard lock(mu_);
-    if (!ended_) {
-      ended_ = true;
-      queue_.clear();
-      catch_up_.clear();
-      end_error_.reset();
-      if (on_ended_) on_ended_(WatchEnd::kClient);
-    }
+    EndByClientLocked();
     next = PickLocked();
   }
   Act(std::move(next));
@@ -176,16 +170,19 @@ void WatchStream::OnWriteDone(bool ok) {
   {
     std::lock_guard lock(mu_);
     writing_ = false;
-    if (!ok && !ended_) {
-      ended_ = true;
-      queue_.clear();
-      catch_up_.clear();
-      end_error_.reset();
-      if (on_ended_) on_ended_(WatchEnd::kClient);
-    }
+    if (!ok) EndByClientLocked();
     next = PickLocked();
   }
   Act(std::move(next));
+}
+
+void WatchStream::EndByClientLocked() {
+  if (ended_) return;
+  ended_ = true;
+  queue_.clear();
+  catch_up_.clear();
+  end_error_.reset();
+  if (on_ended_) on_ended_(WatchEnd::kClient);
 }
 
 WatchStream::Next WatchStream::PickLocked() {

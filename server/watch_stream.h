@@ -129,6 +129,8 @@ class WatchStream {
     std::optional<RequestError> error{};
   };
   Next PickLocked();
+  // The client cancelled or went away: drop what is queued, once. Needs mu_.
+  void EndByClientLocked();
   void Act(Next next);
   void EndLocked(RequestError error, WatchEnd why);
 
