@@ -338,19 +338,26 @@ struct CheckpointFollower::State {
 
   // Turns one watch update (whole revisions, in revision order) into checkpoint updates.
   void OnWatch(const WatchUpdate& u) {
-    std::optional<CheckpointUpdate> current;
+    // `current` collects one revision; `open` says whether it holds one (no std::optional: GCC 12
+    // warns maybe-uninitialized on its vectors at -O2).
+    CheckpointUpdate current;
+    bool open = false;
     auto flush = [&] {
-      if (current) Deliver(*current);
-      current.reset();
+      if (open) {
+        delivered_revision = current.revision;
+        Deliver(current);
+      }
+      current = CheckpointUpdate{};
+      open = false;
     };
     for (const WatchEvent& e : u.events) {
       const uint64_t revision = e.kv.mod_ts;
       if (revision <= delivered_revision) continue;
-      if (current && current->revision != revision) flush();
-      if (!current) {
-        current.emplace();
-        current->revision = revision;
-        current->sequence = last_sequence.load();
+      if (open && current.revision != revision) flush();
+      if (!open) {
+        open = true;
+        current.revision = revision;
+        current.sequence = last_sequence.load();
       }
       if (!e.kv.key.starts_with(start) || e.kv.key.size() == start.size()) continue;
       const std::string_view suffix = std::string_view(e.kv.key).substr(start.size());
@@ -358,15 +365,15 @@ struct CheckpointFollower::State {
       switch (suffix[0]) {
         case 'h': {
           if (!put) {
-            current->deleted = true;
+            current.deleted = true;
             break;
           }
           v1::CheckpointHeader header;
-          if (header.ParseFromString(e.kv.value)) current->sequence = header.sequence();
+          if (header.ParseFromString(e.kv.value)) current.sequence = header.sequence();
           break;
         }
         case 'o':
-          (put ? current->handles_opened : current->handles_closed).push_back(HandleIdOfKey(suffix));
+          (put ? current.handles_opened : current.handles_closed).push_back(HandleIdOfKey(suffix));
           break;
         case 's': {
           SectionChange change;
@@ -380,14 +387,13 @@ struct CheckpointFollower::State {
               change.sequence = record.sequence();
             }
           }
-          current->sections.push_back(std::move(change));
+          current.sections.push_back(std::move(change));
           break;
         }
         default:
           break;
       }
     }
-    if (current) delivered_revision = current->revision;
     flush();
   }
 };
