@@ -54,6 +54,15 @@ RequestError SectionNotFound(const std::string& name, const std::string& id, boo
 }
 RequestError Internal(std::string m) { return MakeError(RpcCode::kInternal, v1::Error::UNAVAILABLE, std::move(m)); }
 
+// When a wait must give up so that its error still reaches the caller before the caller's own
+// deadline fires (which would leave it with a bare DEADLINE_EXCEEDED and no lagging nodes named).
+std::chrono::steady_clock::time_point AnswerBy(std::chrono::steady_clock::time_point deadline) {
+  const auto now = std::chrono::steady_clock::now();
+  if (deadline <= now) return now;
+  const auto margin = std::max<std::chrono::steady_clock::duration>(std::chrono::milliseconds(50), (deadline - now) / 20);
+  return std::max(now, deadline - margin);
+}
+
 uint64_t NowUnixMs() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::system_clock::now().time_since_epoch())
@@ -512,7 +521,7 @@ void CheckpointService::Attempt(std::shared_ptr<Call> call) {
       if (plan->read_only && !plan->wait_applied) return call->finish(std::nullopt, view->header);
       if (plan->wait_applied) {
         const v1::ResponseHeader header = view->header;
-        store_->WaitReplicated(call->shard, header.applied_index(), call->deadline,
+        store_->WaitReplicated(call->shard, header.applied_index(), AnswerBy(call->deadline),
                                [call, header](std::expected<void, RequestError> w) {
                                  call->finish(w ? std::nullopt : std::optional<RequestError>(w.error()), header);
                                });
@@ -576,7 +585,7 @@ void CheckpointService::Propose(std::shared_ptr<Call> call, std::shared_ptr<Plan
     if (plan->after) plan->after(r->result, after_ptr, revision);
     if (plan->wait_all) {
       const v1::ResponseHeader header = r->header;
-      store_->WaitReplicated(call->shard, header.applied_index(), call->deadline,
+      store_->WaitReplicated(call->shard, header.applied_index(), AnswerBy(call->deadline),
                              [call, header](std::expected<void, RequestError> w) {
                                call->finish(w ? std::nullopt : std::optional<RequestError>(w.error()), header);
                              });

@@ -288,4 +288,77 @@ TEST_CASE("checkpoint server: a session's end closes its handles; retention then
   CHECK(NowMs() >= delete_at);
 }
 
+TEST_CASE("checkpoint server: a synchronous write waits for every replica, an asynchronous one for a majority",
+          "[e2e][checkpoint]") {
+  TestCluster c(ClusterOptions{.nodes = 3, .shards = 1, .flags = FastFlags()});
+  REQUIRE(c.StartAllAndWait());
+  auto leases = Leases(c);
+  auto session = leases->Grant(30s);
+  REQUIRE(session.has_value());
+  auto keep = leases->KeepAlive(session->id);
+  const std::string stamp = std::to_string(NowMs());
+  Ckpt sync(c, "srv/sync." + stamp), async(c, "srv/async." + stamp);
+  auto open = [&](Ckpt& ck, v1::CheckpointReplication mode) {
+    v1::CheckpointOpenRequest o;
+    o.set_write(true);
+    o.set_create(true);
+    o.set_session(session->id);
+    o.mutable_attributes()->set_replication(mode);
+    v1::CheckpointOpenResponse out;
+    REQUIRE(ck.Call(&v1::Checkpoint::Stub::Open, o, &out).ok());
+    return out.handle();
+  };
+  const uint64_t hs = open(sync, v1::SYNCHRONOUS), ha = open(async, v1::ASYNCHRONOUS);
+  auto write = [&](Ckpt& ck, uint64_t h, const std::string& data, std::chrono::milliseconds deadline) {
+    v1::SectionOverwriteRequest ow;
+    ow.set_name(ck.name());
+    ow.set_handle(h);
+    ow.set_data(data);
+    v1::SectionWriteResponse out;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + deadline);
+    return ck.Leader().Overwrite(&ctx, ow, &out);
+  };
+  REQUIRE(write(sync, hs, "s1", 5s).ok());
+  REQUIRE(write(async, ha, "a1", 5s).ok());
+
+  // With one follower stopped, the asynchronous write is acknowledged, the synchronous one not.
+  const std::string key = client::CheckpointHeaderKey(sync.name());
+  const int follower = FollowerIndex(c, key);
+  REQUIRE(follower >= 0);
+  c.Pause(follower);
+  CHECK(write(async, ha, "a2", 5s).ok());
+  grpc::Status s = write(sync, hs, "s2", 1500ms);
+  CHECK(s.error_code() == grpc::StatusCode::UNAVAILABLE);
+  CHECK(Detail(s).code() == v1::Error::CHECKPOINT_NOT_ALL_REPLICAS);
+  CHECK(Detail(s).message().find("node " + std::to_string(follower + 1)) != std::string::npos);
+  CHECK_FALSE(Detail(s).definite());
+  // Synchronize waits for that replica too.
+  v1::CheckpointSynchronizeRequest sy;
+  sy.set_handle(ha);
+  v1::SectionWriteResponse synced;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 1s);
+    sy.set_name(async.name());
+    CHECK(Detail(async.Leader().Synchronize(&ctx, sy, &synced)).code() == v1::Error::CHECKPOINT_NOT_ALL_REPLICAS);
+  }
+  c.Resume(follower);
+  REQUIRE(async.Call(&v1::Checkpoint::Stub::Synchronize, sy, &synced).ok());
+  // Then the stopped replica holds both checkpoints' last writes (a STALE read there).
+  auto kv = KvAt(c.client_address(follower));
+  for (const auto& [ck, want] : {std::pair<Ckpt*, std::string>{&sync, "s2"}, {&async, "a2"}}) {
+    v1::GetRequest g;
+    g.set_key(client::CheckpointSectionKey(ck->name(), ""));
+    g.mutable_header()->set_consistency(v1::STALE);
+    CHECK(Eventually([&, want = want] {
+      v1::GetResponse got;
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + 2s);
+      v1::CheckpointSectionRecord rec;
+      return kv->Get(&ctx, g, &got).ok() && got.found() && rec.ParseFromString(got.kv().value()) && rec.data() == want;
+    }, 5s));
+  }
+}
+
 }  // namespace claw::e2e
