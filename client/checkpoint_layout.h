@@ -37,6 +37,13 @@ inline std::string CheckpointNameError(std::string_view name) {
   return {};
 }
 
+// The end of the whole checkpoint key space ("\xff\xff" "ckpt0").
+inline std::string CheckpointPrefixEnd() {
+  std::string k(kCheckpointPrefix);
+  k.back() = static_cast<char>(k.back() + 1);
+  return k;
+}
+
 // Start and end of the checkpoint's key range.
 inline std::string CheckpointStart(std::string_view name) {
   std::string k(kCheckpointPrefix);
