@@ -98,10 +98,14 @@ class CheckpointHandle::Impl {
  public:
   Impl(Client& c, std::unique_ptr<LeaseClient> l) : client(c), dispatcher(c.dispatcher()), leases(std::move(l)) {}
 
-  // Runs one RPC of checkpoint `name` through the dispatcher: `send(stub, header, context,
-  // response)` builds the request around the header the dispatcher made for this attempt.
-  template <typename Response, typename Send>
-  Result<Response> Run(std::string_view name, Kind kind, const CallOptions& options, const Send& send) {
+  template <typename Request, typename Response>
+  using Rpc = grpc::Status (v1::Checkpoint::Stub::*)(grpc::ClientContext*, const Request&, Response*);
+
+  // Runs one RPC of checkpoint `name` through the dispatcher: each attempt sends `request` with
+  // the header the dispatcher made for it (shard, epoch, request id) to the routed node.
+  template <typename Request, typename Response>
+  Result<Response> Call(std::string_view name, Kind kind, const CallOptions& options, Request request,
+                        Rpc<Request, Response> rpc) {
     if (std::string bad = CheckpointNameError(name); !bad.empty()) return Fail(ErrorCode::kInvalidArgument, bad);
     Dispatcher::Call call;
     call.route_key = CheckpointHeaderKey(name);
@@ -112,7 +116,8 @@ class CheckpointHandle::Impl {
     Response response;
     auto done = dispatcher.Run(call, [&](const Dispatcher::Target& target, grpc::ClientContext& context) {
       response.Clear();
-      return send(dispatcher.CheckpointStub(target.address), target.header, context, &response);
+      *request.mutable_header() = target.header;
+      return (dispatcher.CheckpointStub(target.address).*rpc)(&context, request, &response);
     });
     if (!done) return std::unexpected(done.error());
     return response;
@@ -147,95 +152,68 @@ CheckpointHandle::CheckpointHandle(std::shared_ptr<Impl> impl, std::string name,
                                    CheckpointStatus status)
     : impl_(std::move(impl)), name_(std::move(name)), id_(id), created_(created), status_(std::move(status)) {}
 
+template <typename Request>
+Request CheckpointHandle::Named() const {
+  Request request;
+  request.set_name(name_);
+  request.set_handle(id_);
+  return request;
+}
+
 Result<SectionCreated> CheckpointHandle::CreateSection(const SectionCreate& section, const CallOptions& options) const {
-  auto r = impl_->Run<v1::SectionCreateResponse>(
-      name_, Kind::kWrite, options, [&](v1::Checkpoint::Stub& stub, const v1::RequestHeader& header,
-                                        grpc::ClientContext& context, v1::SectionCreateResponse* response) {
-        v1::SectionCreateRequest request;
-        *request.mutable_header() = header;
-        request.set_name(name_);
-        request.set_handle(id_);
-        request.set_section_id(section.section_id);
-        request.set_generate(section.generate);
-        request.set_data(section.data);
-        request.set_expiration_unix_ms(section.expiration_unix_ms);
-        return stub.CreateSection(&context, request, response);
-      });
+  auto request = Named<v1::SectionCreateRequest>();
+  request.set_section_id(section.section_id);
+  request.set_generate(section.generate);
+  request.set_data(section.data);
+  request.set_expiration_unix_ms(section.expiration_unix_ms);
+  auto r = impl_->Call(name_, Kind::kWrite, options, std::move(request), &v1::Checkpoint::Stub::CreateSection);
   if (!r) return std::unexpected(r.error());
   return SectionCreated{.section_id = r->section_id(), .sequence = r->sequence()};
 }
 
 Result<CheckpointWriteAck> CheckpointHandle::DeleteSection(std::string_view section_id,
                                                            const CallOptions& options) const {
-  auto r = impl_->Run<v1::SectionWriteResponse>(
-      name_, Kind::kWrite, options, [&](v1::Checkpoint::Stub& stub, const v1::RequestHeader& header,
-                                        grpc::ClientContext& context, v1::SectionWriteResponse* response) {
-        v1::SectionDeleteRequest request;
-        *request.mutable_header() = header;
-        request.set_name(name_);
-        request.set_handle(id_);
-        request.set_section_id(std::string(section_id));
-        return stub.DeleteSection(&context, request, response);
-      });
+  auto request = Named<v1::SectionDeleteRequest>();
+  request.set_section_id(std::string(section_id));
+  auto r = impl_->Call(name_, Kind::kWrite, options, std::move(request), &v1::Checkpoint::Stub::DeleteSection);
   if (!r) return std::unexpected(r.error());
   return FromProto(*r);
 }
 
 Result<CheckpointWriteAck> CheckpointHandle::Overwrite(std::string_view section_id, std::string_view data,
                                                        const CallOptions& options) const {
-  auto r = impl_->Run<v1::SectionWriteResponse>(
-      name_, Kind::kWrite, options, [&](v1::Checkpoint::Stub& stub, const v1::RequestHeader& header,
-                                        grpc::ClientContext& context, v1::SectionWriteResponse* response) {
-        v1::SectionOverwriteRequest request;
-        *request.mutable_header() = header;
-        request.set_name(name_);
-        request.set_handle(id_);
-        request.set_section_id(std::string(section_id));
-        request.set_data(std::string(data));
-        return stub.Overwrite(&context, request, response);
-      });
+  auto request = Named<v1::SectionOverwriteRequest>();
+  request.set_section_id(std::string(section_id));
+  request.set_data(std::string(data));
+  auto r = impl_->Call(name_, Kind::kWrite, options, std::move(request), &v1::Checkpoint::Stub::Overwrite);
   if (!r) return std::unexpected(r.error());
   return FromProto(*r);
 }
 
 Result<CheckpointWriteAck> CheckpointHandle::Write(const std::vector<SectionWrite>& writes,
                                                    const CallOptions& options) const {
-  auto r = impl_->Run<v1::SectionWriteResponse>(
-      name_, Kind::kWrite, options, [&](v1::Checkpoint::Stub& stub, const v1::RequestHeader& header,
-                                        grpc::ClientContext& context, v1::SectionWriteResponse* response) {
-        v1::CheckpointWriteRequest request;
-        *request.mutable_header() = header;
-        request.set_name(name_);
-        request.set_handle(id_);
-        for (const SectionWrite& w : writes) {
-          v1::WriteElement* e = request.add_elements();
-          e->set_section_id(w.section_id);
-          e->set_offset(w.offset);
-          e->set_data(w.data);
-        }
-        return stub.Write(&context, request, response);
-      });
+  auto request = Named<v1::CheckpointWriteRequest>();
+  for (const SectionWrite& w : writes) {
+    v1::WriteElement* e = request.add_elements();
+    e->set_section_id(w.section_id);
+    e->set_offset(w.offset);
+    e->set_data(w.data);
+  }
+  auto r = impl_->Call(name_, Kind::kWrite, options, std::move(request), &v1::Checkpoint::Stub::Write);
   if (!r) return std::unexpected(r.error());
   return FromProto(*r);
 }
 
 Result<CheckpointReadResult> CheckpointHandle::Read(const std::vector<SectionReadRequest>& reads,
                                                     const CallOptions& options) const {
-  auto r = impl_->Run<v1::CheckpointReadResponse>(
-      name_, Kind::kRead, options, [&](v1::Checkpoint::Stub& stub, const v1::RequestHeader& header,
-                                       grpc::ClientContext& context, v1::CheckpointReadResponse* response) {
-        v1::CheckpointReadRequest request;
-        *request.mutable_header() = header;
-        request.set_name(name_);
-        request.set_handle(id_);
-        for (const SectionReadRequest& read : reads) {
-          v1::ReadElement* e = request.add_elements();
-          e->set_section_id(read.section_id);
-          e->set_offset(read.offset);
-          e->set_length(read.length);
-        }
-        return stub.Read(&context, request, response);
-      });
+  auto request = Named<v1::CheckpointReadRequest>();
+  for (const SectionReadRequest& read : reads) {
+    v1::ReadElement* e = request.add_elements();
+    e->set_section_id(read.section_id);
+    e->set_offset(read.offset);
+    e->set_length(read.length);
+  }
+  auto r = impl_->Call(name_, Kind::kRead, options, std::move(request), &v1::Checkpoint::Stub::Read);
   if (!r) return std::unexpected(r.error());
   CheckpointReadResult out;
   out.sequence = r->sequence();
@@ -249,22 +227,15 @@ Result<CheckpointReadResult> CheckpointHandle::Read(const std::vector<SectionRea
 
 Result<std::vector<SectionInfo>> CheckpointHandle::Iterate(SectionFilter filter, uint64_t expiration_unix_ms,
                                                            const CallOptions& options) const {
-  auto r = impl_->Run<v1::SectionIterateResponse>(
-      name_, Kind::kRead, options, [&](v1::Checkpoint::Stub& stub, const v1::RequestHeader& header,
-                                       grpc::ClientContext& context, v1::SectionIterateResponse* response) {
-        v1::SectionIterateRequest request;
-        *request.mutable_header() = header;
-        request.set_name(name_);
-        request.set_handle(id_);
-        switch (filter) {
-          case SectionFilter::kAny: request.set_filter(v1::SectionIterateRequest::ANY); break;
-          case SectionFilter::kForever: request.set_filter(v1::SectionIterateRequest::FOREVER); break;
-          case SectionFilter::kLeqExpiration: request.set_filter(v1::SectionIterateRequest::LEQ_EXPIRATION); break;
-          case SectionFilter::kGeqExpiration: request.set_filter(v1::SectionIterateRequest::GEQ_EXPIRATION); break;
-        }
-        request.set_expiration_unix_ms(expiration_unix_ms);
-        return stub.Iterate(&context, request, response);
-      });
+  auto request = Named<v1::SectionIterateRequest>();
+  switch (filter) {
+    case SectionFilter::kAny: request.set_filter(v1::SectionIterateRequest::ANY); break;
+    case SectionFilter::kForever: request.set_filter(v1::SectionIterateRequest::FOREVER); break;
+    case SectionFilter::kLeqExpiration: request.set_filter(v1::SectionIterateRequest::LEQ_EXPIRATION); break;
+    case SectionFilter::kGeqExpiration: request.set_filter(v1::SectionIterateRequest::GEQ_EXPIRATION); break;
+  }
+  request.set_expiration_unix_ms(expiration_unix_ms);
+  auto r = impl_->Call(name_, Kind::kRead, options, std::move(request), &v1::Checkpoint::Stub::Iterate);
   if (!r) return std::unexpected(r.error());
   std::vector<SectionInfo> out;
   for (const v1::SectionInfo& s : r->sections()) {
@@ -279,45 +250,25 @@ Result<std::vector<SectionInfo>> CheckpointHandle::Iterate(SectionFilter filter,
 Result<CheckpointWriteAck> CheckpointHandle::SetSectionExpiration(std::string_view section_id,
                                                                   uint64_t expiration_unix_ms,
                                                                   const CallOptions& options) const {
-  auto r = impl_->Run<v1::SectionWriteResponse>(
-      name_, Kind::kWrite, options, [&](v1::Checkpoint::Stub& stub, const v1::RequestHeader& header,
-                                        grpc::ClientContext& context, v1::SectionWriteResponse* response) {
-        v1::SectionExpirationRequest request;
-        *request.mutable_header() = header;
-        request.set_name(name_);
-        request.set_handle(id_);
-        request.set_section_id(std::string(section_id));
-        request.set_expiration_unix_ms(expiration_unix_ms);
-        return stub.SetSectionExpiration(&context, request, response);
-      });
+  auto request = Named<v1::SectionExpirationRequest>();
+  request.set_section_id(std::string(section_id));
+  request.set_expiration_unix_ms(expiration_unix_ms);
+  auto r = impl_->Call(name_, Kind::kWrite, options, std::move(request),
+                       &v1::Checkpoint::Stub::SetSectionExpiration);
   if (!r) return std::unexpected(r.error());
   return FromProto(*r);
 }
 
 Result<CheckpointWriteAck> CheckpointHandle::Synchronize(const CallOptions& options) const {
-  auto r = impl_->Run<v1::SectionWriteResponse>(
-      name_, Kind::kWrite, options, [&](v1::Checkpoint::Stub& stub, const v1::RequestHeader& header,
-                                        grpc::ClientContext& context, v1::SectionWriteResponse* response) {
-        v1::CheckpointSynchronizeRequest request;
-        *request.mutable_header() = header;
-        request.set_name(name_);
-        request.set_handle(id_);
-        return stub.Synchronize(&context, request, response);
-      });
+  auto r = impl_->Call(name_, Kind::kWrite, options, Named<v1::CheckpointSynchronizeRequest>(),
+                       &v1::Checkpoint::Stub::Synchronize);
   if (!r) return std::unexpected(r.error());
   return FromProto(*r);
 }
 
 Result<void> CheckpointHandle::Close(const CallOptions& options) const {
-  auto r = impl_->Run<v1::CheckpointCloseResponse>(
-      name_, Kind::kWrite, options, [&](v1::Checkpoint::Stub& stub, const v1::RequestHeader& header,
-                                        grpc::ClientContext& context, v1::CheckpointCloseResponse* response) {
-        v1::CheckpointCloseRequest request;
-        *request.mutable_header() = header;
-        request.set_name(name_);
-        request.set_handle(id_);
-        return stub.Close(&context, request, response);
-      });
+  auto r = impl_->Call(name_, Kind::kWrite, options, Named<v1::CheckpointCloseRequest>(),
+                       &v1::Checkpoint::Stub::Close);
   if (!r) return std::unexpected(r.error());
   return {};
 }
@@ -437,46 +388,31 @@ Result<CheckpointHandle> CheckpointClient::Open(const CheckpointSession& session
 
 Result<CheckpointHandle> CheckpointClient::Open(uint64_t session_lease, std::string_view name,
                                                 const CheckpointOpenOptions& open, const CallOptions& options) {
-  auto r = impl_->Run<v1::CheckpointOpenResponse>(
-      name, Kind::kWrite, options, [&](v1::Checkpoint::Stub& stub, const v1::RequestHeader& header,
-                                       grpc::ClientContext& context, v1::CheckpointOpenResponse* response) {
-        v1::CheckpointOpenRequest request;
-        *request.mutable_header() = header;
-        request.set_name(std::string(name));
-        request.set_read(open.read);
-        request.set_write(open.write);
-        request.set_create(open.create);
-        ToProto(open.attributes, request.mutable_attributes());
-        request.set_session(session_lease);
-        request.set_active_node(open.active_node);
-        return stub.Open(&context, request, response);
-      });
+  v1::CheckpointOpenRequest request;
+  request.set_name(std::string(name));
+  request.set_read(open.read);
+  request.set_write(open.write);
+  request.set_create(open.create);
+  ToProto(open.attributes, request.mutable_attributes());
+  request.set_session(session_lease);
+  request.set_active_node(open.active_node);
+  auto r = impl_->Call(name, Kind::kWrite, options, std::move(request), &v1::Checkpoint::Stub::Open);
   if (!r) return std::unexpected(r.error());
   return CheckpointHandle(impl_, std::string(name), r->handle(), r->created(), FromProto(r->status()));
 }
 
 Result<bool> CheckpointClient::Unlink(std::string_view name, const CallOptions& options) {
-  auto r = impl_->Run<v1::CheckpointUnlinkResponse>(
-      name, Kind::kWrite, options, [&](v1::Checkpoint::Stub& stub, const v1::RequestHeader& header,
-                                       grpc::ClientContext& context, v1::CheckpointUnlinkResponse* response) {
-        v1::CheckpointUnlinkRequest request;
-        *request.mutable_header() = header;
-        request.set_name(std::string(name));
-        return stub.Unlink(&context, request, response);
-      });
+  v1::CheckpointUnlinkRequest request;
+  request.set_name(std::string(name));
+  auto r = impl_->Call(name, Kind::kWrite, options, std::move(request), &v1::Checkpoint::Stub::Unlink);
   if (!r) return std::unexpected(r.error());
   return r->deleted();
 }
 
 Result<CheckpointStatus> CheckpointClient::Status(std::string_view name, const CallOptions& options) {
-  auto r = impl_->Run<v1::CheckpointStatus>(
-      name, Kind::kRead, options, [&](v1::Checkpoint::Stub& stub, const v1::RequestHeader& header,
-                                      grpc::ClientContext& context, v1::CheckpointStatus* response) {
-        v1::CheckpointStatusRequest request;
-        *request.mutable_header() = header;
-        request.set_name(std::string(name));
-        return stub.Status(&context, request, response);
-      });
+  v1::CheckpointStatusRequest request;
+  request.set_name(std::string(name));
+  auto r = impl_->Call(name, Kind::kRead, options, std::move(request), &v1::Checkpoint::Stub::Status);
   if (!r) return std::unexpected(r.error());
   return FromProto(*r);
 }
@@ -485,11 +421,12 @@ Result<std::vector<CheckpointStatus>> CheckpointClient::List(const CallOptions& 
   Dispatcher& d = impl_->dispatcher;
   const Dispatcher::Clock::time_point deadline = d.DeadlineOf(options);
   std::vector<CheckpointStatus> out;
-  std::string start_after;
+  // One shard per call, routed by its start key; the answer's next_key continues (in the next
+  // shard, or in the same one after its limit).
+  std::string start_key;
   for (;;) {
     Dispatcher::Call call;
-    // The shard owning start_after's keys; from the first: the shard where checkpoint keys begin.
-    call.route_key = start_after.empty() ? std::string(kCheckpointPrefix) : CheckpointHeaderKey(start_after);
+    call.route_key = start_key.empty() ? std::string(kCheckpointPrefix) : start_key;
     call.kind = Kind::kRead;
     call.options = options;
     call.deadline = deadline;
@@ -498,57 +435,45 @@ Result<std::vector<CheckpointStatus>> CheckpointClient::List(const CallOptions& 
       response.Clear();
       v1::CheckpointListRequest request;
       *request.mutable_header() = target.header;
-      request.set_start_after(start_after);
+      request.set_start_key(start_key);
       return d.CheckpointStub(target.address).List(&context, request, &response);
     });
     if (!done) return std::unexpected(done.error());
     for (const v1::CheckpointStatus& s : response.checkpoints()) out.push_back(FromProto(s));
-    if (response.next_name().empty() || response.next_name() <= start_after) return out;
-    start_after = response.next_name();
+    if (response.next_key().empty()) return out;
+    if (response.next_key() <= start_key) {
+      return Fail(ErrorCode::kInternal, "checkpoint listing did not advance past its start key");
+    }
+    start_key = response.next_key();
   }
 }
 
 Result<CheckpointStatus> CheckpointClient::SetRetention(std::string_view name, uint64_t retention_ms,
                                                         const CallOptions& options) {
-  auto r = impl_->Run<v1::CheckpointStatus>(
-      name, Kind::kWrite, options, [&](v1::Checkpoint::Stub& stub, const v1::RequestHeader& header,
-                                       grpc::ClientContext& context, v1::CheckpointStatus* response) {
-        v1::CheckpointSetRetentionRequest request;
-        *request.mutable_header() = header;
-        request.set_name(std::string(name));
-        request.set_retention_ms(retention_ms);
-        return stub.SetRetention(&context, request, response);
-      });
+  v1::CheckpointSetRetentionRequest request;
+  request.set_name(std::string(name));
+  request.set_retention_ms(retention_ms);
+  auto r = impl_->Call(name, Kind::kWrite, options, std::move(request), &v1::Checkpoint::Stub::SetRetention);
   if (!r) return std::unexpected(r.error());
   return FromProto(*r);
 }
 
 Result<CheckpointStatus> CheckpointClient::SetActiveReplica(std::string_view name, std::string_view node,
                                                             const CallOptions& options) {
-  auto r = impl_->Run<v1::CheckpointStatus>(
-      name, Kind::kWrite, options, [&](v1::Checkpoint::Stub& stub, const v1::RequestHeader& header,
-                                       grpc::ClientContext& context, v1::CheckpointStatus* response) {
-        v1::CheckpointSetActiveReplicaRequest request;
-        *request.mutable_header() = header;
-        request.set_name(std::string(name));
-        request.set_node(std::string(node));
-        return stub.SetActiveReplica(&context, request, response);
-      });
+  v1::CheckpointSetActiveReplicaRequest request;
+  request.set_name(std::string(name));
+  request.set_node(std::string(node));
+  auto r = impl_->Call(name, Kind::kWrite, options, std::move(request), &v1::Checkpoint::Stub::SetActiveReplica);
   if (!r) return std::unexpected(r.error());
   return FromProto(*r);
 }
 
 Result<uint64_t> CheckpointClient::ResolveSequence(std::string_view name, uint64_t sequence,
                                                    const CallOptions& options) {
-  auto r = impl_->Run<v1::ResolveSequenceResponse>(
-      name, Kind::kRead, options, [&](v1::Checkpoint::Stub& stub, const v1::RequestHeader& header,
-                                      grpc::ClientContext& context, v1::ResolveSequenceResponse* response) {
-        v1::ResolveSequenceRequest request;
-        *request.mutable_header() = header;
-        request.set_name(std::string(name));
-        request.set_sequence(sequence);
-        return stub.ResolveSequence(&context, request, response);
-      });
+  v1::ResolveSequenceRequest request;
+  request.set_name(std::string(name));
+  request.set_sequence(sequence);
+  auto r = impl_->Call(name, Kind::kRead, options, std::move(request), &v1::Checkpoint::Stub::ResolveSequence);
   if (!r) return std::unexpected(r.error());
   return r->revision();
 }

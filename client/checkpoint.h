@@ -243,6 +243,9 @@ class CheckpointHandle {
   friend class CheckpointClient;
   CheckpointHandle(std::shared_ptr<Impl> impl, std::string name, uint64_t id, bool created,
                    CheckpointStatus status);
+  // A request of type Request naming this handle's checkpoint and id.
+  template <typename Request>
+  Request Named() const;
 
   std::shared_ptr<Impl> impl_;
   std::string name_;
