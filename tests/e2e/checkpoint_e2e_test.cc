@@ -411,7 +411,7 @@ TEST_CASE("checkpoint: a writer killed with kill -9 leaves its checkpoint to a s
   REQUIRE(Eventually(
       [&] {
         auto s = ckpt.Status(name);
-        if (!s.has_value() || !s->handles.empty()) return false;
+        if (!s.has_value() || !s->handles.empty() || s->closed_unix_ms == 0) return false;
         closed = *s;
         return true;
       },
@@ -424,6 +424,7 @@ TEST_CASE("checkpoint: a writer killed with kill -9 leaves its checkpoint to a s
     auto reader_session = ckpt.StartSession(std::chrono::seconds(5));
     REQUIRE(reader_session.has_value());
     auto reader = ckpt.Open(**reader_session, name, {.read = true});
+    INFO("open: " << (reader.has_value() ? "ok" : reader.error().ToString()));
     REQUIRE(reader.has_value());
     auto all = reader->Read({{.section_id = "s0"}, {.section_id = "s4"}});
     CHECK(Data(all, 0) == "v0");
