@@ -130,8 +130,9 @@ class CheckpointHandle::Impl {
 
 // --- CheckpointSession ---------------------------------------------------------------------
 
-CheckpointSession::CheckpointSession(LeaseClient& leases, uint64_t lease, std::unique_ptr<LeaseKeepAlive> keeper)
-    : leases_(leases), lease_(lease), keeper_(std::move(keeper)) {}
+CheckpointSession::CheckpointSession(std::shared_ptr<CheckpointHandle::Impl> impl, uint64_t lease,
+                                     std::unique_ptr<LeaseKeepAlive> keeper)
+    : impl_(std::move(impl)), lease_(lease), keeper_(std::move(keeper)) {}
 
 CheckpointSession::~CheckpointSession() { Abandon(); }
 
@@ -141,7 +142,7 @@ void CheckpointSession::Abandon() {
 
 Result<void> CheckpointSession::End(const CallOptions& options) {
   Abandon();
-  auto revoked = leases_.Revoke(lease_, options);
+  auto revoked = impl_->leases->Revoke(lease_, options);
   if (!revoked && revoked.error().code != ErrorCode::kLeaseNotFound) return std::unexpected(revoked.error());
   return {};
 }
@@ -378,7 +379,7 @@ Result<std::unique_ptr<CheckpointSession>> CheckpointClient::StartSession(std::c
   auto granted = impl_->leases->Grant(ttl, 0, options);
   if (!granted) return std::unexpected(granted.error());
   auto keeper = impl_->leases->KeepAlive(granted->id);
-  return std::unique_ptr<CheckpointSession>(new CheckpointSession(*impl_->leases, granted->id, std::move(keeper)));
+  return std::unique_ptr<CheckpointSession>(new CheckpointSession(impl_, granted->id, std::move(keeper)));
 }
 
 Result<CheckpointHandle> CheckpointClient::Open(const CheckpointSession& session, std::string_view name,

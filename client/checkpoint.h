@@ -179,30 +179,6 @@ struct FollowOptions {
 
 class CheckpointClient;
 
-// A session: a lease renewed in the background; handles opened with it close when it ends.
-class CheckpointSession {
- public:
-  ~CheckpointSession();
-  CheckpointSession(const CheckpointSession&) = delete;
-  CheckpointSession& operator=(const CheckpointSession&) = delete;
-
-  uint64_t lease() const { return lease_; }
-  // False once the cluster said the lease is gone (its handles are closed).
-  bool alive() const { return keeper_ && keeper_->alive(); }
-  // Revokes the lease: every handle opened with it closes now.
-  [[nodiscard]] Result<void> End(const CallOptions& options = {});
-  // Stops renewing without revoking: the handles close TTL later, as when the process dies.
-  void Abandon();
-
- private:
-  friend class CheckpointClient;
-  CheckpointSession(LeaseClient& leases, uint64_t lease, std::unique_ptr<LeaseKeepAlive> keeper);
-
-  LeaseClient& leases_;
-  const uint64_t lease_;
-  std::unique_ptr<LeaseKeepAlive> keeper_;
-};
-
 // An open handle: the checkpoint's name and the handle id the service gave. A value; copies
 // name the same handle. Close it (or end its session) when done: destroying the object does
 // not close it.
@@ -252,6 +228,31 @@ class CheckpointHandle {
   uint64_t id_ = 0;
   bool created_ = false;
   CheckpointStatus status_{};
+};
+
+// A session: a lease renewed in the background; handles opened with it close when it ends.
+class CheckpointSession {
+ public:
+  ~CheckpointSession();
+  CheckpointSession(const CheckpointSession&) = delete;
+  CheckpointSession& operator=(const CheckpointSession&) = delete;
+
+  uint64_t lease() const { return lease_; }
+  // False once the cluster said the lease is gone (its handles are closed).
+  bool alive() const { return keeper_ && keeper_->alive(); }
+  // Revokes the lease: every handle opened with it closes now.
+  [[nodiscard]] Result<void> End(const CallOptions& options = {});
+  // Stops renewing without revoking: the handles close TTL later, as when the process dies.
+  void Abandon();
+
+ private:
+  friend class CheckpointClient;
+  CheckpointSession(std::shared_ptr<CheckpointHandle::Impl> impl, uint64_t lease,
+                    std::unique_ptr<LeaseKeepAlive> keeper);
+
+  std::shared_ptr<CheckpointHandle::Impl> impl_;  // its LeaseClient
+  const uint64_t lease_;
+  std::unique_ptr<LeaseKeepAlive> keeper_;
 };
 
 // A running Follow: cancel it (or destroy it) to stop.
