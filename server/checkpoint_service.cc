@@ -59,8 +59,12 @@ RequestError Internal(std::string m) { return MakeError(RpcCode::kInternal, v1::
 std::chrono::steady_clock::time_point AnswerBy(std::chrono::steady_clock::time_point deadline) {
   const auto now = std::chrono::steady_clock::now();
   if (deadline <= now) return now;
-  const auto margin = std::max<std::chrono::steady_clock::duration>(std::chrono::milliseconds(50), (deadline - now) / 20);
-  return std::max(now, deadline - margin);
+  // The worker judges waits on its ticks (100 ms by default): leave two of them, or a tenth of
+  // the time, but never more than half of it.
+  const auto left = deadline - now;
+  const auto margin = std::min<std::chrono::steady_clock::duration>(
+      std::max<std::chrono::steady_clock::duration>(std::chrono::milliseconds(250), left / 10), left / 2);
+  return deadline - margin;
 }
 
 uint64_t NowUnixMs() {
