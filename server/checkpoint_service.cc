@@ -10,6 +10,7 @@
 #include "client/checkpoint_layout.h"
 #include "server/kv_service.h"
 #include "server/kv_state_machine.h"
+#include "server/metrics.h"
 #include "server/rpc_status.h"
 #include "storage/mvcc.h"
 
@@ -428,6 +429,39 @@ void NoteExpiration(v1::CheckpointHeader& h, uint64_t expiration) {
 
 CheckpointService::CheckpointService(CheckpointOptions options, Store* store, Router* router, KvService* kv)
     : options_(options), store_(store), router_(router), kv_(kv) {
+  if (options_.metrics != nullptr) {
+    prometheus::Registry& r = options_.metrics->registry();
+    checkpoints_ = &prometheus::BuildGauge()
+                        .Name("clawd_checkpoints")
+                        .Help("Named checkpoints in the shards this node leads, as of its last cleanup pass.")
+                        .Register(r)
+                        .Add({});
+    replans_ = &prometheus::BuildCounter()
+                    .Name("clawd_checkpoint_replans_total")
+                    .Help("Checkpoint calls planned again because the checkpoint changed between their read and "
+                          "their write.")
+                    .Register(r)
+                    .Add({});
+    auto& deleted = prometheus::BuildCounter()
+                        .Name("clawd_checkpoints_deleted_total")
+                        .Help("Checkpoints deleted by this node's cleanup, by reason (retention ran out with no "
+                              "handle open; unlinked and the last handle closed by its session's end).")
+                        .Register(r);
+    deleted_retention_ = &deleted.Add({{"reason", "retention"}});
+    deleted_unlinked_ = &deleted.Add({{"reason", "unlinked"}});
+    sections_expired_ = &prometheus::BuildCounter()
+                             .Name("clawd_checkpoint_sections_expired_total")
+                             .Help("Checkpoint sections deleted by this node's cleanup because their expiration time "
+                                   "passed.")
+                             .Register(r)
+                             .Add({});
+    session_closes_ = &prometheus::BuildCounter()
+                           .Name("clawd_checkpoint_session_closes_total")
+                           .Help("Checkpoints whose last handle went with its session's end (the owner stopped "
+                                 "keeping its lease alive), as noticed by this node's cleanup.")
+                           .Register(r)
+                           .Add({});
+  }
   executor_ = std::thread([this] { ExecutorLoop(); });
   sweeper_ = std::thread([this] { SweepLoop(); });
 }
@@ -568,6 +602,7 @@ void CheckpointService::Propose(std::shared_ptr<Call> call, std::shared_ptr<Plan
     if (!r) return call->finish(r.error(), {});
     if (!r->result.succeeded()) {
       // Another change came between the read and this one: plan again from a fresh read.
+      Inc(replans_);
       if (++call->attempt >= kMaxAttempts) {
         return call->finish(MakeError(RpcCode::kUnavailable, v1::Error::UNAVAILABLE,
                                       "checkpoint changed concurrently " + std::to_string(kMaxAttempts) +
@@ -1526,6 +1561,7 @@ std::optional<RequestError> Await(const std::function<void(std::shared_ptr<Check
 void CheckpointService::SweepOnce() {
   const std::string prefix_end = client::CheckpointPrefixEnd();
   auto start = [this](std::shared_ptr<Call> c) { Start(std::move(c)); };
+  uint64_t seen = 0;
   for (const v1::ReplicaStatus& rs : store_->Status(/*leaders_only=*/true)) {
     const v1::ShardDescriptor& d = rs.shard();
     if (d.id() == kMetaShard) continue;
@@ -1554,13 +1590,21 @@ void CheckpointService::SweepOnce() {
       return Plan::Answered();
     };
     if (Await(start, list)) continue;  // not leading any more, or busy: next round
+    seen += names.size();
     for (const std::string& name : names) {
       auto maintain = std::make_shared<Call>();
       maintain->route_key = CheckpointHeaderKey(name);
       maintain->deadline = Clock::now() + std::chrono::seconds(5);
       // Whether the checkpoint needs a shard of its own (collocated).
       auto own_shard = std::make_shared<std::optional<v1::ShardDescriptor>>();
-      maintain->plan = [name, own_shard](View& v) -> Plan {
+      // What the change did, counted once it committed.
+      struct Done {
+        bool retention = false, unlinked = false, session_close = false;
+        uint64_t expired = 0;
+      };
+      auto did = std::make_shared<Done>();
+      maintain->plan = [name, own_shard, did](View& v) -> Plan {
+        *did = Done{};
         auto h = LoadHeader(v, name);
         if (!h) return Plan::Fail(h.error());
         if (!h->has_value()) return Plan::Answered();
@@ -1574,6 +1618,7 @@ void CheckpointService::SweepOnce() {
           SPDLOG_INFO("checkpoint '{}': deleted ({})", name,
                       hd.unlinked() ? "unlinked, last handle closed" : "retention ran out with no handle open");
           DeleteAll(p, name);
+          (hd.unlinked() ? did->unlinked : did->retention) = true;
           return p;
         }
         v1::CheckpointHeader nh = hd;
@@ -1582,6 +1627,7 @@ void CheckpointService::SweepOnce() {
           // The last handle went with its session (lease expiry deletes handle keys): start the
           // retention timer now.
           nh.set_closed_unix_ms(v.now_ms);
+          did->session_close = true;
           changed = true;
         }
         if (hd.earliest_expiration_unix_ms() != 0 && hd.earliest_expiration_unix_ms() <= v.now_ms) {
@@ -1596,6 +1642,7 @@ void CheckpointService::SweepOnce() {
                                  p.keys.push_back(sk);
                                  nh.set_sections(nh.sections() - 1);
                                  nh.set_size(nh.size() - rec.data().size());
+                                 ++did->expired;
                                } else if (rec.expiration_unix_ms() != 0 &&
                                           (earliest == 0 || rec.expiration_unix_ms() < earliest)) {
                                  earliest = rec.expiration_unix_ms();
@@ -1616,6 +1663,11 @@ void CheckpointService::SweepOnce() {
         SPDLOG_DEBUG("checkpoint '{}': cleanup deferred: {}", name, e->detail.message());
         continue;
       }
+      Inc(deleted_retention_, did->retention ? 1 : 0);
+      Inc(deleted_unlinked_, did->unlinked ? 1 : 0);
+      Inc(session_closes_, did->session_close ? 1 : 0);
+      Inc(sections_expired_, static_cast<double>(did->expired));
+      if (did->session_close) SPDLOG_INFO("checkpoint '{}': no handle left open (sessions ended); retention starts", name);
       // A collocated checkpoint gets a shard of its own: split at its range's end, then start
       // (both on this shard, which this node leads).
       if (*own_shard) {
@@ -1640,6 +1692,7 @@ void CheckpointService::SweepOnce() {
       }
     }
   }
+  if (checkpoints_ != nullptr) checkpoints_->Set(static_cast<double>(seen));
 }
 
 }  // namespace claw::server
