@@ -750,11 +750,13 @@ grpc::ServerUnaryReactor* CheckpointService::Open(grpc::CallbackServerContext* c
     }
     const v1::ShardDescriptor shard = v.shard;
     const uint64_t self = v.self;
-    p.after = [resp, name, created, shard, self](const v1::TxnResponse&, const v1::CheckpointHeader* after, uint64_t) {
+    p.after = [resp, name, shard, self](const v1::TxnResponse&, const v1::CheckpointHeader* after, uint64_t) {
       if (after == nullptr) return;
-      // The handle this change allocated: the one below the counter after it.
+      // From the header as this change left it (a retried call gets its first attempt's answer
+      // from the dedup record): the handle it allocated is the one below the counter, and the
+      // change that creates a checkpoint is its first.
       resp->set_handle(HandleId(after->created_unix_ms(), after->next_handle() - 1));
-      resp->set_created(created);
+      resp->set_created(after->sequence() == 1);
       v1::CheckpointStatus* st = resp->mutable_status();
       st->set_name(name);
       *st->mutable_attributes() = after->attributes();
