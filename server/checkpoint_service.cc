@@ -10,6 +10,7 @@
 #include "client/checkpoint_layout.h"
 #include "server/kv_service.h"
 #include "server/kv_state_machine.h"
+#include "server/metrics.h"
 #include "server/rpc_status.h"
 #include "storage/mvcc.h"
 
@@ -59,8 +60,12 @@ RequestError Internal(std::string m) { return MakeError(RpcCode::kInternal, v1::
 std::chrono::steady_clock::time_point AnswerBy(std::chrono::steady_clock::time_point deadline) {
   const auto now = std::chrono::steady_clock::now();
   if (deadline <= now) return now;
-  const auto margin = std::max<std::chrono::steady_clock::duration>(std::chrono::milliseconds(50), (deadline - now) / 20);
-  return std::max(now, deadline - margin);
+  // The worker judges waits on its ticks (100 ms by default): leave two of them, or a tenth of
+  // the time, but never more than half of it.
+  const auto left = deadline - now;
+  const auto margin = std::min<std::chrono::steady_clock::duration>(
+      std::max<std::chrono::steady_clock::duration>(std::chrono::milliseconds(250), left / 10), left / 2);
+  return deadline - margin;
 }
 
 uint64_t NowUnixMs() {
@@ -424,6 +429,39 @@ void NoteExpiration(v1::CheckpointHeader& h, uint64_t expiration) {
 
 CheckpointService::CheckpointService(CheckpointOptions options, Store* store, Router* router, KvService* kv)
     : options_(options), store_(store), router_(router), kv_(kv) {
+  if (options_.metrics != nullptr) {
+    prometheus::Registry& r = options_.metrics->registry();
+    checkpoints_ = &prometheus::BuildGauge()
+                        .Name("clawd_checkpoints")
+                        .Help("Named checkpoints in the shards this node leads, as of its last cleanup pass.")
+                        .Register(r)
+                        .Add({});
+    replans_ = &prometheus::BuildCounter()
+                    .Name("clawd_checkpoint_replans_total")
+                    .Help("Checkpoint calls planned again because the checkpoint changed between their read and "
+                          "their write.")
+                    .Register(r)
+                    .Add({});
+    auto& deleted = prometheus::BuildCounter()
+                        .Name("clawd_checkpoints_deleted_total")
+                        .Help("Checkpoints deleted by this node's cleanup, by reason (retention ran out with no "
+                              "handle open; unlinked and the last handle closed by its session's end).")
+                        .Register(r);
+    deleted_retention_ = &deleted.Add({{"reason", "retention"}});
+    deleted_unlinked_ = &deleted.Add({{"reason", "unlinked"}});
+    sections_expired_ = &prometheus::BuildCounter()
+                             .Name("clawd_checkpoint_sections_expired_total")
+                             .Help("Checkpoint sections deleted by this node's cleanup because their expiration time "
+                                   "passed.")
+                             .Register(r)
+                             .Add({});
+    session_closes_ = &prometheus::BuildCounter()
+                           .Name("clawd_checkpoint_session_closes_total")
+                           .Help("Checkpoints whose last handle went with its session's end (the owner stopped "
+                                 "keeping its lease alive), as noticed by this node's cleanup.")
+                           .Register(r)
+                           .Add({});
+  }
   executor_ = std::thread([this] { ExecutorLoop(); });
   sweeper_ = std::thread([this] { SweepLoop(); });
 }
@@ -564,6 +602,7 @@ void CheckpointService::Propose(std::shared_ptr<Call> call, std::shared_ptr<Plan
     if (!r) return call->finish(r.error(), {});
     if (!r->result.succeeded()) {
       // Another change came between the read and this one: plan again from a fresh read.
+      Inc(replans_);
       if (++call->attempt >= kMaxAttempts) {
         return call->finish(MakeError(RpcCode::kUnavailable, v1::Error::UNAVAILABLE,
                                       "checkpoint changed concurrently " + std::to_string(kMaxAttempts) +
@@ -711,11 +750,13 @@ grpc::ServerUnaryReactor* CheckpointService::Open(grpc::CallbackServerContext* c
     }
     const v1::ShardDescriptor shard = v.shard;
     const uint64_t self = v.self;
-    p.after = [resp, name, created, shard, self](const v1::TxnResponse&, const v1::CheckpointHeader* after, uint64_t) {
+    p.after = [resp, name, shard, self](const v1::TxnResponse&, const v1::CheckpointHeader* after, uint64_t) {
       if (after == nullptr) return;
-      // The handle this change allocated: the one below the counter after it.
+      // From the header as this change left it (a retried call gets its first attempt's answer
+      // from the dedup record): the handle it allocated is the one below the counter, and the
+      // change that creates a checkpoint is its first.
       resp->set_handle(HandleId(after->created_unix_ms(), after->next_handle() - 1));
-      resp->set_created(created);
+      resp->set_created(after->sequence() == 1);
       v1::CheckpointStatus* st = resp->mutable_status();
       st->set_name(name);
       *st->mutable_attributes() = after->attributes();
@@ -1519,20 +1560,95 @@ std::optional<RequestError> Await(const std::function<void(std::shared_ptr<Check
 
 }  // namespace
 
+namespace {
+
+// What one cleanup change does (counted and logged once it committed).
+struct Maintenance {
+  bool retention = false, unlinked = false, session_close = false;
+  uint64_t expired = 0;
+};
+
+// The cleanup change the checkpoint needs now, if any (Plan::Answered when none).
+CheckpointService::Plan MaintainPlan(const CheckpointService::View& v, const std::string& name, Maintenance* did) {
+  using Plan = CheckpointService::Plan;
+  *did = Maintenance{};
+  auto h = LoadHeader(v, name);
+  if (!h) return Plan::Fail(h.error());
+  if (!h->has_value()) return Plan::Answered();
+  const v1::CheckpointHeader& hd = (*h)->header;
+  auto open = CountHandles(v, name, 0);
+  if (!open) return Plan::Fail(open.error());
+  Plan p;
+  BeginChange(p, name, **h, nullptr, 0);
+  if (*open == 0 &&
+      (hd.unlinked() || (hd.closed_unix_ms() != 0 && v.now_ms >= hd.closed_unix_ms() + hd.attributes().retention_ms()))) {
+    DeleteAll(p, name);
+    (hd.unlinked() ? did->unlinked : did->retention) = true;
+    return p;
+  }
+  v1::CheckpointHeader nh = hd;
+  bool changed = false;
+  if (*open == 0 && hd.closed_unix_ms() == 0) {
+    // The last handle went with its session (lease expiry deletes handle keys): the retention
+    // timer starts now.
+    nh.set_closed_unix_ms(v.now_ms);
+    did->session_close = true;
+    changed = true;
+  }
+  if (hd.earliest_expiration_unix_ms() != 0 && hd.earliest_expiration_unix_ms() <= v.now_ms) {
+    // At most this many deletions per change; the rest go in the next pass.
+    constexpr int kMaxDeletes = 100;
+    uint64_t earliest = 0;
+    bool partial = false;
+    auto each = v.Each(CheckpointSectionsStart(name), CheckpointSectionsEnd(name),
+                       [&](std::string_view key, const CheckpointService::View::Value& val) {
+                         v1::CheckpointSectionRecord rec;
+                         if (!rec.ParseFromString(val.value)) return true;
+                         if (Expired(rec, v.now_ms)) {
+                           if (p.txn.success_size() >= kMaxDeletes) {
+                             partial = true;
+                             return false;
+                           }
+                           const std::string sk(key);
+                           AddDelete(p.txn, sk);
+                           p.keys.push_back(sk);
+                           nh.set_sections(nh.sections() - 1);
+                           nh.set_size(nh.size() - rec.data().size());
+                           ++did->expired;
+                         } else if (rec.expiration_unix_ms() != 0 && (earliest == 0 || rec.expiration_unix_ms() < earliest)) {
+                           earliest = rec.expiration_unix_ms();
+                         }
+                         return true;
+                       });
+    if (!each) return Plan::Fail(each.error());
+    nh.set_earliest_expiration_unix_ms(partial ? hd.earliest_expiration_unix_ms() : earliest);
+    changed = true;
+  }
+  if (!changed) return Plan::Answered();
+  PutHeader(p, nh);
+  return p;
+}
+
+}  // namespace
+
 void CheckpointService::SweepOnce() {
   const std::string prefix_end = client::CheckpointPrefixEnd();
   auto start = [this](std::shared_ptr<Call> c) { Start(std::move(c)); };
+  uint64_t seen = 0;
   for (const v1::ReplicaStatus& rs : store_->Status(/*leaders_only=*/true)) {
     const v1::ShardDescriptor& d = rs.shard();
     if (d.id() == kMetaShard) continue;
     if (!d.end_key().empty() && d.end_key() <= kCheckpointPrefix) continue;
     if (d.start_key() >= prefix_end) continue;
-    // The names of the shard's checkpoints.
-    std::vector<std::string> names;
+    // One read of the shard's checkpoints decides which need a change (most need none), so a
+    // pass costs a few seeks per checkpoint and a transaction only where something is due.
+    std::vector<std::string> due;
+    std::vector<std::pair<std::string, uint64_t>> collocated;  // name, chosen node
+    uint64_t names = 0;
     auto list = std::make_shared<Call>();
     list->route_key = std::max(d.start_key(), std::string(kCheckpointPrefix));
     list->deadline = Clock::now() + std::chrono::seconds(5);
-    list->plan = [&names, prefix_end](View& v) -> Plan {
+    list->plan = [&, prefix_end](View& v) -> Plan {
       const std::string shard_end = v.shard.end_key();
       const std::string end = shard_end.empty() || shard_end > prefix_end ? prefix_end : shard_end;
       std::string cursor = std::max(v.shard.start_key(), std::string(kCheckpointPrefix));
@@ -1544,98 +1660,66 @@ void CheckpointService::SweepOnce() {
         });
         if (!each) return Plan::Fail(each.error());
         if (!next) break;
-        names.push_back(*next);
+        ++names;
+        Maintenance scratch;
+        Plan p = MaintainPlan(v, *next, &scratch);
+        if (!p.error && !p.read_only) due.push_back(*next);
+        auto h = LoadHeader(v, *next);
+        if (h && h->has_value() && (*h)->header.attributes().collocated() && (*h)->header.preferred_active_node_id() != 0) {
+          collocated.emplace_back(*next, (*h)->header.preferred_active_node_id());
+        }
         cursor = CheckpointEnd(*next);
       }
       return Plan::Answered();
     };
-    if (Await(start, list)) continue;  // not leading any more, or busy: next round
-    for (const std::string& name : names) {
+    if (Await(start, list)) continue;  // not leading any more, or busy: next pass
+    seen += names;
+    for (const std::string& name : due) {
       auto maintain = std::make_shared<Call>();
       maintain->route_key = CheckpointHeaderKey(name);
       maintain->deadline = Clock::now() + std::chrono::seconds(5);
-      // Whether the checkpoint needs a shard of its own (collocated).
-      auto own_shard = std::make_shared<std::optional<v1::ShardDescriptor>>();
-      maintain->plan = [name, own_shard](View& v) -> Plan {
-        auto h = LoadHeader(v, name);
-        if (!h) return Plan::Fail(h.error());
-        if (!h->has_value()) return Plan::Answered();
-        const v1::CheckpointHeader& hd = (*h)->header;
-        auto open = CountHandles(v, name, 0);
-        if (!open) return Plan::Fail(open.error());
-        Plan p;
-        BeginChange(p, name, **h, nullptr, 0);
-        if (*open == 0 && (hd.unlinked() || (hd.closed_unix_ms() != 0 &&
-                                             v.now_ms >= hd.closed_unix_ms() + hd.attributes().retention_ms()))) {
-          SPDLOG_INFO("checkpoint '{}': deleted ({})", name,
-                      hd.unlinked() ? "unlinked, last handle closed" : "retention ran out with no handle open");
-          DeleteAll(p, name);
-          return p;
-        }
-        v1::CheckpointHeader nh = hd;
-        bool changed = false;
-        if (*open == 0 && hd.closed_unix_ms() == 0) {
-          // The last handle went with its session (lease expiry deletes handle keys): start the
-          // retention timer now.
-          nh.set_closed_unix_ms(v.now_ms);
-          changed = true;
-        }
-        if (hd.earliest_expiration_unix_ms() != 0 && hd.earliest_expiration_unix_ms() <= v.now_ms) {
-          uint64_t earliest = 0;
-          auto each = v.Each(CheckpointSectionsStart(name), CheckpointSectionsEnd(name),
-                             [&](std::string_view key, const View::Value& val) {
-                               v1::CheckpointSectionRecord rec;
-                               if (!rec.ParseFromString(val.value)) return true;
-                               if (Expired(rec, v.now_ms)) {
-                                 const std::string sk(key);
-                                 AddDelete(p.txn, sk);
-                                 p.keys.push_back(sk);
-                                 nh.set_sections(nh.sections() - 1);
-                                 nh.set_size(nh.size() - rec.data().size());
-                               } else if (rec.expiration_unix_ms() != 0 &&
-                                          (earliest == 0 || rec.expiration_unix_ms() < earliest)) {
-                                 earliest = rec.expiration_unix_ms();
-                               }
-                               // A transaction holds at most so many ops; the rest go next round.
-                               return p.txn.success_size() < 100;
-                             });
-          if (!each) return Plan::Fail(each.error());
-          nh.set_earliest_expiration_unix_ms(p.txn.success_size() >= 100 ? hd.earliest_expiration_unix_ms() : earliest);
-          changed = true;
-        }
-        if (hd.attributes().collocated() && hd.preferred_active_node_id() != 0) *own_shard = v.shard;
-        if (!changed) return Plan::Answered();
-        PutHeader(p, nh);
-        return p;
-      };
+      auto did = std::make_shared<Maintenance>();
+      maintain->plan = [name, did](View& v) -> Plan { return MaintainPlan(v, name, did.get()); };
       if (auto e = Await(start, maintain)) {
         SPDLOG_DEBUG("checkpoint '{}': cleanup deferred: {}", name, e->detail.message());
         continue;
       }
-      // A collocated checkpoint gets a shard of its own: split at its range's end, then start
-      // (both on this shard, which this node leads).
-      if (*own_shard) {
-        const v1::ShardDescriptor& sd = **own_shard;
-        for (const std::string& at : {CheckpointEnd(name), CheckpointStart(name)}) {
-          auto now_route = router_->Lookup(at);
-          if (!now_route) break;
-          const v1::ShardDescriptor& cur = now_route->shard;
-          if (at <= cur.start_key() || (!cur.end_key().empty() && at >= cur.end_key())) continue;
-          v1::SplitShardRequest split;
-          split.set_shard_id(cur.id());
-          split.set_split_key(at);
-          auto promise = std::make_shared<std::promise<void>>();
-          store_->SplitShard(split, Clock::now() + std::chrono::seconds(5),
-                             [promise, name, at](std::expected<v1::SplitShardResponse, RequestError> r) {
-                               if (!r) SPDLOG_INFO("checkpoint '{}': split for its own shard failed: {}", name, r.error().detail.message());
-                               promise->set_value();
-                             });
-          promise->get_future().wait_for(std::chrono::seconds(7));
-        }
-        (void)sd;
+      if (did->retention) SPDLOG_INFO("checkpoint '{}': deleted: its retention ran out with no handle open", name);
+      if (did->unlinked) SPDLOG_INFO("checkpoint '{}': deleted: unlinked, and its last handle closed", name);
+      if (did->session_close) SPDLOG_INFO("checkpoint '{}': its last handle went with its session; retention starts", name);
+      Inc(deleted_retention_, did->retention ? 1 : 0);
+      Inc(deleted_unlinked_, did->unlinked ? 1 : 0);
+      Inc(session_closes_, did->session_close ? 1 : 0);
+      Inc(sections_expired_, static_cast<double>(did->expired));
+    }
+    // A collocated checkpoint gets a shard of its own: split at its range's end, then at its
+    // start (both on this shard, which this node leads).
+    for (const auto& [name, node] : collocated) {
+      for (const std::string& at : {CheckpointEnd(name), CheckpointStart(name)}) {
+        auto route = router_->Lookup(at);
+        if (!route) break;
+        const v1::ShardDescriptor& cur = route->shard;
+        if (at <= cur.start_key() || (!cur.end_key().empty() && at >= cur.end_key())) continue;
+        v1::SplitShardRequest split;
+        split.set_shard_id(cur.id());
+        split.set_split_key(at);
+        auto promise = std::make_shared<std::promise<void>>();
+        store_->SplitShard(split, Clock::now() + std::chrono::seconds(5),
+                           [promise, name = name](std::expected<v1::SplitShardResponse, RequestError> r) {
+                             if (r) {
+                               SPDLOG_INFO("checkpoint '{}' (collocated): split off into a shard of its own", name);
+                             } else {
+                               SPDLOG_INFO("checkpoint '{}' (collocated): split for a shard of its own failed: {}", name,
+                                           r.error().detail.message());
+                             }
+                             promise->set_value();
+                           });
+        promise->get_future().wait_for(std::chrono::seconds(7));
       }
+      (void)node;
     }
   }
+  if (checkpoints_ != nullptr) checkpoints_->Set(static_cast<double>(seen));
 }
 
 }  // namespace claw::server

@@ -39,6 +39,9 @@
 #include <thread>
 #include <vector>
 
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+
 #include "claw/v1/checkpoint.grpc.pb.h"
 #include "server/requests.h"
 #include "server/router.h"
@@ -47,6 +50,7 @@
 namespace claw::server {
 
 class KvService;
+class Metrics;
 
 struct CheckpointOptions {
   uint64_t node_id = 0;
@@ -60,6 +64,8 @@ struct CheckpointOptions {
   // The KV limits a call must stay within (one transaction).
   uint64_t max_request_bytes = 4 << 20;
   uint64_t max_txn_ops = 128;
+  // Where the checkpoint series go (server/metrics.h); nullptr: none.
+  Metrics* metrics = nullptr;
 };
 
 class CheckpointService final : public v1::Checkpoint::CallbackService {
@@ -126,6 +132,17 @@ class CheckpointService final : public v1::Checkpoint::CallbackService {
   void Attempt(std::shared_ptr<Call> call);
   void Propose(std::shared_ptr<Call> call, std::shared_ptr<Plan> plan);
   Clock::time_point Deadline(const grpc::CallbackServerContext* ctx) const;
+
+  // Series (null without metrics).
+  prometheus::Gauge* checkpoints_ = nullptr;
+  prometheus::Counter* replans_ = nullptr;
+  prometheus::Counter* deleted_retention_ = nullptr;
+  prometheus::Counter* deleted_unlinked_ = nullptr;
+  prometheus::Counter* sections_expired_ = nullptr;
+  prometheus::Counter* session_closes_ = nullptr;
+  static void Inc(prometheus::Counter* c, double n = 1) {
+    if (c != nullptr && n > 0) c->Increment(n);
+  }
 
   CheckpointOptions options_;
   Store* store_;

@@ -747,7 +747,8 @@ std::expected<std::unique_ptr<Node>, StartError> Node::Start(const config::Confi
                                 .sweep_interval_ms = config.checkpoint.sweep_interval_ms,
                                 .default_deadline_ms = config.kv.default_deadline_ms,
                                 .max_request_bytes = config.limits.max_request_bytes,
-                                .max_txn_ops = config.limits.max_txn_ops};
+                                .max_txn_ops = config.limits.max_txn_ops,
+                                .metrics = metrics};
   p.checkpoint = std::make_unique<CheckpointService>(copts, p.store.get(), p.router.get(), p.kv.get());
   client_builder.RegisterService(p.checkpoint.get());
   p.client_server = client_builder.BuildAndStart();

@@ -217,6 +217,26 @@ TEST_CASE("checkpoint server: handles, sections, atomic vector writes and every 
   rsq.set_sequence(status.sequence() + 5);
   CHECK(CodeOf(ck.Call(&v1::Checkpoint::Stub::ResolveSequence, rsq, &rev)) == v1::Error::INVALID_ARGUMENT);
 
+  // The KV API cannot write checkpoint keys; whole-keyspace scans of the client library skip them.
+  {
+    auto kv = KvAt(c.client_address(LeaderIndex(c, client::CheckpointHeaderKey(ck.name()))));
+    v1::PutRequest put;
+    put.set_key(client::CheckpointSectionKey(ck.name(), "a"));
+    put.set_value("forged");
+    v1::PutResponse pr;
+    grpc::ClientContext ctx;
+    grpc::Status ps = kv->Put(&ctx, put, &pr);
+    CHECK(ps.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK(Detail(ps).message().find("claw.v1.Checkpoint") != std::string::npos);
+    auto cl = OpenClient(c);
+    auto all = cl->Scan(std::string(1, '\x01'), "", {.limit = 0, .reverse = false, .keys_only = true});
+    REQUIRE(all.has_value());
+    for (const auto& kv_ : all->kvs) CHECK_FALSE(client::OverlapsCheckpointSpace(kv_.key, kv_.key + '\0'));
+    auto mine = cl->Scan(client::CheckpointStart(ck.name()), client::CheckpointEnd(ck.name()));
+    REQUIRE(mine.has_value());
+    CHECK(mine->kvs.size() >= 4);  // header, handles, sections
+  }
+
   // Bad input.
   Ckpt unknown(c, "srv/never-created");
   CHECK(CodeOf(unknown.Call(&v1::Checkpoint::Stub::Status, st, &status)) == v1::Error::CHECKPOINT_NOT_FOUND);
