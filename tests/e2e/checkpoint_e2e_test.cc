@@ -239,7 +239,7 @@ TEST_CASE("checkpoint: sections are created, written atomically, read, overwritt
   CHECK(after->empty());
 
   // A section whose expiration passes reads as absent, and goes.
-  REQUIRE(h->CreateSection({.section_id = "short", .data = "x", .expiration_unix_ms = NowUnixMs() + 2000}).has_value());
+  REQUIRE(h->CreateSection({.section_id = "short", .data = "x", .expiration_unix_ms = NowUnixMs() + 3000}).has_value());
   REQUIRE(Eventually(
       [&] {
         auto read = h->Read({{.section_id = "short"}});
@@ -322,7 +322,7 @@ TEST_CASE("checkpoint: every limit and bad input gets a clear error", "[e2e][che
   CHECK_CODE(writer->Read({{.section_id = "a"}}), ErrorCode::kCheckpointAccessDenied);
 
   // An expired section: reads and writes answer SECTION_NOT_FOUND.
-  REQUIRE(h->SetSectionExpiration("b", NowUnixMs() + 500).has_value());
+  REQUIRE(h->SetSectionExpiration("b", NowUnixMs() + 1500).has_value());
   REQUIRE(Eventually([&] {
     auto read = h->Read({{.section_id = "b"}});
     return !read.has_value() && read.error().code == ErrorCode::kCheckpointSectionNotFound;
@@ -355,7 +355,8 @@ TEST_CASE("checkpoint: a writer killed with kill -9 leaves its checkpoint to a s
   auto kv = OpenClient(c, std::chrono::seconds(10));
   CheckpointClient ckpt(*kv);
   const std::string name = "e2e-kill9";
-  const uint64_t retention_ms = 4000;
+  // Long enough that the reads after the writer died cannot miss it on a slow machine.
+  const uint64_t retention_ms = 8000;
   const uint64_t session_ttl_ms = 2000;
   // The test creates it and holds a handle until the writer has its own.
   auto session = ckpt.StartSession(std::chrono::seconds(10));
