@@ -127,6 +127,8 @@ Client::~Client() = default;
 
 const ClientOptions& Client::options() const { return impl_->dispatcher.options(); }
 
+Dispatcher& Client::dispatcher() { return impl_->dispatcher; }
+
 Result<std::optional<KeyValue>> Client::Get(std::string_view key, const CallOptions& options) {
   if (key.empty()) return Fail(ErrorCode::kInvalidArgument, "empty key");
   Dispatcher& d = impl_->dispatcher;

@@ -151,6 +151,10 @@ class Client {
 
   const ClientOptions& options() const;
 
+  // Internal to client/: the routing and retry engine, shared with CheckpointClient
+  // (client/checkpoint.h), whose calls route like KV calls.
+  Dispatcher& dispatcher();
+
  private:
   class Impl;
   explicit Client(std::unique_ptr<Impl> impl);

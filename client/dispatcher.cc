@@ -98,6 +98,7 @@ Dispatcher::Stubs& Dispatcher::StubsFor(const std::string& address) {
     stubs->channel = NodeChannel(address, /*max_backoff_ms=*/2000, /*max_receive_bytes=*/64 << 20);
     stubs->kv = v1::KV::NewStub(stubs->channel);
     stubs->cluster = v1::Cluster::NewStub(stubs->channel);
+    stubs->checkpoint = v1::Checkpoint::NewStub(stubs->channel);
   }
   return *stubs;
 }
@@ -106,6 +107,10 @@ v1::KV::Stub& Dispatcher::KvStub(const std::string& address) { return *StubsFor(
 
 v1::Cluster::Stub& Dispatcher::ClusterStub(const std::string& address) {
   return *StubsFor(address).cluster;
+}
+
+v1::Checkpoint::Stub& Dispatcher::CheckpointStub(const std::string& address) {
+  return *StubsFor(address).checkpoint;
 }
 
 std::shared_ptr<grpc::Channel> Dispatcher::ChannelFor(const std::string& address) {

@@ -30,6 +30,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "claw/v1/checkpoint.grpc.pb.h"
 #include "claw/v1/cluster.grpc.pb.h"
 #include "claw/v1/kv.grpc.pb.h"
 #include "client/errors.h"
@@ -102,6 +103,9 @@ class Dispatcher {
 
   v1::KV::Stub& KvStub(const std::string& address);
   v1::Cluster::Stub& ClusterStub(const std::string& address);
+  // The claw.v1.Checkpoint stub of `address` (client/checkpoint.cc's attempts: the call is routed
+  // like a KV call, only the service differs).
+  v1::Checkpoint::Stub& CheckpointStub(const std::string& address);
   // The channel the stubs of `address` use (made on first use, kept for the client's life).
   std::shared_ptr<grpc::Channel> ChannelFor(const std::string& address);
 
@@ -119,6 +123,7 @@ class Dispatcher {
     std::shared_ptr<grpc::Channel> channel;
     std::unique_ptr<v1::KV::Stub> kv;
     std::unique_ptr<v1::Cluster::Stub> cluster;
+    std::unique_ptr<v1::Checkpoint::Stub> checkpoint;
   };
   // State of one Run, threaded through its helpers.
   struct RunState;

@@ -80,6 +80,13 @@ ErrorCode FromWireCode(int code, grpc::StatusCode grpc_code) {
     case v1::Error::COMPACTED: return ErrorCode::kCompacted;
     case v1::Error::WATCH_FELL_BEHIND: return ErrorCode::kWatchFellBehind;
     case v1::Error::LEASE_NOT_FOUND: return ErrorCode::kLeaseNotFound;
+    case v1::Error::CHECKPOINT_NOT_FOUND: return ErrorCode::kCheckpointNotFound;
+    case v1::Error::CHECKPOINT_HANDLE_NOT_FOUND: return ErrorCode::kCheckpointHandleNotFound;
+    case v1::Error::CHECKPOINT_SECTION_NOT_FOUND: return ErrorCode::kCheckpointSectionNotFound;
+    case v1::Error::CHECKPOINT_ACCESS_DENIED: return ErrorCode::kCheckpointAccessDenied;
+    case v1::Error::CHECKPOINT_NO_SPACE: return ErrorCode::kCheckpointNoSpace;
+    case v1::Error::CHECKPOINT_NOT_ALL_REPLICAS: return ErrorCode::kCheckpointNotAllReplicas;
+    case v1::Error::CHECKPOINT_EXISTS: return ErrorCode::kCheckpointExists;
     default: return FromGrpcCode(grpc_code);
   }
 }
@@ -131,6 +138,13 @@ std::string_view ErrorCodeName(ErrorCode code) {
     case ErrorCode::kCompacted: return "COMPACTED";
     case ErrorCode::kWatchFellBehind: return "WATCH_FELL_BEHIND";
     case ErrorCode::kLeaseNotFound: return "LEASE_NOT_FOUND";
+    case ErrorCode::kCheckpointNotFound: return "CHECKPOINT_NOT_FOUND";
+    case ErrorCode::kCheckpointHandleNotFound: return "CHECKPOINT_HANDLE_NOT_FOUND";
+    case ErrorCode::kCheckpointSectionNotFound: return "CHECKPOINT_SECTION_NOT_FOUND";
+    case ErrorCode::kCheckpointAccessDenied: return "CHECKPOINT_ACCESS_DENIED";
+    case ErrorCode::kCheckpointNoSpace: return "CHECKPOINT_NO_SPACE";
+    case ErrorCode::kCheckpointNotAllReplicas: return "CHECKPOINT_NOT_ALL_REPLICAS";
+    case ErrorCode::kCheckpointExists: return "CHECKPOINT_EXISTS";
   }
   return "UNKNOWN";
 }
@@ -176,6 +190,8 @@ std::string EncodeErrorDetail(int grpc_code, std::string_view message, const v1:
 
 bool IsIndeterminate(const grpc::Status& status, const v1::Error* detail) {
   // Only UNAVAILABLE may leave a write's outcome unknown, and the server says when it does not.
+  // CHECKPOINT_NOT_ALL_REPLICAS: the write is applied at the active replica, only not everywhere.
+  if (detail != nullptr && detail->code() == v1::Error::CHECKPOINT_NOT_ALL_REPLICAS) return true;
   if (detail != nullptr) return detail->code() == v1::Error::UNAVAILABLE && !detail->definite();
   switch (status.error_code()) {
     case grpc::StatusCode::DEADLINE_EXCEEDED:

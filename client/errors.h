@@ -56,6 +56,16 @@ enum class ErrorCode : uint8_t {
   kWatchFellBehind,
   // claw.v1 LEASE_NOT_FOUND: the lease named by the call does not exist (expired, revoked).
   kLeaseNotFound,
+  // Checkpoints (claw.v1.Checkpoint, client/checkpoint.h): claw.v1 CHECKPOINT_* codes 13..19.
+  kCheckpointNotFound,         // no checkpoint of that name (never created, unlinked, deleted)
+  kCheckpointHandleNotFound,   // the handle is closed or unknown (its session ended): open again
+  kCheckpointSectionNotFound,  // no section of that id (never created, deleted, expired)
+  kCheckpointAccessDenied,     // the handle's open mode does not allow the call
+  kCheckpointNoSpace,          // max_size or max_sections would be exceeded
+  // A SYNCHRONOUS write or a Synchronize did not reach every replica in time. The write IS
+  // applied at the active replica (Error::definite is false); Synchronize waits for the rest.
+  kCheckpointNotAllReplicas,
+  kCheckpointExists,           // the checkpoint (with other attributes) or the section exists
 };
 
 // "NOT_LEADER", "DEADLINE_EXCEEDED", ...: the claw.v1 / gRPC spelling, for logs and clawctl.

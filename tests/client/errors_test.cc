@@ -150,3 +150,49 @@ TEST_CASE("Every error code has a name", "[client]") {
 }
 
 }  // namespace claw::client
+
+namespace claw::client {
+namespace {
+
+TEST_CASE("The checkpoint error codes map to their own ErrorCode values and names", "[client][checkpoint]") {
+  struct Case {
+    v1::Error::Code wire;
+    grpc::StatusCode grpc;
+    ErrorCode code;
+    std::string_view name;
+  };
+  const Case cases[] = {
+      {v1::Error::CHECKPOINT_NOT_FOUND, grpc::StatusCode::NOT_FOUND, ErrorCode::kCheckpointNotFound,
+       "CHECKPOINT_NOT_FOUND"},
+      {v1::Error::CHECKPOINT_HANDLE_NOT_FOUND, grpc::StatusCode::NOT_FOUND, ErrorCode::kCheckpointHandleNotFound,
+       "CHECKPOINT_HANDLE_NOT_FOUND"},
+      {v1::Error::CHECKPOINT_SECTION_NOT_FOUND, grpc::StatusCode::NOT_FOUND, ErrorCode::kCheckpointSectionNotFound,
+       "CHECKPOINT_SECTION_NOT_FOUND"},
+      {v1::Error::CHECKPOINT_ACCESS_DENIED, grpc::StatusCode::FAILED_PRECONDITION,
+       ErrorCode::kCheckpointAccessDenied, "CHECKPOINT_ACCESS_DENIED"},
+      {v1::Error::CHECKPOINT_NO_SPACE, grpc::StatusCode::INVALID_ARGUMENT, ErrorCode::kCheckpointNoSpace,
+       "CHECKPOINT_NO_SPACE"},
+      {v1::Error::CHECKPOINT_EXISTS, grpc::StatusCode::ALREADY_EXISTS, ErrorCode::kCheckpointExists,
+       "CHECKPOINT_EXISTS"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    v1::Error detail;
+    detail.set_code(c.wire);
+    detail.set_message("m");
+    const Error error = ErrorFromStatus(grpc::Status(c.grpc, "x"), &detail, /*is_write=*/true);
+    CHECK(error.code == c.code);
+    CHECK(error.definite);  // refused: nothing was applied
+    CHECK(ErrorCodeName(c.code) == c.name);
+  }
+  // NOT_ALL_REPLICAS: the write is applied at the active replica, only not everywhere yet.
+  v1::Error lagging;
+  lagging.set_code(v1::Error::CHECKPOINT_NOT_ALL_REPLICAS);
+  const Error error = ErrorFromStatus(grpc::Status(grpc::StatusCode::UNAVAILABLE, "x"), &lagging, true);
+  CHECK(error.code == ErrorCode::kCheckpointNotAllReplicas);
+  CHECK_FALSE(error.definite);
+  CHECK(ErrorCodeName(error.code) == "CHECKPOINT_NOT_ALL_REPLICAS");
+}
+
+}  // namespace
+}  // namespace claw::client

@@ -6,6 +6,8 @@
 #include <initializer_list>
 #include <map>
 
+#include "client/checkpoint_layout.h"
+
 namespace claw::clawctl {
 namespace {
 
@@ -38,7 +40,11 @@ constexpr FlagSpec kFlags[] = {
     {"all", false, false},       {"range-end", true, false},    {"rev", true, false},
     {"count", true, false},      {"progress", false, false},
     {"all", false, false},       {"lease", true, false},        {"keys", false, false},
-    {"once", false, false},
+    {"once", false, false},      {"sync", false, false},        {"async", false, false},
+    {"collocated", false, false}, {"active-node", true, false}, {"retention", true, false},
+    {"max-size", true, false},   {"max-sections", true, false}, {"max-section-size", true, false},
+    {"file", true, false},       {"create", false, false},      {"expires", true, false},
+    {"from-seq", true, false},
 };
 
 // How a flag's value came: on the command line or from its CLAWCTL_* variable.
@@ -232,6 +238,11 @@ const std::map<Command, std::vector<std::string_view>>& AllowedFlags() {
       {Command::kMemberAdd, {"peer-urls", "client-urls", "zone", "rack", "host"}},
       {Command::kDebugHash, {"shard", "all"}},
       {Command::kWatch, {"prefix", "range-end", "rev", "prev-kv", "progress", "count"}},
+      {Command::kCheckpointCreate,
+       {"sync", "async", "collocated", "active-node", "retention", "max-size", "max-sections",
+        "max-section-size"}},
+      {Command::kCheckpointWrite, {"file", "create", "expires"}},
+      {Command::kCheckpointWatch, {"from-seq", "count"}},
   };
   return allowed;
 }
@@ -271,6 +282,15 @@ std::string_view CommandName(Command command) {
     case Command::kLeaseTtl: return "lease ttl";
     case Command::kLeaseList: return "lease list";
     case Command::kLeaseKeepAlive: return "lease keep-alive";
+    case Command::kCheckpointCreate: return "checkpoint create";
+    case Command::kCheckpointList: return "checkpoint list";
+    case Command::kCheckpointShow: return "checkpoint show";
+    case Command::kCheckpointRead: return "checkpoint read";
+    case Command::kCheckpointWrite: return "checkpoint write";
+    case Command::kCheckpointUnlink: return "checkpoint unlink";
+    case Command::kCheckpointWatch: return "checkpoint watch";
+    case Command::kCheckpointDeleteSection: return "checkpoint delete-section";
+    case Command::kCheckpointRetention: return "checkpoint retention";
   }
   return "?";
 }
@@ -344,6 +364,33 @@ std::expected<void, std::string> ApplyCommandFlag(const FlagUse& flag, Invocatio
                              (name == "rev" ? " (a revision: a key's mod_ts)" : "") + ", not '" + flag.value + "'");
     }
     (name == "rev" ? inv->rev : inv->count) = *n;
+  }
+  if (name.starts_with("max-") || name == "from-seq") {
+    auto n = ParseNumber(flag.value);
+    if (!n) return std::unexpected("--" + std::string(name) + " wants a number, not '" + flag.value + "'");
+    if (name == "max-size") inv->checkpoint.max_size = *n;
+    if (name == "max-sections") inv->checkpoint.max_sections = *n;
+    if (name == "max-section-size") inv->checkpoint.max_section_size = *n;
+    if (name == "from-seq") inv->checkpoint.from_sequence = *n;
+  }
+  if (name == "sync" || name == "async") {
+    const bool sync = name == "sync";
+    if (inv->checkpoint.synchronous && *inv->checkpoint.synchronous != sync) {
+      return std::unexpected("--sync and --async exclude each other");
+    }
+    inv->checkpoint.synchronous = sync;
+  }
+  if (name == "collocated") inv->checkpoint.collocated = true;
+  if (name == "active-node") inv->checkpoint.active_node = flag.value;
+  if (name == "create") inv->checkpoint.create = true;
+  if (name == "file") inv->checkpoint.file = flag.value;
+  if (name == "retention" || name == "expires") {
+    auto d = ParseDuration(flag.value);
+    if (!d) {
+      return std::unexpected("--" + std::string(name) + " wants a duration like 30s, 500ms, 2m or 10, not '" +
+                             flag.value + "'");
+    }
+    (name == "retention" ? inv->checkpoint.retention : inv->checkpoint.expires) = *d;
   }
   if (name == "shard") {
     auto id = ParseNumber(flag.value);
@@ -528,6 +575,22 @@ std::expected<void, std::string> TakeCommand(std::vector<std::string> words, Inv
     }
     words.erase(words.begin());
     inv->command = sub->second;
+  } else if (word == "checkpoint") {
+    static const std::map<std::string_view, Command> kCheckpoint = {
+        {"create", Command::kCheckpointCreate}, {"list", Command::kCheckpointList},
+        {"show", Command::kCheckpointShow},     {"read", Command::kCheckpointRead},
+        {"write", Command::kCheckpointWrite},   {"unlink", Command::kCheckpointUnlink},
+        {"watch", Command::kCheckpointWatch},   {"delete-section", Command::kCheckpointDeleteSection},
+        {"retention", Command::kCheckpointRetention},
+    };
+    auto sub = words.empty() ? kCheckpoint.end() : kCheckpoint.find(words.front());
+    if (sub == kCheckpoint.end()) {
+      return std::unexpected(
+          "'checkpoint' wants a subcommand: create, list, show, read, write, unlink, watch, delete-section, "
+          "retention");
+    }
+    words.erase(words.begin());
+    inv->command = sub->second;
   } else if (word == "config") {
     if (words.empty() || words.front() != "show") {
       return std::unexpected("'config' wants a subcommand: show");
@@ -555,6 +618,23 @@ std::expected<void, std::string> CheckArity(const Invocation& inv) {
     case Command::kLeaseList: return want(0, 0, "lease list");
     case Command::kLeaseKeepAlive: return want(1, 1, "lease keep-alive ID [--once]");
     case Command::kGet: return want(1, 1, "get KEY [--stale]");
+    case Command::kCheckpointCreate:
+      if (inv.checkpoint.collocated == false && !inv.checkpoint.active_node.empty()) {
+        return std::unexpected("checkpoint create: --active-node needs --collocated");
+      }
+      return want(1, 1, "checkpoint create NAME [--sync|--async] [--collocated [--active-node N]] "
+                        "[--retention DUR] [--max-size N] [--max-sections N] [--max-section-size N]");
+    case Command::kCheckpointList: return want(0, 0, "checkpoint list");
+    case Command::kCheckpointShow: return want(1, 1, "checkpoint show NAME");
+    case Command::kCheckpointRead: return want(1, 2, "checkpoint read NAME [SECTION]");
+    case Command::kCheckpointWrite:
+      if (inv.checkpoint.file) return want(1, 2, "checkpoint write NAME [SECTION] --file F [--create] [--expires DUR]");
+      return want(2, 3, "checkpoint write NAME [SECTION] VALUE|--file F [--create] [--expires DUR]");
+    case Command::kCheckpointUnlink: return want(1, 1, "checkpoint unlink NAME");
+    case Command::kCheckpointWatch:
+      return want(1, 1, "checkpoint watch NAME [--from-seq N] [--count N] [--timeout DUR]");
+    case Command::kCheckpointDeleteSection: return want(2, 2, "checkpoint delete-section NAME SECTION");
+    case Command::kCheckpointRetention: return want(2, 2, "checkpoint retention NAME DUR");
     case Command::kDel:
       if (inv.range && inv.prefix) return std::unexpected("del: --range and --prefix exclude each other");
       if (inv.range) return want(2, 2, "del --range START END");
@@ -641,6 +721,10 @@ std::expected<void, std::string> CheckRuleCommand(Invocation* inv) {
     }
   }
   return {};
+}
+
+bool IsCheckpointCommand(Command command) {
+  return command >= Command::kCheckpointCreate && command <= Command::kCheckpointRetention;
 }
 
 // The commands whose argument is a shard id.
@@ -806,7 +890,9 @@ std::expected<Invocation, std::string> ParseArgs(const std::vector<std::string>&
     if (!ok) return std::unexpected(ok.error());
   }
   inv.command_timeout = choice.command_timeout;
-  if (inv.command == Command::kWatch) inv.watch_timeout = choice.timeout;
+  if (inv.command == Command::kWatch || inv.command == Command::kCheckpointWatch) {
+    inv.watch_timeout = choice.timeout;
+  }
   if (choice.timeout) {
     inv.global.timeout = *choice.timeout;
   } else if (choice.command_timeout && !IsMultiStep(inv.command)) {
@@ -827,6 +913,18 @@ std::expected<Invocation, std::string> ParseArgs(const std::vector<std::string>&
                              inv.args[0] + "'");
     }
     inv.lease_id = *id;
+  }
+  if (IsCheckpointCommand(inv.command) && inv.command != Command::kCheckpointList) {
+    if (std::string bad = client::CheckpointNameError(inv.args[0]); !bad.empty()) {
+      return std::unexpected("checkpoint NAME: " + bad);
+    }
+  }
+  if (inv.command == Command::kCheckpointRetention) {
+    inv.checkpoint.retention = ParseDuration(inv.args[1]);
+    if (!inv.checkpoint.retention) {
+      return std::unexpected("checkpoint retention DUR wants a duration like 30s, 500ms, 2m or 10, not '" +
+                             inv.args[1] + "'");
+    }
   }
   if (inv.command == Command::kLeaseGrant) {
     auto ttl = ParseDuration(inv.args[0]);
@@ -894,6 +992,15 @@ const std::vector<CommandWords>& AllCommands() {
       {"lease ttl", Command::kLeaseTtl},
       {"lease list", Command::kLeaseList},
       {"lease keep-alive", Command::kLeaseKeepAlive},
+      {"checkpoint create", Command::kCheckpointCreate},
+      {"checkpoint list", Command::kCheckpointList},
+      {"checkpoint show", Command::kCheckpointShow},
+      {"checkpoint read", Command::kCheckpointRead},
+      {"checkpoint write", Command::kCheckpointWrite},
+      {"checkpoint unlink", Command::kCheckpointUnlink},
+      {"checkpoint watch", Command::kCheckpointWatch},
+      {"checkpoint delete-section", Command::kCheckpointDeleteSection},
+      {"checkpoint retention", Command::kCheckpointRetention},
       {"version", Command::kVersion},
       {"completion", Command::kCompletion},
       {"help", Command::kHelp},
@@ -945,6 +1052,17 @@ commands:
   lease ttl ID [--keys]              a lease's remaining TTL (--keys: and its keys)
   lease list                         every lease
   lease keep-alive ID [--once]       renew a lease until interrupted (--once: one renewal)
+  checkpoint create NAME [--sync|--async] [--collocated [--active-node N]] [--retention DUR]
+             [--max-size N] [--max-sections N] [--max-section-size N]
+                                     create a named checkpoint (kept DUR after this command,
+                                     whose handle is the only one, closes; then deleted)
+  checkpoint list | show NAME        checkpoints; one's attributes, size, sequence, handles
+  checkpoint read NAME [SECTION]     a section's data (default: every section / the default one)
+  checkpoint write NAME [SECTION] VALUE|--file F [--create] [--expires DUR]
+                                     replace a section's data (--create: create it if missing)
+  checkpoint delete-section NAME SECTION | unlink NAME | retention NAME DUR
+  checkpoint watch NAME [--from-seq N] [--count N]
+                                     print every change of a checkpoint (a hot standby's stream)
   txn [--if CMP]... [--then OP]... [--else OP]...
                                      compare-then-else on one shard; without flags, reads
                                      compares, a blank line, then-ops, a blank line, else-ops
@@ -1054,6 +1172,64 @@ Ends after N events (--count), after --timeout D, or when interrupted.
 exit codes: 0 N events seen, or the timeout passed; 1 the watch failed (COMPACTED: R is older
 than the retained history; the message names the oldest revision available); 2 usage error;
 5 no endpoint could be reached
+)";
+    case Command::kCheckpointCreate:
+    case Command::kCheckpointList:
+    case Command::kCheckpointShow:
+    case Command::kCheckpointRead:
+    case Command::kCheckpointWrite:
+    case Command::kCheckpointUnlink:
+    case Command::kCheckpointWatch:
+    case Command::kCheckpointDeleteSection:
+    case Command::kCheckpointRetention:
+      return R"(usage: clawctl checkpoint create NAME [--sync|--async] [--collocated [--active-node NODE]]
+                    [--retention DUR] [--max-size N] [--max-sections N] [--max-section-size N]
+       clawctl checkpoint list
+       clawctl checkpoint show NAME
+       clawctl checkpoint read NAME [SECTION]
+       clawctl checkpoint write NAME [SECTION] VALUE|--file F [--create] [--expires DUR]
+       clawctl checkpoint delete-section NAME SECTION
+       clawctl checkpoint unlink NAME
+       clawctl checkpoint retention NAME DUR
+       clawctl checkpoint watch NAME [--from-seq N] [--count N] [--timeout DUR]
+
+Named checkpoints (claw.v1.Checkpoint, the SA Forum AIS checkpoint model): sets of sections
+stored in one shard, replicated by it. NAME is 1..255 of A-Z a-z 0-9 . _ : / = @ -; a SECTION
+id is the argument's bytes ("" = the default section, the only one of a checkpoint created
+without --max-sections).
+
+Every command that needs a handle (create, read, write, delete-section) opens one for its own
+session: a short lease (5 s) kept alive while the command runs, revoked at its end, which
+closes the handle. A checkpoint with no open handle is KEPT FOR ITS RETENTION TIME and then
+deleted: `checkpoint create` alone makes a checkpoint that lives --retention (default 60 s)
+unless a process opens it meanwhile (the SAF model); `retention NAME DUR` changes that time,
+also of a running timer. `unlink` removes the name at once; the data goes when the last
+handle closes.
+
+  create     --sync: a write returns once every replica stored it (SA_CKPT_WR_ALL_REPLICAS);
+             --async (default): once the active replica (the shard's leader) applied it.
+             --collocated [--active-node NODE]: the application picks the active replica.
+             Limits: --max-size (bytes of all sections), --max-sections (1 = the default
+             section only), --max-section-size. An existing checkpoint with the same
+             attributes is opened, with others refused (CHECKPOINT_EXISTS).
+  show       attributes, size, sections, sequence number, open handles, retention state
+             (closed at, deleted at), active node, replicas, shard
+  read       table / simple: SECTION given (or a checkpoint of the default section only): the
+             raw data; else one row per section ID SIZE EXPIRES DATA (escaped)
+  write      replaces the section's whole data with VALUE or the bytes of file F ("-": stdin);
+             --create creates the section when missing; --expires DUR: it expires DUR from now
+  watch      one line per change: SEQ REVISION then SECTION=DATA, -SECTION (deleted),
+             +handle / -handle, DELETED; from --from-seq N (default: the current state first,
+             as one SNAPSHOT line); ends after N changes (--count), --timeout, or interrupted
+  -w json    create/show: the status object {"name","attributes":{...},"size","sections",
+             "sequence","handles":[...],"unlinked","closed_unix_ms","delete_at_unix_ms",
+             "active_node_id","replica_node_ids","shard_id"}; list: {"checkpoints":[...]};
+             read: {"sequence","sections":[{"id","data","size"}]} (id and data base64);
+             write: {"sequence","revision"}; watch: one object per change per line
+
+exit codes: 0 done; 1 the request failed (CHECKPOINT_EXISTS, CHECKPOINT_ACCESS_DENIED,
+CHECKPOINT_NO_SPACE, TOO_LARGE, ...); 2 usage error; 3 no such checkpoint or section
+(CHECKPOINT_NOT_FOUND, CHECKPOINT_SECTION_NOT_FOUND); 5 no endpoint could be reached
 )";
     case Command::kShardShow:
       return R"(usage: clawctl shard show ID

@@ -69,6 +69,31 @@ enum class Command : uint8_t {
   kLeaseTtl,
   kLeaseList,
   kLeaseKeepAlive,
+  kCheckpointCreate,
+  kCheckpointList,
+  kCheckpointShow,
+  kCheckpointRead,
+  kCheckpointWrite,
+  kCheckpointUnlink,
+  kCheckpointWatch,
+  kCheckpointDeleteSection,
+  kCheckpointRetention,
+};
+
+// The checkpoint commands' options (checkpoint_commands.h).
+struct CheckpointFlags {
+  // create: --sync / --async (unset: the service's default, asynchronous).
+  std::optional<bool> synchronous{};
+  bool collocated = false;        // create --collocated
+  std::string active_node{};      // create --active-node NODE (a node name)
+  std::optional<std::chrono::milliseconds> retention{};  // create --retention DUR; retention NAME DUR
+  uint64_t max_size = 0;          // create --max-size N (0: the default)
+  uint64_t max_sections = 0;      // create --max-sections N
+  uint64_t max_section_size = 0;  // create --max-section-size N
+  std::optional<std::string> file{};  // write --file F: the data from a file ("-": stdin)
+  bool create = false;            // write --create: create the section when missing
+  std::optional<std::chrono::milliseconds> expires{};  // write --expires DUR (from now)
+  uint64_t from_sequence = 0;     // watch --from-seq N
 };
 
 // The default deadline of one request (--timeout) and of the one-request commands.
@@ -152,6 +177,7 @@ struct Invocation {
   std::chrono::milliseconds lease_ttl{0};    // lease grant TTL
   bool lease_keys = false;                   // lease ttl --keys
   bool once = false;                         // lease keep-alive --once
+  CheckpointFlags checkpoint{};
   // help: the command whose help to print (kHelp: the whole usage text).
   Command help_topic = Command::kHelp;
 };

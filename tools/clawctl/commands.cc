@@ -1,4 +1,6 @@
 #include "tools/clawctl/commands.h"
+
+#include "tools/clawctl/checkpoint_commands.h"
 #include "tools/clawctl/lease_commands.h"
 
 #include <istream>
@@ -45,6 +47,24 @@ std::string ErrorHint(const client::Error& error) {
       return "see `clawctl --help`";
     case ErrorCode::kLeaseNotFound:
       return "the lease expired or was revoked; `clawctl lease grant TTL` makes a new one";
+    case ErrorCode::kCheckpointNotFound:
+      return "no such checkpoint (never created, unlinked, or deleted after its retention); "
+             "`clawctl checkpoint list` shows them, `checkpoint create NAME` makes one";
+    case ErrorCode::kCheckpointSectionNotFound:
+      return "no such section (never created, deleted or expired); `clawctl checkpoint read NAME` lists "
+             "them, `checkpoint write NAME SECTION VALUE --create` makes one";
+    case ErrorCode::kCheckpointHandleNotFound:
+      return "the handle is closed (its session ended); open the checkpoint again";
+    case ErrorCode::kCheckpointAccessDenied:
+      return "the handle's open mode does not allow this (a write needs a write handle, a read a read handle)";
+    case ErrorCode::kCheckpointNoSpace:
+      return "the checkpoint's max_size or max_sections is reached; delete sections or create it with "
+             "larger limits";
+    case ErrorCode::kCheckpointNotAllReplicas:
+      return "the write is applied at the active replica but not yet on every replica; retry to wait for them";
+    case ErrorCode::kCheckpointExists:
+      return "it exists already (a checkpoint with other attributes, or the section); `clawctl checkpoint "
+             "show NAME` prints its attributes";
     default:
       return "";
   }
@@ -514,6 +534,15 @@ int RunCommand(const Invocation& inv, client::Client& client, std::istream& in, 
     case Command::kLeaseTtl:
     case Command::kLeaseList:
     case Command::kLeaseKeepAlive: return RunLeaseCommand(inv, out, err);
+    case Command::kCheckpointCreate:
+    case Command::kCheckpointList:
+    case Command::kCheckpointShow:
+    case Command::kCheckpointRead:
+    case Command::kCheckpointWrite:
+    case Command::kCheckpointUnlink:
+    case Command::kCheckpointWatch:
+    case Command::kCheckpointDeleteSection:
+    case Command::kCheckpointRetention: return RunCheckpointCommand(inv, client, in, out, err);
     case Command::kShardList: {
       auto shards = client.ListShards(CallOptionsOf(inv));
       if (!shards) return Failed(shards.error(), err);
