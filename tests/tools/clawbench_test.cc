@@ -186,6 +186,11 @@ TEST_CASE("clawbench flags: defaults, forms and placement", "[tools]") {
   REQUIRE(o);
   CHECK(o->read_ratio == 0.9);
   CHECK(Parse({"--help"})->help);
+  o = Parse({"checkpoint", "--sections", "4", "--replication", "sync", "--val-size", "100"});
+  REQUIRE(o);
+  CHECK(o->workload == Workload::kCheckpoint);
+  CHECK(o->sections == 4);
+  CHECK(o->sync_replication);
 }
 
 TEST_CASE("clawbench flags: bad input is a usage error naming the problem", "[tools]") {
@@ -194,8 +199,13 @@ TEST_CASE("clawbench flags: bad input is a usage error naming the problem", "[to
     REQUIRE_FALSE(o);
     return o.error();
   };
-  CHECK(error({}) == "no workload given (put, get, range, mixed, scan, batch)");
-  CHECK(error({"delete"}) == "unknown workload 'delete' (put, get, range, mixed, scan, batch)");
+  CHECK(error({}) == "no workload given (put, get, range, mixed, scan, batch, checkpoint)");
+  CHECK(error({"delete"}) == "unknown workload 'delete' (put, get, range, mixed, scan, batch, checkpoint)");
+  CHECK(error({"put", "--sections", "4"}) == "--sections is an option of checkpoint, not put");
+  CHECK(error({"checkpoint", "--replication", "maybe"}) == "--replication must be sync or async, not 'maybe'");
+  CHECK(error({"checkpoint", "--target", "etcd"}) == "checkpoint is a clawd workload (etcd has no named checkpoints)");
+  CHECK(error({"checkpoint", "--sections", "1000", "--val-size", "1000000"}) ==
+        "--sections times --val-size must stay within 64 MiB (a checkpoint's default max_size)");
   CHECK(error({"put", "get"}) == "unexpected argument 'get' (one workload per run)");
   CHECK(error({"put", "--bogus"}) == "unknown flag --bogus");
   CHECK(error({"put", "--clients"}) == "--clients needs a value");
@@ -219,6 +229,21 @@ TEST_CASE("clawbench flags: bad input is a usage error naming the problem", "[to
   CHECK(error({"batch", "--ops-per-request", "20", "--key-space-size", "10"}) ==
         "--ops-per-request must not exceed --key-space-size (keys of a request are distinct)");
   CHECK(error({"put", "-w", "yaml"}) == "-w must be text or json, not 'yaml'");
+}
+
+TEST_CASE("request maker: checkpoint requests name one of --sections sections", "[tools]") {
+  auto o = ParseOptions({"checkpoint", "--sections", "3", "--key-space-size", "100"});
+  REQUIRE(o);
+  std::atomic<uint64_t> sequential{0};
+  RequestMaker maker(*o, nullptr, &sequential, 9);
+  std::set<std::string> ids;
+  for (int i = 0; i < 200; ++i) {
+    const Request r = maker.Next(1);
+    CHECK(r.kind == OpKind::kCheckpointWrite);
+    REQUIRE(r.keys.size() == 1);
+    ids.insert(r.keys[0]);
+  }
+  CHECK(ids == std::set<std::string>{"s0", "s1", "s2"});
 }
 
 TEST_CASE("durations", "[tools]") {

@@ -2,11 +2,14 @@
 // application's would, so the figures include its routing and retries. The library's calls
 // block; each connection (one Client: its own channels, route cache and request ids) gets a
 // pool of threads so that `clients` requests can be in flight at once.
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <thread>
 
+#include "client/checkpoint.h"
 #include "client/client.h"
 #include "tools/clawbench/target.h"
 
@@ -70,7 +73,9 @@ class ClawdTarget : public Target {
                                                                         : client::Consistency::kLinearizable;
   }
   ~ClawdTarget() override {
-    conns_.clear();  // each Conn's workers finish their queue before its client goes
+    // Each Conn's workers finish their queue before its client goes; its checkpoint handles
+    // close and its session ends (the checkpoints go after their 1 s retention).
+    conns_.clear();
   }
 
   std::string Prepare() override {
@@ -89,6 +94,7 @@ class ClawdTarget : public Target {
       conn->workers = std::make_unique<Workers>(per_conn);
       conns_.push_back(std::move(conn));
     }
+    if (options_.workload == Workload::kCheckpoint) return OpenCheckpoints();
     return {};
   }
 
@@ -100,9 +106,50 @@ class ClawdTarget : public Target {
  private:
   struct Conn {
     std::unique_ptr<client::Client> client;
+    // The checkpoint workload: one checkpoint per client of this connection, one session.
+    std::unique_ptr<client::CheckpointClient> checkpoints;
+    std::unique_ptr<client::CheckpointSession> session;
+    std::map<uint32_t, client::CheckpointHandle> handles;  // by client; filled before the run
     std::unique_ptr<Workers> workers;  // destroyed first: it uses `client`
-    ~Conn() { workers.reset(); }
+    ~Conn() {
+      workers.reset();
+      for (auto& [i, h] : handles) (void)h.Close();
+      if (session) (void)session->End();
+    }
   };
+
+  // Creates each client's checkpoint (bench/<seed>/<client>) with its sections.
+  std::string OpenCheckpoints() {
+    for (int i = 0; i < options_.clients; ++i) {
+      Conn& conn = *conns_[static_cast<size_t>(i) % conns_.size()];
+      if (!conn.checkpoints) {
+        conn.checkpoints = std::make_unique<client::CheckpointClient>(*conn.client);
+        auto session = conn.checkpoints->StartSession(std::chrono::seconds(30));
+        if (!session) return "cannot start a checkpoint session: " + session.error().ToString();
+        conn.session = std::move(*session);
+      }
+      client::CheckpointOpenOptions open;
+      open.read = true;
+      open.write = true;
+      open.create = true;
+      open.attributes.replication = options_.sync_replication ? client::CheckpointReplication::kSynchronous
+                                                             : client::CheckpointReplication::kAsynchronous;
+      open.attributes.retention_ms = 1000;
+      open.attributes.max_sections = std::max<uint64_t>(options_.sections, 2);
+      const std::string name = "bench/" + std::to_string(options_.seed) + "/" + std::to_string(i);
+      auto handle = conn.checkpoints->Open(*conn.session, name, open);
+      if (!handle) return "cannot open checkpoint " + name + ": " + handle.error().ToString();
+      for (uint64_t s = 0; s < options_.sections; ++s) {
+        auto created = handle->CreateSection({.section_id = "s" + std::to_string(s), .generate = false, .data = value_,
+                                              .expiration_unix_ms = 0});
+        if (!created && created.error().code != client::ErrorCode::kCheckpointExists) {
+          return "cannot create section s" + std::to_string(s) + " of " + name + ": " + created.error().ToString();
+        }
+      }
+      conn.handles.emplace(static_cast<uint32_t>(i), std::move(*handle));
+    }
+    return {};
+  }
 
   Outcome Run(client::Client& c, const Request& r) {
     switch (r.kind) {
@@ -126,6 +173,11 @@ class ClawdTarget : public Target {
         for (const auto& k : r.keys) ops.push_back(client::Op::Put(k, value_));
         auto batch = c.Batch(ops, call_);
         return batch ? Outcome{.ok = true} : Failed(batch.error());
+      }
+      case OpKind::kCheckpointWrite: {
+        const Conn& conn = *conns_[r.client % conns_.size()];
+        auto w = conn.handles.at(r.client).Overwrite(r.keys[0], value_, call_);
+        return w ? Outcome{.ok = true} : Failed(w.error());
       }
     }
     return Outcome{.ok = false, .error_code = "INTERNAL", .error_message = "unknown request kind"};

@@ -120,6 +120,9 @@ class EtcdTarget : public Target {
         });
         return;
       }
+      case OpKind::kCheckpointWrite:  // refused by the option checks
+        done(Outcome{.ok = false, .error_code = "UNIMPLEMENTED", .error_message = "etcd has no named checkpoints"});
+        return;
     }
   }
 

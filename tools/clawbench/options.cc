@@ -63,7 +63,7 @@ Setter Duration(const std::string& name, bool allow_zero, std::chrono::milliseco
 }
 
 const std::set<Workload> kReads = {Workload::kGet, Workload::kMixed, Workload::kScan};
-const std::set<Workload> kWrites = {Workload::kPut, Workload::kMixed, Workload::kBatch};
+const std::set<Workload> kWrites = {Workload::kPut, Workload::kMixed, Workload::kBatch, Workload::kCheckpoint};
 
 const std::map<std::string, FlagSpec>& Flags() {
   static const auto* flags = new std::map<std::string, FlagSpec>{
@@ -181,6 +181,18 @@ const std::map<std::string, FlagSpec>& Flags() {
       {"--limit", {true, {Workload::kScan}, Uint("--limit", 1, 1'000'000, [](Options& o, uint64_t n) { o.scan_limit = n; })}},
       {"--ops-per-request",
        {true, {Workload::kBatch}, Uint("--ops-per-request", 1, 10'000, [](Options& o, uint64_t n) { o.ops_per_request = n; })}},
+      {"--sections", {true, {Workload::kCheckpoint}, Uint("--sections", 1, 1000, [](Options& o, uint64_t n) { o.sections = n; })}},
+      {"--replication",
+       {true, {Workload::kCheckpoint}, [](Options& o, std::string_view v) -> std::optional<Error> {
+          if (v == "sync" || v == "synchronous") {
+            o.sync_replication = true;
+          } else if (v == "async" || v == "asynchronous") {
+            o.sync_replication = false;
+          } else {
+            return "--replication must be sync or async, not '" + std::string(v) + "'";
+          }
+          return std::nullopt;
+        }}},
   };
   return *flags;
 }
@@ -191,6 +203,7 @@ std::optional<Workload> WorkloadOf(std::string_view word) {
   if (word == "mixed") return Workload::kMixed;
   if (word == "scan") return Workload::kScan;
   if (word == "batch") return Workload::kBatch;
+  if (word == "checkpoint") return Workload::kCheckpoint;
   return std::nullopt;
 }
 
@@ -232,6 +245,7 @@ std::string_view WorkloadName(Workload w) {
     case Workload::kMixed: return "mixed";
     case Workload::kScan: return "scan";
     case Workload::kBatch: return "batch";
+    case Workload::kCheckpoint: return "checkpoint";
   }
   return "?";
 }
@@ -276,11 +290,11 @@ std::expected<Options, std::string> ParseOptions(const std::vector<std::string>&
     }
     if (workload) return std::unexpected("unexpected argument '" + a + "' (one workload per run)");
     workload = WorkloadOf(a);
-    if (!workload) return std::unexpected("unknown workload '" + a + "' (put, get, range, mixed, scan, batch)");
+    if (!workload) return std::unexpected("unknown workload '" + a + "' (put, get, range, mixed, scan, batch, checkpoint)");
     o.workload = *workload;
     o.workload_name = a;
   }
-  if (!workload) return std::unexpected("no workload given (put, get, range, mixed, scan, batch)");
+  if (!workload) return std::unexpected("no workload given (put, get, range, mixed, scan, batch, checkpoint)");
   for (const auto& [name, value] : given) {
     const FlagSpec& spec = Flags().at(name);
     if (!spec.only.empty() && !spec.only.contains(o.workload)) {
@@ -302,6 +316,12 @@ std::expected<Options, std::string> ParseOptions(const std::vector<std::string>&
   if (o.workload == Workload::kBatch && o.ops_per_request > o.key_space_size) {
     return std::unexpected("--ops-per-request must not exceed --key-space-size (keys of a request are distinct)");
   }
+  if (o.target == TargetKind::kEtcd && o.workload == Workload::kCheckpoint) {
+    return std::unexpected("checkpoint is a clawd workload (etcd has no named checkpoints)");
+  }
+  if (o.workload == Workload::kCheckpoint && o.sections * o.val_size > (64ull << 20)) {
+    return std::unexpected("--sections times --val-size must stay within 64 MiB (a checkpoint's default max_size)");
+  }
   if (o.target == TargetKind::kEtcd && o.durability == WriteDurability::kLeader) {
     return std::unexpected("--durability leader is clawd's; etcd always acknowledges after a quorum fsync");
   }
@@ -320,6 +340,9 @@ workloads:
   scan                 range reads of --limit keys from a key of the key space
   batch                --ops-per-request puts of distinct keys per request
                        (clawd: Batch, atomic per shard; etcd: one Txn of puts, no compares)
+  checkpoint           clawd only: each client overwrites sections (picked like keys, modulo
+                       --sections) of its own named checkpoint (claw.v1.Checkpoint), created with
+                       retention 1 s before the run and closed after it
 
 global flags:
   --target clawd|etcd          system to drive (default clawd)
@@ -340,12 +363,14 @@ global flags:
   --sequential-keys            keys in order (each client from its own offset) instead of at random
 
 workload flags:
-  --val-size B                 put, mixed, batch: value length (default 8)
+  --val-size B                 put, mixed, batch, checkpoint: value length (default 8)
   --durability quorum|leader   put, mixed, batch: clawd's write durability (default quorum)
   --consistency l|s            get, range, mixed, scan: linearizable or serializable/stale (default l)
   --read-ratio F               mixed: fraction of reads (default 0.5)
   --limit N                    scan: keys per request (default 100)
   --ops-per-request N          batch: puts per request (default 10)
+  --sections N                 checkpoint: sections per checkpoint (default 16)
+  --replication sync|async     checkpoint: SYNCHRONOUS (every replica) or ASYNCHRONOUS (default async)
 
 exit codes: 0 every request succeeded; 1 some failed (counted by code) or setup failed; 2 usage error
 )";

@@ -23,7 +23,7 @@ inline constexpr int kExitErrors = 1;  // the run completed but some requests fa
 inline constexpr int kExitUsage = 2;   // bad command line
 
 enum class TargetKind : uint8_t { kClawd, kEtcd };
-enum class Workload : uint8_t { kPut, kGet, kMixed, kScan, kBatch };
+enum class Workload : uint8_t { kPut, kGet, kMixed, kScan, kBatch, kCheckpoint };
 enum class OutputFormat : uint8_t { kText, kJson };
 enum class ReadConsistency : uint8_t { kLinearizable, kSerializable };
 enum class WriteDurability : uint8_t { kQuorum, kLeader };
@@ -57,6 +57,9 @@ struct Options {
   double read_ratio = 0.5;        // mixed
   uint64_t scan_limit = 100;      // scan: keys per request
   uint64_t ops_per_request = 10;  // batch
+  // checkpoint: sections per client's checkpoint, and whether it is SYNCHRONOUS.
+  uint64_t sections = 16;
+  bool sync_replication = false;
 };
 
 // Parses argv[1..]; the error is a one-line message for stderr (exit kExitUsage).

@@ -32,7 +32,9 @@ class Recorder {
     ++result_.ops[std::string(OpKindName(r.kind))];
     if (r.kind == OpKind::kGet && !o.found) ++result_.not_found;
     result_.keys_read += o.keys_read;
-    if (r.kind == OpKind::kPut || r.kind == OpKind::kBatch) result_.keys_written += r.keys.size();
+    if (r.kind == OpKind::kPut || r.kind == OpKind::kBatch || r.kind == OpKind::kCheckpointWrite) {
+      result_.keys_written += r.keys.size();
+    }
   }
 
   RunResult Finish(uint64_t sent, Clock::time_point start) {
@@ -118,6 +120,7 @@ std::string_view OpKindName(OpKind kind) {
     case OpKind::kGet: return "get";
     case OpKind::kScan: return "scan";
     case OpKind::kBatch: return "batch";
+    case OpKind::kCheckpointWrite: return "checkpoint_write";
   }
   return "?";
 }
@@ -142,6 +145,10 @@ Request RequestMaker::Next(uint32_t client) {
     case Workload::kGet: r.kind = OpKind::kGet; break;
     case Workload::kScan: r.kind = OpKind::kScan; break;
     case Workload::kBatch: r.kind = OpKind::kBatch; break;
+    case Workload::kCheckpoint:
+      r.kind = OpKind::kCheckpointWrite;
+      r.keys.push_back("s" + std::to_string(NextIndex() % options_.sections));
+      return r;
     case Workload::kMixed: r.kind = picker_.Uniform() < options_.read_ratio ? OpKind::kGet : OpKind::kPut; break;
   }
   const size_t n = r.kind == OpKind::kBatch ? static_cast<size_t>(options_.ops_per_request) : 1;

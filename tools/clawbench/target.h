@@ -17,12 +17,12 @@
 
 namespace claw::clawbench {
 
-enum class OpKind : uint8_t { kPut, kGet, kScan, kBatch };
+enum class OpKind : uint8_t { kPut, kGet, kScan, kBatch, kCheckpointWrite };
 
 struct Request {
   OpKind kind = OpKind::kPut;
   uint32_t client = 0;            // which of the --clients sends it (picks its connection)
-  std::vector<std::string> keys{};  // one; kBatch: ops_per_request distinct keys
+  std::vector<std::string> keys{};  // one; kBatch: ops_per_request distinct keys; kCheckpointWrite: the section id
 };
 
 struct Outcome {
