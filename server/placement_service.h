@@ -134,12 +134,17 @@ class PlacementService final : public v1::Placement::CallbackService {
   void JudgeSlowness(uint64_t node);
   mutable std::mutex mu_;
   std::map<uint64_t, Liveness> liveness_;  // guarded by mu_
-  // Shard -> the node that last reported leading it, and its last reported size and load.
+  // Shard -> the node that last reported leading it, and its last reported size, load and
+  // preferred leader.
   std::map<uint64_t, uint64_t> shard_leader_;  // guarded by mu_
   struct ShardStats {
     uint64_t bytes = 0;
     double qps = 0;
+    // The last preferred leader reported (0 = none), and the reports without one since.
+    uint64_t preferred_leader = 0;
+    int reports_without_pin = 0;
   };
+  static void NotePreferredLeader(ShardStats* stats, uint64_t reported);
   std::map<uint64_t, ShardStats> shard_stats_;  // guarded by mu_
   placement::PlacementConfig Config() const;
   std::map<uint64_t, Pending> pending_;        // guarded by mu_, by shard

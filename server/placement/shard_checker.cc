@@ -119,6 +119,11 @@ Outcome ShardChecker::Repair() const {
                         " voters live";
     if (!lost.empty()) state += " (" + Join(lost) + ")";
     TargetSearch search = BestTarget(NodeId{});
+    // The preferred leader, when it is as good a target, saves a move later.
+    if (search.target != nullptr && pin_ != nullptr && Exclusion(*pin_) == nullptr && model_->HasSlot(*pin_) &&
+        DiversityWith(NodeId{}, pin_->info) == DiversityWith(NodeId{}, search.target->info)) {
+      search.target = pin_;
+    }
     if (search.target != nullptr) {
       return Propose(Make(AddReplica{search.target->id()}, Priority::kRepair, state));
     }

@@ -255,3 +255,32 @@ TEST_CASE("explain names the preferred leader and whether it is honoured", "[pla
 }
 
 }  // namespace claw::placement::test
+
+namespace claw::placement::test {
+
+TEST_CASE("preferred leader: repair adds the lost voter on it when it is as good a target", "[placement]") {
+  ClusterView view{Topology(3, 1, 3), {}};  // z1 = {n1, n2, n3}, z2 = {n4, n5, n6}, z3 = {n7, n8, n9}
+  view.shards = {MakeShard(2, {1, 4, 7})};
+  for (NodeInfo& n : view.nodes) {
+    if (n.id == N(7)) n.state = NodeState::kDead;
+  }
+  PlanResult r = Checked(view);
+  REQUIRE(OpFor(r, 2) != nullptr);
+  CHECK(OpFor(r, 2)->action == Action{AddReplica{N(8)}});  // unpinned: ties go to the lower id
+  view.shards[0].preferred_leader = N(9);
+  r = Checked(view);
+  REQUIRE(OpFor(r, 2) != nullptr);
+  CHECK(OpFor(r, 2)->action == Action{AddReplica{N(9)}});
+  // A worse target (n2: z1 again) is not taken by repair; the pin is served afterwards by a move.
+  view.shards[0].preferred_leader = N(2);
+  r = Checked(view);
+  REQUIRE(OpFor(r, 2) != nullptr);
+  CHECK(OpFor(r, 2)->action == Action{AddReplica{N(8)}});
+  Sim sim(view);
+  sim.Converge(8);
+  CHECK(sim.Shard(2).leader == N(2));
+  CHECK(sim.Shard(2).replicas.size() == 3);
+  CHECK(DiversityOf(LiveVoters(sim.view, sim.Shard(2))).zones == 3);
+}
+
+}  // namespace claw::placement::test
