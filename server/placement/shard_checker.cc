@@ -495,6 +495,8 @@ const ShardChecker::Member* ShardChecker::BestLeaderTarget(size_t max_rank,
     if (&m == &lead || m.state != NodeState::kUp || m.load->info->slow || Rank(m) > max_rank) continue;
     if (!model_->HasSlot(*m.load) || !model_->HasSlot(*lead.load)) {
       *any_without_slot = true;
+      // An honoured preferred leader's voter is waited for, never passed over.
+      if (IsPin(m.node)) return nullptr;
       continue;
     }
     if (best == nullptr || key(m) < key(*best)) best = &m;

@@ -312,7 +312,10 @@ class PlanChecker {
         [&](const auto& a) {
           using T = std::decay_t<decltype(a)>;
           if constexpr (std::is_same_v<T, RemoveReplica>) {
-            if (!pin.IsZero() && a.node == pin) Fail(op, "removes the preferred leader's replica");
+            const ReplicaInfo* r = pin.IsZero() ? nullptr : ReplicaOn(s, pin);
+            if (a.node == pin && r != nullptr && r->role == ReplicaRole::kVoter) {
+              Fail(op, "removes the preferred leader's voter");  // a stray learner there may go
+            }
           } else if constexpr (std::is_same_v<T, MoveReplica>) {
             if (!pin.IsZero() && a.from == pin) Fail(op, "moves the preferred leader's replica away");
             if (op.priority == Priority::kPreferredLeader && (pin.IsZero() || a.to != pin)) {
