@@ -194,7 +194,7 @@ class Store {
   const StoreOptions& options() const { return options_; }
   uint64_t pending_requests() const { return pending_requests_.load(); }
 
-  // ---- Preferred (pinned) leaders (server/README.md "Preferred leaders") ----
+  // ---- Preferred (pinned) leaders (server/README.md "Preferred (pinned) leaders") ----
   // The node a shard's leadership should live on (a collocated checkpoint's active replica), as
   // this node's checkpoint service sets it while it leads the shard. The placement heartbeat
   // reports it for every shard this node leads (ShardReport.preferred_leader_node_id); the
