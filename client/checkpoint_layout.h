@@ -17,6 +17,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace claw::client {
 
@@ -35,6 +37,13 @@ inline std::string CheckpointNameError(std::string_view name) {
     if (!ok) return "checkpoint names use only [A-Za-z0-9._:/=@-]; '" + std::string(name) + "' does not";
   }
   return {};
+}
+
+// The end of the whole checkpoint key space ("\xff\xff" "ckpt0").
+inline std::string CheckpointPrefixEnd() {
+  std::string k(kCheckpointPrefix);
+  k.back() = static_cast<char>(k.back() + 1);
+  return k;
 }
 
 // Start and end of the checkpoint's key range.
@@ -84,6 +93,30 @@ inline std::string CheckpointSafeSplitKey(std::string_view key) {
     if (key > start) return start;
   }
   return std::string(key);
+}
+
+// Whole-keyspace operations leave checkpoints alone: the KV API refuses writes inside the
+// checkpoint key space [kCheckpointPrefix, CheckpointPrefixEnd()), and the client library's Scan
+// and DeleteRange skip it when their range also covers keys outside it (a range entirely inside
+// it is served as asked: a scan of a checkpoint's keys is how tools inspect one). Returns the
+// parts of [start, end) (empty end = +inf) outside that space when the range covers both kinds
+// of key, else nullopt (use the range as it is).
+inline std::optional<std::vector<std::pair<std::string, std::string>>> OutsideCheckpointSpace(std::string_view start,
+                                                                                            std::string_view end) {
+  const std::string lo(kCheckpointPrefix);
+  const std::string hi = CheckpointPrefixEnd();
+  const bool overlaps = (end.empty() || end > lo) && start < hi;
+  const bool inside = start >= lo && !end.empty() && end <= hi;
+  if (!overlaps || inside) return std::nullopt;
+  std::vector<std::pair<std::string, std::string>> parts;
+  if (start < lo) parts.emplace_back(std::string(start), lo);
+  if (end.empty() || end > hi) parts.emplace_back(hi, std::string(end));
+  return parts;
+}
+
+// Whether [start, end) (empty end = +inf) holds a key of the checkpoint key space.
+inline bool OverlapsCheckpointSpace(std::string_view start, std::string_view end) {
+  return (end.empty() || end > kCheckpointPrefix) && start < CheckpointPrefixEnd();
 }
 
 }  // namespace claw::client

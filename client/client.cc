@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "claw/v1/error.pb.h"
+#include "client/checkpoint_layout.h"
 #include "client/convert.h"
 #include "client/dispatcher.h"
 #include "client/scanner.h"
@@ -190,6 +191,15 @@ Result<uint64_t> Client::DeleteRange(std::string_view start, std::string_view en
                                      const CallOptions& options) {
   if (start.empty()) return Fail(ErrorCode::kInvalidArgument, "empty start key");
   if (!end.empty() && end <= start) return uint64_t{0};
+  if (auto parts = OutsideCheckpointSpace(start, end)) {
+    uint64_t total = 0;
+    for (const auto& [lo, hi] : *parts) {
+      auto n = DeleteRange(lo, hi, options);
+      if (!n) return n;
+      total += *n;
+    }
+    return total;
+  }
   Dispatcher& d = impl_->dispatcher;
   const Dispatcher::Clock::time_point deadline = d.DeadlineOf(options);
   std::string lo(start);
@@ -251,6 +261,31 @@ Result<bool> Client::ScanEach(std::string_view start, std::string_view end,
                               const std::function<bool(const KeyValue&)>& visit,
                               const CallOptions& options) {
   if (!start.empty() && !end.empty() && end <= start) return false;
+  if (auto parts = OutsideCheckpointSpace(start, end)) {
+    if (scan.reverse) std::swap(parts->front(), parts->back());
+    uint64_t left = scan.limit;
+    bool stopped = false;
+    for (size_t i = 0; i < parts->size(); ++i) {
+      ScanOptions part = scan;
+      part.limit = left;
+      uint64_t seen = 0;
+      auto more = ScanEach((*parts)[i].first, (*parts)[i].second, part,
+                           [&](const KeyValue& kv) {
+                             ++seen;
+                             if (visit(kv)) return true;
+                             stopped = true;
+                             return false;
+                           },
+                           options);
+      if (!more) return more;
+      if (stopped) return true;
+      if (scan.limit != 0) {
+        left -= std::min(left, seen);
+        if (left == 0) return *more || i + 1 < parts->size();
+      }
+    }
+    return false;
+  }
   Scanner scanner(impl_->dispatcher, start, end, scan, options);
   return scanner.Run(visit);
 }

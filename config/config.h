@@ -217,6 +217,24 @@ struct LeaseConfig {
   bool operator==(const LeaseConfig&) const = default;
 };
 
+struct CheckpointConfig {
+  // Named checkpoints (claw.v1.Checkpoint). Retention of a checkpoint created without one, and
+  // the longest any may have. Defaults 60000 ms and 31536000000 ms (365 days); default <= max.
+  uint64_t default_retention_ms = 60'000;
+  uint64_t max_retention_ms = 31'536'000'000;
+  // Largest max_size (sum of a checkpoint's section data) a checkpoint may be created with, and
+  // its default. Default 64MiB; 1KiB..64GiB.
+  uint64_t max_checkpoint_bytes = 64ull << 20;
+  // Most sections a checkpoint may be created with. Default 10000; 1..1000000.
+  uint64_t max_sections = 10'000;
+  // Largest section (one stored value): at most limits.max_value_bytes - 64. Default 1MiB - 4KiB.
+  uint64_t max_section_bytes = (1u << 20) - 4096;
+  // How often each node's cleanup loop visits the checkpoints of the shards it leads (retention,
+  // expired sections, closes by session end). Default 1000 ms; 100..60000.
+  uint64_t sweep_interval_ms = 1000;
+  bool operator==(const CheckpointConfig&) const = default;
+};
+
 struct Config {
   // This node's name: 1..64 of [A-Za-z0-9._-]; must appear in initial_cluster. Default "n1".
   std::string name = "n1";
@@ -270,6 +288,7 @@ struct Config {
   ShutdownConfig shutdown{};
   PlacementConfig placement{};
   LeaseConfig lease{};
+  CheckpointConfig checkpoint{};
 
   bool operator==(const Config&) const = default;
 };

@@ -175,11 +175,28 @@ const KeySpec kKeys[] = {
   {"lease.checkpoint_interval_ms", K::kMillis, 100, kHourMs,
    "How often the meta leader records remaining lease TTLs through Raft (failover precision).",
    CLAW_FIELD(lease.checkpoint_interval_ms)},
+
+  {"checkpoint.default_retention_ms", K::kMillis, 0, 365 * kDayMs,
+   "Retention of a checkpoint created without one (after its last handle closes).",
+   CLAW_FIELD(checkpoint.default_retention_ms)},
+  {"checkpoint.max_retention_ms", K::kMillis, 0, 365 * kDayMs, "Longest retention a checkpoint may have.",
+   CLAW_FIELD(checkpoint.max_retention_ms)},
+  {"checkpoint.max_checkpoint_bytes", K::kBytes, kKiB, 64 * kGiB,
+   "Largest (and default) max_size of a checkpoint: the sum of its sections' data.",
+   CLAW_FIELD(checkpoint.max_checkpoint_bytes)},
+  {"checkpoint.max_sections", K::kCount, 1, 1'000'000, "Most sections a checkpoint may be created with.",
+   CLAW_FIELD(checkpoint.max_sections)},
+  {"checkpoint.max_section_bytes", K::kBytes, 1, kGiB,
+   "Largest section of a checkpoint (at most limits.max_value_bytes - 64).",
+   CLAW_FIELD(checkpoint.max_section_bytes)},
+  {"checkpoint.sweep_interval_ms", K::kMillis, 100, 60'000,
+   "How often a node cleans up the checkpoints of the shards it leads.",
+   CLAW_FIELD(checkpoint.sweep_interval_ms)},
 };
 // clang-format on
 
-constexpr std::array<std::string_view, 7> kSections = {"raft", "storage", "limits", "kv",
-                                                       "shutdown", "placement", "lease"};
+constexpr std::array<std::string_view, 8> kSections = {"raft",      "storage", "limits", "kv",
+                                                       "shutdown",  "placement", "lease", "checkpoint"};
 
 std::string Transform(std::string_view path, char sep, bool upper) {
   std::string out;

@@ -163,6 +163,17 @@ void Resolver::CheckRaft() {
     Fail("lease.min_ttl_ms", {"lease.max_ttl_ms"},
          "must not exceed lease.max_ttl_ms: " + Describe("lease.min_ttl_ms") + ", " + Describe("lease.max_ttl_ms"));
   }
+  const CheckpointConfig& ck = c_.checkpoint;
+  if (ck.default_retention_ms > ck.max_retention_ms) {
+    Fail("checkpoint.default_retention_ms", {"checkpoint.max_retention_ms"},
+         "must not exceed checkpoint.max_retention_ms: " + Describe("checkpoint.default_retention_ms") + ", " +
+             Describe("checkpoint.max_retention_ms"));
+  }
+  if (ck.max_section_bytes + 64 > c_.limits.max_value_bytes) {
+    Fail("checkpoint.max_section_bytes", {"limits.max_value_bytes"},
+         "must leave 64 bytes of limits.max_value_bytes for the section's record: " +
+             Describe("checkpoint.max_section_bytes") + ", " + Describe("limits.max_value_bytes"));
+  }
   const PlacementConfig& p = c_.placement;
   if (p.node_dead_after_ms <= 3 * p.heartbeat_interval_ms) {
     Fail("placement.node_dead_after_ms", {"placement.heartbeat_interval_ms"},

@@ -116,6 +116,14 @@ struct Group {
     std::function<void(std::expected<v1::ShardDescriptor, RequestError>)> done{};
   };
   std::vector<Transfer> transfers{};
+  // Callers waiting until every voter stored the log through `index` (synchronous checkpoints,
+  // Store::WaitReplicated), answered once it did, at the deadline, or when leadership is lost.
+  struct ReplicationWait {
+    uint64_t index = 0;
+    std::chrono::steady_clock::time_point deadline{};
+    std::function<void(std::expected<void, RequestError>)> done{};
+  };
+  std::vector<ReplicationWait> replication_waits{};
   // When a REPLICA_GONE notice was last sent to each removed replica (rate limit).
   std::unordered_map<uint64_t, std::chrono::steady_clock::time_point> gone_sent{};
 

@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include "client/checkpoint_layout.h"
 #include "server/kv_state_machine.h"
 #include "server/rpc_status.h"
 #include "storage/mvcc.h"
@@ -23,6 +24,15 @@ RequestError Invalid(std::string message) {
 }
 RequestError TooLarge(std::string message) {
   return MakeError(RpcCode::kInvalidArgument, v1::Error::TOO_LARGE, std::move(message));
+}
+// Writes inside the checkpoint key space (client/checkpoint_layout.h) would corrupt checkpoints.
+std::optional<RequestError> Reserved(const std::string& start, const std::string* end) {
+  const bool hit = end == nullptr ? start >= client::kCheckpointPrefix && start < client::CheckpointPrefixEnd()
+                                  : client::OverlapsCheckpointSpace(start, *end);
+  if (!hit) return std::nullopt;
+  return Invalid("keys from \\xff\\xffckpt/ to \\xff\\xffckpt0 hold named checkpoints: change them through "
+                 "claw.v1.Checkpoint (clawctl checkpoint), not the KV API (the client library's DeleteRange "
+                 "skips them)");
 }
 
 // Checks for one request, before anything is routed or proposed.
@@ -84,14 +94,17 @@ class Validator {
       case v1::Op::kPut:
         keys->push_back(op.put().key());
         if (auto e = Key(op.put().key(), "key")) return e;
+        if (auto e = Reserved(op.put().key(), nullptr)) return e;
         return Value(op.put().value());
       case v1::Op::kDelete:
         keys->push_back(op.delete_().key());
+        if (auto e = Reserved(op.delete_().key(), nullptr)) return e;
         return Key(op.delete_().key(), "key");
       case v1::Op::kDeleteRange:
         *reads = true;
         keys->push_back(op.delete_range().start_key());
         range_ends->push_back(op.delete_range().end_key());
+        if (auto e = Reserved(op.delete_range().start_key(), &op.delete_range().end_key())) return e;
         return Range(op.delete_range().start_key(), op.delete_range().end_key(), false);
       default:
         return Invalid("an op has none of get, put, delete, delete_range set");
@@ -360,6 +373,7 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx, const
   Validator v(limits_);
   std::optional<RequestError> err = v.Header(req->header());
   if (!err) err = v.Key(req->key(), "key");
+  if (!err) err = Reserved(req->key(), nullptr);
   if (!err) err = v.Value(req->value());
   if (!err) err = v.Size(*req);
   if (err) {
@@ -388,6 +402,7 @@ grpc::ServerUnaryReactor* KvService::Delete(grpc::CallbackServerContext* ctx,
   Validator v(limits_);
   std::optional<RequestError> err = v.Header(req->header());
   if (!err) err = v.Key(req->key(), "key");
+  if (!err) err = Reserved(req->key(), nullptr);
   if (err) {
     auto* reactor = ctx->DefaultReactor();
     reactor->Finish(ToGrpcStatus(*err));
@@ -415,6 +430,7 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ct
   Validator v(limits_);
   std::optional<RequestError> err = v.Header(req->header());
   if (!err) err = v.Range(req->start_key(), req->end_key(), false);
+  if (!err) err = Reserved(req->start_key(), &req->end_key());
   if (err) {
     auto* reactor = ctx->DefaultReactor();
     reactor->Finish(ToGrpcStatus(*err));

@@ -83,6 +83,7 @@ class KvService final : public v1::KV::CallbackService {
   using LeaseCheck = std::function<void(uint64_t lease, std::chrono::steady_clock::time_point deadline,
                                         std::function<void(std::optional<RequestError>)> done)>;
   void set_lease_check(LeaseCheck check) { lease_check_ = std::move(check); }
+  const LeaseCheck& lease_check() const { return lease_check_; }
   // Checks every lease of `leases` in turn, then calls `then` (or finishes the call with the
   // first refusal).
   void CheckLeases(std::vector<uint64_t> leases, std::chrono::steady_clock::time_point deadline,

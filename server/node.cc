@@ -21,6 +21,7 @@
 #include "server/history_gc.h"
 #include "server/kv_service.h"
 #include "server/lease_service.h"
+#include "server/checkpoint_service.h"
 #include "server/metrics.h"
 #include "server/watch_service.h"
 #include "server/placement_service.h"
@@ -186,6 +187,7 @@ struct Node::Parts {
   std::unique_ptr<AdminService> admin;
   std::unique_ptr<PlacementService> placement;
   std::unique_ptr<LeaseService> lease;
+  std::unique_ptr<CheckpointService> checkpoint;
   std::unique_ptr<PlacementReporter> reporter;
   std::unique_ptr<ConsistencyChecker> checker;  // when raft.consistency_check_interval_ms > 0
   std::unique_ptr<grpc::Server> peer_server;
@@ -736,6 +738,19 @@ std::expected<std::unique_ptr<Node>, StartError> Node::Start(const config::Confi
     lease->CheckLease(id, deadline, std::move(done));
   });
   client_builder.RegisterService(p.lease.get());
+  const CheckpointOptions copts{.node_id = p.node_id,
+                                .default_retention_ms = config.checkpoint.default_retention_ms,
+                                .max_retention_ms = config.checkpoint.max_retention_ms,
+                                .max_checkpoint_bytes = config.checkpoint.max_checkpoint_bytes,
+                                .max_sections = config.checkpoint.max_sections,
+                                .max_section_bytes = config.checkpoint.max_section_bytes,
+                                .sweep_interval_ms = config.checkpoint.sweep_interval_ms,
+                                .default_deadline_ms = config.kv.default_deadline_ms,
+                                .max_request_bytes = config.limits.max_request_bytes,
+                                .max_txn_ops = config.limits.max_txn_ops,
+                                .metrics = metrics};
+  p.checkpoint = std::make_unique<CheckpointService>(copts, p.store.get(), p.router.get(), p.kv.get());
+  client_builder.RegisterService(p.checkpoint.get());
   p.client_server = client_builder.BuildAndStart();
   if (!p.client_server || client_port == 0) {
     return std::unexpected(StartError{kExitUnavailable, "cannot listen on client_addr " + config.client_addr +
@@ -784,6 +799,7 @@ void Node::Shutdown() {
   if (p.reporter) p.reporter->Stop();
   if (p.placement) p.placement->Stop();
   if (p.lease) p.lease->Stop();
+  if (p.checkpoint) p.checkpoint->Stop();
   if (p.store) {
     p.store->StopAccepting();
     const auto drain = std::chrono::milliseconds(p.config.shutdown.drain_timeout_ms);
@@ -811,6 +827,7 @@ void Node::Shutdown() {
   p.watch.reset();
   p.history_gc.reset();
   p.lease.reset();
+  p.checkpoint.reset();
   p.admin.reset();
   p.checker.reset();
   p.reporter.reset();

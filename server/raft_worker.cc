@@ -99,6 +99,7 @@ void RaftWorker::Stop() {
     g->reads.clear();
     for (Group::Transfer& t : g->transfers) t.done(std::unexpected(Unavailable("node shutting down", true)));
     g->transfers.clear();
+    FailReplicationWaits(g.get(), Unavailable("node shutting down", true));
     EndWatchers(g.get(), Unavailable("node " + std::to_string(store_->options_.node_id) + " is shutting down; watch elsewhere", true),
                 WatchEnd::kShutdown);
   }
@@ -526,6 +527,7 @@ void RaftWorker::Tick(Clock::time_point now) {
     if (!g->proposals.empty() || !g->reads.empty()) ExpireDeadlines(g, now);
     if (!g->stale_reads.empty()) ServeParkedStaleReads(g, now);
     if (!g->transfers.empty()) CheckTransfers(g, now);
+    if (!g->replication_waits.empty()) CheckReplicationWaits(g, now);
     if (g->campaign_at_tick != 0 && ticks_ >= g->campaign_at_tick) {
       g->campaign_at_tick = 0;
       if (g->replica->term().IsZero()) g->replica->Campaign();
@@ -548,7 +550,7 @@ void RaftWorker::Tick(Clock::time_point now) {
       }
     }
     return !g->proposals.empty() || !g->reads.empty() || !g->stale_reads.empty() || !g->transfers.empty() ||
-           g->campaign_at_tick != 0;
+           !g->replication_waits.empty() || g->campaign_at_tick != 0;
   };
   if (ticks_ % 5 == 0) {
     awake_.clear();
@@ -726,6 +728,8 @@ void RaftWorker::HandleReady(Group* g, std::unordered_map<uint64_t, std::vector<
   // Reads whose point is already applied (and written: a pass writes its applies before the
   // next one starts) are served now; the others once FlushApplies passes their index.
   if (!r.read_states.empty()) ServeReads(g);
+  // Acknowledgements stepped this round may have completed a replication wait.
+  if (!g->replication_waits.empty()) CheckReplicationWaits(g, Clock::now());
 }
 
 void RaftWorker::ApplyEntries(Group* g, std::vector<raft::Entry>& entries) {
@@ -1340,6 +1344,7 @@ void RaftWorker::DestroyRemoved() {
     for (auto& [give_up, r] : g->stale_reads) {
       r.done(std::unexpected(Unavailable("the replica of shard " + std::to_string(g->id) + " on this node was removed", true)));
     }
+    FailReplicationWaits(g, Unavailable("the replica of shard " + std::to_string(g->id) + " on this node was removed", true));
     EndWatchers(g, Unavailable("the replica of shard " + std::to_string(g->id) + " on node " +
                                    std::to_string(store_->options_.node_id) + " was removed",
                                true),
@@ -1645,6 +1650,73 @@ void RaftWorker::HandOffForSpace(Group* g) {
   }
   g->replica->TransferLeadership(best->id);
   dirty_.insert(g);
+}
+
+void RaftWorker::WaitReplicated(uint64_t shard, uint64_t index, Clock::time_point deadline,
+                                std::function<void(std::expected<void, RequestError>)> done) {
+  auto leader = AdminLeader(shard, nullptr);
+  if (!leader) return done(std::unexpected(std::move(leader.error())));
+  Group* g = *leader;
+  g->replication_waits.push_back(Group::ReplicationWait{.index = index, .deadline = deadline, .done = std::move(done)});
+  // A hibernating leader sends nothing: wake it so that lagging followers are caught up.
+  g->replica->WakeUp(raft::WakeReason::kActivity);
+  awake_.insert(g);
+  dirty_.insert(g);
+  CheckReplicationWaits(g, Clock::now());
+}
+
+void RaftWorker::FailReplicationWaits(Group* g, const RequestError& why) {
+  for (Group::ReplicationWait& w : g->replication_waits) w.done(std::unexpected(why));
+  g->replication_waits.clear();
+}
+
+void RaftWorker::CheckReplicationWaits(Group* g, Clock::time_point now) {
+  if (!g->IsLeader()) {
+    RequestError e = NotLeader(g);
+    e.detail.set_message("shard " + std::to_string(g->id) +
+                         " changed leader while waiting for every replica; what was written is committed: "
+                         "synchronize again at the new leader");
+    FailReplicationWaits(g, e);
+    return;
+  }
+  const raft::Status st = g->replica->GetStatus();
+  const uint64_t self = g->self;
+  // The voters that have not stored the log through `index` (this replica: durably).
+  auto lagging = [&](uint64_t index) {
+    std::vector<uint64_t> nodes;
+    for (const v1::Replica& r : g->desc.replicas()) {
+      if (r.role() != v1::Replica::VOTER) continue;
+      uint64_t stored = 0;
+      if (r.replica_id() == self) {
+        stored = st.persisted_index.value();
+      } else {
+        for (const raft::PeerStatus& p : st.peers) {
+          if (p.id.value() == r.replica_id()) stored = p.match.value();
+        }
+      }
+      if (stored < index) nodes.push_back(r.node_id());
+    }
+    return nodes;
+  };
+  for (auto it = g->replication_waits.begin(); it != g->replication_waits.end();) {
+    std::vector<uint64_t> behind = lagging(it->index);
+    if (behind.empty()) {
+      it->done({});
+    } else if (now >= it->deadline) {
+      std::string names;
+      for (uint64_t n : behind) names += (names.empty() ? "" : ", ") + std::string("node ") + std::to_string(n);
+      it->done(std::unexpected(MakeError(
+          RpcCode::kUnavailable, v1::Error::CHECKPOINT_NOT_ALL_REPLICAS,
+          "shard " + std::to_string(g->id) + ": " + names + " had not stored index " + std::to_string(it->index) +
+              " by the deadline; the change is committed and applied at the leader, and reaches them when they "
+              "catch up (synchronize to wait for it)",
+          false)));
+    } else {
+      ++it;
+      continue;
+    }
+    it = g->replication_waits.erase(it);
+  }
 }
 
 void RaftWorker::CheckTransfers(Group* g, Clock::time_point now) {

@@ -85,6 +85,10 @@ class RaftWorker {
                       DescriptorDone done);
   void TransferLeader(uint64_t shard, uint64_t to_node, std::chrono::steady_clock::time_point deadline,
                       DescriptorDone done);
+  // Answers once every voter of `shard` (this node leading it) stored the log through `index`
+  // (Store::WaitReplicated).
+  void WaitReplicated(uint64_t shard, uint64_t index, std::chrono::steady_clock::time_point deadline,
+                      std::function<void(std::expected<void, RequestError>)> done);
   using SplitDone = std::function<void(std::expected<v1::SplitShardResponse, RequestError>)>;
   void SplitShard(const v1::SplitShardRequest& request, std::chrono::steady_clock::time_point deadline,
                   SplitDone done);
@@ -166,6 +170,10 @@ class RaftWorker {
   void MarkForDestroy(Group* g);
   void DestroyRemoved();
   void CheckTransfers(Group* g, std::chrono::steady_clock::time_point now);
+  // Answers the replication waits of g that are done, past their deadline, or (g no longer
+  // leads) can no longer be judged here; `why` is the error for the latter.
+  void CheckReplicationWaits(Group* g, std::chrono::steady_clock::time_point now);
+  void FailReplicationWaits(Group* g, const RequestError& why);
   // The local leader replica of `shard` for an admin change, or the error to answer with
   // (SHARD_NOT_FOUND, NOT_LEADER, or EPOCH_MISMATCH when `epoch` is given and differs).
   std::expected<Group*, RequestError> AdminLeader(uint64_t shard, const v1::Epoch* epoch);

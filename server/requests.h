@@ -30,6 +30,7 @@ enum class RpcCode : int {
   kInvalidArgument = 3,
   kDeadlineExceeded = 4,
   kNotFound = 5,
+  kAlreadyExists = 6,
   kFailedPrecondition = 9,
   kOutOfRange = 11,
   kResourceExhausted = 8,

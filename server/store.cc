@@ -183,6 +183,13 @@ void Store::TransferLeader(uint64_t shard, uint64_t to_node, std::chrono::steady
   }));
 }
 
+void Store::WaitReplicated(uint64_t shard, uint64_t index, std::chrono::steady_clock::time_point deadline,
+                           std::function<void(std::expected<void, RequestError>)> done) {
+  WorkerFor(shard).Post(RaftWorker::Task([shard, index, deadline, done = std::move(done)](RaftWorker& w) mutable {
+    w.WaitReplicated(shard, index, deadline, std::move(done));
+  }));
+}
+
 void Store::CheckConsistency(uint64_t shard, std::chrono::steady_clock::time_point deadline, CheckDone done) {
   WorkerFor(shard).Post(RaftWorker::Task([shard, deadline, done = std::move(done)](RaftWorker& w) mutable {
     w.CheckConsistency(shard, deadline, std::move(done));

@@ -128,6 +128,11 @@ class Store {
   void TransferLeader(uint64_t shard, uint64_t to_node, std::chrono::steady_clock::time_point deadline,
                       DescriptorDone done);
 
+  // On the shard's leader: answers once every voter of the shard stored its log through `index`
+  // (durably), or with CHECKPOINT_NOT_ALL_REPLICAS (naming the lagging nodes) at the deadline,
+  // NOT_LEADER when this node does not lead it (any more). Synchronous checkpoints. Any thread.
+  void WaitReplicated(uint64_t shard, uint64_t index, std::chrono::steady_clock::time_point deadline,
+                      std::function<void(std::expected<void, RequestError>)> done);
   // Splits a shard on its leader at request.split_key, or (empty) at the middle of its data,
   // computed on the calling thread. Answered once the split applied on the leader.
   using SplitDone = std::function<void(std::expected<v1::SplitShardResponse, RequestError>)>;

@@ -83,6 +83,12 @@ const std::map<std::string, std::string> kNonDefault = {
     {"lease.min_ttl_ms", "500"},
     {"lease.max_ttl_ms", "3600000"},
     {"lease.checkpoint_interval_ms", "1000"},
+    {"checkpoint.default_retention_ms", "1000"},
+    {"checkpoint.max_retention_ms", "86400000"},
+    {"checkpoint.max_checkpoint_bytes", "1MiB"},
+    {"checkpoint.max_sections", "7"},
+    {"checkpoint.max_section_bytes", "16"},
+    {"checkpoint.sweep_interval_ms", "200"},
     {"capacity", "2TiB"},
 };
 
