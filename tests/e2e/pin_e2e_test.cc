@@ -2,16 +2,21 @@
 // (client/checkpoint_layout.h) — an admin split inside one lands at the checkpoint's start or is
 // refused with the reason, the placement service's size splits and rule-boundary splits go to
 // the checkpoint's start or end, and a shard holding only one checkpoint is never re-planned for
-// a split it cannot get. KV puts under the checkpoint prefix stand in for checkpoint writes.
+// a split it cannot get. Checkpoints are written through claw.v1.Checkpoint (raw stubs).
 #include <catch2/catch.hpp>
+#include <grpcpp/grpcpp.h>
 
 #include <cstdio>
+#include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <thread>
 
+#include "claw/v1/checkpoint.grpc.pb.h"
 #include "claw/v1/placement.grpc.pb.h"
 #include "client/checkpoint_layout.h"
+#include "client/lease.h"
 #include "e2e_util.h"
 
 namespace claw::e2e {
@@ -20,6 +25,90 @@ namespace {
 using client::CheckpointEnd;
 using client::CheckpointSectionKey;
 using client::CheckpointStart;
+
+// One open checkpoint: calls go to the leader of the shard holding it (retried while it moves).
+class Checkpoint {
+ public:
+  Checkpoint(const TestCluster& c, std::string name, uint64_t session, uint64_t max_sections)
+      : c_(c), name_(std::move(name)) {
+    v1::CheckpointOpenRequest open;
+    open.set_name(name_);
+    open.set_read(true);
+    open.set_write(true);
+    open.set_create(true);
+    open.set_session(session);
+    open.mutable_attributes()->set_max_sections(max_sections);
+    open.mutable_attributes()->set_max_section_size(4096);
+    v1::CheckpointOpenResponse opened;
+    REQUIRE(Call(&v1::Checkpoint::Stub::Open, open, &opened).ok());
+    handle_ = opened.handle();
+  }
+
+  grpc::Status CreateSection(const std::string& id, const std::string& data) {
+    v1::SectionCreateRequest req;
+    req.set_name(name_);
+    req.set_handle(handle_);
+    req.set_section_id(id);
+    req.set_data(data);
+    v1::SectionCreateResponse resp;
+    return Call(&v1::Checkpoint::Stub::CreateSection, req, &resp);
+  }
+  std::string Read(const std::string& id) {
+    v1::CheckpointReadRequest req;
+    req.set_name(name_);
+    req.set_handle(handle_);
+    req.add_elements()->set_section_id(id);
+    v1::CheckpointReadResponse resp;
+    grpc::Status s = Call(&v1::Checkpoint::Stub::Read, req, &resp);
+    INFO(s.error_message());
+    REQUIRE(s.ok());
+    REQUIRE(resp.results_size() == 1);
+    return resp.results(0).data();
+  }
+
+ private:
+  template <class Req, class Resp, class Fn>
+  grpc::Status Call(Fn fn, const Req& req, Resp* resp) {
+    grpc::Status last;
+    Eventually(
+        [&] {
+          const int i = LeaderIndex(c_, client::CheckpointHeaderKey(name_));
+          if (i < 0) return false;
+          auto& stub = stubs_[i];
+          if (!stub) stub = v1::Checkpoint::NewStub(grpc::CreateChannel(c_.client_address(i), grpc::InsecureChannelCredentials()));
+          grpc::ClientContext ctx;
+          ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+          last = (stub.get()->*fn)(&ctx, req, resp);
+          return last.error_code() != grpc::StatusCode::UNAVAILABLE && Detail(last).code() != v1::Error::NOT_LEADER &&
+                 Detail(last).code() != v1::Error::EPOCH_MISMATCH;
+        },
+        std::chrono::seconds(10));
+    return last;
+  }
+
+  const TestCluster& c_;
+  std::string name_;
+  uint64_t handle_ = 0;
+  std::map<int, std::unique_ptr<v1::Checkpoint::Stub>> stubs_;
+};
+
+// A session lease kept alive for the test's checkpoints.
+struct Session {
+  explicit Session(const TestCluster& c) {
+    client::ClientOptions o;
+    for (int i = 0; i < c.size(); ++i) o.endpoints.push_back(c.client_address(i));
+    auto opened = client::LeaseClient::Open(o);
+    REQUIRE(opened.has_value());
+    leases = std::move(*opened);
+    auto lease = leases->Grant(std::chrono::seconds(30));
+    REQUIRE(lease.has_value());
+    id = lease->id;
+    keep = leases->KeepAlive(id);
+  }
+  std::unique_ptr<client::LeaseClient> leases;
+  uint64_t id = 0;
+  std::unique_ptr<client::LeaseKeepAlive> keep;
+};
 
 // Splits `shard` at `key` on its leader (as node 0 knows it).
 grpc::Status SplitAt(TestCluster& c, uint64_t shard, const std::string& key, v1::SplitShardResponse* out) {
@@ -76,11 +165,10 @@ TEST_CASE("checkpoint ranges: an admin split inside one lands at its start, or i
   TestCluster c({.nodes = 3, .shards = 2, .flags = FastFlags()});
   REQUIRE(c.StartAllAndWait());
   INFO(c.DumpLogs(60));
-  auto client = OpenClient(c, std::chrono::seconds(10));
-  const std::string x_header = CheckpointStart("x") + "h", x_section = CheckpointSectionKey("x", "A");
-  for (const std::string& key : {x_header, x_section, CheckpointStart("y") + "h"}) {
-    REQUIRE(client->Put(key, "v").has_value());
-  }
+  Session session(c);
+  Checkpoint x(c, "x", session.id, 4);
+  REQUIRE(x.CreateSection("A", std::string(2000, 'a')).ok());
+  const std::string x_section = CheckpointSectionKey("x", "A");
 
   // Inside checkpoint x: the split happens at x's start.
   v1::SplitShardResponse resp;
@@ -98,8 +186,8 @@ TEST_CASE("checkpoint ranges: an admin split inside one lands at its start, or i
   CHECK(s.error_message().find("lies inside checkpoint 'x''s key range") != std::string::npos);
   CHECK(s.error_message().find("split at or after the checkpoint's end") != std::string::npos);
 
-  // At the middle of its data (x's two keys and y's one): the middle falls in x, so the split goes
-  // to x's end, leaving x a shard of its own...
+  // At the middle of its data: it falls in x (section A is most of it), so the split goes to x's
+  // end, leaving x a shard of its own...
   s = SplitRetrying(c, x_shard, "", &resp);
   REQUIRE(s.ok());
   CHECK(resp.left().start_key() == CheckpointStart("x"));
@@ -110,12 +198,9 @@ TEST_CASE("checkpoint ranges: an admin split inside one lands at its start, or i
   CHECK(s.error_message().find("lies inside checkpoint 'x''s key range") != std::string::npos);
 
   CHECK(Uncut(StartKeys(c), "x"));
-  for (const std::string& key : {x_header, x_section, CheckpointStart("y") + "h"}) {
-    auto got = client->Get(key);
-    REQUIRE(got.has_value());
-    REQUIRE(got->has_value());
-    CHECK((*got)->value == "v");
-  }
+  CHECK(x.Read("A") == std::string(2000, 'a'));
+  REQUIRE(x.CreateSection("B", "after the splits").ok());  // still one shard: one atomic command
+  CHECK(x.Read("B") == "after the splits");
 }
 
 TEST_CASE("checkpoint ranges: size splits and rule boundaries avoid them, and are not re-planned",
@@ -124,15 +209,18 @@ TEST_CASE("checkpoint ranges: size splits and rule boundaries avoid them, and ar
   flags.insert(flags.end(), {"--placement-heartbeat-interval-ms", "100", "--placement-split-bytes", "64KiB"});
   TestCluster c({.nodes = 3, .shards = 2, .flags = flags});
   REQUIRE(c.StartAllAndWait());
-  auto client = OpenClient(c, std::chrono::seconds(10));
-  // ~120 KB in checkpoint x's sections, in the last shard ["\x80", +inf), and one key of y.
-  const std::string value(1000, 'x');
+  Session session(c);
+  // ~120 KB in checkpoint x's sections, in the last shard ["\x80", +inf), and checkpoint y.
+  Checkpoint x(c, "x", session.id, 200);
+  const std::string value(1000, 'v');
   for (int i = 0; i < 120; ++i) {
     char id[8];
     std::snprintf(id, sizeof id, "s%03d", i);
-    REQUIRE(client->Put(CheckpointSectionKey("x", id), value).has_value());
+    grpc::Status s = x.CreateSection(id, value);
+    INFO(id << ": " << s.error_message());
+    REQUIRE(s.ok());
   }
-  REQUIRE(client->Put(CheckpointStart("y") + "h", "v").has_value());
+  Checkpoint y(c, "y", session.id, 1);
 
   // Past 64 KiB the shard splits at x's start, then (x is most of it) at x's end; x, still past
   // the size, is then left alone: one checkpoint, unsplittable.
@@ -151,11 +239,11 @@ TEST_CASE("checkpoint ranges: size splits and rule boundaries avoid them, and ar
   CHECK(Uncut(StartKeys(c), "x"));
 
   // A placement rule starting inside y's range splits at y's start instead.
-  const uint64_t y_shard = RouteFor(c, CheckpointStart("y") + "h").shard().id();
+  const uint64_t y_shard = RouteFor(c, client::CheckpointHeaderKey("y")).shard().id();
   v1::SetRulesRequest req;
   v1::PlacementRule* rule = req.mutable_rules()->add_rules();
   rule->set_name("y-and-after");
-  rule->set_start_key(CheckpointStart("y") + "h");
+  rule->set_start_key(client::CheckpointHeaderKey("y"));
   v1::PlacementRules stored;
   REQUIRE(Eventually(
       [&] {
@@ -167,7 +255,7 @@ TEST_CASE("checkpoint ranges: size splits and rule boundaries avoid them, and ar
       },
       std::chrono::seconds(10)));
   REQUIRE(Eventually([&] { return StartKeys(c).contains(CheckpointStart("y")); }, std::chrono::seconds(20)));
-  CHECK(RouteFor(c, CheckpointStart("y") + "h").shard().id() != y_shard);
+  CHECK(RouteFor(c, client::CheckpointHeaderKey("y")).shard().id() != y_shard);
   CHECK(Uncut(StartKeys(c), "y"));
 
   // Settled: 20 more heartbeat intervals plan no split the leaders refuse, and add no shard.
@@ -177,10 +265,7 @@ TEST_CASE("checkpoint ranges: size splits and rule boundaries avoid them, and ar
   const std::string logs = c.DumpLogs(100000);
   CHECK(logs.find("lies inside checkpoint") == std::string::npos);
   CHECK(Uncut(StartKeys(c), "x"));
-  auto got = client->Get(CheckpointSectionKey("x", "s007"));
-  REQUIRE(got.has_value());
-  REQUIRE(got->has_value());
-  CHECK((*got)->value == value);
+  CHECK(x.Read("s007") == value);
 }
 
 }  // namespace claw::e2e
