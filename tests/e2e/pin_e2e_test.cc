@@ -268,4 +268,82 @@ TEST_CASE("checkpoint ranges: size splits and rule boundaries avoid them, and ar
   CHECK(x.Read("s007") == value);
 }
 
+TEST_CASE("collocated checkpoint: a shard of its own, led by the chosen node, which gets a voter; SetActiveReplica moves it",
+          "[e2e][placement]") {
+  std::vector<std::string> flags = FastFlags();
+  flags.insert(flags.end(), {"--placement-heartbeat-interval-ms", "100", "--checkpoint-sweep-interval-ms", "200"});
+  TestCluster c({.nodes = 4, .shards = 2, .flags = flags});
+  c.StartAll();
+  for (int i = 0; i < c.size(); ++i) REQUIRE(c.WaitServing(i));
+  INFO(c.DumpLogs(100));
+  const std::string name = "pinned.one";
+  const std::string header = client::CheckpointHeaderKey(name);
+  REQUIRE(Eventually([&] { return !RouteFor(c, header).leader_address().empty(); }, std::chrono::seconds(20)));
+  // The chosen node holds no replica of the shard the checkpoint starts in.
+  const v1::ShardRoute holder = RouteFor(c, header);
+  int chosen = -1;
+  for (int i = 0; i < c.size() && chosen < 0; ++i) {
+    bool has = false;
+    for (const auto& r : holder.shard().replicas()) has = has || r.node_id() == c.node_id(i);
+    if (!has) chosen = i;
+  }
+  REQUIRE(chosen >= 0);
+  Session session(c);
+  v1::CheckpointOpenRequest open;
+  open.set_name(name);
+  open.set_read(true);
+  open.set_write(true);
+  open.set_create(true);
+  open.set_session(session.id);
+  open.mutable_attributes()->set_collocated(true);
+  open.set_active_node(std::to_string(c.node_id(chosen)));
+  v1::CheckpointOpenResponse opened;
+  REQUIRE(Eventually([&] {
+    const int i = LeaderIndex(c, header);
+    if (i < 0) return false;
+    auto stub = v1::Checkpoint::NewStub(grpc::CreateChannel(c.client_address(i), grpc::InsecureChannelCredentials()));
+    return stub->Open(Ctx(5000).get(), open, &opened).ok();
+  }));
+  std::string last;
+  // Whether node index `node` leads the checkpoint's own shard, which has 3 voters (its own view).
+  auto leads = [&](int node) {
+    v1::StatusResponse st;
+    if (!c.Admin(node)->Status(Ctx(1000).get(), v1::StatusRequest(), &st).ok()) return false;
+    last = "no replica of the checkpoint's own shard on node " + std::to_string(c.node_id(node));
+    for (const auto& r : st.replicas()) {
+      if (r.shard().start_key() != client::CheckpointStart(name) || r.shard().end_key() != client::CheckpointEnd(name)) {
+        continue;
+      }
+      int voters = 0;
+      last = "shard " + std::to_string(r.shard().id()) + (r.is_leader() ? " led" : " not led") +
+             " by node " + std::to_string(c.node_id(node)) + "; voters on nodes";
+      for (const auto& rep : r.shard().replicas()) {
+        last += " " + std::to_string(rep.node_id());
+        voters += rep.role() == v1::Replica::VOTER ? 1 : 0;
+      }
+      return r.is_leader() && voters == 3 && r.shard().replicas_size() == 3;
+    }
+    return false;
+  };
+  const bool placed = Eventually([&] { return leads(chosen); }, std::chrono::seconds(20));
+  INFO("chosen node " << c.node_id(chosen) << "; " << last);
+  REQUIRE(placed);
+
+  // SetActiveReplica moves it: to another node, which leads the shard next.
+  const int next = (chosen + 1) % c.size();
+  v1::CheckpointSetActiveReplicaRequest move;
+  move.set_name(name);
+  move.set_node(std::to_string(c.node_id(next)));
+  v1::CheckpointStatus status;
+  REQUIRE(Eventually([&] {
+    const int i = LeaderIndex(c, header);
+    if (i < 0) return false;
+    auto stub = v1::Checkpoint::NewStub(grpc::CreateChannel(c.client_address(i), grpc::InsecureChannelCredentials()));
+    return stub->SetActiveReplica(Ctx(5000).get(), move, &status).ok();
+  }));
+  const bool moved = Eventually([&] { return leads(next); }, std::chrono::seconds(20));
+  INFO("next node " << c.node_id(next) << "; " << last);
+  CHECK(moved);
+}
+
 }  // namespace claw::e2e
