@@ -128,6 +128,12 @@ bool PlacementService::Dead(uint64_t node, Clock::time_point now) const {
   return now - last > std::chrono::milliseconds(options_.node_dead_after_ms);
 }
 
+bool PlacementService::Silent(uint64_t node, Clock::time_point now) const {
+  Clock::time_point last = store_->meta_leader_since();
+  if (auto it = liveness_.find(node); it != liveness_.end()) last = std::max(last, it->second.last);
+  return now - last > 3 * std::chrono::milliseconds(options_.heartbeat_interval_ms);
+}
+
 placement::ClusterView PlacementService::View(Clock::time_point now) {
   placement::ClusterView view;
   std::map<uint64_t, uint32_t> involved;
@@ -204,7 +210,11 @@ placement::ClusterView PlacementService::View(Clock::time_point now) {
     if (auto it = shard_stats_.find(d.id()); it != shard_stats_.end()) {
       info.bytes = it->second.bytes;
       info.qps = it->second.qps;
-      info.preferred_leader = placement::NodeId(it->second.preferred_leader);
+      // A preferred leader that missed its last heartbeats is not honoured (the shard is placed as
+      // if it had none): a leadership transfer to a node that may be down stalls the shard's
+      // writes for an election timeout on every attempt, and node_dead_after is minutes.
+      const uint64_t pin = it->second.preferred_leader;
+      if (pin != 0 && !Silent(pin, now)) info.preferred_leader = placement::NodeId(pin);
     }
     info.splittable = SplittableRange(d.start_key(), d.end_key());
     bool settling = false;
@@ -385,7 +395,8 @@ void PlacementService::PlanOnce(Clock::time_point now) {
           return 0;
         },
         it->second.op.action);
-    if (dest != 0 && states[dest] != placement::NodeState::kUp) {
+    const bool silent_pin = it->second.op.priority == placement::Priority::kPreferredLeader && dest != 0 && Silent(dest, now);
+    if (dest != 0 && (states[dest] != placement::NodeState::kUp || silent_pin)) {
       SPDLOG_INFO("placement: abandoned: {} (n{} is no longer up)", placement::ToString(it->second.op), dest);
       CountOperator(it->second.op, "abandoned");
       it = pending_.erase(it);

@@ -104,6 +104,8 @@ class PlacementService final : public v1::Placement::CallbackService {
   // The planner's input (mu_ held).
   placement::ClusterView View(std::chrono::steady_clock::time_point now);
   bool Dead(uint64_t node, std::chrono::steady_clock::time_point now) const;  // mu_ held
+  // No heartbeat from `node` for 3 intervals (mu_ held): its preferred-leader pins are ignored.
+  bool Silent(uint64_t node, std::chrono::steady_clock::time_point now) const;
   // The next step of `p` for a shard now described by `d` and led by `leader`; nullopt = done.
   static std::optional<v1::OperatorStep> NextStep(const Pending& p, const v1::ShardDescriptor& d, uint64_t leader);
   // Proposes `command` and calls `done` with the outcome.

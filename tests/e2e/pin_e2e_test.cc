@@ -268,7 +268,7 @@ TEST_CASE("checkpoint ranges: size splits and rule boundaries avoid them, and ar
   CHECK(x.Read("s007") == value);
 }
 
-TEST_CASE("collocated checkpoint: a shard of its own, led by the chosen node, which gets a voter; SetActiveReplica moves it",
+TEST_CASE("collocated checkpoint: a shard of its own, led by the chosen node, which gets a voter; SetActiveReplica moves it; it dies and comes back",
           "[e2e][placement]") {
   std::vector<std::string> flags = FastFlags();
   flags.insert(flags.end(), {"--placement-heartbeat-interval-ms", "100", "--checkpoint-sweep-interval-ms", "200"});
@@ -343,7 +343,20 @@ TEST_CASE("collocated checkpoint: a shard of its own, led by the chosen node, wh
   }));
   const bool moved = Eventually([&] { return leads(next); }, std::chrono::seconds(20));
   INFO("next node " << c.node_id(next) << "; " << last);
-  CHECK(moved);
+  REQUIRE(moved);
+
+  // The chosen node dies: another voter leads meanwhile (the pin on a silent node is ignored)...
+  c.Kill(next);
+  REQUIRE(Eventually([&] {
+    for (int i = 0; i < c.size(); ++i) {
+      if (i != next && leads(i)) return true;
+    }
+    return false;
+  }, std::chrono::seconds(20)));
+  // ... and when it is back, the leadership returns to it.
+  c.Start(next);
+  REQUIRE(c.WaitServing(next));
+  CHECK(Eventually([&] { return leads(next); }, std::chrono::seconds(20)));
 }
 
 }  // namespace claw::e2e
