@@ -1716,8 +1716,19 @@ void CheckpointService::SweepOnce() {
                            });
         promise->get_future().wait_for(std::chrono::seconds(7));
       }
-      (void)node;
+      // Once the checkpoint owns a whole shard, that shard's leader should live on the chosen node
+      // (the placement service moves a voter there and the leadership; server/README.md
+      // "Preferred (pinned) leaders").
+      if (auto own = router_->Lookup(CheckpointStart(name));
+          own && own->shard.start_key() == CheckpointStart(name) && own->shard.end_key() == CheckpointEnd(name)) {
+        store_->SetPreferredLeader(own->shard.id(), node);
+      }
     }
+    // A shard no collocated checkpoint owns (any more: deleted, or split) has no preferred leader.
+    const bool owned = std::any_of(collocated.begin(), collocated.end(), [&](const auto& named) {
+      return d.start_key() == CheckpointStart(named.first) && d.end_key() == CheckpointEnd(named.first);
+    });
+    if (!owned && store_->PreferredLeader(d.id()) != 0) store_->ClearPreferredLeader(d.id());
   }
   if (checkpoints_ != nullptr) checkpoints_->Set(static_cast<double>(seen));
 }

@@ -5,6 +5,8 @@
 #include <set>
 #include <vector>
 
+#include "client/checkpoint_layout.h"
+
 namespace claw::server {
 namespace {
 
@@ -84,7 +86,13 @@ placement::PlacementPolicy PolicyFromRules(const v1::PlacementRules& rules, uint
     if (r.name() == "default") {
       policy.default_rule = RuleFrom(r);
     } else {
-      policy.range_rules.push_back({.start_key = r.start_key(), .end_key = r.end_key(), .rule = RuleFrom(r)});
+      // A boundary inside a checkpoint's range acts at the checkpoint's start (server/split_key.h):
+      // the planner splits there, and the whole checkpoint follows the rule its start falls in.
+      // A rule left with an empty range (both ends inside one checkpoint) covers nothing.
+      std::string start = client::CheckpointSafeSplitKey(r.start_key());
+      std::string end = r.end_key().empty() ? std::string() : client::CheckpointSafeSplitKey(r.end_key());
+      if (!end.empty() && start >= end) continue;
+      policy.range_rules.push_back({.start_key = std::move(start), .end_key = std::move(end), .rule = RuleFrom(r)});
     }
   }
   placement::Rule& meta = policy.shard_rules[placement::kMetaShard];

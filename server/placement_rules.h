@@ -23,7 +23,10 @@ inline constexpr uint32_t kMaxReplicationFactor = 7;
 std::string ValidateRules(const v1::PlacementRules& rules);
 
 // The planner's policy: the stored rules (validated), the meta shard's rule of 5 voters clamped
-// to the up nodes (at least 3), so that drains and repairs finish on small clusters.
+// to the up nodes (at least 3), so that drains and repairs finish on small clusters. A range
+// boundary inside a named checkpoint's key range moves to that checkpoint's start (no split may
+// cut a checkpoint; server/split_key.h), so the planner never plans a split the leader refuses.
+// A rule whose both ends fall inside one checkpoint covers nothing.
 placement::PlacementPolicy PolicyFromRules(const v1::PlacementRules& rules, uint32_t up_nodes);
 
 }  // namespace claw::server

@@ -13,6 +13,7 @@
 #include "server/placement_rules.h"
 #include "server/replica_id.h"
 #include "server/rpc_status.h"
+#include "server/split_key.h"
 #include "server/thread_name.h"
 
 namespace claw::server {
@@ -37,6 +38,21 @@ placement::PlacementPolicy PolicyFor(const placement::ClusterView& view, const v
 }
 
 }  // namespace
+
+// A shard's leader reports its preferred leader with every heartbeat; a new leader reports none
+// until its checkpoint service set it (within a round of that service). So a pin is forgotten
+// only after kForgetPinAfter reports in a row without it, else the leader balance could take the
+// leadership from the pinned node in between.
+void PlacementService::NotePreferredLeader(ShardStats* stats, uint64_t reported) {
+  constexpr int kForgetPinAfter = 3;
+  if (reported != 0) {
+    stats->preferred_leader = reported;
+    stats->reports_without_pin = 0;
+  } else if (stats->preferred_leader != 0 && ++stats->reports_without_pin >= kForgetPinAfter) {
+    stats->preferred_leader = 0;
+    stats->reports_without_pin = 0;
+  }
+}
 
 PlacementService::PlacementService(PlacementOptions options, Store* store, Router* router)
     : options_(options), store_(store), router_(router) {
@@ -110,6 +126,12 @@ bool PlacementService::Dead(uint64_t node, Clock::time_point now) const {
   Clock::time_point last = store_->meta_leader_since();
   if (auto it = liveness_.find(node); it != liveness_.end()) last = std::max(last, it->second.last);
   return now - last > std::chrono::milliseconds(options_.node_dead_after_ms);
+}
+
+bool PlacementService::Silent(uint64_t node, Clock::time_point now) const {
+  Clock::time_point last = store_->meta_leader_since();
+  if (auto it = liveness_.find(node); it != liveness_.end()) last = std::max(last, it->second.last);
+  return now - last > 3 * std::chrono::milliseconds(options_.heartbeat_interval_ms);
 }
 
 placement::ClusterView PlacementService::View(Clock::time_point now) {
@@ -188,7 +210,13 @@ placement::ClusterView PlacementService::View(Clock::time_point now) {
     if (auto it = shard_stats_.find(d.id()); it != shard_stats_.end()) {
       info.bytes = it->second.bytes;
       info.qps = it->second.qps;
+      // A preferred leader that missed its last heartbeats is not honoured (the shard is placed as
+      // if it had none): a leadership transfer to a node that may be down stalls the shard's
+      // writes for an election timeout on every attempt, and node_dead_after is minutes.
+      const uint64_t pin = it->second.preferred_leader;
+      if (pin != 0 && !Silent(pin, now)) info.preferred_leader = placement::NodeId(pin);
     }
+    info.splittable = SplittableRange(d.start_key(), d.end_key());
     bool settling = false;
     if (auto it = settling_.find(d.id()); it != settling_.end()) {
       const bool stale = now - it->second.since > std::chrono::milliseconds(options_.operator_timeout_ms);
@@ -367,7 +395,8 @@ void PlacementService::PlanOnce(Clock::time_point now) {
           return 0;
         },
         it->second.op.action);
-    if (dest != 0 && states[dest] != placement::NodeState::kUp) {
+    const bool silent_pin = it->second.op.priority == placement::Priority::kPreferredLeader && dest != 0 && Silent(dest, now);
+    if (dest != 0 && (states[dest] != placement::NodeState::kUp || silent_pin)) {
       SPDLOG_INFO("placement: abandoned: {} (n{} is no longer up)", placement::ToString(it->second.op), dest);
       CountOperator(it->second.op, "abandoned");
       it = pending_.erase(it);
@@ -644,7 +673,10 @@ grpc::ServerUnaryReactor* PlacementService::Heartbeat(grpc::CallbackServerContex
     for (const v1::ShardReport& r : req->shards()) {
       const uint64_t shard = r.shard().id();
       shard_leader_[shard] = node;
-      shard_stats_[shard] = ShardStats{.bytes = r.bytes(), .qps = r.qps()};
+      ShardStats& stats = shard_stats_[shard];
+      stats.bytes = r.bytes();
+      stats.qps = r.qps();
+      NotePreferredLeader(&stats, r.preferred_leader_node_id());
       auto it = pending_.find(shard);
       if (it == pending_.end()) continue;
       // The leader's own descriptor is the freshest: derive the next step from it.
@@ -801,6 +833,7 @@ void PlacementReporter::Run() {
       v1::ShardReport* rep = req.add_shards();
       *rep->mutable_shard() = r.shard();
       rep->set_bytes(store_->ApproximateBytes(r.shard()));
+      rep->set_preferred_leader_node_id(store_->PreferredLeader(r.shard().id()));
       bytes += rep->bytes();
       // Requests per second since the previous report (none the first time).
       const uint64_t id = r.shard().id();

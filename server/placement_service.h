@@ -104,6 +104,8 @@ class PlacementService final : public v1::Placement::CallbackService {
   // The planner's input (mu_ held).
   placement::ClusterView View(std::chrono::steady_clock::time_point now);
   bool Dead(uint64_t node, std::chrono::steady_clock::time_point now) const;  // mu_ held
+  // No heartbeat from `node` for 3 intervals (mu_ held): its preferred-leader pins are ignored.
+  bool Silent(uint64_t node, std::chrono::steady_clock::time_point now) const;
   // The next step of `p` for a shard now described by `d` and led by `leader`; nullopt = done.
   static std::optional<v1::OperatorStep> NextStep(const Pending& p, const v1::ShardDescriptor& d, uint64_t leader);
   // Proposes `command` and calls `done` with the outcome.
@@ -134,12 +136,17 @@ class PlacementService final : public v1::Placement::CallbackService {
   void JudgeSlowness(uint64_t node);
   mutable std::mutex mu_;
   std::map<uint64_t, Liveness> liveness_;  // guarded by mu_
-  // Shard -> the node that last reported leading it, and its last reported size and load.
+  // Shard -> the node that last reported leading it, and its last reported size, load and
+  // preferred leader.
   std::map<uint64_t, uint64_t> shard_leader_;  // guarded by mu_
   struct ShardStats {
     uint64_t bytes = 0;
     double qps = 0;
+    // The last preferred leader reported (0 = none), and the reports without one since.
+    uint64_t preferred_leader = 0;
+    int reports_without_pin = 0;
   };
+  static void NotePreferredLeader(ShardStats* stats, uint64_t reported);
   std::map<uint64_t, ShardStats> shard_stats_;  // guarded by mu_
   placement::PlacementConfig Config() const;
   std::map<uint64_t, Pending> pending_;        // guarded by mu_, by shard

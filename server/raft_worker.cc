@@ -13,6 +13,7 @@
 #include "server/group.h"
 #include "server/metrics.h"
 #include "server/replica_id.h"
+#include "server/split_key.h"
 #include "storage/key_codec.h"
 #include "server/store.h"
 #include "server/thread_name.h"
@@ -1750,12 +1751,24 @@ void RaftWorker::SplitShard(const v1::SplitShardRequest& req, Clock::time_point 
                                    "the meta shard owns no keys and cannot be split")));
     return;
   }
-  const std::string& key = req.split_key();
-  if (key.empty() || key <= g->desc.start_key() || (!g->desc.end_key().empty() && key >= g->desc.end_key())) {
+  const std::string& asked = req.split_key();
+  if (asked.empty() || asked <= g->desc.start_key() || (!g->desc.end_key().empty() && asked >= g->desc.end_key())) {
     done(std::unexpected(MakeError(RpcCode::kInvalidArgument, v1::Error::INVALID_ARGUMENT,
-                                   "split key " + PrintableKey(key) + " does not lie strictly inside shard " +
+                                   "split key " + PrintableKey(asked) + " does not lie strictly inside shard " +
                                        std::to_string(g->id) + "'s range")));
     return;
+  }
+  // Never inside a checkpoint's range (server/split_key.h): at its start instead, or refused.
+  auto safe = CheckpointSafeSplitKeyInside(g->desc.start_key(), asked);
+  if (!safe) {
+    done(std::unexpected(MakeError(RpcCode::kInvalidArgument, v1::Error::INVALID_ARGUMENT,
+                                   "shard " + std::to_string(g->id) + ": " + safe.error())));
+    return;
+  }
+  const std::string& key = *safe;
+  if (key != asked) {
+    SPDLOG_INFO("shard {}: split key {} lies inside a checkpoint's range; splitting at its start {}", g->id,
+                PrintableKey(asked), PrintableKey(key));
   }
   auto id = store_->AllocateShardId();
   if (!id) {

@@ -11,6 +11,7 @@
 #include "server/metrics.h"
 #include "server/raft_worker.h"
 #include "server/replica_id.h"
+#include "server/split_key.h"
 #include "storage/key_codec.h"
 #include "storage/mvcc.h"
 #include "storage/snapshot.h"
@@ -313,6 +314,8 @@ void Store::SplitShard(v1::SplitShardRequest request, std::chrono::steady_clock:
       }
       // The first key cannot split (the left half would be empty): take the next one.
       if (middle == route->shard.start_key()) middle.push_back('\0');
+      // Never inside a checkpoint's range (server/split_key.h).
+      if (!middle.empty()) middle = CheckpointSafeMiddleKey(route->shard.start_key(), route->shard.end_key(), middle);
       request.set_split_key(middle);
     }
   }
@@ -504,6 +507,25 @@ size_t Store::TransferLeadersAway(std::chrono::milliseconds timeout) {
     std::this_thread::sleep_for(std::chrono::milliseconds(options_.tick_ms));
   } while (std::chrono::steady_clock::now() < deadline);
   return leading;
+}
+
+// ---- Preferred (pinned) leaders ----
+
+void Store::SetPreferredLeader(uint64_t shard, uint64_t node) {
+  std::lock_guard lock(preferred_mu_);
+  if (node == 0) {
+    preferred_leaders_.erase(shard);
+  } else {
+    preferred_leaders_[shard] = node;
+  }
+}
+
+void Store::ClearPreferredLeader(uint64_t shard) { SetPreferredLeader(shard, 0); }
+
+uint64_t Store::PreferredLeader(uint64_t shard) const {
+  std::lock_guard lock(preferred_mu_);
+  auto it = preferred_leaders_.find(shard);
+  return it == preferred_leaders_.end() ? 0 : it->second;
 }
 
 }  // namespace claw::server

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <expected>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -198,6 +199,18 @@ class Store {
   const StoreOptions& options() const { return options_; }
   uint64_t pending_requests() const { return pending_requests_.load(); }
 
+  // ---- Preferred (pinned) leaders (server/README.md "Preferred (pinned) leaders") ----
+  // The node a shard's leadership should live on (a collocated checkpoint's active replica), as
+  // this node's checkpoint service sets it while it leads the shard. The placement heartbeat
+  // reports it for every shard this node leads (ShardReport.preferred_leader_node_id); the
+  // placement service moves a voter there and the leadership, and keeps it there. Not
+  // replicated: the next leader's checkpoint service sets it again. Thread-safe.
+  // node 0 = ClearPreferredLeader.
+  void SetPreferredLeader(uint64_t shard, uint64_t node);
+  void ClearPreferredLeader(uint64_t shard);
+  // 0 = none.
+  uint64_t PreferredLeader(uint64_t shard) const;
+
  private:
   friend class RaftWorker;
   Store(const StoreOptions& options, storage::Engine* engine, storage::LogWriter* log_writer,
@@ -230,6 +243,9 @@ class Store {
   std::unique_ptr<ReplicaHashes> hashes_;
   std::atomic<std::chrono::steady_clock::rep> meta_leader_since_{0};
   std::atomic<bool> accepting_{true};
+  // Preferred leaders by shard (SetPreferredLeader).
+  mutable std::mutex preferred_mu_;
+  std::map<uint64_t, uint64_t> preferred_leaders_;  // guarded by preferred_mu_
 };
 
 }  // namespace claw::server

@@ -15,6 +15,7 @@ std::string_view PriorityName(Priority priority) {
     case Priority::kOverReplicated: return "over-replicated";
     case Priority::kDrain: return "drain";
     case Priority::kConstraint: return "constraint";
+    case Priority::kPreferredLeader: return "preferred-leader";
     case Priority::kDiversity: return "diversity";
     case Priority::kReplicaBalance: return "replica-balance";
     case Priority::kLeaderBalance: return "leader-balance";

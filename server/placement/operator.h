@@ -20,6 +20,7 @@ enum class Priority : uint8_t {
   kOverReplicated,  // more voters than the rule wants, or a stray learner
   kDrain,           // replicas or leadership on a draining node
   kConstraint,      // a replica outside the rule's allowed zones, or a rule boundary to split at
+  kPreferredLeader, // a voter, then the leadership, onto the shard's preferred leader node
   kDiversity,       // a move that spreads the shard over more zones, racks or hosts
   kReplicaBalance,  // capacity-weighted replica counts
   kLeaderBalance,   // leader preferences, then capacity-weighted leader counts

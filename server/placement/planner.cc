@@ -15,12 +15,13 @@ namespace {
 
 constexpr Priority kClasses[] = {
     Priority::kRepair,         Priority::kOverReplicated, Priority::kDrain,
-    Priority::kConstraint,     Priority::kDiversity,      Priority::kReplicaBalance,
-    Priority::kLeaderBalance,  Priority::kBytesBalance,   Priority::kSplit,
+    Priority::kConstraint,     Priority::kPreferredLeader, Priority::kDiversity,
+    Priority::kReplicaBalance, Priority::kLeaderBalance,  Priority::kBytesBalance,
+    Priority::kSplit,
 };
 
 // Work that must not be overtaken on its shard by a lower class while it waits for a slot.
-bool Required(Priority priority) { return priority <= Priority::kConstraint; }
+bool Required(Priority priority) { return priority <= Priority::kPreferredLeader; }
 
 // One Plan() run. With a focus shard it also records everything the rules said about that shard,
 // for Explain().
@@ -196,6 +197,15 @@ std::vector<std::string> Explain(const ClusterView& view, const PlacementPolicy&
   std::vector<std::string> lines{RuleLine(c->shard(), c->rule())};
   for (const ReplicaInfo& r : c->shard().replicas) {
     lines.push_back(ReplicaLine(view, c->shard(), r));
+  }
+  if (const NodeId p = c->shard().preferred_leader; !p.IsZero()) {
+    lines.push_back("preferred leader: n" + std::to_string(p.value()) +
+                    (c->PreferredLeaderHonoured()
+                         ? std::string(" (honoured)")
+                         : std::string(" (ignored while it is not up, is slow or is outside the rule's zones)")));
+  }
+  if (!c->shard().splittable) {
+    lines.push_back("unsplittable: the range lies within one checkpoint's keys, which no split cuts");
   }
   size_t eligible = 0;
   const Diversity best = c->BestReachable(&eligible);

@@ -8,7 +8,8 @@
 // the next view until they finish or are abandoned.
 //
 // Priority order (README.md explains each rule): repair, over-replication, drain, constraints,
-// diversity, replica balance, leader preference and balance, bytes balance, splits. Plan() fills
+// preferred (pinned) leaders, diversity, replica balance, leader preference and balance, bytes
+// balance, splits. Plan() fills
 // the operator slots class by class, so urgent work is never starved by balancing.
 #pragma once
 
@@ -37,7 +38,7 @@ struct PlanResult {
   // Shards that need a change no legal operator can make: no live leader, quorum lost, no node
   // that may take a replica. Reported on every Plan() until the cluster changes.
   std::vector<Finding> stuck{};
-  // Shards whose repair, drain or constraint fix waits for operator slots.
+  // Shards whose repair, drain, constraint or preferred-leader fix waits for operator slots.
   std::vector<Finding> waiting{};
 };
 

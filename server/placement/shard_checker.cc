@@ -75,6 +75,10 @@ ShardChecker::ShardChecker(const ShardInfo& shard, const PlacementPolicy& policy
     live_.push_back(voters_[i].load->info);
     if (voters_[i].node == shard.leader) leader_ = static_cast<int>(i);
   }
+  if (!shard.preferred_leader.IsZero()) {
+    const NodeLoad* p = model.Find(shard.preferred_leader);
+    if (p != nullptr && p->up() && !p->info->slow && rule_->AllowsZone(p->info->locality.zone)) pin_ = p;
+  }
 }
 
 Outcome ShardChecker::Check(Priority priority) const {
@@ -95,6 +99,7 @@ Outcome ShardChecker::Check(Priority priority) const {
     case Priority::kOverReplicated: return OverReplicated();
     case Priority::kDrain: return Drain();
     case Priority::kConstraint: return Constraint();
+    case Priority::kPreferredLeader: return PreferredLeader();
     case Priority::kDiversity: return DiversityMove();
     case Priority::kReplicaBalance: return Balance(Metric::kReplicas, priority);
     case Priority::kLeaderBalance: return Leader();
@@ -114,6 +119,11 @@ Outcome ShardChecker::Repair() const {
                         " voters live";
     if (!lost.empty()) state += " (" + Join(lost) + ")";
     TargetSearch search = BestTarget(NodeId{});
+    // The preferred leader, when it is as good a target, saves a move later.
+    if (search.target != nullptr && pin_ != nullptr && Exclusion(*pin_) == nullptr && model_->HasSlot(*pin_) &&
+        DiversityWith(NodeId{}, pin_->info) == DiversityWith(NodeId{}, search.target->info)) {
+      search.target = pin_;
+    }
     if (search.target != nullptr) {
       return Propose(Make(AddReplica{search.target->id()}, Priority::kRepair, state));
     }
@@ -157,8 +167,8 @@ const ShardChecker::Member* ShardChecker::WorstVoter() const {
     const int is_leader = leader() == &m;
     const double load = m.load != nullptr ? static_cast<double>(m.load->replicas) / m.load->weight
                                           : 0;
-    return std::make_tuple(state, allowed, -left.zones, -left.racks, -left.hosts, is_leader,
-                           -load, m.node);
+    return std::make_tuple(IsPin(m.node), state, allowed, -left.zones, -left.racks, -left.hosts,
+                           is_leader, -load, m.node);
   };
   const Member* worst = &voters_.front();
   for (const Member& m : voters_) {
@@ -206,7 +216,7 @@ Outcome ShardChecker::Drain() const {
 }
 
 Outcome ShardChecker::Constraint() const {
-  if (rule_->split_enabled) {
+  if (rule_->split_enabled && shard_->splittable) {
     if (std::optional<std::string> key = policy_->BoundaryInside(*shard_)) {
       return Propose(Make(Split{*key}, Priority::kConstraint,
                           "a placement rule's range starts or ends inside the shard"));
@@ -239,7 +249,7 @@ Outcome ShardChecker::DiversityMove() const {
   std::tuple<int, int, int, bool, double, double, NodeId, NodeId> best_key{};
   bool busy = false;
   for (const Member& m : voters_) {
-    if (m.state != NodeState::kUp) continue;
+    if (m.state != NodeState::kUp || IsPin(m.node)) continue;
     const bool source_busy = !model_->HasSlot(*m.load);
     for (const NodeLoad& n : model_->nodes()) {
       if (Exclusion(n) != nullptr) continue;
@@ -275,7 +285,7 @@ Outcome ShardChecker::Balance(Metric metric, Priority priority) const {
   std::tuple<bool, double, NodeId, NodeId> best{};
   bool busy = false;
   for (const Member& m : voters_) {
-    if (m.state != NodeState::kUp) continue;
+    if (m.state != NodeState::kUp || IsPin(m.node)) continue;
     const NodeLoad& s = *m.load;
     if (!model_->HasSlot(s)) {
       busy = true;
@@ -314,6 +324,7 @@ Outcome ShardChecker::Balance(Metric metric, Priority priority) const {
 Outcome ShardChecker::Leader() const {
   const Member& lead = *leader();
   if (lead.state != NodeState::kUp || lead.load->info->slow) return {};  // Drain()'s
+  if (pin_ != nullptr) return {};  // PreferredLeader()'s: neither zones nor balance move it
   const size_t rank = Rank(lead);
   bool busy = false;
   if (rank > 0) {
@@ -348,8 +359,59 @@ Outcome ShardChecker::Leader() const {
   return {};
 }
 
+// The honoured preferred leader P: a voter on P (replacing the worst other voter, so the count
+// stays), then leadership to P. A preferred node that is up and not slow but outside the rule's
+// zones is reported (hard constraints win); one that is down, draining or slow is ignored until
+// it is healthy again.
+Outcome ShardChecker::PreferredLeader() const {
+  const NodeId want = shard_->preferred_leader;
+  if (want.IsZero()) return {};
+  if (pin_ == nullptr) {
+    const NodeLoad* p = model_->Find(want);
+    if (p != nullptr && p->up() && !p->info->slow) {
+      return Stuck("preferred leader " + Name(want) + " (zone \"" + p->info->locality.zone +
+                   "\") is outside rule \"" + rule_->name + "\"'s zones " +
+                   Join(rule_->allowed_zones) + "; the leader is placed by the other rules");
+    }
+    return {};
+  }
+  const Member& lead = *leader();
+  if (lead.node == want) return {};
+  const std::string why = "the shard's preferred leader is " + Name(want);
+  auto voter = std::find_if(voters_.begin(), voters_.end(), [&](const Member& m) { return m.node == want; });
+  if (voter != voters_.end()) {
+    return Propose(Make(TransferLeader{lead.node, want}, Priority::kPreferredLeader, why));
+  }
+  // A learner on P is a leftover: OverReplicated() removes it first; the next plan adds the voter.
+  if (Holds(want)) return {};
+  if (const char* excluded = Exclusion(*pin_)) {
+    return Stuck(why + " but it cannot take a replica: " + excluded);
+  }
+  const Member* from = PreferredLeaderSource();
+  return Propose(Make(MoveReplica{from->node, want}, Priority::kPreferredLeader,
+                      why + ", which holds no voter; " + Name(from->node) + " makes room"));
+}
+
+const ShardChecker::Member* ShardChecker::PreferredLeaderSource() const {
+  auto key = [&](const Member& m) {
+    const int state = m.state == NodeState::kUp ? 2 : m.state == NodeState::kDraining ? 1 : 0;
+    const int allowed = m.load != nullptr && rule_->AllowsZone(m.load->info->locality.zone);
+    const Diversity after = DiversityWith(m.node, pin_->info);
+    const int is_leader = leader() == &m;
+    const double load = m.load != nullptr ? static_cast<double>(m.load->replicas) / m.load->weight
+                                          : 0;
+    return std::make_tuple(state, allowed, -after.zones, -after.racks, -after.hosts, is_leader,
+                           -load, m.node);
+  };
+  const Member* worst = &voters_.front();
+  for (const Member& m : voters_) {
+    if (key(m) < key(*worst)) worst = &m;
+  }
+  return worst;
+}
+
 Outcome ShardChecker::SplitCheck() const {
-  if (!rule_->split_enabled) return {};
+  if (!rule_->split_enabled || !shard_->splittable) return {};
   if (shard_->bytes > config_->split_bytes) {
     return Propose(Make(Split{}, Priority::kSplit,
                         std::to_string(shard_->bytes) + " bytes > split_bytes " +
@@ -426,13 +488,15 @@ const ShardChecker::Member* ShardChecker::BestLeaderTarget(size_t max_rank,
   const Member& lead = *leader();
   const Member* best = nullptr;
   auto key = [&](const Member& m) {
-    return std::make_tuple(Rank(m), static_cast<double>(m.load->leaders + 1) / m.load->weight,
-                           m.node);
+    return std::make_tuple(!IsPin(m.node), Rank(m),
+                           static_cast<double>(m.load->leaders + 1) / m.load->weight, m.node);
   };
   for (const Member& m : voters_) {
     if (&m == &lead || m.state != NodeState::kUp || m.load->info->slow || Rank(m) > max_rank) continue;
     if (!model_->HasSlot(*m.load) || !model_->HasSlot(*lead.load)) {
       *any_without_slot = true;
+      // An honoured preferred leader's voter is waited for, never passed over.
+      if (IsPin(m.node)) return nullptr;
       continue;
     }
     if (best == nullptr || key(m) < key(*best)) best = &m;

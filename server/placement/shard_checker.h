@@ -14,8 +14,11 @@
 //   3. A live voter is removed only from a shard with more voters than its rule wants, all live;
 //      a dead voter once the live voters meet the rule, or the voters exceed it. A move adds
 //      before it removes.
-//   4. Leadership goes only to a voter on an up node, never to a less preferred zone.
+//   4. Leadership goes only to a voter on an up node, never to a less preferred zone — except to
+//      the shard's honoured preferred leader (ShardInfo::preferred_leader), which wins over zones.
 //   5. Nothing is proposed for a shard without a live leader or without a live quorum.
+//   6. While a preferred leader P is honoured, no operator removes or moves P's voter or takes
+//      leadership away from P; the one that adds P's voter keeps the voter count (a move).
 #pragma once
 
 #include <optional>
@@ -60,6 +63,8 @@ class ShardChecker {
   // The best diversity the rule's voters can reach on the nodes that can hold them (up, in the
   // allowed zones, holding one already or with disk room), and how many such nodes there are.
   Diversity BestReachable(size_t* eligible_nodes) const;
+  // Whether the shard's preferred leader is honoured (up, not slow, in the allowed zones).
+  bool PreferredLeaderHonoured() const { return pin_ != nullptr; }
 
  private:
   struct Member {
@@ -77,6 +82,7 @@ class ShardChecker {
   Outcome OverReplicated() const;
   Outcome Drain() const;
   Outcome Constraint() const;
+  Outcome PreferredLeader() const;
   Outcome DiversityMove() const;
   Outcome Balance(Metric metric, Priority priority) const;
   Outcome Leader() const;
@@ -91,6 +97,11 @@ class ShardChecker {
   // The live voters' nodes without `leaving`, plus `joining` if not null.
   Diversity DiversityWith(NodeId leaving, const NodeInfo* joining) const;
   const Member* WorstVoter() const;
+  // The voter the preferred leader's new voter replaces: the widest spread left with it, then the
+  // worst placed (WorstVoter's order). Never null (the shard has voters).
+  const Member* PreferredLeaderSource() const;
+  // Whether `node` is the honoured preferred leader.
+  bool IsPin(NodeId node) const { return pin_ != nullptr && pin_->id() == node; }
   // The best voter on an up node, other than the leader, to lead: preferred zone first, then
   // fewest leaders per weight, then id. Only ranks up to `max_rank`; nullptr if none.
   const Member* BestLeaderTarget(size_t max_rank, bool* any_without_slot) const;
@@ -111,6 +122,9 @@ class ShardChecker {
   // The leader's index in voters_ if it is a live voter, else -1 (an index, not a pointer, so that
   // checkers can be moved).
   int leader_ = -1;
+  // The preferred leader's node while it is honoured (up, not slow, in the allowed zones), else
+  // nullptr. Points into the LoadModel, which outlives the checker.
+  const NodeLoad* pin_ = nullptr;
 };
 
 }  // namespace claw::placement

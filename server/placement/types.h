@@ -106,6 +106,14 @@ struct ShardInfo {
   double qps = 0;
   // An operator is executing on this shard: Plan issues nothing for it until it finishes.
   bool operator_in_flight = false;
+  // The node the shard's leader should live on (a collocated checkpoint's active replica, as the
+  // shard's leader reports it); zero = none. Honoured while that node is up, not slow and inside
+  // the rule's allowed zones: a voter is moved there, leadership follows, and no other rule takes
+  // either away. Otherwise the shard is placed as if it had none.
+  NodeId preferred_leader{};
+  // False when no key strictly inside the range may split it (the range lies within one named
+  // checkpoint's keys, which a split never cuts): no size, load or rule-boundary split is planned.
+  bool splittable = true;
 };
 
 // One consistent picture of the cluster. Replicas on node ids missing from `nodes` count as on a

@@ -397,6 +397,57 @@ TEST_CASE("random clusters converge without breaking a rule (a few seeds)", "[pl
   for (uint64_t seed = 1; seed <= 20; ++seed) RunRandom(seed, 50, 1);
 }
 
+// RandomCluster with a preferred leader on about a third of the shards (now and then a node not
+// in the view) and some slow nodes: the plans keep every rule (PlanChecker, including that
+// nothing takes a voter or leadership from an honoured preferred leader), converge, and every
+// honoured preferred leader of a shard the planner can act on leads it — also after a random
+// node failure, drain or join.
+void RunRandomPinned(uint64_t seed, int max_shards) {
+  INFO("seed " << seed);
+  Sim sim = RandomCluster(seed, max_shards);
+  std::mt19937_64 rng(seed * 104729);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  const int nodes = static_cast<int>(sim.view.nodes.size());
+  for (ShardInfo& s : sim.view.shards) {
+    if (pick(0, 2) == 0) s.preferred_leader = N(static_cast<uint64_t>(pick(1, nodes + 1)));
+  }
+  for (NodeInfo& n : sim.view.nodes) n.slow = pick(0, 9) == 0;
+  RequireOrderIndependent(sim);
+  RequireExplainAgrees(sim);
+  sim.Step();
+  for (ShardInfo& s : sim.view.shards) s.operator_in_flight = false;
+  for (NodeInfo& n : sim.view.nodes) n.operators_in_flight = 0;
+  for (int event = 0; event <= 1; ++event) {
+    sim.history.clear();
+    sim.Converge(400);
+    RequireExplainAgrees(sim);
+    const PlanResult r = PlanWithFindings(sim.view, sim.policy, sim.config);
+    int honoured = 0;
+    for (const ShardInfo& s : sim.view.shards) {
+      const NodeInfo* p = FindNode(sim.view, s.preferred_leader);
+      if (s.preferred_leader.IsZero() || !IsUp(p) || p->slow || !sim.policy.RuleFor(s).AllowsZone(p->locality.zone)) {
+        continue;
+      }
+      const bool stuck = std::any_of(r.stuck.begin(), r.stuck.end(), [&](const Finding& f) { return f.shard == s.id; });
+      if (stuck) continue;
+      INFO("shard " << s.id.value() << " pinned to n" << s.preferred_leader.value());
+      CHECK(s.leader == s.preferred_leader);
+      ++honoured;
+    }
+    UNSCOPED_INFO("honoured preferred leaders: " << honoured);
+    RandomEvent(sim, rng);
+  }
+}
+
+TEST_CASE("random clusters with preferred leaders converge, and honoured ones lead (a few seeds)", "[placement]") {
+  for (uint64_t seed = 1; seed <= 20; ++seed) RunRandomPinned(seed, 50);
+}
+
+TEST_CASE("random clusters with preferred leaders converge, and honoured ones lead (300 seeds)",
+          "[placement][slow]") {
+  for (uint64_t seed = 1; seed <= 300; ++seed) RunRandomPinned(seed, 150);
+}
+
 TEST_CASE("random clusters converge without breaking a rule (500 seeds)", "[placement][slow]") {
   for (uint64_t seed = 1; seed <= 500; ++seed) RunRandom(seed, 150, 3);
 }

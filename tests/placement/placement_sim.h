@@ -293,7 +293,50 @@ class PlanChecker {
         !IsLive(FindNode(view_, s->leader))) {
       Fail(op, "operator on a shard without a live leader");
     }
+    CheckPreferredLeader(op, *s, rule);
     std::visit([&](const auto& a) { CheckAction(op, *s, rule, rf, live, voters, a); }, op.action);
+  }
+
+  // The shard's preferred leader while the rules honour it (up, not slow, in the allowed zones).
+  NodeId HonouredPin(const ShardInfo& s, const Rule& rule) const {
+    const NodeInfo* p = FindNode(view_, s.preferred_leader);
+    if (s.preferred_leader.IsZero() || !IsUp(p) || p->slow || !rule.AllowsZone(p->locality.zone)) return {};
+    return p->id;
+  }
+
+  // Nothing takes a voter or the leadership from an honoured preferred leader, and the
+  // preferred-leader class acts only towards it.
+  void CheckPreferredLeader(const Operator& op, const ShardInfo& s, const Rule& rule) {
+    const NodeId pin = HonouredPin(s, rule);
+    std::visit(
+        [&](const auto& a) {
+          using T = std::decay_t<decltype(a)>;
+          if constexpr (std::is_same_v<T, RemoveReplica>) {
+            const ReplicaInfo* r = pin.IsZero() ? nullptr : ReplicaOn(s, pin);
+            if (a.node == pin && r != nullptr && r->role == ReplicaRole::kVoter) {
+              Fail(op, "removes the preferred leader's voter");  // a stray learner there may go
+            }
+          } else if constexpr (std::is_same_v<T, MoveReplica>) {
+            if (!pin.IsZero() && a.from == pin) Fail(op, "moves the preferred leader's replica away");
+            if (op.priority == Priority::kPreferredLeader && (pin.IsZero() || a.to != pin)) {
+              Fail(op, "preferred-leader move to a node that is not the honoured preferred leader");
+            }
+          } else if constexpr (std::is_same_v<T, TransferLeader>) {
+            if (!pin.IsZero() && a.from == pin) Fail(op, "takes leadership from the preferred leader");
+            const ReplicaInfo* on_pin = pin.IsZero() ? nullptr : ReplicaOn(s, pin);
+            if (on_pin != nullptr && on_pin->role == ReplicaRole::kVoter && a.to != pin) {
+              Fail(op, "leadership of a pinned shard goes elsewhere than its preferred leader's voter");
+            }
+            if (op.priority == Priority::kPreferredLeader && (pin.IsZero() || a.to != pin)) {
+              Fail(op, "preferred-leader transfer to a node that is not the honoured preferred leader");
+            }
+          } else if constexpr (std::is_same_v<T, Split>) {
+            if (!s.splittable) Fail(op, "split of an unsplittable shard");
+          } else {
+            if (op.priority == Priority::kPreferredLeader) Fail(op, "preferred-leader class adds a replica");
+          }
+        },
+        op.action);
   }
 
   void CheckAction(const Operator& op, const ShardInfo& s, const Rule& rule, uint32_t rf,
@@ -366,6 +409,7 @@ class PlanChecker {
     }
     if (to->slow) Fail(op, "transfer to a slow node");
     if (op.priority == Priority::kLeaderBalance) {
+      if (!HonouredPin(s, rule).IsZero()) Fail(op, "leader balancing on a shard with a preferred leader");
       const size_t rank_from = rule.LeaderRank(from->locality.zone);
       const size_t rank_to = rule.LeaderRank(to->locality.zone);
       if (rank_to > rank_from) Fail(op, "leader moves to a less preferred zone");

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "client/checkpoint_layout.h"
+#include "server/placement/planner.h"
 #include "server/placement_rules.h"
 
 namespace claw::server {
@@ -83,6 +85,33 @@ TEST_CASE("placement rules become the planner's policy; the meta rule follows th
   CHECK(PolicyFromRules({}, 2).shard_rules.at(placement::kMetaShard).replication_factor == 3);
   CHECK(PolicyFromRules({}, 9).shard_rules.at(placement::kMetaShard).replication_factor == 5);
   CHECK(PolicyFromRules({}, 9).default_rule.replication_factor == 3);
+}
+
+TEST_CASE("placement rules: a boundary inside a checkpoint's range moves to the checkpoint's start", "[server]") {
+  using client::CheckpointEnd;
+  using client::CheckpointStart;
+  const std::string x = CheckpointStart("x");
+  v1::PlacementRules rules;
+  *rules.add_rules() = Rule("ckpt-a", CheckpointStart("a") + "h", x + "sA");  // both ends inside
+  *rules.add_rules() = Rule("inside-one", CheckpointStart("y") + "h", CheckpointStart("y") + "s");
+  *rules.add_rules() = Rule("tail", CheckpointEnd("y"), "");  // a checkpoint's end cuts nothing
+  const placement::PlacementPolicy policy = PolicyFromRules(rules, 3);
+  REQUIRE(policy.range_rules.size() == 2);  // "inside-one" covers nothing: dropped
+  CHECK(policy.range_rules[0].rule.name == "ckpt-a");
+  CHECK(policy.range_rules[0].start_key == CheckpointStart("a"));
+  CHECK(policy.range_rules[0].end_key == x);
+  CHECK(policy.range_rules[1].rule.name == "tail");
+  CHECK(policy.range_rules[1].start_key == CheckpointEnd("y"));
+  CHECK(policy.range_rules[1].end_key.empty());
+
+  // The planner splits the shard holding checkpoint x at x's start, and the shard that starts
+  // there has no boundary left inside: nothing to re-plan.
+  placement::ShardInfo shard;
+  shard.start_key = CheckpointStart("a");
+  shard.end_key = CheckpointEnd("x") + "zz";
+  CHECK(policy.BoundaryInside(shard) == x);
+  shard.start_key = x;
+  CHECK_FALSE(policy.BoundaryInside(shard).has_value());
 }
 
 }  // namespace claw::server
