@@ -659,6 +659,9 @@ void RaftWorker::ProcessReadies() {
     for (auto& [node, msgs] : outbox) store_->transport_->Send(node, std::move(msgs));
     FlushApplies();
     for (Group* g : current) {
+      // An acknowledgement stepped this round may have completed a replication wait; one that
+      // only moved a follower's match (the commit had its quorum already) makes no Ready.
+      if (!g->replication_waits.empty()) CheckReplicationWaits(g, Clock::now());
       if (g->replica->HasReady()) dirty_.insert(g);
     }
     if (!round_.groups.empty()) return;  // out of space: see WriteApplies
@@ -728,8 +731,6 @@ void RaftWorker::HandleReady(Group* g, std::unordered_map<uint64_t, std::vector<
   // Reads whose point is already applied (and written: a pass writes its applies before the
   // next one starts) are served now; the others once FlushApplies passes their index.
   if (!r.read_states.empty()) ServeReads(g);
-  // Acknowledgements stepped this round may have completed a replication wait.
-  if (!g->replication_waits.empty()) CheckReplicationWaits(g, Clock::now());
 }
 
 void RaftWorker::ApplyEntries(Group* g, std::vector<raft::Entry>& entries) {
