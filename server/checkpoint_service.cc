@@ -635,20 +635,45 @@ void CheckpointService::Propose(std::shared_ptr<Call> call, std::shared_ptr<Plan
   store_->Propose(std::move(p));
 }
 
+// The id of the member named `node` (its name, or its id in decimal); 0 when none is.
+static uint64_t MemberId(const Router& router, const std::string& node) {
+  for (const MemberInfo& m : router.Members()) {
+    if (m.name == node || std::to_string(m.id) == node) return m.id;
+  }
+  return 0;
+}
+
+// The call of a request naming a checkpoint, routed by its header key; nullptr when the name is
+// invalid (the call is answered then).
+template <class Req, class Resp>
+static std::shared_ptr<CheckpointService::Call> NewCall(const Req& req, Resp* resp, grpc::ServerUnaryReactor* reactor,
+                                                        CheckpointService::Clock::time_point deadline) {
+  auto call = std::make_shared<CheckpointService::Call>();
+  call->route_key = CheckpointHeaderKey(req.name());
+  call->header = req.header();
+  call->deadline = deadline;
+  call->finish = Finisher(reactor, resp);
+  if (auto e = ValidName(req.name())) {
+    call->finish(*e, {});
+    return nullptr;
+  }
+  return call;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Open / Close / Unlink / Status / List / SetRetention / SetActiveReplica
 
 grpc::ServerUnaryReactor* CheckpointService::Open(grpc::CallbackServerContext* ctx, const v1::CheckpointOpenRequest* req,
                                                   v1::CheckpointOpenResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  auto finish = Finisher(reactor, resp);
+  auto call = NewCall(*req, resp, reactor, Deadline(ctx));
+  if (!call) return reactor;
   const std::string name = req->name();
-  if (auto e = ValidName(name)) return finish(*e, {}), reactor;
   if (!req->read() && !req->write()) {
-    return finish(Invalid("open checkpoint '" + name + "' for read, write or both (create alone opens nothing)"), {}), reactor;
+    return call->finish(Invalid("open checkpoint '" + name + "' for read, write or both (create alone opens nothing)"), {}), reactor;
   }
   if (req->session() == 0) {
-    return finish(Invalid("a session lease is required: grant a lease (claw.v1.Lease/Grant), keep it alive, and pass "
+    return call->finish(Invalid("a session lease is required: grant a lease (claw.v1.Lease/Grant), keep it alive, and pass "
                           "its id; the handle closes when it ends"),
                   {}),
            reactor;
@@ -656,7 +681,7 @@ grpc::ServerUnaryReactor* CheckpointService::Open(grpc::CallbackServerContext* c
   std::optional<v1::CheckpointAttributes> attrs;
   if (req->create()) {
     auto a = Normalize(req->attributes(), options_);
-    if (!a) return finish(a.error(), {}), reactor;
+    if (!a) return call->finish(a.error(), {}), reactor;
     attrs = *a;
   }
   // A collocated checkpoint's active node: by name or id among the cluster's members.
@@ -665,19 +690,12 @@ grpc::ServerUnaryReactor* CheckpointService::Open(grpc::CallbackServerContext* c
     if (req->active_node().empty()) {
       preferred = options_.node_id;
     } else {
-      for (const MemberInfo& m : router_->Members()) {
-        if (m.name == req->active_node() || std::to_string(m.id) == req->active_node()) preferred = m.id;
-      }
-      if (preferred == 0) return finish(Invalid("no node named '" + req->active_node() + "' is a member"), {}), reactor;
+      preferred = MemberId(*router_, req->active_node());
+      if (preferred == 0) return call->finish(Invalid("no node named '" + req->active_node() + "' is a member"), {}), reactor;
     }
   } else if (!req->active_node().empty()) {
-    return finish(Invalid("active_node applies to the creation of a collocated checkpoint only"), {}), reactor;
+    return call->finish(Invalid("active_node applies to the creation of a collocated checkpoint only"), {}), reactor;
   }
-  auto call = std::make_shared<Call>();
-  call->route_key = CheckpointHeaderKey(name);
-  call->header = req->header();
-  call->deadline = Deadline(ctx);
-  call->finish = finish;
   const bool read = req->read(), write = req->write(), create = req->create();
   const uint64_t session = req->session();
   call->plan = [name, read, write, create, session, attrs, preferred, resp](View& v) -> Plan {
@@ -817,14 +835,9 @@ std::expected<uint64_t, RequestError> CountHandles(const CheckpointService::View
 grpc::ServerUnaryReactor* CheckpointService::Close(grpc::CallbackServerContext* ctx, const v1::CheckpointCloseRequest* req,
                                                    v1::CheckpointCloseResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  auto finish = Finisher(reactor, resp);
+  auto call = NewCall(*req, resp, reactor, Deadline(ctx));
+  if (!call) return reactor;
   const std::string name = req->name();
-  if (auto e = ValidName(name)) return finish(*e, {}), reactor;
-  auto call = std::make_shared<Call>();
-  call->route_key = CheckpointHeaderKey(name);
-  call->header = req->header();
-  call->deadline = Deadline(ctx);
-  call->finish = finish;
   const uint64_t handle = req->handle();
   call->plan = [name, handle](View& v) -> Plan {
     auto h = LoadHeader(v, name);
@@ -855,14 +868,9 @@ grpc::ServerUnaryReactor* CheckpointService::Close(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* CheckpointService::Unlink(grpc::CallbackServerContext* ctx, const v1::CheckpointUnlinkRequest* req,
                                                     v1::CheckpointUnlinkResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  auto finish = Finisher(reactor, resp);
+  auto call = NewCall(*req, resp, reactor, Deadline(ctx));
+  if (!call) return reactor;
   const std::string name = req->name();
-  if (auto e = ValidName(name)) return finish(*e, {}), reactor;
-  auto call = std::make_shared<Call>();
-  call->route_key = CheckpointHeaderKey(name);
-  call->header = req->header();
-  call->deadline = Deadline(ctx);
-  call->finish = finish;
   call->plan = [name, resp](View& v) -> Plan {
     auto h = LoadHeader(v, name);
     if (!h) return Plan::Fail(h.error());
@@ -888,14 +896,9 @@ grpc::ServerUnaryReactor* CheckpointService::Unlink(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* CheckpointService::Status(grpc::CallbackServerContext* ctx, const v1::CheckpointStatusRequest* req,
                                                     v1::CheckpointStatus* resp) {
   auto* reactor = ctx->DefaultReactor();
-  auto finish = Finisher(reactor, resp);
+  auto call = NewCall(*req, resp, reactor, Deadline(ctx));
+  if (!call) return reactor;
   const std::string name = req->name();
-  if (auto e = ValidName(name)) return finish(*e, {}), reactor;
-  auto call = std::make_shared<Call>();
-  call->route_key = CheckpointHeaderKey(name);
-  call->header = req->header();
-  call->deadline = Deadline(ctx);
-  call->finish = finish;
   call->plan = [name, resp](View& v) -> Plan {
     auto h = LoadHeader(v, name);
     if (!h) return Plan::Fail(h.error());
@@ -960,20 +963,15 @@ grpc::ServerUnaryReactor* CheckpointService::SetRetention(grpc::CallbackServerCo
                                                           const v1::CheckpointSetRetentionRequest* req,
                                                           v1::CheckpointStatus* resp) {
   auto* reactor = ctx->DefaultReactor();
-  auto finish = Finisher(reactor, resp);
+  auto call = NewCall(*req, resp, reactor, Deadline(ctx));
+  if (!call) return reactor;
   const std::string name = req->name();
-  if (auto e = ValidName(name)) return finish(*e, {}), reactor;
   if (req->retention_ms() > options_.max_retention_ms) {
-    return finish(Invalid("retention of " + std::to_string(req->retention_ms()) + " ms is over checkpoint.max_retention_ms (" +
+    return call->finish(Invalid("retention of " + std::to_string(req->retention_ms()) + " ms is over checkpoint.max_retention_ms (" +
                           std::to_string(options_.max_retention_ms) + ")"),
                   {}),
            reactor;
   }
-  auto call = std::make_shared<Call>();
-  call->route_key = CheckpointHeaderKey(name);
-  call->header = req->header();
-  call->deadline = Deadline(ctx);
-  call->finish = finish;
   const uint64_t retention = req->retention_ms();
   call->plan = [name, retention, resp](View& v) -> Plan {
     auto h = LoadHeader(v, name);
@@ -999,19 +997,11 @@ grpc::ServerUnaryReactor* CheckpointService::SetActiveReplica(grpc::CallbackServ
                                                               const v1::CheckpointSetActiveReplicaRequest* req,
                                                               v1::CheckpointStatus* resp) {
   auto* reactor = ctx->DefaultReactor();
-  auto finish = Finisher(reactor, resp);
+  auto call = NewCall(*req, resp, reactor, Deadline(ctx));
+  if (!call) return reactor;
   const std::string name = req->name();
-  if (auto e = ValidName(name)) return finish(*e, {}), reactor;
-  uint64_t node = 0;
-  for (const MemberInfo& m : router_->Members()) {
-    if (m.name == req->node() || std::to_string(m.id) == req->node()) node = m.id;
-  }
-  if (node == 0) return finish(Invalid("no node named '" + req->node() + "' is a member"), {}), reactor;
-  auto call = std::make_shared<Call>();
-  call->route_key = CheckpointHeaderKey(name);
-  call->header = req->header();
-  call->deadline = Deadline(ctx);
-  call->finish = finish;
+  const uint64_t node = MemberId(*router_, req->node());
+  if (node == 0) return call->finish(Invalid("no node named '" + req->node() + "' is a member"), {}), reactor;
   call->plan = [name, node, resp](View& v) -> Plan {
     auto h = LoadHeader(v, name);
     if (!h) return Plan::Fail(h.error());
@@ -1066,24 +1056,14 @@ void FillWrite(v1::SectionWriteResponse* resp, CheckpointService::Plan& p) {
 
 }  // namespace
 
-template <class Req, class Resp>
-static std::shared_ptr<CheckpointService::Call> NewCall(const Req& req, Resp* resp, grpc::ServerUnaryReactor* reactor,
-                                                        CheckpointService::Clock::time_point deadline) {
-  auto call = std::make_shared<CheckpointService::Call>();
-  call->route_key = CheckpointHeaderKey(req.name());
-  call->header = req.header();
-  call->deadline = deadline;
-  call->finish = Finisher(reactor, resp);
-  return call;
-}
 
 grpc::ServerUnaryReactor* CheckpointService::CreateSection(grpc::CallbackServerContext* ctx,
                                                            const v1::SectionCreateRequest* req,
                                                            v1::SectionCreateResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto call = NewCall(*req, resp, reactor, Deadline(ctx));
+  if (!call) return reactor;
   const std::string name = req->name();
-  if (auto e = ValidName(name)) return call->finish(*e, {}), reactor;
   if (req->generate() && !req->section_id().empty()) {
     return call->finish(Invalid("give a section id or ask for a generated one, not both"), {}), reactor;
   }
@@ -1179,8 +1159,8 @@ grpc::ServerUnaryReactor* CheckpointService::DeleteSection(grpc::CallbackServerC
                                                            v1::SectionWriteResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto call = NewCall(*req, resp, reactor, Deadline(ctx));
+  if (!call) return reactor;
   const std::string name = req->name();
-  if (auto e = ValidName(name)) return call->finish(*e, {}), reactor;
   const std::string id = req->section_id();
   call->plan = WithHandle(name, req->handle(), Need::kWrite, true, [id, resp, name](View& v, Opened& o, Plan& p) -> Plan {
     if (id.empty()) return Plan::Fail(Invalid("the default section cannot be deleted"));
@@ -1206,8 +1186,8 @@ grpc::ServerUnaryReactor* CheckpointService::Overwrite(grpc::CallbackServerConte
                                                        v1::SectionWriteResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto call = NewCall(*req, resp, reactor, Deadline(ctx));
+  if (!call) return reactor;
   const std::string name = req->name();
-  if (auto e = ValidName(name)) return call->finish(*e, {}), reactor;
   if (req->data().size() > options_.max_section_bytes) {
     return call->finish(TooLarge("section data of " + std::to_string(req->data().size()) +
                                  " bytes is over checkpoint.max_section_bytes (" + std::to_string(options_.max_section_bytes) + ")"),
@@ -1264,8 +1244,8 @@ grpc::ServerUnaryReactor* CheckpointService::Write(grpc::CallbackServerContext* 
                                                    v1::SectionWriteResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto call = NewCall(*req, resp, reactor, Deadline(ctx));
+  if (!call) return reactor;
   const std::string name = req->name();
-  if (auto e = ValidName(name)) return call->finish(*e, {}), reactor;
   if (req->elements_size() == 0) return call->finish(Invalid("a write needs at least one element"), {}), reactor;
   if (req->ByteSizeLong() > options_.max_request_bytes) {
     return call->finish(TooLarge("write request of " + std::to_string(req->ByteSizeLong()) +
@@ -1340,8 +1320,8 @@ grpc::ServerUnaryReactor* CheckpointService::Read(grpc::CallbackServerContext* c
                                                   v1::CheckpointReadResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto call = NewCall(*req, resp, reactor, Deadline(ctx));
+  if (!call) return reactor;
   const std::string name = req->name();
-  if (auto e = ValidName(name)) return call->finish(*e, {}), reactor;
   if (req->elements_size() == 0) return call->finish(Invalid("a read needs at least one element"), {}), reactor;
   const v1::CheckpointReadRequest r = *req;
   const uint64_t max_bytes = options_.max_request_bytes;
@@ -1388,8 +1368,8 @@ grpc::ServerUnaryReactor* CheckpointService::Iterate(grpc::CallbackServerContext
                                                      v1::SectionIterateResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto call = NewCall(*req, resp, reactor, Deadline(ctx));
+  if (!call) return reactor;
   const std::string name = req->name();
-  if (auto e = ValidName(name)) return call->finish(*e, {}), reactor;
   if (!v1::SectionIterateRequest::Filter_IsValid(req->filter())) {
     return call->finish(Invalid("unknown section filter " + std::to_string(req->filter())), {}), reactor;
   }
@@ -1429,8 +1409,8 @@ grpc::ServerUnaryReactor* CheckpointService::SetSectionExpiration(grpc::Callback
                                                                   v1::SectionWriteResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto call = NewCall(*req, resp, reactor, Deadline(ctx));
+  if (!call) return reactor;
   const std::string name = req->name();
-  if (auto e = ValidName(name)) return call->finish(*e, {}), reactor;
   const std::string id = req->section_id();
   const uint64_t exp = req->expiration_unix_ms();
   call->plan = WithHandle(name, req->handle(), Need::kWrite, true, [id, exp, resp, name](View& v, Opened& o, Plan& p) -> Plan {
@@ -1460,8 +1440,8 @@ grpc::ServerUnaryReactor* CheckpointService::Synchronize(grpc::CallbackServerCon
                                                          v1::SectionWriteResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto call = NewCall(*req, resp, reactor, Deadline(ctx));
+  if (!call) return reactor;
   const std::string name = req->name();
-  if (auto e = ValidName(name)) return call->finish(*e, {}), reactor;
   call->plan = WithHandle(name, req->handle(), Need::kWrite, false, [resp](View&, Opened& o, Plan&) -> Plan {
     Plan p = Plan::Answered();
     p.wait_applied = true;
@@ -1478,8 +1458,8 @@ grpc::ServerUnaryReactor* CheckpointService::ResolveSequence(grpc::CallbackServe
                                                              v1::ResolveSequenceResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   auto call = NewCall(*req, resp, reactor, Deadline(ctx));
+  if (!call) return reactor;
   const std::string name = req->name();
-  if (auto e = ValidName(name)) return call->finish(*e, {}), reactor;
   if (req->sequence() == 0) return call->finish(Invalid("sequence numbers start at 1"), {}), reactor;
   const uint64_t want = req->sequence();
   call->plan = [name, want, resp](View& v) -> Plan {
