@@ -42,6 +42,8 @@ clawd_consistency_checks_total clawd_replica_hash_mismatches_total
 clawd_watch_events_sent_total clawd_watchers_ended_total
 clawd_leases_granted_total clawd_leases_revoked_total clawd_leases_expired_total
 clawd_lease_keys_deleted_total
+clawd_checkpoint_replans_total clawd_checkpoints_deleted_total clawd_checkpoint_sections_expired_total
+clawd_checkpoint_session_closes_total
 """.split()
 GAUGES = """
 clawd_raft_proposals_pending clawd_shards clawd_shards_without_leader clawd_shards_under_replicated
@@ -53,6 +55,7 @@ process_virtual_memory_bytes process_open_fds process_max_fds process_start_time
 clawd_meta_leader clawd_rocksdb_delayed_write_rate_bytes process_threads clawd_disk_full
 clawd_watchers
 clawd_leases
+clawd_checkpoints
 """.split()
 HISTOGRAMS = """
 clawd_raft_log_append_duration_seconds clawd_wal_fsync_duration_seconds

@@ -388,27 +388,30 @@ std::string TestCluster::DumpStacks(int frames) const {
   return out.str();
 }
 
-ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string& input,
-                         std::chrono::milliseconds timeout) {
-  char tmpl[] = "/tmp/claw-e2e-proc-XXXXXX";
-  const std::string dir = ::mkdtemp(tmpl);
-  const std::string in_path = dir + "/in", out_path = dir + "/out", err_path = dir + "/err";
-  std::ofstream(in_path, std::ios::binary) << input;
-  pid_t pid = ::fork();
+pid_t SpawnProcess(const std::vector<std::string>& argv, const std::string& in_path, const std::string& out_path,
+                   const std::string& err_path) {
+  const pid_t pid = ::fork();
   if (pid == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    int in = ::open(in_path.c_str(), O_RDONLY);
-    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(in, 0);
-    ::dup2(out, 1);
-    ::dup2(err, 2);
+    if (!in_path.empty()) ::dup2(::open(in_path.c_str(), O_RDONLY), 0);
+    ::dup2(::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), 1);
+    ::dup2(::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), 2);
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     ::execv(args[0], args.data());
     ::_exit(127);
   }
+  return pid;
+}
+
+ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string& input,
+                         std::chrono::milliseconds timeout) {
+  char tmpl[] = "/tmp/claw-e2e-proc-XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  const std::string in_path = dir + "/in", out_path = dir + "/out", err_path = dir + "/err";
+  std::ofstream(in_path, std::ios::binary) << input;
+  const pid_t pid = SpawnProcess(argv, in_path, out_path, err_path);
   ProcessResult r;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   int status = 0;

@@ -141,6 +141,10 @@ struct ProcessResult {
   std::string out;
   std::string err;
 };
+// Starts argv[0] (a path) with argv in a child process that dies with this one: stdin from
+// `in_path` (empty: inherited), stdout and stderr into the named files. Returns its pid.
+pid_t SpawnProcess(const std::vector<std::string>& argv, const std::string& in_path, const std::string& out_path,
+                   const std::string& err_path);
 // Runs argv[0] (a path) with argv, feeding `input` on stdin; kills it after `timeout`.
 ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string& input = "",
                          std::chrono::milliseconds timeout = std::chrono::seconds(30));
