@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <mutex>
+#include <thread>
 #include <utility>
 
 #include <grpcpp/grpcpp.h>
@@ -464,9 +465,30 @@ Result<CheckpointStatus> CheckpointClient::SetActiveReplica(std::string_view nam
   v1::CheckpointSetActiveReplicaRequest request;
   request.set_name(std::string(name));
   request.set_node(std::string(node));
+  const Dispatcher::Clock::time_point deadline = impl_->dispatcher.DeadlineOf(options);
   auto r = impl_->Call(name, Kind::kWrite, options, std::move(request), &v1::Checkpoint::Stub::SetActiveReplica);
   if (!r) return std::unexpected(r.error());
-  return FromProto(*r);
+  // The service records the choice; the placement service then moves the leadership (adding a
+  // voter there first if needed). Wait until the chosen node leads, within the deadline.
+  CheckpointStatus status = FromProto(*r);
+  for (;;) {
+    if (status.active_node_id != 0 && status.active_node_id == status.preferred_active_node_id) return status;
+    if (Dispatcher::Clock::now() + std::chrono::milliseconds(100) >= deadline) {
+      Error e;
+      e.code = ErrorCode::kDeadlineExceeded;
+      e.definite = false;
+      e.message = "node " + std::to_string(status.preferred_active_node_id) + " is recorded as the active replica of '" +
+                  std::string(name) + "' but did not lead it by the deadline (node " + std::to_string(status.active_node_id) +
+                  " does); the placement service keeps moving it: Status shows when it is there";
+      return std::unexpected(e);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    CallOptions poll = options;
+    poll.deadline = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Dispatcher::Clock::now());
+    if (poll.deadline.count() <= 0) continue;
+    auto now = Status(name, poll);
+    if (now) status = std::move(*now);
+  }
 }
 
 Result<uint64_t> CheckpointClient::ResolveSequence(std::string_view name, uint64_t sequence,

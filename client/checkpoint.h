@@ -306,7 +306,11 @@ class CheckpointClient {
   [[nodiscard]] Result<std::vector<CheckpointStatus>> List(const CallOptions& options = {});
   [[nodiscard]] Result<CheckpointStatus> SetRetention(std::string_view name, uint64_t retention_ms,
                                                       const CallOptions& options = {});
-  // Collocated checkpoints: moves the active replica to node `node` (its name).
+  // Collocated checkpoints: moves the active replica to node `node` (its name or id) and returns
+  // once that node leads the checkpoint's shard (the service records the choice; the placement
+  // service adds a voter there if needed and moves the leadership). kDeadlineExceeded
+  // (definite = false) when it does not lead by the deadline: the choice stays recorded and the
+  // move goes on.
   [[nodiscard]] Result<CheckpointStatus> SetActiveReplica(std::string_view name, std::string_view node,
                                                           const CallOptions& options = {});
   // The revision of the change that took `sequence`.

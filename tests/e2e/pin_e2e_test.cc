@@ -15,6 +15,7 @@
 
 #include "claw/v1/checkpoint.grpc.pb.h"
 #include "claw/v1/placement.grpc.pb.h"
+#include "client/checkpoint.h"
 #include "client/checkpoint_layout.h"
 #include "client/lease.h"
 #include "e2e_util.h"
@@ -347,6 +348,22 @@ TEST_CASE("collocated checkpoint: a shard of its own, led by the chosen node, wh
   const bool moved = Eventually([&] { return leads(next); }, std::chrono::seconds(20));
   INFO("next node " << c.node_id(next) << "; " << last);
   REQUIRE(moved);
+
+  // The client library's SetActiveReplica returns once the node it names leads.
+  {
+    auto kv = OpenClient(c, std::chrono::seconds(20));
+    client::CheckpointClient ckpt(*kv);
+    auto back = ckpt.SetActiveReplica(name, std::to_string(c.node_id(chosen)));
+    INFO((back ? "" : back.error().ToString()));
+    REQUIRE(back.has_value());
+    CHECK(back->active_node_id == c.node_id(chosen));
+    CHECK(back->preferred_active_node_id == c.node_id(chosen));
+    CHECK(Eventually([&] { return leads(chosen); }, std::chrono::seconds(5)));
+    auto again = ckpt.SetActiveReplica(name, std::to_string(c.node_id(next)));
+    REQUIRE(again.has_value());
+    CHECK(again->active_node_id == c.node_id(next));
+    CHECK(Eventually([&] { return leads(next); }, std::chrono::seconds(5)));
+  }
 
   // The chosen node dies: another voter leads meanwhile (the pin on a silent node is ignored)...
   c.Kill(next);
