@@ -364,6 +364,7 @@ void PlacementService::PlanOnce(Clock::time_point now) {
     learner_since_.clear();
     learners_baselined_ = false;
     shard_leader_.clear();
+    leaders_version_ = 0;
     shard_stats_.clear();
     last_plan_ = {};
     UpdateGauges(leading);  // a new meta leader is the leader already, while it waits to plan
@@ -670,9 +671,13 @@ grpc::ServerUnaryReactor* PlacementService::Heartbeat(grpc::CallbackServerContex
     l.last = Clock::now();
     l.load = req->load();
     JudgeSlowness(node);
+    if (leaders_version_ == 0) leaders_version_ = options_.node_id << 40;
     for (const v1::ShardReport& r : req->shards()) {
       const uint64_t shard = r.shard().id();
-      shard_leader_[shard] = node;
+      if (uint64_t& leader = shard_leader_[shard]; leader != node) {
+        leader = node;
+        ++leaders_version_;
+      }
       ShardStats& stats = shard_stats_[shard];
       stats.bytes = r.bytes();
       stats.qps = r.qps();
@@ -710,6 +715,18 @@ grpc::ServerUnaryReactor* PlacementService::Heartbeat(grpc::CallbackServerContex
   if (req->directory_from() != options_.node_id || req->directory_version() != version) {
     resp->set_directory_included(true);
     for (v1::ShardDescriptor& d : meta.Shards()) *resp->add_directory() = std::move(d);
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (leaders_version_ != 0 && req->leaders_version() != leaders_version_) {
+      resp->set_leaders_included(true);
+      resp->set_leaders_version(leaders_version_);
+      for (const auto& [shard, leader] : shard_leader_) {
+        v1::ShardLeaderHint* h = resp->add_leaders();
+        h->set_shard_id(shard);
+        h->set_node_id(leader);
+      }
+    }
   }
   reactor->Finish(grpc::Status::OK);
   return reactor;
@@ -811,6 +828,7 @@ void PlacementReporter::Run() {
     *req.mutable_node() = self_;
     req.set_directory_version(directory_version_);
     req.set_directory_from(directory_from_);
+    req.set_leaders_version(leaders_version_);
     req.set_cluster_id(options_.cluster_id);
     uint64_t replicas = 0, leaders = 0, bytes = 0, all_bytes = 0;
     const auto now = Clock::now();
@@ -911,6 +929,11 @@ void PlacementReporter::Run() {
       if (learnt > 0) SPDLOG_DEBUG("placement: {} routes learnt from the directory", learnt);
       directory_version_ = resp.directory_version();
       directory_from_ = resp.directory_from();
+    }
+    if (resp.leaders_included()) {
+      // After the directory: a shard it just taught is known by now.
+      for (const v1::ShardLeaderHint& h : resp.leaders()) router_->LearnLeader(h.shard_id(), h.node_id());
+      leaders_version_ = resp.leaders_version();
     }
     Execute(resp);
   }

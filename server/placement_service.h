@@ -139,6 +139,9 @@ class PlacementService final : public v1::Placement::CallbackService {
   // Shard -> the node that last reported leading it, and its last reported size, load and
   // preferred leader.
   std::map<uint64_t, uint64_t> shard_leader_;  // guarded by mu_
+  // Grows with every change of shard_leader_; this node's id in the high 24 bits, so that the
+  // versions of two meta leaders never match (guarded by mu_).
+  uint64_t leaders_version_ = 0;
   struct ShardStats {
     uint64_t bytes = 0;
     double qps = 0;
@@ -198,6 +201,8 @@ class PlacementReporter {
   // The directory last received (reporter thread only).
   uint64_t directory_version_ = 0;
   uint64_t directory_from_ = 0;
+  // The leader table last received (reporter thread only).
+  uint64_t leaders_version_ = 0;
   // Per led shard: its request counters at the previous report (reporter thread only).
   struct Counts {
     uint64_t requests = 0;

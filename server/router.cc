@@ -48,6 +48,11 @@ void Router::SetLeader(uint64_t shard, uint64_t leader) {
   if (auto it = shards_.find(shard); it != shards_.end()) it->second.leader = leader;
 }
 
+void Router::LearnLeader(uint64_t shard, uint64_t leader) {
+  std::unique_lock lock(mu_);
+  if (auto it = shards_.find(shard); it != shards_.end() && !it->second.local) it->second.leader = leader;
+}
+
 void Router::UpsertMember(const MemberInfo& member) {
   std::unique_lock lock(mu_);
   MemberInfo& m = members_[member.id];

@@ -46,6 +46,9 @@ class Router {
   // not older in the other. Returns whether it was taken.
   bool Learn(const v1::ShardDescriptor& shard);
   void SetLeader(uint64_t shard, uint64_t leader);
+  // The meta leader's word on who leads a shard this node hosts no replica of (a hint for
+  // NOT_LEADER answers and ListShards); ignored for local shards, whose replica knows better.
+  void LearnLeader(uint64_t shard, uint64_t leader);
   void UpsertMember(const MemberInfo& member);
 
   // The data shard owning `key`.

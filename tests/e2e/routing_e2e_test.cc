@@ -310,3 +310,44 @@ TEST_CASE("stale reads: followers serve recent data; LEADER-durability writes ar
 }
 
 }  // namespace claw::e2e
+
+namespace claw::e2e {
+
+TEST_CASE("routing: a node without a replica of a shard knows its leader from the meta leader's heartbeat answers",
+          "[e2e]") {
+  TestCluster c({.nodes = 4, .shards = 1, .flags = FastFlags()});
+  REQUIRE(c.StartAllAndWait());
+  const std::string key = K(0x10, "hint");
+  // The node that hosts no replica of the key's shard, and the shard's leader as a replica sees it.
+  int outsider = -1, insider = -1;
+  for (int i = 0; i < c.size(); ++i) {
+    bool hosts = false;
+    const v1::ShardRoute route = RouteFor(c, key, i);
+    for (const auto& r : route.shard().replicas()) hosts = hosts || r.node_id() == c.node_id(i);
+    (hosts ? insider : outsider) = i;
+  }
+  REQUIRE(outsider >= 0);
+  REQUIRE(insider >= 0);
+  int leader = -1;
+  REQUIRE(Eventually([&] { return (leader = LeaderIndex(c, key, insider)) >= 0; }));
+  // ListShards there names the leader ...
+  CHECK(Eventually([&] {
+    leader = LeaderIndex(c, key, insider);
+    return leader >= 0 && LeaderIndex(c, key, outsider) == leader;
+  }));
+  // ... and a write sent there is answered NOT_LEADER with the leader's address.
+  auto kv = KvAt(c.client_address(outsider));
+  v1::PutRequest put;
+  put.set_key(key);
+  put.set_value("v");
+  v1::PutResponse out;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  const grpc::Status s = kv->Put(&ctx, put, &out);
+  REQUIRE_FALSE(s.ok());
+  CHECK(Detail(s).code() == v1::Error::NOT_LEADER);
+  CHECK(Detail(s).leader().node_id() == c.node_id(leader));
+  CHECK(Detail(s).leader().address() == c.client_address(leader));
+}
+
+}  // namespace claw::e2e
