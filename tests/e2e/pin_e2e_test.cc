@@ -359,9 +359,12 @@ TEST_CASE("collocated checkpoint: a shard of its own, led by the chosen node, wh
     CHECK(back->active_node_id == c.node_id(chosen));
     CHECK(back->preferred_active_node_id == c.node_id(chosen));
     CHECK(Eventually([&] { return leads(chosen); }, std::chrono::seconds(5)));
-    auto again = ckpt.SetActiveReplica(name, std::to_string(c.node_id(next)));
-    REQUIRE(again.has_value());
-    CHECK(again->active_node_id == c.node_id(next));
+    // clawctl checkpoint active: the same through the CLI.
+    ProcessResult moved_by_cli = RunClawctl(Endpoints(c), {"checkpoint", "active", name, std::to_string(c.node_id(next)),
+                                                           "--timeout", "20s", "-w", "json"});
+    INFO(moved_by_cli.out << moved_by_cli.err);
+    REQUIRE(moved_by_cli.exit_code == 0);
+    CHECK(moved_by_cli.out.find("\"active_node_id\":\"" + std::to_string(c.node_id(next)) + "\"") != std::string::npos);
     CHECK(Eventually([&] { return leads(next); }, std::chrono::seconds(5)));
   }
 

@@ -55,6 +55,10 @@ TEST_CASE("clawctl parses the checkpoint commands", "[tools][checkpoint]") {
   CHECK(Parse({"checkpoint", "read", "a", "s"})->command == Command::kCheckpointRead);
   CHECK(Parse({"checkpoint", "unlink", "a"})->command == Command::kCheckpointUnlink);
   CHECK(Parse({"checkpoint", "delete-section", "a", "s"})->command == Command::kCheckpointDeleteSection);
+  auto active = Parse({"checkpoint", "active", "a", "n2"});
+  REQUIRE(active);
+  CHECK(active->command == Command::kCheckpointActive);
+  CHECK(active->args == std::vector<std::string>{"a", "n2"});
 }
 
 TEST_CASE("clawctl checkpoint usage errors say what is wrong", "[tools][checkpoint]") {
@@ -72,6 +76,7 @@ TEST_CASE("clawctl checkpoint usage errors say what is wrong", "[tools][checkpoi
   CHECK(Parse({"checkpoint", "write", "a", "s", "v", "extra"}).error().starts_with("usage: clawctl checkpoint write"));
   CHECK(Parse({"checkpoint", "read", "a", "--create"}).error() == "option --create does not apply to 'checkpoint read'");
   CHECK(Parse({"checkpoint", "retention", "a", "forever"}).error().starts_with("checkpoint retention DUR wants"));
+  CHECK(Parse({"checkpoint", "active", "a"}).error().starts_with("usage: clawctl checkpoint active NAME NODE"));
   CHECK(HelpText(Command::kCheckpointWatch).starts_with("usage: clawctl checkpoint create"));
   CHECK(HelpText(Command::kCheckpointCreate).find("KEPT FOR ITS RETENTION TIME") != std::string_view::npos);
   CHECK(HelpText(Command::kCheckpointCreate).find("exit codes:") != std::string_view::npos);

@@ -290,6 +290,7 @@ std::string_view CommandName(Command command) {
     case Command::kCheckpointUnlink: return "checkpoint unlink";
     case Command::kCheckpointWatch: return "checkpoint watch";
     case Command::kCheckpointDeleteSection: return "checkpoint delete-section";
+    case Command::kCheckpointActive: return "checkpoint active";
     case Command::kCheckpointRetention: return "checkpoint retention";
   }
   return "?";
@@ -581,13 +582,13 @@ std::expected<void, std::string> TakeCommand(std::vector<std::string> words, Inv
         {"show", Command::kCheckpointShow},     {"read", Command::kCheckpointRead},
         {"write", Command::kCheckpointWrite},   {"unlink", Command::kCheckpointUnlink},
         {"watch", Command::kCheckpointWatch},   {"delete-section", Command::kCheckpointDeleteSection},
-        {"retention", Command::kCheckpointRetention},
+        {"retention", Command::kCheckpointRetention}, {"active", Command::kCheckpointActive},
     };
     auto sub = words.empty() ? kCheckpoint.end() : kCheckpoint.find(words.front());
     if (sub == kCheckpoint.end()) {
       return std::unexpected(
           "'checkpoint' wants a subcommand: create, list, show, read, write, unlink, watch, delete-section, "
-          "retention");
+          "retention, active");
     }
     words.erase(words.begin());
     inv->command = sub->second;
@@ -635,6 +636,7 @@ std::expected<void, std::string> CheckArity(const Invocation& inv) {
       return want(1, 1, "checkpoint watch NAME [--from-seq N] [--count N] [--timeout DUR]");
     case Command::kCheckpointDeleteSection: return want(2, 2, "checkpoint delete-section NAME SECTION");
     case Command::kCheckpointRetention: return want(2, 2, "checkpoint retention NAME DUR");
+    case Command::kCheckpointActive: return want(2, 2, "checkpoint active NAME NODE");
     case Command::kDel:
       if (inv.range && inv.prefix) return std::unexpected("del: --range and --prefix exclude each other");
       if (inv.range) return want(2, 2, "del --range START END");
@@ -1001,6 +1003,7 @@ const std::vector<CommandWords>& AllCommands() {
       {"checkpoint watch", Command::kCheckpointWatch},
       {"checkpoint delete-section", Command::kCheckpointDeleteSection},
       {"checkpoint retention", Command::kCheckpointRetention},
+      {"checkpoint active", Command::kCheckpointActive},
       {"version", Command::kVersion},
       {"completion", Command::kCompletion},
       {"help", Command::kHelp},
@@ -1061,6 +1064,7 @@ commands:
   checkpoint write NAME [SECTION] VALUE|--file F [--create] [--expires DUR]
                                      replace a section's data (--create: create it if missing)
   checkpoint delete-section NAME SECTION | unlink NAME | retention NAME DUR
+  checkpoint active NAME NODE        move a collocated checkpoint's active replica to NODE
   checkpoint watch NAME [--from-seq N] [--count N]
                                      print every change of a checkpoint (a hot standby's stream)
   txn [--if CMP]... [--then OP]... [--else OP]...
@@ -1181,6 +1185,7 @@ than the retained history; the message names the oldest revision available); 2 u
     case Command::kCheckpointUnlink:
     case Command::kCheckpointWatch:
     case Command::kCheckpointDeleteSection:
+    case Command::kCheckpointActive:
     case Command::kCheckpointRetention:
       return R"(usage: clawctl checkpoint create NAME [--sync|--async] [--collocated [--active-node NODE]]
                     [--retention DUR] [--max-size N] [--max-sections N] [--max-section-size N]
@@ -1191,6 +1196,7 @@ than the retained history; the message names the oldest revision available); 2 u
        clawctl checkpoint delete-section NAME SECTION
        clawctl checkpoint unlink NAME
        clawctl checkpoint retention NAME DUR
+       clawctl checkpoint active NAME NODE
        clawctl checkpoint watch NAME [--from-seq N] [--count N] [--timeout DUR]
 
 Named checkpoints (claw.v1.Checkpoint, the SA Forum AIS checkpoint model): sets of sections
@@ -1212,6 +1218,9 @@ handle closes.
              Limits: --max-size (bytes of all sections), --max-sections (1 = the default
              section only), --max-section-size. An existing checkpoint with the same
              attributes is opened, with others refused (CHECKPOINT_EXISTS).
+  active     a collocated checkpoint: NODE (name or id) becomes its active replica; returns
+             once NODE leads the checkpoint's shard (the placement service adds a replica
+             there if needed), exit 1 if not by --timeout (the choice stays recorded)
   show       attributes, size, sections, sequence number, open handles, retention state
              (closed at, deleted at), active node, replicas, shard
   read       table / simple: SECTION given (or a checkpoint of the default section only): the

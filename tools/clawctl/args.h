@@ -77,7 +77,8 @@ enum class Command : uint8_t {
   kCheckpointUnlink,
   kCheckpointWatch,
   kCheckpointDeleteSection,
-  kCheckpointRetention,
+  kCheckpointActive,
+  kCheckpointRetention,  // the last checkpoint command (IsCheckpointCommand)
 };
 
 // The checkpoint commands' options (checkpoint_commands.h).

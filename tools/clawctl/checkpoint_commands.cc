@@ -422,6 +422,12 @@ int RunCheckpointCommand(const Invocation& inv, client::Client& client, std::ist
       out << FormatCheckpointStatus(*status, format);
       return kExitOk;
     }
+    case Command::kCheckpointActive: {
+      auto status = ckpt.SetActiveReplica(inv.args[0], inv.args[1], OptionsOf(inv));
+      if (!status) return CheckpointFailed(status.error(), err);
+      out << FormatCheckpointStatus(*status, format);
+      return kExitOk;
+    }
     case Command::kCheckpointWatch: return RunWatchCheckpoint(inv, ckpt, out, err);
     default: return kExitUsage;
   }

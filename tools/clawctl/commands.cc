@@ -542,6 +542,7 @@ int RunCommand(const Invocation& inv, client::Client& client, std::istream& in, 
     case Command::kCheckpointUnlink:
     case Command::kCheckpointWatch:
     case Command::kCheckpointDeleteSection:
+    case Command::kCheckpointActive:
     case Command::kCheckpointRetention: return RunCheckpointCommand(inv, client, in, out, err);
     case Command::kShardList: {
       auto shards = client.ListShards(CallOptionsOf(inv));
