@@ -156,6 +156,29 @@ struct CheckpointService::View {
     if (bad) return std::unexpected(*bad);
     return {};
   }
+  // Where this shard's part of the checkpoint key space ends.
+  std::string CheckpointSpaceEnd() const {
+    const std::string prefix_end = client::CheckpointPrefixEnd();
+    return shard.end_key().empty() || shard.end_key() > prefix_end ? prefix_end : shard.end_key();
+  }
+  // The names of the shard's checkpoints whose keys lie at or after `from`, in order, until
+  // `visit` returns false (one seek per checkpoint).
+  std::expected<void, RequestError> EachCheckpoint(std::string from,
+                                                   const std::function<bool(const std::string& name)>& visit) const {
+    const std::string end = CheckpointSpaceEnd();
+    while (from < end) {
+      // The first key at or after `from` names the next checkpoint.
+      std::optional<std::string> next;
+      auto each = Each(from, end, [&](std::string_view key, const Value&) {
+        next = client::CheckpointOfKey(key);
+        return false;
+      });
+      if (!each) return std::unexpected(each.error());
+      if (!next || !visit(*next)) break;
+      from = CheckpointEnd(*next);
+    }
+    return {};
+  }
 };
 
 // What one attempt decided: an error, an answer made from the read alone, or a transaction.
@@ -807,6 +830,47 @@ grpc::ServerUnaryReactor* CheckpointService::Open(grpc::CallbackServerContext* c
 
 namespace {
 
+// A change of the header alone (`change` edits it, or refuses), answered with the status as the
+// change leaves it.
+CheckpointService::Plan HeaderChange(const CheckpointService::View& v, const std::string& name, v1::CheckpointStatus* resp,
+                                     const std::function<std::optional<RequestError>(v1::CheckpointHeader&)>& change) {
+  using Plan = CheckpointService::Plan;
+  auto h = LoadHeader(v, name);
+  if (!h) return Plan::Fail(h.error());
+  if (!h->has_value() || (*h)->header.unlinked()) return Plan::Fail(NotFound(name));
+  Plan p;
+  BeginChange(p, name, **h, nullptr, 0);
+  v1::CheckpointHeader nh = (*h)->header;
+  if (auto e = change(nh)) return Plan::Fail(*e);
+  PutHeader(p, nh);
+  HeaderState after = **h;
+  after.header = nh;
+  after.header.set_sequence(nh.sequence() + 1);
+  resp->Clear();
+  if (auto e = CheckpointServiceInternals::FillStatus(v, name, after, resp)) return Plan::Fail(*e);
+  return p;
+}
+
+// Section `id` unless it is missing or expired (CHECKPOINT_SECTION_NOT_FOUND).
+std::expected<v1::CheckpointSectionRecord, RequestError> LoadLiveSection(const CheckpointService::View& v,
+                                                                         const std::string& name, const std::string& id) {
+  auto s = LoadSection(v, name, id);
+  if (!s) return std::unexpected(s.error());
+  if (!s->present || Expired(s->record, v.now_ms)) return std::unexpected(SectionNotFound(name, Printable(id), s->present));
+  return std::move(s->record);
+}
+
+// Writes `rec` as section `id` in the planned change; `stamp`: as written by this change (the
+// header's sequence after it, `header` being the header before PutHeader's increment).
+void PutSection(CheckpointService::Plan& p, const CheckpointService::View& v, const std::string& name,
+                const std::string& id, v1::CheckpointSectionRecord rec, const v1::CheckpointHeader& header, bool stamp) {
+  if (stamp) rec.set_last_update_unix_ms(v.now_ms);
+  rec.set_sequence(header.sequence() + 1);
+  const std::string sk = CheckpointSectionKey(name, id);
+  AddPut(p.txn, sk, rec);
+  p.keys.push_back(sk);
+}
+
 // Deletes the whole checkpoint (every key of its range) in the plan's transaction.
 void DeleteAll(CheckpointService::Plan& p, const std::string& name) {
   v1::DeleteRangeRequest* d = p.txn.add_success()->mutable_delete_range();
@@ -929,30 +993,23 @@ grpc::ServerUnaryReactor* CheckpointService::List(grpc::CallbackServerContext* c
   call->finish = finish;
   call->plan = [start, prefix_end, limit, resp](View& v) -> Plan {
     resp->Clear();
-    const std::string shard_end = v.shard.end_key();
-    const std::string end = shard_end.empty() || shard_end > prefix_end ? prefix_end : shard_end;
-    std::string cursor = start;
-    while (cursor < end) {
-      // The first key at or after the cursor names the next checkpoint.
-      std::optional<std::string> next;
-      auto each = v.Each(cursor, end, [&](std::string_view key, const View::Value&) {
-        next = client::CheckpointOfKey(key);
-        return false;
-      });
-      if (!each) return Plan::Fail(each.error());
-      if (!next) break;
+    std::optional<RequestError> bad;
+    bool full = false;
+    auto each = v.EachCheckpoint(start, [&](const std::string& name) {
       if (static_cast<uint32_t>(resp->checkpoints_size()) >= limit) {
-        resp->set_next_key(CheckpointStart(*next));
-        return Plan::Answered();
+        resp->set_next_key(CheckpointStart(name));
+        full = true;
+        return false;
       }
-      auto h = LoadHeader(v, *next);
-      if (!h) return Plan::Fail(h.error());
-      if (h->has_value()) {
-        if (auto e = CheckpointServiceInternals::FillStatus(v, *next, **h, resp->add_checkpoints())) return Plan::Fail(*e);
-      }
-      cursor = CheckpointEnd(*next);
-    }
-    if (end != prefix_end) resp->set_next_key(end);  // the listing goes on in the next shard
+      auto h = LoadHeader(v, name);
+      if (!h) bad = h.error();
+      if (h && h->has_value()) bad = CheckpointServiceInternals::FillStatus(v, name, **h, resp->add_checkpoints());
+      return !bad;
+    });
+    if (!each) return Plan::Fail(each.error());
+    if (bad) return Plan::Fail(*bad);
+    const std::string end = v.CheckpointSpaceEnd();
+    if (!full && end != prefix_end) resp->set_next_key(end);  // the listing goes on in the next shard
     return Plan::Answered();
   };
   Start(call);
@@ -974,20 +1031,10 @@ grpc::ServerUnaryReactor* CheckpointService::SetRetention(grpc::CallbackServerCo
   }
   const uint64_t retention = req->retention_ms();
   call->plan = [name, retention, resp](View& v) -> Plan {
-    auto h = LoadHeader(v, name);
-    if (!h) return Plan::Fail(h.error());
-    if (!h->has_value() || (*h)->header.unlinked()) return Plan::Fail(NotFound(name));
-    Plan p;
-    BeginChange(p, name, **h, nullptr, 0);
-    v1::CheckpointHeader nh = (*h)->header;
-    nh.mutable_attributes()->set_retention_ms(retention);
-    PutHeader(p, nh);
-    HeaderState before = **h;
-    before.header = nh;
-    before.header.set_sequence(nh.sequence() + 1);
-    resp->Clear();
-    if (auto e = CheckpointServiceInternals::FillStatus(v, name, before, resp)) return Plan::Fail(*e);
-    return p;
+    return HeaderChange(v, name, resp, [&](v1::CheckpointHeader& h) -> std::optional<RequestError> {
+      h.mutable_attributes()->set_retention_ms(retention);
+      return std::nullopt;
+    });
   };
   Start(call);
   return reactor;
@@ -1003,24 +1050,14 @@ grpc::ServerUnaryReactor* CheckpointService::SetActiveReplica(grpc::CallbackServ
   const uint64_t node = MemberId(*router_, req->node());
   if (node == 0) return call->finish(Invalid("no node named '" + req->node() + "' is a member"), {}), reactor;
   call->plan = [name, node, resp](View& v) -> Plan {
-    auto h = LoadHeader(v, name);
-    if (!h) return Plan::Fail(h.error());
-    if (!h->has_value() || (*h)->header.unlinked()) return Plan::Fail(NotFound(name));
-    if (!(*h)->header.attributes().collocated()) {
-      return Plan::Fail(MakeError(RpcCode::kFailedPrecondition, v1::Error::INVALID_ARGUMENT,
-                                  "checkpoint '" + name + "' is not collocated: its active replica is placed by the cluster"));
-    }
-    Plan p;
-    BeginChange(p, name, **h, nullptr, 0);
-    v1::CheckpointHeader nh = (*h)->header;
-    nh.set_preferred_active_node_id(node);
-    PutHeader(p, nh);
-    HeaderState before = **h;
-    before.header = nh;
-    before.header.set_sequence(nh.sequence() + 1);
-    resp->Clear();
-    if (auto e = CheckpointServiceInternals::FillStatus(v, name, before, resp)) return Plan::Fail(*e);
-    return p;
+    return HeaderChange(v, name, resp, [&](v1::CheckpointHeader& h) -> std::optional<RequestError> {
+      if (!h.attributes().collocated()) {
+        return MakeError(RpcCode::kFailedPrecondition, v1::Error::INVALID_ARGUMENT,
+                         "checkpoint '" + name + "' is not collocated: its active replica is placed by the cluster");
+      }
+      h.set_preferred_active_node_id(node);
+      return std::nullopt;
+    });
   };
   Start(call);
   return reactor;
@@ -1135,11 +1172,7 @@ grpc::ServerUnaryReactor* CheckpointService::CreateSection(grpc::CallbackServerC
     v1::CheckpointSectionRecord rec;
     rec.set_data(r.data());
     rec.set_expiration_unix_ms(r.expiration_unix_ms());
-    rec.set_last_update_unix_ms(v.now_ms);
-    rec.set_sequence(nh.sequence() + 1);
-    const std::string sk = CheckpointSectionKey(name, id);
-    AddPut(p.txn, sk, rec);
-    p.keys.push_back(sk);
+    PutSection(p, v, name, id, std::move(rec), nh, /*stamp=*/true);
     resp->set_section_id(id);
     const bool generated = r.generate();
     p.after = [resp, generated](const v1::TxnResponse&, const v1::CheckpointHeader* after, uint64_t) {
@@ -1164,12 +1197,11 @@ grpc::ServerUnaryReactor* CheckpointService::DeleteSection(grpc::CallbackServerC
   const std::string id = req->section_id();
   call->plan = WithHandle(name, req->handle(), Need::kWrite, true, [id, resp, name](View& v, Opened& o, Plan& p) -> Plan {
     if (id.empty()) return Plan::Fail(Invalid("the default section cannot be deleted"));
-    auto s = LoadSection(v, name, id);
+    auto s = LoadLiveSection(v, name, id);
     if (!s) return Plan::Fail(s.error());
-    if (!s->present || Expired(s->record, v.now_ms)) return Plan::Fail(SectionNotFound(name, Printable(id), s->present));
     v1::CheckpointHeader nh = o.h.header;
     nh.set_sections(nh.sections() - 1);
-    nh.set_size(nh.size() - s->record.data().size());
+    nh.set_size(nh.size() - s->data().size());
     PutHeader(p, nh);
     const std::string sk = CheckpointSectionKey(name, id);
     AddDelete(p.txn, sk);
@@ -1194,48 +1226,31 @@ grpc::ServerUnaryReactor* CheckpointService::Overwrite(grpc::CallbackServerConte
                         {}),
            reactor;
   }
-  // An overwrite is a write of the whole section at offset 0 that also cuts what follows.
-  v1::CheckpointWriteRequest w;
-  *w.mutable_header() = req->header();
-  w.set_name(name);
-  w.set_handle(req->handle());
-  v1::WriteElement* e = w.add_elements();
-  e->set_section_id(req->section_id());
-  e->set_data(req->data());
-  call->plan = WithHandle(name, req->handle(), Need::kWrite, true,
-                          [w, resp, name](View& v, Opened& o, Plan& p) -> Plan {
-                            const std::string& id = w.elements(0).section_id();
-                            if (auto err = ValidSectionId(name, o.h.header.attributes(), id, true)) return Plan::Fail(*err);
-                            auto s = LoadSection(v, name, id);
-                            if (!s) return Plan::Fail(s.error());
-                            if (!s->present || Expired(s->record, v.now_ms)) {
-                              return Plan::Fail(SectionNotFound(name, Printable(id), s->present));
-                            }
-                            const v1::CheckpointAttributes& a = o.h.header.attributes();
-                            const std::string& data = w.elements(0).data();
-                            if (data.size() > a.max_section_size()) {
-                              return Plan::Fail(TooLarge("section data of " + std::to_string(data.size()) +
-                                                         " bytes is over the checkpoint's max_section_size (" +
-                                                         std::to_string(a.max_section_size()) + ")"));
-                            }
-                            v1::CheckpointHeader nh = o.h.header;
-                            const uint64_t size = nh.size() - s->record.data().size() + data.size();
-                            if (size > a.max_size()) {
-                              return Plan::Fail(NoSpace("checkpoint '" + name + "' would hold " + std::to_string(size) +
-                                                        " bytes, over its max_size (" + std::to_string(a.max_size()) + ")"));
-                            }
-                            nh.set_size(size);
-                            PutHeader(p, nh);
-                            v1::CheckpointSectionRecord rec = s->record;
-                            rec.set_data(data);
-                            rec.set_last_update_unix_ms(v.now_ms);
-                            rec.set_sequence(nh.sequence() + 1);
-                            const std::string sk = CheckpointSectionKey(name, id);
-                            AddPut(p.txn, sk, rec);
-                            p.keys.push_back(sk);
-                            FillWrite(resp, p);
-                            return p;
-                          });
+  // The section's whole data replaced (a Write at offset 0 would keep what lies past its end).
+  const std::string id = req->section_id();
+  const std::string data = req->data();
+  call->plan = WithHandle(name, req->handle(), Need::kWrite, true, [id, data, resp, name](View& v, Opened& o, Plan& p) -> Plan {
+    const v1::CheckpointAttributes& a = o.h.header.attributes();
+    if (auto err = ValidSectionId(name, a, id, true)) return Plan::Fail(*err);
+    auto s = LoadLiveSection(v, name, id);
+    if (!s) return Plan::Fail(s.error());
+    if (data.size() > a.max_section_size()) {
+      return Plan::Fail(TooLarge("section data of " + std::to_string(data.size()) +
+                                 " bytes is over the checkpoint's max_section_size (" + std::to_string(a.max_section_size()) + ")"));
+    }
+    v1::CheckpointHeader nh = o.h.header;
+    const uint64_t size = nh.size() - s->data().size() + data.size();
+    if (size > a.max_size()) {
+      return Plan::Fail(NoSpace("checkpoint '" + name + "' would hold " + std::to_string(size) + " bytes, over its max_size (" +
+                                std::to_string(a.max_size()) + ")"));
+    }
+    nh.set_size(size);
+    PutHeader(p, nh);
+    s->set_data(data);
+    PutSection(p, v, name, id, std::move(*s), nh, /*stamp=*/true);
+    FillWrite(resp, p);
+    return p;
+  });
   Start(call);
   return reactor;
 }
@@ -1269,14 +1284,12 @@ grpc::ServerUnaryReactor* CheckpointService::Write(grpc::CallbackServerContext* 
       }
       auto it = touched.find(e.section_id());
       if (it == touched.end()) {
-        auto s = LoadSection(v, name, e.section_id());
-        if (!s) return Plan::Fail(s.error());
-        if (!s->present || Expired(s->record, v.now_ms)) {
-          RequestError err = SectionNotFound(name, Printable(e.section_id()), s->present);
-          err.detail.set_message(where + ": " + err.detail.message() + "; nothing was written");
-          return Plan::Fail(err);
+        auto s = LoadLiveSection(v, name, e.section_id());
+        if (!s) {
+          s.error().detail.set_message(where + ": " + s.error().detail.message() + "; nothing was written");
+          return Plan::Fail(s.error());
         }
-        it = touched.emplace(e.section_id(), s->record).first;
+        it = touched.emplace(e.section_id(), std::move(*s)).first;
       }
       std::string data = it->second.data();
       if (e.offset() > data.size()) {
@@ -1302,13 +1315,7 @@ grpc::ServerUnaryReactor* CheckpointService::Write(grpc::CallbackServerContext* 
     }
     nh.set_size(size);
     PutHeader(p, nh);
-    for (auto& [id, rec] : touched) {
-      rec.set_last_update_unix_ms(v.now_ms);
-      rec.set_sequence(nh.sequence() + 1);
-      const std::string sk = CheckpointSectionKey(name, id);
-      AddPut(p.txn, sk, rec);
-      p.keys.push_back(sk);
-    }
+    for (auto& [id, rec] : touched) PutSection(p, v, name, id, std::move(rec), nh, /*stamp=*/true);
     FillWrite(resp, p);
     return p;
   });
@@ -1334,12 +1341,9 @@ grpc::ServerUnaryReactor* CheckpointService::Read(grpc::CallbackServerContext* c
                               if (auto err = ValidSectionId(name, o.h.header.attributes(), e.section_id(), true)) {
                                 return Plan::Fail(*err);
                               }
-                              auto s = LoadSection(v, name, e.section_id());
+                              auto s = LoadLiveSection(v, name, e.section_id());
                               if (!s) return Plan::Fail(s.error());
-                              if (!s->present || Expired(s->record, v.now_ms)) {
-                                return Plan::Fail(SectionNotFound(name, Printable(e.section_id()), s->present));
-                              }
-                              const std::string& data = s->record.data();
+                              const std::string& data = s->data();
                               if (e.offset() > data.size()) {
                                 return Plan::Fail(Invalid("element " + std::to_string(i) + ": offset " + std::to_string(e.offset()) +
                                                           " is beyond the section's " + std::to_string(data.size()) + " bytes"));
@@ -1415,19 +1419,14 @@ grpc::ServerUnaryReactor* CheckpointService::SetSectionExpiration(grpc::Callback
   const uint64_t exp = req->expiration_unix_ms();
   call->plan = WithHandle(name, req->handle(), Need::kWrite, true, [id, exp, resp, name](View& v, Opened& o, Plan& p) -> Plan {
     if (id.empty()) return Plan::Fail(Invalid("the default section never expires"));
-    auto s = LoadSection(v, name, id);
+    auto s = LoadLiveSection(v, name, id);
     if (!s) return Plan::Fail(s.error());
-    if (!s->present || Expired(s->record, v.now_ms)) return Plan::Fail(SectionNotFound(name, Printable(id), s->present));
     if (exp != 0 && exp <= v.now_ms) return Plan::Fail(Invalid("expiration time " + std::to_string(exp) + " has passed already"));
     v1::CheckpointHeader nh = o.h.header;
     NoteExpiration(nh, exp);
     PutHeader(p, nh);
-    v1::CheckpointSectionRecord rec = s->record;
-    rec.set_expiration_unix_ms(exp);
-    rec.set_sequence(nh.sequence() + 1);
-    const std::string sk = CheckpointSectionKey(name, id);
-    AddPut(p.txn, sk, rec);
-    p.keys.push_back(sk);
+    s->set_expiration_unix_ms(exp);
+    PutSection(p, v, name, id, std::move(*s), nh, /*stamp=*/false);
     FillWrite(resp, p);
     return p;
   });
@@ -1628,28 +1627,19 @@ void CheckpointService::SweepOnce() {
     auto list = std::make_shared<Call>();
     list->route_key = std::max(d.start_key(), std::string(kCheckpointPrefix));
     list->deadline = Clock::now() + std::chrono::seconds(5);
-    list->plan = [&, prefix_end](View& v) -> Plan {
-      const std::string shard_end = v.shard.end_key();
-      const std::string end = shard_end.empty() || shard_end > prefix_end ? prefix_end : shard_end;
-      std::string cursor = std::max(v.shard.start_key(), std::string(kCheckpointPrefix));
-      while (cursor < end) {
-        std::optional<std::string> next;
-        auto each = v.Each(cursor, end, [&](std::string_view key, const View::Value&) {
-          next = client::CheckpointOfKey(key);
-          return false;
-        });
-        if (!each) return Plan::Fail(each.error());
-        if (!next) break;
+    list->plan = [&](View& v) -> Plan {
+      auto each = v.EachCheckpoint(std::max(v.shard.start_key(), std::string(kCheckpointPrefix)), [&](const std::string& name) {
         ++names;
         Maintenance scratch;
-        Plan p = MaintainPlan(v, *next, &scratch);
-        if (!p.error && !p.read_only) due.push_back(*next);
-        auto h = LoadHeader(v, *next);
+        Plan p = MaintainPlan(v, name, &scratch);
+        if (!p.error && !p.read_only) due.push_back(name);
+        auto h = LoadHeader(v, name);
         if (h && h->has_value() && (*h)->header.attributes().collocated() && (*h)->header.preferred_active_node_id() != 0) {
-          collocated.emplace_back(*next, (*h)->header.preferred_active_node_id());
+          collocated.emplace_back(name, (*h)->header.preferred_active_node_id());
         }
-        cursor = CheckpointEnd(*next);
-      }
+        return true;
+      });
+      if (!each) return Plan::Fail(each.error());
       return Plan::Answered();
     };
     if (Await(start, list)) continue;  // not leading any more, or busy: next pass
