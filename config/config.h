@@ -154,6 +154,11 @@ struct KvConfig {
   // Longer tolerates longer client retry loops, costs memory (one record per write with an id:
   // about 100 B plus the result, so 60 s at 10k writes/s is ~100 MB). Default 60000 (1 min); >= 1000.
   uint64_t dedup_window_ms = 60'000;
+  // Keys whose newest version header (version, create and mod timestamps, lease: not the value)
+  // the node keeps in memory, all shards together, so that a put or delete needs no read of the
+  // key first (server/key_header_cache.h). About 130 B per key: the default 262144 is ~32 MiB.
+  // Size it to the keys written within a few seconds; 0 turns the cache off. Default 262144.
+  uint64_t key_header_cache_keys = 262'144;
   // Largest staleness a follower (stale) read may request. Default 5000 ms.
   uint64_t max_staleness_ms = 5000;
   // Deadline applied to a request that carries none. Default 5000 ms.

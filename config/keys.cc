@@ -134,6 +134,9 @@ const KeySpec kKeys[] = {
 
   {"kv.dedup_window_ms", K::kMillis, 1000, 7 * kDayMs,
    "How long a write's idempotency id is remembered.", CLAW_FIELD(kv.dedup_window_ms)},
+  {"kv.key_header_cache_keys", K::kCount, 0, 1'000'000'000,
+   "Keys whose newest version header the node keeps in memory for writes; 0 disables.",
+   CLAW_FIELD(kv.key_header_cache_keys)},
   {"kv.max_staleness_ms", K::kMillis, 0, kDayMs, "Largest staleness a follower read may ask for.",
    CLAW_FIELD(kv.max_staleness_ms)},
   {"kv.default_deadline_ms", K::kMillis, 1, kHourMs, "Deadline of a request that carries none.",

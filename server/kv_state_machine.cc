@@ -127,8 +127,17 @@ void ToKeyValue(std::string_view key, const StoredValue& v, bool keys_only, v1::
   out->set_lease(v.lease);
 }
 
-KvStateMachine::KvStateMachine(storage::Engine* engine, uint64_t group)
-    : engine_(engine), group_(group) {}
+KvStateMachine::KvStateMachine(storage::Engine* engine, uint64_t group, KeyHeaderCacheBudget* header_budget)
+    : engine_(engine), group_(group), headers_(header_budget) {}
+
+namespace {
+
+KeyHeader HeaderOf(const std::optional<StoredValue>& v) {
+  if (!v) return KeyHeader{};
+  return KeyHeader{.version = v->version, .create_ts = v->create_ts, .mod_ts = v->mod_ts, .lease = v->lease};
+}
+
+}  // namespace
 
 void KvStateMachine::Fatal(const storage::StorageError& e, const char* what) {
   // Apply failures leave the replica's state unknown: stop the node (fail-stop); the Raft log
@@ -230,7 +239,20 @@ std::optional<StoredValue> KvStateMachine::Current(const std::string& key) {
   if (auto it = overlay_.find(key); it != overlay_.end()) return it->second;
   auto v = ReadKey(key);
   if (!v) Fatal(v.error(), "reading a key during apply");
+  headers_.Put(key, HeaderOf(*v));
   return std::move(*v);
+}
+
+KeyHeader KvStateMachine::CurrentHeader(const std::string& key) {
+  if (auto it = overlay_.find(key); it != overlay_.end()) return HeaderOf(it->second);
+  if (std::optional<KeyHeader> h = headers_.Find(key)) return *h;
+  return HeaderOf(Current(key));
+}
+
+void KvStateMachine::OnBatchWritten() {
+  for (const auto& [key, v] : overlay_) headers_.Put(key, HeaderOf(v));
+  overlay_.clear();
+  index_overlay_.clear();
 }
 
 void KvStateMachine::IndexSet(storage::WriteBatch& batch, uint64_t lease, const std::string& key, bool present) {
@@ -242,13 +264,21 @@ void KvStateMachine::IndexSet(storage::WriteBatch& batch, uint64_t lease, const 
 
 void KvStateMachine::WritePut(storage::WriteBatch& batch, const std::string& key, std::string value,
                               uint64_t ts, bool prev_kv, uint64_t lease, v1::PutResponse* out) {
-  std::optional<StoredValue> prev = Current(key);
-  StoredValue next{.version = prev ? prev->version + 1 : 1,
-                   .create_ts = prev ? prev->create_ts : ts,
+  // The previous value only when it is returned or published; otherwise its header suffices.
+  std::optional<StoredValue> prev;
+  KeyHeader head;
+  if (prev_kv || collect_events_) {
+    prev = Current(key);
+    head = HeaderOf(prev);
+  } else {
+    head = CurrentHeader(key);
+  }
+  StoredValue next{.version = head.exists() ? head.version + 1 : 1,
+                   .create_ts = head.exists() ? head.create_ts : ts,
                    .mod_ts = ts,
                    .value = std::move(value),
                    .lease = lease};
-  const uint64_t prev_lease = prev ? prev->lease : 0;
+  const uint64_t prev_lease = head.lease;
   if (prev_lease != lease) {
     if (prev_lease != 0) IndexSet(batch, prev_lease, key, false);
     if (lease != 0) IndexSet(batch, lease, key, true);
@@ -267,16 +297,23 @@ void KvStateMachine::WritePut(storage::WriteBatch& batch, const std::string& key
 
 void KvStateMachine::WriteDelete(storage::WriteBatch& batch, const std::string& key, uint64_t ts,
                                  bool prev_kv, v1::DeleteResponse* out) {
-  std::optional<StoredValue> prev = Current(key);
-  if (prev) {
+  std::optional<StoredValue> prev;
+  KeyHeader head;
+  if (prev_kv || collect_events_) {
+    prev = Current(key);
+    head = HeaderOf(prev);
+  } else {
+    head = CurrentHeader(key);
+  }
+  if (head.exists()) {
     storage::MvccWriter writer(*engine_, batch);
     if (auto r = writer.Delete(key, storage::Timestamp(ts)); !r) Fatal(r.error(), "writing a delete");
     overlay_[key] = std::nullopt;
-    if (prev->lease != 0) IndexSet(batch, prev->lease, key, false);
+    if (head.lease != 0) IndexSet(batch, head.lease, key, false);
     if (collect_events_) events_.push_back(ChangeEvent{.ts = ts, .key = key, .value = std::nullopt, .prev = prev});
   }
   if (out) {
-    out->set_deleted(prev ? 1 : 0);
+    out->set_deleted(head.exists() ? 1 : 0);
     if (prev_kv && prev) ToKeyValue(key, *prev, false, out->mutable_prev());
   }
 }
@@ -331,17 +368,19 @@ uint64_t KvStateMachine::WriteDeleteRange(storage::WriteBatch& batch, const std:
 }
 
 bool KvStateMachine::Holds(const v1::Compare& c) {
-  std::optional<StoredValue> v = Current(c.key());
+  if (c.target() == v1::Compare::VALUE) {
+    std::optional<StoredValue> v = Current(c.key());
+    if (!v) return c.op() == v1::Compare::NOT_EQUAL;
+    return Test(v->value.compare(c.value()) < 0 ? -1 : (v->value == c.value() ? 0 : 1), c.op());
+  }
+  const KeyHeader h = CurrentHeader(c.key());
   switch (c.target()) {
-    case v1::Compare::VALUE:
-      if (!v) return c.op() == v1::Compare::NOT_EQUAL;
-      return Test(v->value.compare(c.value()) < 0 ? -1 : (v->value == c.value() ? 0 : 1), c.op());
     case v1::Compare::VERSION:
-      return Test(Cmp(v ? v->version : 0, c.version()), c.op());
+      return Test(Cmp(h.version, c.version()), c.op());
     case v1::Compare::MOD_TS:
-      return Test(Cmp(v ? v->mod_ts : 0, c.mod_ts()), c.op());
+      return Test(Cmp(h.mod_ts, c.mod_ts()), c.op());
     case v1::Compare::EXISTS:
-      return Test(v.has_value() == c.exists() ? 0 : 1, c.op());
+      return Test(h.exists() == c.exists() ? 0 : 1, c.op());
     default:
       return false;
   }
@@ -595,6 +634,7 @@ void KvStateMachine::InstallSnapshotState(uint64_t index, uint64_t term,
   dedup_.clear();
   dedup_order_.clear();
   overlay_.clear();
+  headers_.Clear();  // the shard's data was replaced
   events_.clear();
   state_ = ApplyState{.applied_index = index, .applied_term = term, .last_ts = state.last_ts()};
   for (const v1::DedupEntry& e : state.dedup()) {

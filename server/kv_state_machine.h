@@ -44,6 +44,7 @@
 
 #include "claw/v1/command.pb.h"
 #include "claw/v1/kv.pb.h"
+#include "server/key_header_cache.h"
 #include "storage/engine.h"
 #include "storage/error.h"
 #include "storage/hlc.h"
@@ -87,7 +88,9 @@ struct ApplyState {
 
 class KvStateMachine {
  public:
-  KvStateMachine(storage::Engine* engine, uint64_t group);
+  // `header_budget` (may be null: no header cache) is shared by the node's state machines and
+  // must outlive this one.
+  KvStateMachine(storage::Engine* engine, uint64_t group, KeyHeaderCacheBudget* header_budget = nullptr);
 
   // Loads the apply state and the dedup window from `meta` (a missing apply state = a new shard).
   [[nodiscard]] std::expected<void, storage::StorageError> Load();
@@ -118,11 +121,13 @@ class KvStateMachine {
   void ApplyEmpty(uint64_t index, uint64_t term);
   // Adds the apply state record to `batch`; call after the round's last Apply.
   void FinishBatch(storage::WriteBatch& batch);
-  // The batch of FinishBatch was written: the overlay is no longer needed.
-  void OnBatchWritten() {
-    overlay_.clear();
-    index_overlay_.clear();
-  }
+  // The batch of FinishBatch was written: the overlay is no longer needed (its keys' headers
+  // move to the header cache).
+  void OnBatchWritten();
+  // Drops the header cache if no command wrote since the last call (the raft worker's sweeps),
+  // or at once (a split: keys that left the shard are never asked for again).
+  void TrimHeaderCache() { headers_.ClearIfIdle(); }
+  void DropHeaderCache() { headers_.Clear(); }
 
   // Point read of the applied state (committed in RocksDB; not the overlay).
   [[nodiscard]] std::expected<std::optional<StoredValue>, storage::StorageError> ReadKey(
@@ -152,6 +157,9 @@ class KvStateMachine {
  private:
   // Current value of `key` as of the commands applied so far (overlay, then RocksDB).
   std::optional<StoredValue> Current(const std::string& key);
+  // Its header only (overlay, header cache, then RocksDB): what a write needs unless it returns
+  // or publishes the previous value.
+  KeyHeader CurrentHeader(const std::string& key);
   void WritePut(storage::WriteBatch& batch, const std::string& key, std::string value, uint64_t ts,
                 bool prev_kv, uint64_t lease, v1::PutResponse* out);
   void IndexSet(storage::WriteBatch& batch, uint64_t lease, const std::string& key, bool present);
@@ -178,6 +186,8 @@ class KvStateMachine {
   uint64_t dedup_window_ = uint64_t{60'000} << storage::Timestamp::kLogicalBits;
   // Writes of this round not yet in RocksDB; nullopt = deleted.
   std::map<std::string, std::optional<StoredValue>> overlay_;
+  // Headers of keys written or read by earlier rounds (server/key_header_cache.h).
+  KeyHeaderCache headers_;
   struct DedupRecord {
     uint64_t expires_ts = 0;
     v1::TxnResponse result;

@@ -109,6 +109,7 @@ StoreOptions StoreOptionsFrom(const config::Config& c, uint64_t node_id) {
   o.node_dead_after_ms = static_cast<uint32_t>(c.raft.node_dead_after_ms);
   o.max_pending_requests = c.kv.max_pending_proposals;
   o.dedup_window_ms = c.kv.dedup_window_ms;
+  o.key_header_cache_keys = c.kv.key_header_cache_keys;
   o.max_staleness_ms = c.kv.max_staleness_ms;
   o.snapshot_after_entries = c.raft.snapshot_after_entries;
   o.snapshot_dir = c.data_dir + "/snapshots";

@@ -517,6 +517,7 @@ void RaftWorker::Tick(Clock::time_point now) {
   const bool no_space = ticks_ % 5 == 0 && store_->NoSpace();
   auto visit = [&](Group* g) {
     if (no_space && g->IsLeader()) HandOffForSpace(g);
+    if (ticks_ % 10 == 0) g->fsm->TrimHeaderCache();  // a sweep: idle shards free their share
     // A leader still acknowledged by a quorum knows the group's commit index now (bounded-
     // staleness reads: FreshWithin).
     if (g->IsLeader() && !g->soft.hibernating && g->replica->TicksSinceQuorumAck() <= 1) {
@@ -909,6 +910,7 @@ void RaftWorker::ApplySplit(Group* g, uint64_t index, const v1::SplitCommand& sp
   SPDLOG_INFO("shard {}: split at index {} at key {}; new shard {} takes the keys from there", g->id, index,
               PrintableKey(key), right.id());
   split_thresholds_[right.id()] = g->gc_threshold;
+  g->fsm->DropHeaderCache();
   g->desc = std::move(left);
   g->desc_changed = true;
   round_.created.emplace_back(std::move(right), g->IsLeader());

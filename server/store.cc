@@ -79,6 +79,7 @@ Store::Store(const StoreOptions& options, storage::Engine* engine, storage::LogW
       transport_(transport),
       router_(router),
       clock_(clock),
+      header_budget_(options.key_header_cache_keys),
       meta_(engine),
       hashes_(std::make_unique<ReplicaHashes>(engine)) {}
 
@@ -120,7 +121,7 @@ std::expected<std::unique_ptr<Group>, std::string> Store::NewGroup(const v1::Sha
   g->desc = d;
   g->self = self;
   g->log = std::move(log);
-  g->fsm = std::make_unique<KvStateMachine>(engine_, d.id());
+  g->fsm = std::make_unique<KvStateMachine>(engine_, d.id(), &header_budget_);
   g->fsm->set_dedup_window_ms(options_.dedup_window_ms);
   if (auto l = g->fsm->Load(); !l) {
     return std::unexpected("loading the state of shard " + std::to_string(d.id()) + ": " + l.error().message);

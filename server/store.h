@@ -36,6 +36,7 @@
 #include "claw/v1/cluster.pb.h"
 #include "claw/v1/shard.pb.h"
 #include "server/codec.h"
+#include "server/key_header_cache.h"
 #include "server/meta_state.h"
 #include "server/replica_hashes.h"
 #include "server/requests.h"
@@ -72,6 +73,9 @@ struct StoreOptions {
   // Peer messages queued per worker before new ones are dropped.
   uint64_t max_mailbox_messages = 200'000;
   uint64_t dedup_window_ms = 60'000;
+  // Keys whose newest version header the node's state machines keep in memory, all shards
+  // together (server/key_header_cache.h); 0 turns the cache off.
+  uint64_t key_header_cache_keys = 262'144;
   uint64_t max_staleness_ms = 5'000;
   // Largest encoded command accepted for proposal (below the peer message limit).
   uint64_t max_command_bytes = 4ull << 20;
@@ -236,6 +240,7 @@ class Store {
   Transport* transport_;
   Router* router_;
   storage::HybridClock* clock_;
+  KeyHeaderCacheBudget header_budget_;  // before workers_: their state machines use it
   std::vector<std::unique_ptr<RaftWorker>> workers_;
   std::atomic<uint64_t> pending_requests_{0};
   std::mutex id_mu_;  // AllocateShardId

@@ -67,6 +67,7 @@ const std::map<std::string, std::string> kNonDefault = {
     {"limits.max_scan_limit", "7"},
     {"limits.max_peer_message_bytes", "2147483647"},
     {"kv.dedup_window_ms", "1h"},
+    {"kv.key_header_cache_keys", "0"},
     {"kv.max_staleness_ms", "0"},
     {"kv.default_deadline_ms", "1"},
     {"kv.max_pending_proposals", "3"},

@@ -1,0 +1,50 @@
+#include "server/key_header_cache.h"
+
+#include <utility>
+
+namespace claw::server {
+
+std::optional<KeyHeader> KeyHeaderCache::Find(const std::string& key) {
+  if (auto it = young_.find(key); it != young_.end()) return it->second;
+  auto it = old_.find(key);
+  if (it == old_.end()) return std::nullopt;
+  // A hit in the old generation moves the entry to the young one (the count does not change).
+  const KeyHeader h = it->second;
+  young_.insert(old_.extract(it));
+  return h;
+}
+
+void KeyHeaderCache::Put(const std::string& key, const KeyHeader& header) {
+  if (!enabled()) return;
+  put_since_check_ = true;
+  if (auto it = young_.find(key); it != young_.end()) {
+    it->second = header;
+    return;
+  }
+  if (auto it = old_.find(key); it != old_.end()) {
+    it->second = header;
+    young_.insert(old_.extract(it));
+    return;
+  }
+  if (budget_->used.load(std::memory_order_relaxed) >= budget_->limit) Rotate();
+  young_.emplace(key, header);
+  budget_->used.fetch_add(1, std::memory_order_relaxed);
+}
+
+void KeyHeaderCache::Rotate() {
+  budget_->used.fetch_sub(static_cast<int64_t>(old_.size()), std::memory_order_relaxed);
+  old_ = std::exchange(young_, {});
+}
+
+void KeyHeaderCache::Clear() {
+  if (budget_ != nullptr) budget_->used.fetch_sub(static_cast<int64_t>(size()), std::memory_order_relaxed);
+  young_.clear();
+  old_.clear();
+}
+
+void KeyHeaderCache::ClearIfIdle() {
+  if (!put_since_check_ && size() > 0) Clear();
+  put_since_check_ = false;
+}
+
+}  // namespace claw::server
