@@ -66,6 +66,34 @@ void Partition(const std::vector<Op>& ops, const std::vector<size_t>& pending,
   for (size_t i : pending) (OpFits(ops[i], shard) ? group : rest)->push_back(i);
 }
 
+// Calls larger than this go as unary RPCs, so that a multiplexed message stays far below the
+// server's limit on one received message (limits.max_request_bytes + 512 KiB).
+constexpr size_t kMaxMultiplexedCallBytes = 256 << 10;
+
+// One attempt of a point request: over the node's Multiplex stream when there is one, else (or
+// for a large request, or a node without Multiplex) as a unary RPC. `fill` builds the request.
+template <class Req, class Resp, class Fill>
+grpc::Status Send(const Dispatcher::Target& target, grpc::ClientContext& context, const Fill& fill, Resp* response,
+                  Req* (v1::MultiplexCall::*request_of)(), Resp* (v1::MultiplexAnswer::*response_of)(),
+                  grpc::Status (v1::KV::Stub::*unary)(grpc::ClientContext*, const Req&, Resp*)) {
+  if (target.mux != nullptr && !target.mux->unsupported()) {
+    v1::MultiplexCall call;
+    Req* request = (call.*request_of)();
+    fill(request);
+    if (request->ByteSizeLong() > kMaxMultiplexedCallBytes) return (target.kv->*unary)(&context, *request, response);
+    v1::MultiplexAnswer answer;
+    grpc::Status status = target.mux->Call(std::move(call), context.deadline(), &answer);
+    if (status.error_code() != grpc::StatusCode::UNIMPLEMENTED || !target.mux->unsupported()) {
+      if (status.ok()) (answer.*response_of)()->Swap(response);
+      return status;
+    }
+    // The node has no Multiplex (an older server): unary from now on; this call was not served.
+  }
+  Req request;
+  fill(&request);
+  return (target.kv->*unary)(&context, request, response);
+}
+
 template <typename T, typename Fn>
 std::future<T> SubmitFuture(ThreadPool& pool, Fn fn) {
   auto task = std::make_shared<std::packaged_task<T()>>(std::move(fn));
@@ -135,10 +163,10 @@ Result<std::optional<KeyValue>> Client::Get(std::string_view key, const CallOpti
   Dispatcher::Call call = NewCall(d, key, Kind::kRead, options);
   v1::GetResponse response;
   auto done = d.Run(call, [&](const Dispatcher::Target& target, grpc::ClientContext& context) {
-    v1::GetRequest request;
-    *request.mutable_header() = target.header;
-    request.set_key(std::string(key));
-    return target.kv->Get(&context, request, &response);
+    return Send(target, context, [&](v1::GetRequest* request) {
+      *request->mutable_header() = target.header;
+      request->set_key(std::string(key));
+    }, &response, &v1::MultiplexCall::mutable_get, &v1::MultiplexAnswer::mutable_get, &v1::KV::Stub::Get);
   });
   if (!done) return std::unexpected(done.error());
   if (!response.found()) return std::optional<KeyValue>();
@@ -152,13 +180,13 @@ Result<PutResult> Client::Put(std::string_view key, std::string_view value,
   Dispatcher::Call call = NewCall(d, key, Kind::kWrite, options);
   v1::PutResponse response;
   auto done = d.Run(call, [&](const Dispatcher::Target& target, grpc::ClientContext& context) {
-    v1::PutRequest request;
-    *request.mutable_header() = target.header;
-    request.set_key(std::string(key));
-    request.set_value(std::string(value));
-    request.set_prev_kv(options.prev_kv);
-    request.set_lease(options.lease);
-    return target.kv->Put(&context, request, &response);
+    return Send(target, context, [&](v1::PutRequest* request) {
+      *request->mutable_header() = target.header;
+      request->set_key(std::string(key));
+      request->set_value(std::string(value));
+      request->set_prev_kv(options.prev_kv);
+      request->set_lease(options.lease);
+    }, &response, &v1::MultiplexCall::mutable_put, &v1::MultiplexAnswer::mutable_put, &v1::KV::Stub::Put);
   });
   if (!done) return std::unexpected(done.error());
   PutResult result;
@@ -173,11 +201,11 @@ Result<DeleteResult> Client::Delete(std::string_view key, const CallOptions& opt
   Dispatcher::Call call = NewCall(d, key, Kind::kWrite, options);
   v1::DeleteResponse response;
   auto done = d.Run(call, [&](const Dispatcher::Target& target, grpc::ClientContext& context) {
-    v1::DeleteRequest request;
-    *request.mutable_header() = target.header;
-    request.set_key(std::string(key));
-    request.set_prev_kv(options.prev_kv);
-    return target.kv->Delete(&context, request, &response);
+    return Send(target, context, [&](v1::DeleteRequest* request) {
+      *request->mutable_header() = target.header;
+      request->set_key(std::string(key));
+      request->set_prev_kv(options.prev_kv);
+    }, &response, &v1::MultiplexCall::mutable_delete_, &v1::MultiplexAnswer::mutable_delete_, &v1::KV::Stub::Delete);
   });
   if (!done) return std::unexpected(done.error());
   DeleteResult result;
@@ -346,10 +374,10 @@ Result<std::vector<OpResult>> Client::Batch(const std::vector<Op>& ops,
       g.done = d.Run(
           call,
           [&g](const Dispatcher::Target& target, grpc::ClientContext& context) {
-            v1::BatchRequest request;
-            *request.mutable_header() = target.header;
-            for (const Op* op : g.ops) ToProto(*op, request.add_ops());
-            return target.kv->Batch(&context, request, &g.response);
+            return Send(target, context, [&](v1::BatchRequest* request) {
+              *request->mutable_header() = target.header;
+              for (const Op* op : g.ops) ToProto(*op, request->add_ops());
+            }, &g.response, &v1::MultiplexCall::mutable_batch, &v1::MultiplexAnswer::mutable_batch, &v1::KV::Stub::Batch);
           },
           &g.keys_moved);
     };
@@ -424,12 +452,12 @@ Result<TxnResult> Client::Txn(const std::vector<Compare>& compares, const std::v
     auto done = d.Run(
         call,
         [&](const Dispatcher::Target& target, grpc::ClientContext& context) {
-          v1::TxnRequest request;
-          *request.mutable_header() = target.header;
-          for (const Compare& compare : compares) ToProto(compare, request.add_compare());
-          for (const Op& op : success) ToProto(op, request.add_success());
-          for (const Op& op : failure) ToProto(op, request.add_failure());
-          return target.kv->Txn(&context, request, &response);
+          return Send(target, context, [&](v1::TxnRequest* request) {
+            *request->mutable_header() = target.header;
+            for (const Compare& compare : compares) ToProto(compare, request->add_compare());
+            for (const Op& op : success) ToProto(op, request->add_success());
+            for (const Op& op : failure) ToProto(op, request->add_failure());
+          }, &response, &v1::MultiplexCall::mutable_txn, &v1::MultiplexAnswer::mutable_txn, &v1::KV::Stub::Txn);
         },
         &keys_moved);
     if (!done && keys_moved) continue;

@@ -97,6 +97,7 @@ Dispatcher::Stubs& Dispatcher::StubsFor(const std::string& address) {
     // Scan pages and batch answers may pass gRPC's 4 MiB default.
     stubs->channel = NodeChannel(address, /*max_backoff_ms=*/2000, /*max_receive_bytes=*/64 << 20);
     stubs->kv = v1::KV::NewStub(stubs->channel);
+    if (options_.multiplex) stubs->mux = std::make_unique<Multiplexer>(stubs->kv.get(), address);
     stubs->cluster = v1::Cluster::NewStub(stubs->channel);
     stubs->checkpoint = v1::Checkpoint::NewStub(stubs->channel);
   }
@@ -340,7 +341,9 @@ std::expected<ShardInfo, Error> Dispatcher::Run(const Call& call, const Attempt&
     Target target;
     target.shard = std::move(*shard);
     target.address = PickAddress(call, target.shard, state);
-    target.kv = &KvStub(target.address);
+    Stubs& stubs = StubsFor(target.address);
+    target.kv = stubs.kv.get();
+    target.mux = stubs.mux.get();
     target.header = MakeHeader(call, target.shard);
     grpc::ClientContext context;
     context.set_deadline(ToSystem(call.deadline));

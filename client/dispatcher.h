@@ -34,6 +34,7 @@
 #include "claw/v1/cluster.grpc.pb.h"
 #include "claw/v1/kv.grpc.pb.h"
 #include "client/errors.h"
+#include "client/multiplexer.h"
 #include "client/route_cache.h"
 #include "client/types.h"
 
@@ -48,6 +49,7 @@ class Dispatcher {
     ShardInfo shard{};
     std::string address{};
     v1::KV::Stub* kv = nullptr;
+    Multiplexer* mux = nullptr;  // the node's Multiplex stream; null when ClientOptions::multiplex is off
     v1::RequestHeader header{};  // shard_id, epoch, consistency, durability, request_id, ...
   };
 
@@ -122,6 +124,7 @@ class Dispatcher {
   struct Stubs {
     std::shared_ptr<grpc::Channel> channel;
     std::unique_ptr<v1::KV::Stub> kv;
+    std::unique_ptr<Multiplexer> mux;  // after kv: destroyed before it
     std::unique_ptr<v1::Cluster::Stub> cluster;
     std::unique_ptr<v1::Checkpoint::Stub> checkpoint;
   };

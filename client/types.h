@@ -57,6 +57,10 @@ struct ClientOptions {
   std::chrono::milliseconds backoff_max{1000};
   // Threads running the *Async calls (each runs one blocking call at a time).
   size_t async_threads = 4;
+  // Send Get, Put, Delete, Batch and Txn attempts over one claw.v1.KV.Multiplex stream per node,
+  // where calls made at the same time share messages (client/multiplexer.h), instead of a unary
+  // RPC each. Nodes without Multiplex get unary RPCs either way. Default on.
+  bool multiplex = true;
   // Seed for request ids and back-off jitter; 0 = from std::random_device. Tests fix it.
   uint64_t seed = 0;
 };

@@ -139,8 +139,8 @@ using ForwardFn = void (*)(v1::KV::Stub*, grpc::ClientContext*, const Req*, Resp
 
 // Re-issues the call on the leader's node (forward = false there: one hop at most).
 template <class Req, class Resp>
-void Forward(KvService* svc, grpc::ServerUnaryReactor* reactor, const Req& req, Resp* resp,
-             const std::string& address, SteadyClock::time_point deadline, ForwardFn<Req, Resp> fn) {
+void Forward(KvService* svc, const Reply& reply, const Req& req, Resp* resp, const std::string& address,
+             ForwardFn<Req, Resp> fn) {
   struct State {
     grpc::ClientContext ctx;
     Req req;
@@ -148,20 +148,20 @@ void Forward(KvService* svc, grpc::ServerUnaryReactor* reactor, const Req& req, 
   auto st = std::make_shared<State>();
   st->req = req;
   st->req.mutable_header()->set_forward(false);
-  st->ctx.set_deadline(std::chrono::system_clock::now() + (deadline - SteadyClock::now()));
-  fn(svc->StubFor(address), &st->ctx, &st->req, resp, [st, reactor](grpc::Status s) { reactor->Finish(s); });
+  st->ctx.set_deadline(std::chrono::system_clock::now() + (reply.deadline - SteadyClock::now()));
+  fn(svc->StubFor(address), &st->ctx, &st->req, resp, [st, finish = reply.finish](grpc::Status s) { finish(std::move(s)); });
 }
 
 // Answers `err`, or forwards when it is NOT_LEADER with a known leader and the caller asked.
 template <class Req, class Resp>
-void Refuse(KvService* svc, grpc::ServerUnaryReactor* reactor, const Req& req, Resp* resp,
-            const RequestError& err, SteadyClock::time_point deadline, ForwardFn<Req, Resp> fwd) {
+void Refuse(KvService* svc, const Reply& reply, const Req& req, Resp* resp, const RequestError& err,
+            ForwardFn<Req, Resp> fwd) {
   if (req.header().forward() && err.detail.code() == v1::Error::NOT_LEADER &&
       !err.detail.leader().address().empty()) {
-    Forward(svc, reactor, req, resp, err.detail.leader().address(), deadline, fwd);
+    Forward(svc, reply, req, resp, err.detail.leader().address(), fwd);
     return;
   }
-  reactor->Finish(ToGrpcStatus(err));
+  reply.finish(ToGrpcStatus(err));
 }
 
 // The leases named by the puts of a command (each once).
@@ -184,44 +184,38 @@ std::vector<uint64_t> LeasesOf(const v1::RaftCommand& cmd) {
 }
 
 template <class Req, class Resp>
-void WriteOn(KvService* svc, grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* reactor,
-             const Req& req, Resp* resp, std::vector<std::string> keys,
+void WriteOn(KvService* svc, const Reply& reply, const Req& req, Resp* resp, std::vector<std::string> keys,
              const std::vector<std::string>& range_ends, v1::RaftCommand cmd, bool needs_apply,
              std::function<void(const ProposalResult&, Resp*)> fill, ForwardFn<Req, Resp> fwd);
 
 // Shared path of every write: check the leases its puts name (server/lease_service.h), route,
-// propose, then fill the response from the command's result.
+// propose, then fill the response from the command's result. `req` and `resp` live until
+// reply.finish runs.
 template <class Req, class Resp>
-grpc::ServerUnaryReactor* Write(KvService* svc, grpc::CallbackServerContext* ctx, const Req& req,
-                                Resp* resp, std::vector<std::string> keys,
-                                const std::vector<std::string>& range_ends, v1::RaftCommand cmd,
-                                bool needs_apply,
-                                std::function<void(const ProposalResult&, Resp*)> fill,
-                                ForwardFn<Req, Resp> fwd) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+void Write(KvService* svc, const Reply& reply, const Req& req, Resp* resp, std::vector<std::string> keys,
+           const std::vector<std::string>& range_ends, v1::RaftCommand cmd, bool needs_apply,
+           std::function<void(const ProposalResult&, Resp*)> fill, ForwardFn<Req, Resp> fwd) {
   std::vector<uint64_t> leases = LeasesOf(cmd);
   if (leases.empty()) {
-    WriteOn(svc, ctx, reactor, req, resp, std::move(keys), range_ends, std::move(cmd), needs_apply, std::move(fill), fwd);
-    return reactor;
+    WriteOn(svc, reply, req, resp, std::move(keys), range_ends, std::move(cmd), needs_apply, std::move(fill), fwd);
+    return;
   }
   // A put naming a lease waits for its apply (durability QUORUM even when LEADER was asked): the
   // apply may still refuse it (the lease was revoked meanwhile), which must not be acknowledged.
-  svc->CheckLeases(std::move(leases), svc->Deadline(ctx), reactor,
-                   [=, keys = std::move(keys), cmd = std::move(cmd), fill = std::move(fill)]() mutable {
-                     WriteOn(svc, ctx, reactor, req, resp, std::move(keys), range_ends, std::move(cmd), true,
+  svc->CheckLeases(std::move(leases), reply.deadline, reply.finish,
+                   [=, req = &req, keys = std::move(keys), cmd = std::move(cmd), fill = std::move(fill)]() mutable {
+                     WriteOn(svc, reply, *req, resp, std::move(keys), range_ends, std::move(cmd), true,
                              std::move(fill), fwd);
                    });
-  return reactor;
 }
 
 template <class Req, class Resp>
-void WriteOn(KvService* svc, grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* reactor,
-             const Req& req, Resp* resp, std::vector<std::string> keys,
+void WriteOn(KvService* svc, const Reply& reply, const Req& req, Resp* resp, std::vector<std::string> keys,
              const std::vector<std::string>& range_ends, v1::RaftCommand cmd, bool needs_apply,
              std::function<void(const ProposalResult&, Resp*)> fill, ForwardFn<Req, Resp> fwd) {
-  const auto deadline = svc->Deadline(ctx);
+  const auto deadline = reply.deadline;
   if (deadline <= SteadyClock::now()) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline passed before the write was proposed"));
+    reply.finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline passed before the write was proposed"));
     return;
   }
   KvService::Target t = svc->Route(req.header(), keys, range_ends.empty() ? nullptr : &range_ends.front());
@@ -229,7 +223,7 @@ void WriteOn(KvService* svc, grpc::CallbackServerContext* ctx, grpc::ServerUnary
     t = svc->Route(req.header(), keys, &range_ends[i]);
   }
   if (t.refuse) {
-    Refuse(svc, reactor, req, resp, *t.refuse, deadline, fwd);
+    Refuse(svc, reply, req, resp, *t.refuse, fwd);
     return;
   }
   auto route = svc->router()->Get(t.shard);
@@ -239,14 +233,14 @@ void WriteOn(KvService* svc, grpc::CallbackServerContext* ctx, grpc::ServerUnary
   p.command = std::move(cmd);
   p.durability = needs_apply || req.header().durability() != v1::LEADER ? v1::QUORUM : v1::LEADER;
   p.deadline = deadline;
-  p.done = [svc, reactor, req, resp, deadline, fill = std::move(fill), fwd](std::expected<ProposalResult, RequestError> r) {
+  p.done = [svc, reply, req = &req, resp, fill = std::move(fill), fwd](std::expected<ProposalResult, RequestError> r) {
     if (!r) {
-      Refuse(svc, reactor, req, resp, r.error(), deadline, fwd);
+      Refuse(svc, reply, *req, resp, r.error(), fwd);
       return;
     }
     *resp->mutable_header() = r->header;
     fill(*r, resp);
-    reactor->Finish(grpc::Status::OK);
+    reply.finish(grpc::Status::OK);
   };
   svc->store()->Propose(std::move(p));
 }
@@ -260,7 +254,21 @@ void ClampRange(Router* router, const std::string& start, std::string* end) {
 }  // namespace
 
 KvService::KvService(Store* store, Router* router, KvLimits limits)
-    : store_(store), router_(router), limits_(limits) {}
+    : store_(store), router_(router), limits_(limits) {
+  Metrics* m = store->metrics();
+  auto series = [m](const char* method) { return &m->Grpc(std::string("/claw.v1.KV/") + method, "multiplexed"); };
+  multiplexed_[v1::MultiplexCall::REQUEST_NOT_SET] = series("Multiplex");
+  multiplexed_[v1::MultiplexCall::kGet] = series("Get");
+  multiplexed_[v1::MultiplexCall::kPut] = series("Put");
+  multiplexed_[v1::MultiplexCall::kDelete] = series("Delete");
+  multiplexed_[v1::MultiplexCall::kBatch] = series("Batch");
+  multiplexed_[v1::MultiplexCall::kTxn] = series("Txn");
+}
+
+const Metrics::GrpcMethod& KvService::MultiplexedSeries(v1::MultiplexCall::RequestCase kind) {
+  const size_t i = static_cast<size_t>(kind);
+  return *(i < multiplexed_.size() && multiplexed_[i] != nullptr ? multiplexed_[i] : multiplexed_[0]);
+}
 
 KvService::~KvService() = default;
 
@@ -281,19 +289,24 @@ v1::KV::Stub* KvService::StubFor(const std::string& address) {
 }
 
 void KvService::CheckLeases(std::vector<uint64_t> leases, SteadyClock::time_point deadline,
-                            grpc::ServerUnaryReactor* reactor, std::function<void()> then) {
+                            std::function<void(grpc::Status)> fail, std::function<void()> then) {
   if (leases.empty()) return then();
   if (!lease_check_) {
-    reactor->Finish(ToGrpcStatus(MakeError(RpcCode::kUnavailable, v1::Error::UNAVAILABLE, "leases are not served yet")));
+    fail(ToGrpcStatus(MakeError(RpcCode::kUnavailable, v1::Error::UNAVAILABLE, "leases are not served yet")));
     return;
   }
   const uint64_t lease = leases.back();
   leases.pop_back();
   lease_check_(lease, deadline,
-               [this, leases = std::move(leases), deadline, reactor, then = std::move(then)](std::optional<RequestError> err) mutable {
-                 if (err) return reactor->Finish(ToGrpcStatus(*err));
-                 CheckLeases(std::move(leases), deadline, reactor, std::move(then));
+               [this, leases = std::move(leases), deadline, fail = std::move(fail), then = std::move(then)](
+                   std::optional<RequestError> err) mutable {
+                 if (err) return fail(ToGrpcStatus(*err));
+                 CheckLeases(std::move(leases), deadline, std::move(fail), std::move(then));
                });
+}
+
+Reply KvService::UnaryReply(grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* reactor) const {
+  return Reply{.finish = [reactor](grpc::Status s) { reactor->Finish(std::move(s)); }, .deadline = Deadline(ctx)};
 }
 
 SteadyClock::time_point KvService::Deadline(const grpc::CallbackServerContext* ctx) const {
@@ -370,6 +383,13 @@ KvService::Target KvService::Route(const v1::RequestHeader& h, const std::vector
 
 grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx, const v1::PutRequest* req,
                                          v1::PutResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  ServePut(*req, resp, UnaryReply(ctx, reactor));
+  return reactor;
+}
+
+void KvService::ServePut(const v1::PutRequest& request, v1::PutResponse* resp, const Reply& reply) {
+  const v1::PutRequest* req = &request;
   Validator v(limits_);
   std::optional<RequestError> err = v.Header(req->header());
   if (!err) err = v.Key(req->key(), "key");
@@ -377,15 +397,14 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx, const
   if (!err) err = v.Value(req->value());
   if (!err) err = v.Size(*req);
   if (err) {
-    auto* reactor = ctx->DefaultReactor();
-    reactor->Finish(ToGrpcStatus(*err));
-    return reactor;
+    reply.finish(ToGrpcStatus(*err));
+    return;
   }
   v1::RaftCommand cmd;
   *cmd.mutable_batch()->add_ops()->mutable_put() = *req;
   cmd.mutable_batch()->mutable_ops(0)->mutable_put()->clear_header();
-  return Write<v1::PutRequest, v1::PutResponse>(
-      this, ctx, *req, resp, {req->key()}, {}, std::move(cmd), req->prev_kv(),
+  Write<v1::PutRequest, v1::PutResponse>(
+      this, reply, *req, resp, {req->key()}, {}, std::move(cmd), req->prev_kv(),
       [](const ProposalResult& r, v1::PutResponse* out) {
         if (r.result.results_size() == 1) {
           v1::PutResponse p = r.result.results(0).put();
@@ -397,22 +416,28 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx, const
          std::function<void(grpc::Status)> cb) { s->async()->Put(c, q, p, std::move(cb)); });
 }
 
-grpc::ServerUnaryReactor* KvService::Delete(grpc::CallbackServerContext* ctx,
-                                            const v1::DeleteRequest* req, v1::DeleteResponse* resp) {
+grpc::ServerUnaryReactor* KvService::Delete(grpc::CallbackServerContext* ctx, const v1::DeleteRequest* req,
+                                         v1::DeleteResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  ServeDelete(*req, resp, UnaryReply(ctx, reactor));
+  return reactor;
+}
+
+void KvService::ServeDelete(const v1::DeleteRequest& request, v1::DeleteResponse* resp, const Reply& reply) {
+  const v1::DeleteRequest* req = &request;
   Validator v(limits_);
   std::optional<RequestError> err = v.Header(req->header());
   if (!err) err = v.Key(req->key(), "key");
   if (!err) err = Reserved(req->key(), nullptr);
   if (err) {
-    auto* reactor = ctx->DefaultReactor();
-    reactor->Finish(ToGrpcStatus(*err));
-    return reactor;
+    reply.finish(ToGrpcStatus(*err));
+    return;
   }
   v1::RaftCommand cmd;
   *cmd.mutable_batch()->add_ops()->mutable_delete_() = *req;
   cmd.mutable_batch()->mutable_ops(0)->mutable_delete_()->clear_header();
-  return Write<v1::DeleteRequest, v1::DeleteResponse>(
-      this, ctx, *req, resp, {req->key()}, {}, std::move(cmd), req->prev_kv(),
+  Write<v1::DeleteRequest, v1::DeleteResponse>(
+      this, reply, *req, resp, {req->key()}, {}, std::move(cmd), req->prev_kv(),
       [](const ProposalResult& r, v1::DeleteResponse* out) {
         if (r.result.results_size() == 1) {
           const v1::DeleteResponse& d = r.result.results(0).delete_();
@@ -424,17 +449,22 @@ grpc::ServerUnaryReactor* KvService::Delete(grpc::CallbackServerContext* ctx,
          std::function<void(grpc::Status)> cb) { s->async()->Delete(c, q, p, std::move(cb)); });
 }
 
-grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ctx,
-                                                 const v1::DeleteRangeRequest* req,
-                                                 v1::DeleteRangeResponse* resp) {
+grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ctx, const v1::DeleteRangeRequest* req,
+                                         v1::DeleteRangeResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  ServeDeleteRange(*req, resp, UnaryReply(ctx, reactor));
+  return reactor;
+}
+
+void KvService::ServeDeleteRange(const v1::DeleteRangeRequest& request, v1::DeleteRangeResponse* resp, const Reply& reply) {
+  const v1::DeleteRangeRequest* req = &request;
   Validator v(limits_);
   std::optional<RequestError> err = v.Header(req->header());
   if (!err) err = v.Range(req->start_key(), req->end_key(), false);
   if (!err) err = Reserved(req->start_key(), &req->end_key());
   if (err) {
-    auto* reactor = ctx->DefaultReactor();
-    reactor->Finish(ToGrpcStatus(*err));
-    return reactor;
+    reply.finish(ToGrpcStatus(*err));
+    return;
   }
   v1::RaftCommand cmd;
   v1::DeleteRangeRequest* op = cmd.mutable_batch()->add_ops()->mutable_delete_range();
@@ -442,8 +472,8 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ct
   std::string end = req->end_key();
   ClampRange(router_, req->start_key(), &end);
   op->set_end_key(end);
-  return Write<v1::DeleteRangeRequest, v1::DeleteRangeResponse>(
-      this, ctx, *req, resp, {req->start_key()}, {end}, std::move(cmd), true,
+  Write<v1::DeleteRangeRequest, v1::DeleteRangeResponse>(
+      this, reply, *req, resp, {req->start_key()}, {end}, std::move(cmd), true,
       [](const ProposalResult& r, v1::DeleteRangeResponse* out) {
         if (r.result.results_size() == 1) out->set_deleted(r.result.results(0).delete_range().deleted());
       },
@@ -484,7 +514,14 @@ std::optional<RequestError> PrepareOps(const Validator& v, Router* router,
 }  // namespace
 
 grpc::ServerUnaryReactor* KvService::Batch(grpc::CallbackServerContext* ctx, const v1::BatchRequest* req,
-                                           v1::BatchResponse* resp) {
+                                         v1::BatchResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  ServeBatch(*req, resp, UnaryReply(ctx, reactor));
+  return reactor;
+}
+
+void KvService::ServeBatch(const v1::BatchRequest& request, v1::BatchResponse* resp, const Reply& reply) {
+  const v1::BatchRequest* req = &request;
   Validator v(limits_);
   std::optional<RequestError> err = v.Header(req->header());
   if (!err && req->ops_size() == 0) err = Invalid("a batch needs at least one op");
@@ -501,12 +538,11 @@ grpc::ServerUnaryReactor* KvService::Batch(grpc::CallbackServerContext* ctx, con
     err = PrepareOps(v, router_, cmd.mutable_batch()->mutable_ops(), &keys, &range_ends, &reads);
   }
   if (err) {
-    auto* reactor = ctx->DefaultReactor();
-    reactor->Finish(ToGrpcStatus(*err));
-    return reactor;
+    reply.finish(ToGrpcStatus(*err));
+    return;
   }
-  return Write<v1::BatchRequest, v1::BatchResponse>(
-      this, ctx, *req, resp, std::move(keys), range_ends, std::move(cmd), reads,
+  Write<v1::BatchRequest, v1::BatchResponse>(
+      this, reply, *req, resp, std::move(keys), range_ends, std::move(cmd), reads,
       [](const ProposalResult& r, v1::BatchResponse* out) { *out->mutable_results() = r.result.results(); },
       [](v1::KV::Stub* s, grpc::ClientContext* c, const v1::BatchRequest* q, v1::BatchResponse* p,
          std::function<void(grpc::Status)> cb) { s->async()->Batch(c, q, p, std::move(cb)); });
@@ -514,6 +550,13 @@ grpc::ServerUnaryReactor* KvService::Batch(grpc::CallbackServerContext* ctx, con
 
 grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx, const v1::TxnRequest* req,
                                          v1::TxnResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  ServeTxn(*req, resp, UnaryReply(ctx, reactor));
+  return reactor;
+}
+
+void KvService::ServeTxn(const v1::TxnRequest& request, v1::TxnResponse* resp, const Reply& reply) {
+  const v1::TxnRequest* req = &request;
   Validator v(limits_);
   std::optional<RequestError> err = v.Header(req->header());
   const uint64_t most = static_cast<uint64_t>(
@@ -540,12 +583,11 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx, const
     if (!err) err = PrepareOps(v, router_, txn->mutable_failure(), &keys, &range_ends, &reads);
   }
   if (err) {
-    auto* reactor = ctx->DefaultReactor();
-    reactor->Finish(ToGrpcStatus(*err));
-    return reactor;
+    reply.finish(ToGrpcStatus(*err));
+    return;
   }
-  return Write<v1::TxnRequest, v1::TxnResponse>(
-      this, ctx, *req, resp, std::move(keys), range_ends, std::move(cmd), true,
+  Write<v1::TxnRequest, v1::TxnResponse>(
+      this, reply, *req, resp, std::move(keys), range_ends, std::move(cmd), true,
       [](const ProposalResult& r, v1::TxnResponse* out) {
         out->set_succeeded(r.result.succeeded());
         *out->mutable_results() = r.result.results();
@@ -556,57 +598,61 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx, const
 
 grpc::ServerUnaryReactor* KvService::Get(grpc::CallbackServerContext* ctx, const v1::GetRequest* req,
                                          v1::GetResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  ServeGet(*req, resp, UnaryReply(ctx, reactor));
+  return reactor;
+}
+
+void KvService::ServeGet(const v1::GetRequest& request, v1::GetResponse* resp, const Reply& reply) {
   using Fwd = ForwardFn<v1::GetRequest, v1::GetResponse>;
   static constexpr Fwd kForward = [](v1::KV::Stub* s, grpc::ClientContext* c, const v1::GetRequest* q,
                                      v1::GetResponse* p, std::function<void(grpc::Status)> cb) {
     s->async()->Get(c, q, p, std::move(cb));
   };
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  const v1::GetRequest* req = &request;
   Validator v(limits_);
   std::optional<RequestError> err = v.Header(req->header());
   if (!err) err = v.Key(req->key(), "key");
   if (err) {
-    reactor->Finish(ToGrpcStatus(*err));
-    return reactor;
+    reply.finish(ToGrpcStatus(*err));
+    return;
   }
-  const auto deadline = Deadline(ctx);
   const bool stale = req->header().consistency() == v1::STALE;
   Target t = Route(req->header(), {req->key()}, nullptr);
   // A stale read may be served by any replica, so only "not hosted here" refuses it.
   if (t.refuse) {
-    Refuse(this, reactor, *req, resp, *t.refuse, deadline, kForward);
-    return reactor;
+    Refuse(this, reply, *req, resp, *t.refuse, kForward);
+    return;
   }
   auto route = router_->Get(t.shard);
   ReadRequest r{.shard = t.shard, .check_epoch = true, .epoch = route->shard.epoch(), .keys = {req->key()}};
   r.consistency = stale ? v1::STALE : v1::LINEARIZABLE;
   r.max_staleness_ms = req->header().max_staleness_ms();
-  r.deadline = deadline;
-  r.done = [this, reactor, req, resp, deadline](std::expected<ReadContext, RequestError> ready) {
+  r.deadline = reply.deadline;
+  r.done = [this, reply, req, resp](std::expected<ReadContext, RequestError> ready) {
     if (!ready) {
-      Refuse(this, reactor, *req, resp, ready.error(), deadline, kForward);
+      Refuse(this, reply, *req, resp, ready.error(), kForward);
       return;
     }
     storage::MvccReader reader(*ready->engine);
     auto got = reader.Get(req->key(), storage::Timestamp::Max());
     if (!got) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "read failed: " + got.error().message));
+      reply.finish(grpc::Status(grpc::StatusCode::INTERNAL, "read failed: " + got.error().message));
       return;
     }
     *resp->mutable_header() = ready->header;
     if (got->has_value()) {
       auto sv = DecodeStoredValue(**got);
       if (!sv) {
-        reactor->Finish(grpc::Status(grpc::StatusCode::DATA_LOSS, "stored value of the key is corrupt: " + sv.error()));
+        reply.finish(grpc::Status(grpc::StatusCode::DATA_LOSS, "stored value of the key is corrupt: " + sv.error()));
         return;
       }
       resp->set_found(true);
       ToKeyValue(req->key(), *sv, false, resp->mutable_kv());
     }
-    reactor->Finish(grpc::Status::OK);
+    reply.finish(grpc::Status::OK);
   };
   store_->Read(std::move(r));
-  return reactor;
 }
 
 }  // namespace claw::server

@@ -12,6 +12,7 @@
 // gRPC server must be shut down before the Store is destroyed.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -23,11 +24,20 @@
 #include <vector>
 
 #include "claw/v1/kv.grpc.pb.h"
+#include "server/metrics.h"
 #include "server/requests.h"
 #include "server/router.h"
 #include "server/store.h"
 
 namespace claw::server {
+
+// How one request is answered: `finish` ends it (a unary call's reactor, or one call of a
+// Multiplex stream, server/multiplex_stream.h); `deadline` is when the caller stops waiting.
+// The request and response objects the Serve* functions get live until `finish` runs.
+struct Reply {
+  std::function<void(grpc::Status)> finish;
+  std::chrono::steady_clock::time_point deadline{};
+};
 
 struct KvLimits {
   uint64_t max_key_bytes = 4096;
@@ -59,6 +69,21 @@ class KvService final : public v1::KV::CallbackService {
                                   v1::BatchResponse* resp) override;
   grpc::ServerUnaryReactor* Txn(grpc::CallbackServerContext* ctx, const v1::TxnRequest* req,
                                 v1::TxnResponse* resp) override;
+  grpc::ServerBidiReactor<v1::MultiplexRequest, v1::MultiplexResponse>* Multiplex(
+      grpc::CallbackServerContext* ctx) override;
+
+  // The handlers behind the unary RPCs and Multiplex calls.
+  void ServeGet(const v1::GetRequest& req, v1::GetResponse* resp, const Reply& reply);
+  void ServePut(const v1::PutRequest& req, v1::PutResponse* resp, const Reply& reply);
+  void ServeDelete(const v1::DeleteRequest& req, v1::DeleteResponse* resp, const Reply& reply);
+  void ServeDeleteRange(const v1::DeleteRangeRequest& req, v1::DeleteRangeResponse* resp, const Reply& reply);
+  void ServeBatch(const v1::BatchRequest& req, v1::BatchResponse* resp, const Reply& reply);
+  void ServeTxn(const v1::TxnRequest& req, v1::TxnResponse* resp, const Reply& reply);
+  // A deadline `timeout_ms` from now (0: limits().default_deadline_ms).
+  std::chrono::steady_clock::time_point DeadlineIn(uint64_t timeout_ms) const;
+  // The gRPC series a Multiplex call of `kind` counts in: its unary method's, with grpc_type
+  // "multiplexed" (dashboards' per-method rates include them).
+  const Metrics::GrpcMethod& MultiplexedSeries(v1::MultiplexCall::RequestCase kind);
 
   // The stub for a node's client address (cached), for forwarding.
   v1::KV::Stub* StubFor(const std::string& address);
@@ -87,15 +112,19 @@ class KvService final : public v1::KV::CallbackService {
   // Checks every lease of `leases` in turn, then calls `then` (or finishes the call with the
   // first refusal).
   void CheckLeases(std::vector<uint64_t> leases, std::chrono::steady_clock::time_point deadline,
-                   grpc::ServerUnaryReactor* reactor, std::function<void()> then);
+                   std::function<void(grpc::Status)> fail, std::function<void()> then);
 
  private:
+  Reply UnaryReply(grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* reactor) const;
+
   Store* store_;
   Router* router_;
   KvLimits limits_;
   LeaseCheck lease_check_;
   std::mutex stubs_mu_;
   std::map<std::string, std::unique_ptr<v1::KV::Stub>> stubs_;  // guarded by stubs_mu_
+  // MultiplexedSeries by request case (index 0: a call with none).
+  std::array<const Metrics::GrpcMethod*, 8> multiplexed_{};
 };
 
 }  // namespace claw::server

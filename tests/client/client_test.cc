@@ -416,4 +416,17 @@ TEST_CASE("PrefixEnd is the first key after a prefix", "[client]") {
   CHECK(PrefixEnd("").empty());
 }
 
+TEST_CASE("Client falls back to unary calls on a node without Multiplex, and only tries once", "[client]") {
+  // FakeCluster serves no claw.v1.KV.Multiplex: its first call answers UNIMPLEMENTED, which the
+  // client takes as "unary from now on" without failing or repeating the call.
+  FakeCluster cluster(1);
+  auto client = Connect(cluster);
+  for (int i = 0; i < 20; ++i) REQUIRE(client->Put("k" + std::to_string(i), "v"));
+  auto got = client->Get("k7");
+  REQUIRE(got);
+  REQUIRE(got->has_value());
+  CHECK(Of(cluster, "Put").size() == 20);  // each put reached the node once, as a unary RPC
+  CHECK(cluster.version("k0") == 1);
+}
+
 }  // namespace claw::client

@@ -137,12 +137,15 @@ TEST_CASE("metrics: every node's exposition is valid and reflects the work done"
     return leaders >= 5;
   }));
   CHECK(committed >= 40);
-  // The puts went to the leaders' nodes: their KV.Put OK counts add up to at least 40.
+  // The puts went to the leaders' nodes: their KV.Put OK counts add up to at least 40, unary
+  // RPCs and calls of the client library's Multiplex streams together.
   double puts = 0;
   for (int i = 0; i < c.size(); ++i) {
-    puts += std::max(0.0, SampleValue(HttpGet(c.http_port(i), "/metrics").body,
-                                      "clawd_grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"Put\","
-                                      "grpc_service=\"claw.v1.KV\",grpc_type=\"unary\"}"));
+    const std::string body = HttpGet(c.http_port(i), "/metrics").body;
+    for (const char* type : {"unary", "multiplexed"}) {
+      puts += std::max(0.0, SampleValue(body, std::string("clawd_grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"Put\","
+                                                          "grpc_service=\"claw.v1.KV\",grpc_type=\"") + type + "\"}"));
+    }
   }
   CHECK(puts >= 40);
 }
