@@ -305,8 +305,13 @@ void KvService::CheckLeases(std::vector<uint64_t> leases, SteadyClock::time_poin
                });
 }
 
-Reply KvService::UnaryReply(grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* reactor) const {
-  return Reply{.finish = [reactor](grpc::Status s) { reactor->Finish(std::move(s)); }, .deadline = Deadline(ctx)};
+template <class Req, class Resp>
+grpc::ServerUnaryReactor* KvService::Unary(grpc::CallbackServerContext* ctx, const Req& req, Resp* resp,
+                                           void (KvService::*serve)(const Req&, Resp*, const Reply&)) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  (this->*serve)(req, resp, Reply{.finish = [reactor](grpc::Status s) { reactor->Finish(std::move(s)); },
+                                  .deadline = Deadline(ctx)});
+  return reactor;
 }
 
 SteadyClock::time_point KvService::Deadline(const grpc::CallbackServerContext* ctx) const {
@@ -383,9 +388,7 @@ KvService::Target KvService::Route(const v1::RequestHeader& h, const std::vector
 
 grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx, const v1::PutRequest* req,
                                          v1::PutResponse* resp) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  ServePut(*req, resp, UnaryReply(ctx, reactor));
-  return reactor;
+  return Unary(ctx, *req, resp, &KvService::ServePut);
 }
 
 void KvService::ServePut(const v1::PutRequest& request, v1::PutResponse* resp, const Reply& reply) {
@@ -418,9 +421,7 @@ void KvService::ServePut(const v1::PutRequest& request, v1::PutResponse* resp, c
 
 grpc::ServerUnaryReactor* KvService::Delete(grpc::CallbackServerContext* ctx, const v1::DeleteRequest* req,
                                          v1::DeleteResponse* resp) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  ServeDelete(*req, resp, UnaryReply(ctx, reactor));
-  return reactor;
+  return Unary(ctx, *req, resp, &KvService::ServeDelete);
 }
 
 void KvService::ServeDelete(const v1::DeleteRequest& request, v1::DeleteResponse* resp, const Reply& reply) {
@@ -451,9 +452,7 @@ void KvService::ServeDelete(const v1::DeleteRequest& request, v1::DeleteResponse
 
 grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ctx, const v1::DeleteRangeRequest* req,
                                          v1::DeleteRangeResponse* resp) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  ServeDeleteRange(*req, resp, UnaryReply(ctx, reactor));
-  return reactor;
+  return Unary(ctx, *req, resp, &KvService::ServeDeleteRange);
 }
 
 void KvService::ServeDeleteRange(const v1::DeleteRangeRequest& request, v1::DeleteRangeResponse* resp, const Reply& reply) {
@@ -515,9 +514,7 @@ std::optional<RequestError> PrepareOps(const Validator& v, Router* router,
 
 grpc::ServerUnaryReactor* KvService::Batch(grpc::CallbackServerContext* ctx, const v1::BatchRequest* req,
                                          v1::BatchResponse* resp) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  ServeBatch(*req, resp, UnaryReply(ctx, reactor));
-  return reactor;
+  return Unary(ctx, *req, resp, &KvService::ServeBatch);
 }
 
 void KvService::ServeBatch(const v1::BatchRequest& request, v1::BatchResponse* resp, const Reply& reply) {
@@ -550,9 +547,7 @@ void KvService::ServeBatch(const v1::BatchRequest& request, v1::BatchResponse* r
 
 grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx, const v1::TxnRequest* req,
                                          v1::TxnResponse* resp) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  ServeTxn(*req, resp, UnaryReply(ctx, reactor));
-  return reactor;
+  return Unary(ctx, *req, resp, &KvService::ServeTxn);
 }
 
 void KvService::ServeTxn(const v1::TxnRequest& request, v1::TxnResponse* resp, const Reply& reply) {
@@ -598,9 +593,7 @@ void KvService::ServeTxn(const v1::TxnRequest& request, v1::TxnResponse* resp, c
 
 grpc::ServerUnaryReactor* KvService::Get(grpc::CallbackServerContext* ctx, const v1::GetRequest* req,
                                          v1::GetResponse* resp) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  ServeGet(*req, resp, UnaryReply(ctx, reactor));
-  return reactor;
+  return Unary(ctx, *req, resp, &KvService::ServeGet);
 }
 
 void KvService::ServeGet(const v1::GetRequest& request, v1::GetResponse* resp, const Reply& reply) {

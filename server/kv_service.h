@@ -115,7 +115,10 @@ class KvService final : public v1::KV::CallbackService {
                    std::function<void(grpc::Status)> fail, std::function<void()> then);
 
  private:
-  Reply UnaryReply(grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* reactor) const;
+  // A unary RPC served by `serve`, answered through the call's default reactor.
+  template <class Req, class Resp>
+  grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, const Req& req, Resp* resp,
+                                  void (KvService::*serve)(const Req&, Resp*, const Reply&));
 
   Store* store_;
   Router* router_;

@@ -249,6 +249,13 @@ KeyHeader KvStateMachine::CurrentHeader(const std::string& key) {
   return HeaderOf(Current(key));
 }
 
+KeyHeader KvStateMachine::Previous(const std::string& key, bool prev_kv, std::optional<StoredValue>* prev) {
+  // The whole previous value only when it is returned or published; otherwise its header suffices.
+  if (!prev_kv && !collect_events_) return CurrentHeader(key);
+  *prev = Current(key);
+  return HeaderOf(*prev);
+}
+
 void KvStateMachine::OnBatchWritten() {
   for (const auto& [key, v] : overlay_) headers_.Put(key, HeaderOf(v));
   overlay_.clear();
@@ -264,15 +271,8 @@ void KvStateMachine::IndexSet(storage::WriteBatch& batch, uint64_t lease, const 
 
 void KvStateMachine::WritePut(storage::WriteBatch& batch, const std::string& key, std::string value,
                               uint64_t ts, bool prev_kv, uint64_t lease, v1::PutResponse* out) {
-  // The previous value only when it is returned or published; otherwise its header suffices.
   std::optional<StoredValue> prev;
-  KeyHeader head;
-  if (prev_kv || collect_events_) {
-    prev = Current(key);
-    head = HeaderOf(prev);
-  } else {
-    head = CurrentHeader(key);
-  }
+  const KeyHeader head = Previous(key, prev_kv, &prev);
   StoredValue next{.version = head.exists() ? head.version + 1 : 1,
                    .create_ts = head.exists() ? head.create_ts : ts,
                    .mod_ts = ts,
@@ -298,13 +298,7 @@ void KvStateMachine::WritePut(storage::WriteBatch& batch, const std::string& key
 void KvStateMachine::WriteDelete(storage::WriteBatch& batch, const std::string& key, uint64_t ts,
                                  bool prev_kv, v1::DeleteResponse* out) {
   std::optional<StoredValue> prev;
-  KeyHeader head;
-  if (prev_kv || collect_events_) {
-    prev = Current(key);
-    head = HeaderOf(prev);
-  } else {
-    head = CurrentHeader(key);
-  }
+  const KeyHeader head = Previous(key, prev_kv, &prev);
   if (head.exists()) {
     storage::MvccWriter writer(*engine_, batch);
     if (auto r = writer.Delete(key, storage::Timestamp(ts)); !r) Fatal(r.error(), "writing a delete");

@@ -160,6 +160,9 @@ class KvStateMachine {
   // Its header only (overlay, header cache, then RocksDB): what a write needs unless it returns
   // or publishes the previous value.
   KeyHeader CurrentHeader(const std::string& key);
+  // What a write of `key` needs of its previous version: the header, and in `prev` the whole
+  // value when the write returns it (`prev_kv`) or watchers are told.
+  KeyHeader Previous(const std::string& key, bool prev_kv, std::optional<StoredValue>* prev);
   void WritePut(storage::WriteBatch& batch, const std::string& key, std::string value, uint64_t ts,
                 bool prev_kv, uint64_t lease, v1::PutResponse* out);
   void IndexSet(storage::WriteBatch& batch, uint64_t lease, const std::string& key, bool present);
