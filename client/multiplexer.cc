@@ -2,62 +2,12 @@
 
 #include <algorithm>
 #include <utility>
-#include <vector>
 
 namespace claw::client {
-
-// One Multiplex call. It holds itself open (AddHold) until the Multiplexer knows it will start no
-// more operations on it (ReleaseHold), so OnDone, which deletes it, never races a StartWrite.
-// It owns itself (`self`) until OnDone; the Multiplexer takes a reference while it cancels one.
-class Multiplexer::Stream final : public grpc::ClientBidiReactor<v1::MultiplexRequest, v1::MultiplexResponse>,
-                                  public std::enable_shared_from_this<Multiplexer::Stream> {
- public:
-  static std::shared_ptr<Stream> Make(Multiplexer* m) {
-    std::shared_ptr<Stream> s(new Stream(m));
-    s->self = s;
-    return s;
-  }
-  void Start() { StartCall(); }
-  void Write() { StartWrite(&out); }
-  void Cancel() { ctx_.TryCancel(); }
-  void ReleaseHold() { RemoveHold(); }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) {
-      m_->OnReadEnd(this);
-      return;
-    }
-    m_->OnAnswers(in_);
-    in_.Clear();
-    StartRead(&in_);
-  }
-  void OnWriteDone(bool ok) override { m_->OnWriteDone(this, ok); }
-  void OnDone(const grpc::Status& status) override {
-    m_->OnStreamDone(this, status);
-    std::shared_ptr<Stream> last = std::move(self);  // may destroy this on return
-  }
-
-  std::shared_ptr<Stream> self;  // until OnDone
-  v1::MultiplexRequest out;      // the write in flight; touched only by the thread that set `writing`
-  bool writing = false;          // GUARDED_BY(m_->mu_): a write is being started or in flight
-  bool dead = false;             // GUARDED_BY(m_->mu_): no more writes
-  bool hold_released = false;    // GUARDED_BY(m_->mu_)
-
- private:
-  explicit Stream(Multiplexer* m) : m_(m) {
-    m->stub_->async()->Multiplex(&ctx_, this);
-    AddHold();
-    StartRead(&in_);
-  }
-
-  Multiplexer* m_;
-  grpc::ClientContext ctx_;
-  v1::MultiplexResponse in_;
-};
-
 namespace {
 
-// One message carries at most about this many bytes of calls.
+// One message carries at most about this many bytes of calls (a single call may be larger; the
+// client sends calls over 256 KiB as unary RPCs).
 constexpr size_t kMaxWriteBytes = 512 << 10;
 
 grpc::Status Unavailable(const std::string& address, const std::string& why) {
@@ -69,25 +19,17 @@ grpc::Status Unavailable(const std::string& address, const std::string& why) {
 Multiplexer::Multiplexer(v1::KV::Stub* stub, std::string address) : stub_(stub), address_(std::move(address)) {}
 
 Multiplexer::~Multiplexer() {
-  std::shared_ptr<Stream> open;
   std::unique_lock lock(mu_);
   closing_ = true;
-  for (auto& [tag, w] : waiting_) {
-    w.waiter->status = Unavailable(address_, "the client is closing");
-    w.waiter->done = true;
-    w.waiter->cv.notify_one();
+  for (auto& [tag, p] : waiting_) {
+    p.waiter->status = Unavailable(address_, "the client is closing");
+    p.waiter->done = true;
+    p.waiter->cv.notify_one();
   }
   waiting_.clear();
   queued_.Clear();
-  if (stream_ != nullptr) open = stream_->shared_from_this();  // alive: OnStreamDone clears stream_
-  if (open != nullptr) {
-    lock.unlock();
-    open->Cancel();
-    lock.lock();
-  }
-  stream_gone_.wait(lock, [this] { return live_streams_ == 0; });
-  lock.unlock();
-  open.reset();
+  for (auto& s : streams_) s->ctx.TryCancel();  // blocking API: no callback runs on this thread
+  changed_.wait(lock, [this] { return streams_.empty(); });
 }
 
 bool Multiplexer::unsupported() const {
@@ -108,10 +50,8 @@ grpc::Status Multiplexer::Call(v1::MultiplexCall call, std::chrono::system_clock
   call.set_timeout_ms(static_cast<uint64_t>(left.count()));
   queued_.add_calls()->Swap(&call);
   waiting_.emplace(tag, Pending{.waiter = &w});
-  std::shared_ptr<Stream> fresh = OpenLocked();
-  MaybeWrite(lock);  // unlocks
-  if (fresh != nullptr) fresh->Start();
-  lock.lock();
+  OpenLocked();
+  DrainLocked(lock);
   if (!w.cv.wait_until(lock, deadline, [&] { return w.done; })) {
     // Not answered in time. If it was never written it never will be: a definite failure.
     waiting_.erase(tag);
@@ -127,42 +67,79 @@ grpc::Status Multiplexer::Call(v1::MultiplexCall call, std::chrono::system_clock
   return std::move(w.status);
 }
 
-std::shared_ptr<Multiplexer::Stream> Multiplexer::OpenLocked() {
-  if (stream_ != nullptr || closing_ || unsupported_ || queued_.calls_size() == 0) return nullptr;
-  std::shared_ptr<Stream> s = Stream::Make(this);
-  stream_ = s.get();
-  ++live_streams_;
-  return s;
+void Multiplexer::OpenLocked() {
+  if (stream_ != nullptr || closing_ || unsupported_ || queued_.calls_size() == 0) return;
+  streams_.push_back(std::make_unique<Stream>());
+  Stream* s = streams_.back().get();
+  stream_ = s;
+  s->reader = std::thread([this, s] { ReadLoop(s); });
+  s->reader.detach();  // it removes its Stream and wakes the destructor as its last step
 }
 
-void Multiplexer::MaybeWrite(std::unique_lock<std::mutex>& lock) {
+void Multiplexer::ReadLoop(Stream* s) {
+  std::unique_ptr<ReaderWriter> rw = stub_->Multiplex(&s->ctx);
+  {
+    std::unique_lock lock(mu_);
+    s->rw = rw.get();
+    DrainLocked(lock);  // calls queued while the call was being opened
+  }
+  v1::MultiplexResponse response;
+  while (rw->Read(&response)) {
+    OnAnswers(response);
+    response.Clear();
+  }
+  // The call is over (the node answered its status, or the connection broke): no more writes;
+  // a write in progress fails at once.
+  {
+    std::unique_lock lock(mu_);
+    s->dead = true;
+    if (stream_ == s) stream_ = nullptr;
+    changed_.wait(lock, [s] { return !s->writing; });
+    s->rw = nullptr;
+  }
+  const grpc::Status status = rw->Finish();
+  rw.reset();
+  std::lock_guard lock(mu_);
+  OnStreamEnd(s, status);
+  std::erase_if(streams_, [s](const std::unique_ptr<Stream>& p) { return p.get() == s; });
+  changed_.notify_all();  // the destructor waits for streams_ to empty
+}
+
+void Multiplexer::DrainLocked(std::unique_lock<std::mutex>& lock) {
   Stream* s = stream_;
-  if (s == nullptr || s->dead || s->writing || queued_.calls_size() == 0) {
+  if (s == nullptr || s->rw == nullptr || s->writing || s->dead) return;
+  s->writing = true;
+  v1::MultiplexRequest batch;
+  while (!s->dead && !closing_ && queued_.calls_size() > 0) {
+    // Everything queued, but not much more than kMaxWriteBytes in one message.
+    int n = 0;
+    size_t bytes = 0;
+    for (; n < queued_.calls_size(); ++n) {
+      const size_t b = queued_.calls(n).ByteSizeLong();
+      if (n > 0 && bytes + b > kMaxWriteBytes) break;
+      bytes += b;
+    }
+    if (n == queued_.calls_size()) {
+      batch.Swap(&queued_);
+    } else {
+      for (int i = 0; i < n; ++i) batch.add_calls()->Swap(queued_.mutable_calls(i));
+      queued_.mutable_calls()->DeleteSubrange(0, n);
+    }
+    for (const v1::MultiplexCall& c : batch.calls()) {
+      if (auto it = waiting_.find(c.tag()); it != waiting_.end()) it->second.sent_on = s;
+    }
+    ReaderWriter* rw = s->rw;
     lock.unlock();
-    return;
+    const bool ok = rw->Write(batch);
+    batch.Clear();
+    lock.lock();
+    if (!ok) {  // the call is over; its reader reports how it ended
+      s->dead = true;
+      if (stream_ == s) stream_ = nullptr;
+    }
   }
-  s->writing = true;  // keeps the hold (and so the call) until this write completes
-  // Everything queued, but not much more than kMaxWriteBytes in one message (a call on its own
-  // may be larger; the client sends calls over 256 KiB as unary RPCs).
-  int n = 0;
-  size_t bytes = 0;
-  for (; n < queued_.calls_size(); ++n) {
-    const size_t b = queued_.calls(n).ByteSizeLong();
-    if (n > 0 && bytes + b > kMaxWriteBytes) break;
-    bytes += b;
-  }
-  s->out.Clear();
-  if (n == queued_.calls_size()) {
-    s->out.Swap(&queued_);
-  } else {
-    for (int i = 0; i < n; ++i) s->out.add_calls()->Swap(queued_.mutable_calls(i));
-    queued_.mutable_calls()->DeleteSubrange(0, n);
-  }
-  for (const v1::MultiplexCall& c : s->out.calls()) {
-    if (auto it = waiting_.find(c.tag()); it != waiting_.end()) it->second.sent_on = s;
-  }
-  lock.unlock();
-  s->Write();
+  s->writing = false;
+  changed_.notify_all();
 }
 
 void Multiplexer::OnAnswers(v1::MultiplexResponse& response) {
@@ -180,37 +157,7 @@ void Multiplexer::OnAnswers(v1::MultiplexResponse& response) {
   }
 }
 
-void Multiplexer::OnWriteDone(Stream* stream, bool ok) {
-  std::unique_lock lock(mu_);
-  stream->writing = false;
-  if (ok && !stream->dead) {
-    MaybeWrite(lock);
-    return;
-  }
-  EndLocked(stream, lock);
-}
-
-void Multiplexer::OnReadEnd(Stream* stream) {
-  std::unique_lock lock(mu_);
-  EndLocked(stream, lock);
-}
-
-void Multiplexer::EndLocked(Stream* stream, std::unique_lock<std::mutex>& lock) {
-  // The stream takes no more writes: new calls go to a new one. Its hold goes once no write is
-  // being started or in flight on it; then gRPC may end it (OnDone).
-  stream->dead = true;
-  if (stream_ == stream) stream_ = nullptr;
-  const bool release = !stream->writing && !stream->hold_released;
-  if (release) stream->hold_released = true;
-  std::shared_ptr<Stream> fresh = OpenLocked();
-  MaybeWrite(lock);  // unlocks
-  if (fresh != nullptr) fresh->Start();
-  if (release) stream->ReleaseHold();
-}
-
-void Multiplexer::OnStreamDone(Stream* stream, const grpc::Status& status) {
-  std::unique_lock lock(mu_);
-  if (stream_ == stream) stream_ = nullptr;
+void Multiplexer::OnStreamEnd(Stream* s, const grpc::Status& status) {
   const bool missing = status.error_code() == grpc::StatusCode::UNIMPLEMENTED;
   if (missing) unsupported_ = true;
   // Calls written to this stream and not answered: indeterminate (UNAVAILABLE), or UNIMPLEMENTED
@@ -218,7 +165,7 @@ void Multiplexer::OnStreamDone(Stream* stream, const grpc::Status& status) {
   const grpc::Status failed = missing ? grpc::Status(grpc::StatusCode::UNIMPLEMENTED, address_ + " has no Multiplex")
                                       : Unavailable(address_, status.error_message());
   for (auto it = waiting_.begin(); it != waiting_.end();) {
-    if (it->second.sent_on == stream || (missing && it->second.sent_on == nullptr)) {
+    if (it->second.sent_on == s || (missing && it->second.sent_on == nullptr)) {
       it->second.waiter->status = failed;
       it->second.waiter->done = true;
       it->second.waiter->cv.notify_one();
@@ -228,11 +175,7 @@ void Multiplexer::OnStreamDone(Stream* stream, const grpc::Status& status) {
     }
   }
   if (missing) queued_.Clear();
-  --live_streams_;
-  stream_gone_.notify_all();
-  std::shared_ptr<Stream> fresh = OpenLocked();  // calls queued meanwhile get a new stream
-  MaybeWrite(lock);  // unlocks
-  if (fresh != nullptr) fresh->Start();
+  OpenLocked();  // calls queued meanwhile get a new stream
 }
 
 }  // namespace claw::client

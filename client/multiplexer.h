@@ -1,18 +1,27 @@
 // Multiplexer: the client's point requests to one node over one claw.v1.KV.Multiplex stream,
-// internal to client/. Calls from any number of threads are queued; whenever no write is in
-// flight, everything queued goes out as one MultiplexRequest, so that concurrent callers share
+// internal to client/. Calls from any number of threads are queued; whenever the stream's writer
+// is free, everything queued goes out as one MultiplexRequest, so that concurrent callers share
 // HTTP/2 messages instead of paying for a unary RPC each. Answers come back in any order and are
 // matched by tag.
 //
 // Failure model: a stream that ends (the node died, restarted, or the connection broke) fails
-// every call still waiting on it with UNAVAILABLE, indeterminate like a unary call cut off (the
-// Dispatcher retries with the same request id); the next call opens a new stream. A node that
-// answers UNIMPLEMENTED has no Multiplex: unsupported() turns true and callers use unary RPCs.
-// A caller that stops waiting at its deadline gets DEADLINE_EXCEEDED; a late answer is dropped.
+// every call written to it and still unanswered with UNAVAILABLE, indeterminate like a unary call
+// cut off (the Dispatcher retries with the same request id); calls still queued go to a new
+// stream. A node that answers UNIMPLEMENTED has no Multiplex: unsupported() turns true and the
+// callers use unary RPCs. A caller that stops waiting at its deadline gets DEADLINE_EXCEEDED
+// (definite if its call was never written); a late answer is dropped.
 //
-// Thread-safety: Call may be called from many threads at once. Lifecycle: owned by the
-// Dispatcher's per-address stubs; the destructor cancels the stream, fails waiting calls and
-// waits for gRPC to finish with it.
+// Threads: each stream is a blocking gRPC bidi call owned by a reader thread, which opens the
+// call, reads answers until it ends, waits for any write in progress and reports the end. There
+// is no writer thread: a caller that finds no write in progress takes the writer role and writes
+// everything queued, again and again until the queue is empty, so that calls arriving meanwhile
+// ride along (combining) and an idle stream costs no thread hand-off on the way out. Blocking
+// calls keep every lifetime plain: no reaction can outlive the objects it touches, and the
+// destructor cancels and waits. Call may be called from many threads at once.
+//
+// Lifecycle: owned by the Dispatcher's per-address stubs (after the KV stub, whose channel the
+// streams use). The destructor fails waiting calls, cancels the open stream and joins its
+// threads; no Call may run concurrently with it.
 #pragma once
 
 #include <chrono>
@@ -21,7 +30,9 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -45,42 +56,45 @@ class Multiplexer {
   bool unsupported() const;
 
  private:
-  class Stream;
+  using ReaderWriter = grpc::ClientReaderWriter<v1::MultiplexRequest, v1::MultiplexResponse>;
+  struct Stream {
+    grpc::ClientContext ctx;
+    ReaderWriter* rw = nullptr;  // GUARDED_BY(mu_): set once the call is open, cleared at its end
+    bool dead = false;           // GUARDED_BY(mu_): takes no more writes
+    bool writing = false;        // GUARDED_BY(mu_): a thread holds the writer role
+    std::thread reader;          // owns the call
+  };
   struct Waiter {
     std::condition_variable cv;
     bool done = false;
     grpc::Status status;
     v1::MultiplexAnswer answer;
   };
-
   struct Pending {
     Waiter* waiter = nullptr;
     Stream* sent_on = nullptr;  // the stream its call was written to; null while queued
   };
 
-  // Stream callbacks (called without mu_ held).
+  // Opens a stream when calls are queued and none is open. Needs mu_.
+  void OpenLocked();
+  void ReadLoop(Stream* s);
+  // Takes the writer role on the open stream if it is free and writes queued calls until none
+  // are left. Called with `lock` held; returns with it held (released around each write).
+  void DrainLocked(std::unique_lock<std::mutex>& lock);
   void OnAnswers(v1::MultiplexResponse& response);
-  void OnWriteDone(Stream* stream, bool ok);
-  void OnReadEnd(Stream* stream);
-  void OnStreamDone(Stream* stream, const grpc::Status& status);
-  // Marks `stream` dead, opens a new one for queued calls; releases `lock`.
-  void EndLocked(Stream* stream, std::unique_lock<std::mutex>& lock);
-  // A new stream when calls are queued and none is open (the caller starts it after unlocking).
-  std::shared_ptr<Stream> OpenLocked();
-  // Writes everything queued to the open stream unless a write is in flight; releases `lock`.
-  void MaybeWrite(std::unique_lock<std::mutex>& lock);
+  void OnStreamEnd(Stream* s, const grpc::Status& status);
 
   v1::KV::Stub* stub_;
   const std::string address_;
   mutable std::mutex mu_;
-  std::condition_variable stream_gone_;
-  Stream* stream_ = nullptr;  // the open stream, if any
-  int live_streams_ = 0;      // streams not yet done (OnDone)
+  std::condition_variable changed_;  // a writer role released, or a stream removed
+  Stream* stream_ = nullptr;      // the open stream, if any (owned by streams_)
+  std::vector<std::unique_ptr<Stream>> streams_;  // every stream not yet joined
   bool unsupported_ = false;
   bool closing_ = false;
   uint64_t next_tag_ = 0;
-  v1::MultiplexRequest queued_;                      // calls not yet handed to a write
-  std::unordered_map<uint64_t, Pending> waiting_;    // tag -> caller, until answered
+  v1::MultiplexRequest queued_;                    // calls not yet handed to a write
+  std::unordered_map<uint64_t, Pending> waiting_;  // tag -> caller, until answered
 };
 
 }  // namespace claw::client

@@ -5,9 +5,17 @@
 namespace claw::server {
 
 std::optional<KeyHeader> KeyHeaderCache::Find(const std::string& key) {
-  if (auto it = young_.find(key); it != young_.end()) return it->second;
+  if (!enabled()) return std::nullopt;
+  if (auto it = young_.find(key); it != young_.end()) {
+    budget_->hits.fetch_add(1, std::memory_order_relaxed);
+    return it->second;
+  }
   auto it = old_.find(key);
-  if (it == old_.end()) return std::nullopt;
+  if (it == old_.end()) {
+    budget_->misses.fetch_add(1, std::memory_order_relaxed);
+    return std::nullopt;
+  }
+  budget_->hits.fetch_add(1, std::memory_order_relaxed);
   // A hit in the old generation moves the entry to the young one (the count does not change).
   const KeyHeader h = it->second;
   young_.insert(old_.extract(it));

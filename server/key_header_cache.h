@@ -47,6 +47,9 @@ struct KeyHeaderCacheBudget {
   explicit KeyHeaderCacheBudget(uint64_t limit_entries) : limit(static_cast<int64_t>(limit_entries)) {}
   std::atomic<int64_t> used{0};
   const int64_t limit;
+  // Lookups of every cache of the node (clawd_key_header_cache_{hits,misses}_total).
+  std::atomic<uint64_t> hits{0};
+  std::atomic<uint64_t> misses{0};
 };
 
 class KeyHeaderCache {

@@ -206,6 +206,20 @@ struct Metrics::Families {
                                         .Name("clawd_rocksdb_write_stall_seconds_total")
                                         .Help("Time RocksDB writes spent stalled or delayed.")
                                         .Register(r)),
+        key_header_cache_hits(BuildCounter()
+                                  .Name("clawd_key_header_cache_hits_total")
+                                  .Help("Writes that found their key's current version header in memory "
+                                        "(kv.key_header_cache_keys) instead of reading it from RocksDB.")
+                                  .Register(r)),
+        key_header_cache_misses(BuildCounter()
+                                    .Name("clawd_key_header_cache_misses_total")
+                                    .Help("Writes that read their key's current version from RocksDB (not cached).")
+                                    .Register(r)),
+        key_header_cache_keys(BuildGauge()
+                                  .Name("clawd_key_header_cache_keys")
+                                  .Help("Keys whose version header the node holds in memory (all shards; "
+                                        "limit kv.key_header_cache_keys).")
+                                  .Register(r)),
         rocksdb_block_cache_hits(BuildCounter()
                                      .Name("clawd_rocksdb_block_cache_hits_total")
                                      .Help("RocksDB block cache hits.")
@@ -342,6 +356,9 @@ struct Metrics::Families {
   Family<Gauge>& rocksdb_write_stopped;
   Family<Gauge>& rocksdb_delayed_write_rate;
   Family<Counter>& rocksdb_write_stall_seconds;
+  Family<Counter>& key_header_cache_hits;
+  Family<Counter>& key_header_cache_misses;
+  Family<Gauge>& key_header_cache_keys;
   Family<Counter>& rocksdb_block_cache_hits;
   Family<Counter>& rocksdb_block_cache_misses;
   Family<Gauge>& rocksdb_block_cache_hit_ratio;
@@ -466,6 +483,9 @@ Metrics::Metrics()
       rocksdb_write_stopped(f_->rocksdb_write_stopped.Add({})),
       rocksdb_delayed_write_rate(f_->rocksdb_delayed_write_rate.Add({})),
       rocksdb_write_stall_seconds(f_->rocksdb_write_stall_seconds.Add({})),
+      key_header_cache_hits(f_->key_header_cache_hits.Add({})),
+      key_header_cache_misses(f_->key_header_cache_misses.Add({})),
+      key_header_cache_keys(f_->key_header_cache_keys.Add({})),
       rocksdb_block_cache_hits(f_->rocksdb_block_cache_hits.Add({})),
       rocksdb_block_cache_misses(f_->rocksdb_block_cache_misses.Add({})),
       rocksdb_block_cache_hit_ratio(f_->rocksdb_block_cache_hit_ratio.Add({})),

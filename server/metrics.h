@@ -125,6 +125,10 @@ class Metrics {
   prometheus::Gauge& rocksdb_write_stopped;
   prometheus::Gauge& rocksdb_delayed_write_rate;
   prometheus::Counter& rocksdb_write_stall_seconds;
+  // The state machines' key header caches (server/key_header_cache.h).
+  prometheus::Counter& key_header_cache_hits;
+  prometheus::Counter& key_header_cache_misses;
+  prometheus::Gauge& key_header_cache_keys;
   prometheus::Counter& rocksdb_block_cache_hits;
   prometheus::Counter& rocksdb_block_cache_misses;
   prometheus::Gauge& rocksdb_block_cache_hit_ratio;

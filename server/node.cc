@@ -276,6 +276,10 @@ void Node::Parts::Collect(Metrics& m) const {
   Metrics::AdvanceTo(m.rocksdb_block_cache_hits, static_cast<double>(e.block_cache_hits));
   Metrics::AdvanceTo(m.rocksdb_block_cache_misses, static_cast<double>(e.block_cache_misses));
   const uint64_t lookups = e.block_cache_hits + e.block_cache_misses;
+  const KeyHeaderCacheBudget& headers = store->header_cache();
+  Metrics::AdvanceTo(m.key_header_cache_hits, static_cast<double>(headers.hits.load(std::memory_order_relaxed)));
+  Metrics::AdvanceTo(m.key_header_cache_misses, static_cast<double>(headers.misses.load(std::memory_order_relaxed)));
+  m.key_header_cache_keys.Set(static_cast<double>(std::max<int64_t>(0, headers.used.load(std::memory_order_relaxed))));
   m.rocksdb_block_cache_hit_ratio.Set(lookups == 0 ? 0 : static_cast<double>(e.block_cache_hits) / static_cast<double>(lookups));
   struct statvfs fs{};
   if (::statvfs(config.data_dir.c_str(), &fs) == 0) {

@@ -95,6 +95,8 @@ class Store {
  public:
   // Where the node's series go (the one passed in options, or the store's own).
   Metrics* metrics() { return metrics_; }
+  // The key header caches' shared budget and lookup counts (server/key_header_cache.h).
+  const KeyHeaderCacheBudget& header_cache() const { return header_budget_; }
   // Writes every group of `shards` that has a replica on `node_id` (empty logs whose snapshot
   // point carries the initial voters) and the descriptors of all shards. First start only.
   // A node hosting a replica of the meta shard also writes its initial state: `nodes` (the

@@ -27,6 +27,9 @@ TEST_CASE("header cache: put, find, overwrite, absent keys", "[server]") {
   CHECK(c.Find("a")->version == 2);
   CHECK(c.size() == 2);
   CHECK(budget.used.load() == 2);
+  // Every lookup counted once: a miss first, then hits.
+  CHECK(budget.misses.load() == 1);
+  CHECK(budget.hits.load() == 6);
 }
 
 TEST_CASE("header cache: over budget, the inserting cache drops its old generation", "[server]") {
@@ -75,6 +78,7 @@ TEST_CASE("header cache: no budget or a zero limit caches nothing", "[server]") 
   off.Put("a", Version(1));
   CHECK_FALSE(off.Find("a").has_value());
   CHECK(zero.used.load() == 0);
+  CHECK(zero.misses.load() == 0);  // a disabled cache counts nothing
 }
 
 }  // namespace
