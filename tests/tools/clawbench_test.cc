@@ -256,6 +256,18 @@ TEST_CASE("durations", "[tools]") {
   CHECK_FALSE(ParseDuration(""));
 }
 
+TEST_CASE("clawbench: --multiplex on|off picks the client library's transport", "[tools]") {
+  auto o = ParseOptions({"put"});
+  REQUIRE(o);
+  CHECK(o->multiplex);
+  o = ParseOptions({"--multiplex", "off", "put"});
+  REQUIRE(o);
+  CHECK_FALSE(o->multiplex);
+  auto bad = ParseOptions({"--multiplex", "maybe", "put"});
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error() == "--multiplex must be on or off, not 'maybe'");
+}
+
 TEST_CASE("request maker: batch keys are distinct, sequential keys consecutive, mixes follow the ratio", "[tools]") {
   auto o = ParseOptions({"batch", "--ops-per-request", "50", "--key-space-size", "60", "--key-size", "4"});
   REQUIRE(o);

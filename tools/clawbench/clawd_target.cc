@@ -84,6 +84,7 @@ class ClawdTarget : public Target {
       auto opened = client::Client::Open({.endpoints = options_.endpoints,
                                           .default_deadline = options_.timeout,
                                           .async_threads = 1,
+                                          .multiplex = options_.multiplex,
                                           .seed = options_.seed + static_cast<uint64_t>(i) + 1});
       if (!opened) return opened.error().ToString();
       auto conn = std::make_unique<Conn>();

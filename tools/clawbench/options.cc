@@ -109,6 +109,12 @@ const std::map<std::string, FlagSpec>& Flags() {
         }}},
       {"--timeout", {true, {}, Duration("--timeout", false, &Options::timeout)}},
       {"--dial-timeout", {true, {}, Duration("--dial-timeout", false, &Options::dial_timeout)}},
+      {"--multiplex",
+       {true, {}, [](Options& o, std::string_view v) -> std::optional<Error> {
+          if (v != "on" && v != "off") return "--multiplex must be on or off, not '" + std::string(v) + "'";
+          o.multiplex = v == "on";
+          return std::nullopt;
+        }}},
       {"-w",
        {true, {}, [](Options& o, std::string_view v) -> std::optional<Error> {
           if (v == "text" || v == "table") {
@@ -355,6 +361,7 @@ global flags:
                                request's scheduled time (default 0: closed loop)
   --timeout D                  deadline of one request, retries included (default 10s)
   --dial-timeout D             wait for a connection before starting (default 5s)
+  --multiplex on|off           clawd: point requests over Multiplex streams (default on) or unary RPCs
   -w, --write-out text|json    output format (default text)
   --seed N                     seed of the key choices (default 1)
   --key-size B                 key length in bytes (default 8)

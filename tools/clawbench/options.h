@@ -41,6 +41,8 @@ struct Options {
   double rate = 0;                     // requests per second in total; 0 = closed loop
   std::chrono::milliseconds timeout{10000};       // per request
   std::chrono::milliseconds dial_timeout{5000};
+  // clawd: the client library's Multiplex streams (ClientOptions::multiplex); off = unary RPCs.
+  bool multiplex = true;
   OutputFormat format = OutputFormat::kText;
   WriteDurability durability = WriteDurability::kQuorum;
   uint64_t seed = 1;
