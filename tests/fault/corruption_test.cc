@@ -1,12 +1,12 @@
 // S17 file corruption (reliability.md §10.3) and its positive control, clawd_broken_ignore_crc.
 //
-// While one node is down, its RocksDB files are damaged the way a disk or a careless operator
-// would: (a) the newest WAL cut mid-record at its tail, (b) one bit flipped in a Raft log record
-// in the middle of the log, (c) one bit flipped inside a value in an SST data block, (d) one bit
-// in a snapshot file when one is on disk. The node restarts; then every value any client reads
-// must be one that was written (values are unique), the history linearizable, nothing
-// acknowledged lost, and the node either refuses to start, naming the corruption in its log, or
-// runs and never serves the damaged value. What clawd does in each case is printed.
+// While one node is down, its RocksDB files are damaged the way a crash, a disk or a careless
+// operator would: (a) the newest WAL ending in a torn (unsynced) record, (b) one bit flipped in a
+// Raft log record in the middle of the log, (c) one bit flipped inside a value in an SST data
+// block, (d) one bit in a snapshot file when one is on disk. The node restarts; then every value
+// any client reads must be one that was written (values are unique), the history linearizable,
+// nothing acknowledged lost, and the node either refuses to start, naming the corruption in its
+// log, or runs and never serves the damaged value. What clawd does in each case is printed.
 //
 // Values are found in the files by their bytes: L0 and L1 are uncompressed (storage/engine.cc),
 // and the test flushes the victim's `data` memtable by writing more than its 1 MiB write buffer,
@@ -95,6 +95,34 @@ void FlipBit(const std::string& path, size_t offset, int bit) {
 }
 
 std::string Base(const std::string& path) { return fs::path(path).filename().string(); }
+
+// Leaves `wal` the way a crash in the middle of writing its next record would: the header of a
+// full record (RocksDB's log format: CRC 4, length 2 LE, type 1, in 32 KiB blocks) and only part
+// of its payload. Such a record was never synced, so never acknowledged; recovery must drop it
+// and open. (Cutting bytes off the last record instead would take a synced, possibly
+// acknowledged Raft append with it: lost acknowledged data, case (b)'s fail-stop, not a torn
+// tail.)
+void AppendTornRecord(const std::string& wal) {
+  constexpr size_t kBlock = 32768, kHeader = 7;
+  const size_t size = fs::file_size(wal);
+  std::string tail;
+  size_t room = kBlock - size % kBlock;
+  if (room < kHeader) {  // the writer pads a block's last few bytes with zeros
+    tail.assign(room, '\0');
+    room = kBlock;
+  }
+  const size_t present = std::min<size_t>(48, room - kHeader);
+  const size_t declared = present + 200;
+  tail += std::string("\x5a\x17\xc3\x9e", 4);  // any CRC: the length check fails first
+  tail.push_back(static_cast<char>(declared & 0xff));
+  tail.push_back(static_cast<char>(declared >> 8));
+  tail.push_back('\x01');  // kFullType
+  tail += std::string(present, 'T');
+  std::ofstream out(wal, std::ios::binary | std::ios::app);
+  out.write(tail.data(), static_cast<std::streamsize>(tail.size()));
+  out.close();
+  REQUIRE(out.good());
+}
 
 // Where a cold value sits in the victim's files.
 struct Placement {
@@ -296,18 +324,18 @@ CorruptionOutcome CorruptionRun(uint64_t seed, Damage damage, const std::string&
       }
     }
     s.Check(!damaged_keys.empty(), "no cold value found in an SST data block to damage");
-    // (a) the newest WAL cut mid-record at its tail.
+    // (a) the newest WAL ends mid-record: a write torn by the crash.
     const std::vector<std::string> wals = FilesEndingWith(dir, ".log");
     std::string newest;
     for (const std::string& w : wals) {
       if (Base(w) != "LOG" && (newest.empty() || Base(w) > Base(newest))) newest = w;
     }
-    if (!newest.empty() && fs::file_size(newest) > 64) {
+    s.Check(!newest.empty(), "n" + std::to_string(victim + 1) + " has no WAL");
+    if (!newest.empty()) {
       const auto size = fs::file_size(newest);
-      fs::resize_file(newest, size - 23);
-      s.Note("cut " + Base(newest) + " from " + std::to_string(size) + " to " + std::to_string(size - 23) + " bytes");
-    } else {
-      s.Note("no WAL with a tail to cut");
+      AppendTornRecord(newest);
+      s.Note("tore a record at the tail of " + Base(newest) + ": " + std::to_string(size) + " -> " +
+             std::to_string(fs::file_size(newest)) + " bytes");
     }
   } else if (damage == Damage::kNewestWalRecord) {
     // (b) one bit in the middle of the newest WAL: in the Raft entry of a warm key (its first
