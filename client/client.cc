@@ -1,8 +1,10 @@
 #include "client/client.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <utility>
 
@@ -102,16 +104,125 @@ std::future<T> SubmitFuture(ThreadPool& pool, Fn fn) {
   return future;
 }
 
+// The future form of a callback-taking async call.
+template <typename T, typename Start>
+std::future<T> AsFuture(Start start) {
+  auto promise = std::make_shared<std::promise<T>>();
+  std::future<T> future = promise->get_future();
+  start([promise](T result) { promise->set_value(std::move(result)); });
+  return future;
+}
+
+// Counts the asynchronous calls not finished yet; Wait returns when there is none.
+class InFlight {
+ public:
+  void Add() {
+    std::lock_guard lock(mu_);
+    ++n_;
+  }
+  void Done() {
+    std::lock_guard lock(mu_);
+    if (--n_ == 0) zero_.notify_all();
+  }
+  void Wait() {
+    std::unique_lock lock(mu_);
+    zero_.wait(lock, [this] { return n_ == 0; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable zero_;
+  uint64_t n_ = 0;  // GUARDED_BY(mu_)
+};
+
+// One asynchronous point call (Get, Put, Delete): how to build its request and where its
+// response goes.
+template <class Req, class Resp>
+struct AsyncPoint {
+  Dispatcher::Call call{};
+  std::function<void(Req*, const Dispatcher::Target&)> fill{};
+  Req* (v1::MultiplexCall::*request_of)() = nullptr;
+  Resp* (v1::MultiplexAnswer::*response_of)() = nullptr;
+  grpc::Status (v1::KV::Stub::*unary)(grpc::ClientContext*, const Req&, Resp*) = nullptr;
+  std::function<void(std::expected<Resp, Error>)> finish{};
+};
+
 }  // namespace
 
 class Client::Impl {
  public:
   explicit Impl(ClientOptions options)
       : dispatcher(std::move(options)), pool(dispatcher.options().async_threads) {}
+  // Async calls still running use the dispatcher and the pool: they end first (each by its
+  // deadline at the latest).
+  ~Impl() { async_calls.Wait(); }
+
+  // Starts an asynchronous point call. Its first attempt goes out at once over the Multiplex
+  // stream of the node the route cache names, and its answer is handled on that stream's reader
+  // thread: no pool thread per call. Otherwise (no cached route, no stream, a large request) and
+  // after a failed first attempt, the call runs on the pool as the blocking call would
+  // (Dispatcher::Resume: the failure handled the same way, the same request id on retries).
+  template <class Req, class Resp>
+  void StartAsync(std::shared_ptr<AsyncPoint<Req, Resp>> op) {
+    async_calls.Add();
+    std::optional<Dispatcher::Target> target = dispatcher.FastTarget(op->call);
+    v1::MultiplexCall mc;
+    if (target) {
+      op->fill((mc.*(op->request_of))(), *target);
+      if (mc.ByteSizeLong() > kMaxMultiplexedCallBytes) target.reset();
+    }
+    if (!target) {
+      pool.Submit([this, op] { FinishBlocking(op, nullptr, grpc::Status::OK); });
+      return;
+    }
+    Multiplexer* mux = target->mux;
+    const auto left = op->call.deadline - Dispatcher::Clock::now();
+    const auto deadline =
+        std::chrono::system_clock::now() + std::chrono::duration_cast<std::chrono::system_clock::duration>(left);
+    mux->CallAsync(std::move(mc), deadline,
+                   [this, op, first = std::move(*target)](grpc::Status status, v1::MultiplexAnswer answer) mutable {
+                     if (status.ok()) {
+                       Resp response;
+                       (answer.*(op->response_of))()->Swap(&response);
+                       op->finish(std::move(response));
+                       async_calls.Done();
+                       return;
+                     }
+                     pool.Submit([this, op, first = std::move(first), status = std::move(status)] {
+                       FinishBlocking(op, &first, status);
+                     });
+                   });
+  }
 
   Dispatcher dispatcher;
   FanOutPool fan_out;  // Batch's per-shard requests
   ThreadPool pool;  // destroyed first: queued calls finish while the dispatcher still lives
+  InFlight async_calls;
+
+ private:
+  // The rest of an async call on a pool thread: from its failed first attempt (`first`, its
+  // `status`), or from the start (`first` null).
+  template <class Req, class Resp>
+  void FinishBlocking(const std::shared_ptr<AsyncPoint<Req, Resp>>& op, const Dispatcher::Target* first,
+                      const grpc::Status& status) {
+    Resp response;
+    auto attempt = [&](const Dispatcher::Target& target, grpc::ClientContext& context) {
+      response.Clear();
+      return Send(target, context, [&](Req* request) { op->fill(request, target); }, &response, op->request_of,
+                  op->response_of, op->unary);
+    };
+    // A node without Multiplex never served the attempt: start over (unary from now on).
+    const bool unserved = first != nullptr && status.error_code() == grpc::StatusCode::UNIMPLEMENTED &&
+                          first->mux->unsupported();
+    auto done = first != nullptr && !unserved ? dispatcher.Resume(op->call, *first, status, attempt)
+                                              : dispatcher.Run(op->call, attempt);
+    if (done) {
+      op->finish(std::move(response));
+    } else {
+      op->finish(std::unexpected(std::move(done.error())));
+    }
+    async_calls.Done();
+  }
 };
 
 Result<std::unique_ptr<Watcher>> Client::Watch(std::string_view start, std::string_view end,
@@ -471,21 +582,19 @@ Result<TxnResult> Client::Txn(const std::vector<Compare>& compares, const std::v
 
 std::future<Result<std::optional<KeyValue>>> Client::GetAsync(std::string key,
                                                               CallOptions options) {
-  return SubmitFuture<Result<std::optional<KeyValue>>>(
-      impl_->pool, [this, key = std::move(key), options] { return Get(key, options); });
+  return AsFuture<Result<std::optional<KeyValue>>>(
+      [&](auto done) { GetAsync(std::move(key), options, std::move(done)); });
 }
 
 std::future<Result<PutResult>> Client::PutAsync(std::string key, std::string value,
                                                 CallOptions options) {
-  return SubmitFuture<Result<PutResult>>(
-      impl_->pool, [this, key = std::move(key), value = std::move(value), options] {
-        return Put(key, value, options);
-      });
+  return AsFuture<Result<PutResult>>(
+      [&](auto done) { PutAsync(std::move(key), std::move(value), options, std::move(done)); });
 }
 
 std::future<Result<DeleteResult>> Client::DeleteAsync(std::string key, CallOptions options) {
-  return SubmitFuture<Result<DeleteResult>>(
-      impl_->pool, [this, key = std::move(key), options] { return Delete(key, options); });
+  return AsFuture<Result<DeleteResult>>(
+      [&](auto done) { DeleteAsync(std::move(key), options, std::move(done)); });
 }
 
 std::future<Result<std::vector<OpResult>>> Client::BatchAsync(std::vector<Op> ops,
@@ -496,24 +605,80 @@ std::future<Result<std::vector<OpResult>>> Client::BatchAsync(std::vector<Op> op
 
 void Client::GetAsync(std::string key, CallOptions options,
                       std::function<void(Result<std::optional<KeyValue>>)> done) {
-  impl_->pool.Submit([this, key = std::move(key), options, done = std::move(done)] {
-    done(Get(key, options));
-  });
+  if (key.empty()) {
+    impl_->pool.Submit([done = std::move(done)] { done(Fail(ErrorCode::kInvalidArgument, "empty key")); });
+    return;
+  }
+  auto op = std::make_shared<AsyncPoint<v1::GetRequest, v1::GetResponse>>();
+  op->call = NewCall(impl_->dispatcher, key, Kind::kRead, options);
+  op->fill = [key = std::move(key)](v1::GetRequest* request, const Dispatcher::Target& target) {
+    *request->mutable_header() = target.header;
+    request->set_key(key);
+  };
+  op->request_of = &v1::MultiplexCall::mutable_get;
+  op->response_of = &v1::MultiplexAnswer::mutable_get;
+  op->unary = &v1::KV::Stub::Get;
+  op->finish = [done = std::move(done)](std::expected<v1::GetResponse, Error> response) {
+    if (!response) return done(std::unexpected(std::move(response.error())));
+    if (!response->found()) return done(std::optional<KeyValue>());
+    done(ToKeyValue(response->kv()));
+  };
+  impl_->StartAsync(std::move(op));
 }
 
 void Client::PutAsync(std::string key, std::string value, CallOptions options,
                       std::function<void(Result<PutResult>)> done) {
-  impl_->pool.Submit(
-      [this, key = std::move(key), value = std::move(value), options, done = std::move(done)] {
-        done(Put(key, value, options));
-      });
+  if (key.empty()) {
+    impl_->pool.Submit([done = std::move(done)] { done(Fail(ErrorCode::kInvalidArgument, "empty key")); });
+    return;
+  }
+  auto op = std::make_shared<AsyncPoint<v1::PutRequest, v1::PutResponse>>();
+  op->call = NewCall(impl_->dispatcher, key, Kind::kWrite, options);
+  op->fill = [key = std::move(key), value = std::move(value), options](v1::PutRequest* request,
+                                                                       const Dispatcher::Target& target) {
+    *request->mutable_header() = target.header;
+    request->set_key(key);
+    request->set_value(value);
+    request->set_prev_kv(options.prev_kv);
+    request->set_lease(options.lease);
+  };
+  op->request_of = &v1::MultiplexCall::mutable_put;
+  op->response_of = &v1::MultiplexAnswer::mutable_put;
+  op->unary = &v1::KV::Stub::Put;
+  op->finish = [done = std::move(done)](std::expected<v1::PutResponse, Error> response) {
+    if (!response) return done(std::unexpected(std::move(response.error())));
+    PutResult result;
+    if (response->has_prev()) result.prev = ToKeyValue(response->prev());
+    result.mod_ts = response->mod_ts();
+    done(std::move(result));
+  };
+  impl_->StartAsync(std::move(op));
 }
 
 void Client::DeleteAsync(std::string key, CallOptions options,
                          std::function<void(Result<DeleteResult>)> done) {
-  impl_->pool.Submit([this, key = std::move(key), options, done = std::move(done)] {
-    done(Delete(key, options));
-  });
+  if (key.empty()) {
+    impl_->pool.Submit([done = std::move(done)] { done(Fail(ErrorCode::kInvalidArgument, "empty key")); });
+    return;
+  }
+  auto op = std::make_shared<AsyncPoint<v1::DeleteRequest, v1::DeleteResponse>>();
+  op->call = NewCall(impl_->dispatcher, key, Kind::kWrite, options);
+  op->fill = [key = std::move(key), options](v1::DeleteRequest* request, const Dispatcher::Target& target) {
+    *request->mutable_header() = target.header;
+    request->set_key(key);
+    request->set_prev_kv(options.prev_kv);
+  };
+  op->request_of = &v1::MultiplexCall::mutable_delete_;
+  op->response_of = &v1::MultiplexAnswer::mutable_delete_;
+  op->unary = &v1::KV::Stub::Delete;
+  op->finish = [done = std::move(done)](std::expected<v1::DeleteResponse, Error> response) {
+    if (!response) return done(std::unexpected(std::move(response.error())));
+    DeleteResult result;
+    result.deleted = response->deleted();
+    if (response->has_prev()) result.prev = ToKeyValue(response->prev());
+    done(std::move(result));
+  };
+  impl_->StartAsync(std::move(op));
 }
 
 void Client::BatchAsync(std::vector<Op> ops, CallOptions options,

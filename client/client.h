@@ -23,10 +23,15 @@
 // Errors: std::expected<T, Error> (client/errors.h). Error::definite says whether a failed write
 // certainly had no effect.
 //
-// Thread-safety: every method may be called from any number of threads at once. The *Async
-// methods run the same blocking call on an internal pool (ClientOptions::async_threads threads);
-// their callbacks run on a pool thread and must not destroy the Client.
-// Lifecycle: Open -> calls -> destroy. The destructor waits for queued async calls to finish
+// Thread-safety: every method may be called from any number of threads at once.
+// Asynchronous calls: GetAsync, PutAsync and DeleteAsync send their first attempt at once over
+// the node's Multiplex stream (ClientOptions::multiplex) without a thread per call; the callback
+// then runs on the client's thread reading that node's answers, so it must be short (that node's
+// other answers wait meanwhile) and may start further calls. Any other case (no cached route, a
+// request over 256 KiB, a failed first attempt to retry, multiplex off) and BatchAsync run the
+// blocking call on an internal pool (ClientOptions::async_threads threads) and call back there.
+// Callbacks never run on the thread that started the call and must not destroy the Client.
+// Lifecycle: Open -> calls -> destroy. The destructor waits for the async calls to finish
 // (each ends by its deadline at the latest).
 //
 // This header includes no protobuf or gRPC headers (pimpl).
@@ -117,7 +122,7 @@ class Client {
                                       const std::vector<Op>& failure,
                                       const CallOptions& options = {});
 
-  // --- asynchronous forms: the same calls on the client's pool ---
+  // --- asynchronous forms (threads: see the header comment) ---
   std::future<Result<std::optional<KeyValue>>> GetAsync(std::string key, CallOptions options = {});
   std::future<Result<PutResult>> PutAsync(std::string key, std::string value,
                                           CallOptions options = {});

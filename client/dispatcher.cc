@@ -314,10 +314,47 @@ std::optional<Error> Dispatcher::HandleFailure(const Call& call, const Target& t
   return std::nullopt;
 }
 
-std::expected<ShardInfo, Error> Dispatcher::Run(const Call& call, const Attempt& attempt,
-                                                bool* keys_moved) {
+Dispatcher::RunState Dispatcher::NewRunState() {
   RunState state{Backoff(options_.backoff_base, options_.backoff_max, NextSeed())};
   state.rotation = NextSeed();
+  return state;
+}
+
+std::optional<Dispatcher::Target> Dispatcher::FastTarget(const Call& call) {
+  auto shard = call.route_by == RouteBy::kKey ? cache_.Lookup(call.route_key) : cache_.LookupBefore(call.route_key);
+  if (!shard || (call.fits && !call.fits(*shard))) return std::nullopt;
+  RunState state{Backoff(options_.backoff_base, options_.backoff_max, 1)};
+  state.rotation = NextSeed();
+  Target target;
+  target.address = PickAddress(call, *shard, state);
+  if (target.address.empty()) return std::nullopt;
+  Stubs& stubs = StubsFor(target.address);
+  if (stubs.mux == nullptr || stubs.mux->unsupported()) return std::nullopt;
+  target.shard = std::move(*shard);
+  target.kv = stubs.kv.get();
+  target.mux = stubs.mux.get();
+  target.header = MakeHeader(call, target.shard);
+  return target;
+}
+
+std::expected<ShardInfo, Error> Dispatcher::Resume(const Call& call, const Target& first, const grpc::Status& status,
+                                                   const Attempt& attempt) {
+  RunState state = NewRunState();
+  state.attempts = 1;
+  if (std::optional<Error> final_error = HandleFailure(call, first, status, state)) {
+    return std::unexpected(std::move(*final_error));
+  }
+  return Loop(call, attempt, nullptr, state);
+}
+
+std::expected<ShardInfo, Error> Dispatcher::Run(const Call& call, const Attempt& attempt,
+                                                bool* keys_moved) {
+  RunState state = NewRunState();
+  return Loop(call, attempt, keys_moved, state);
+}
+
+std::expected<ShardInfo, Error> Dispatcher::Loop(const Call& call, const Attempt& attempt, bool* keys_moved,
+                                                 RunState& state) {
   for (;;) {
     if (Clock::now() >= call.deadline) return std::unexpected(state.DeadlineError());
     auto shard = Route(call.route_key, call.route_by, call.deadline);

@@ -86,6 +86,16 @@ class Dispatcher {
   [[nodiscard]] std::expected<ShardInfo, Error> Run(const Call& call, const Attempt& attempt,
                                                     bool* keys_moved = nullptr);
 
+  // The target of an asynchronous call's first attempt when it can go out at once over a
+  // Multiplex stream: the key's shard is cached (no refresh here), fits the call, and its node
+  // has a stream not known to be unsupported. Nullopt otherwise: run the call with Run instead.
+  [[nodiscard]] std::optional<Target> FastTarget(const Call& call);
+  // Continues `call` after its first attempt, sent by the caller to `first`, failed with
+  // `status`: that failure is handled as Run would have (hints, back-off, definiteness), then
+  // Run's loop goes on.
+  [[nodiscard]] std::expected<ShardInfo, Error> Resume(const Call& call, const Target& first,
+                                                       const grpc::Status& status, const Attempt& attempt);
+
   // The shard owning `key` (refreshing the cache on a miss), for callers that group keys.
   [[nodiscard]] std::expected<ShardInfo, Error> Route(const std::string& key, RouteBy by,
                                                       Clock::time_point deadline);
@@ -136,6 +146,10 @@ class Dispatcher {
   std::vector<std::string> Endpoints() const;
   std::string PickAddress(const Call& call, const ShardInfo& shard, const RunState& state);
   v1::RequestHeader MakeHeader(const Call& call, const ShardInfo& shard) const;
+  RunState NewRunState();
+  // Run's loop of attempts from `state`.
+  std::expected<ShardInfo, Error> Loop(const Call& call, const Attempt& attempt, bool* keys_moved,
+                                       RunState& state);
   // Reacts to a failed attempt. Returns the final error, or nullopt to try again.
   std::optional<Error> HandleFailure(const Call& call, const Target& target,
                                      const grpc::Status& status, RunState& state);

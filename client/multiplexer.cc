@@ -19,16 +19,19 @@ grpc::Status Unavailable(const std::string& address, const std::string& why) {
 Multiplexer::Multiplexer(v1::KV::Stub* stub, std::string address) : stub_(stub), address_(std::move(address)) {}
 
 Multiplexer::~Multiplexer() {
+  Ready ready;
   std::unique_lock lock(mu_);
   closing_ = true;
-  for (auto& [tag, p] : waiting_) {
-    p.waiter->status = Unavailable(address_, "the client is closing");
-    p.waiter->done = true;
-    p.waiter->cv.notify_one();
+  while (!waiting_.empty()) {
+    CompleteLocked(waiting_.begin(), Unavailable(address_, "the client is closing"), {}, ready);
   }
-  waiting_.clear();
   queued_.Clear();
+  sweep_.notify_all();
   for (auto& s : streams_) s->ctx.TryCancel();  // blocking API: no callback runs on this thread
+  lock.unlock();
+  RunReady(ready);
+  if (sweeper_.joinable()) sweeper_.join();
+  lock.lock();
   changed_.wait(lock, [this] { return streams_.empty(); });
 }
 
@@ -37,20 +40,54 @@ bool Multiplexer::unsupported() const {
   return unsupported_;
 }
 
+uint64_t Multiplexer::EnqueueLocked(v1::MultiplexCall& call, std::chrono::system_clock::time_point deadline,
+                                    Pending pending) {
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::system_clock::now());
+  const uint64_t tag = ++next_tag_;
+  call.set_tag(tag);
+  call.set_timeout_ms(static_cast<uint64_t>(std::max<int64_t>(left.count(), 1)));
+  queued_.add_calls()->Swap(&call);
+  if (pending.done) {
+    pending.deadline = deadline;
+    const bool earliest = deadlines_.empty() || deadline < deadlines_.begin()->first;
+    deadlines_.emplace(deadline, tag);
+    if (!sweeper_.joinable()) {
+      sweeper_ = std::thread([this] { SweepLoop(); });
+    } else if (earliest) {
+      sweep_.notify_one();
+    }
+  }
+  waiting_.emplace(tag, std::move(pending));
+  OpenLocked();
+  return tag;
+}
+
+void Multiplexer::CompleteLocked(std::unordered_map<uint64_t, Pending>::iterator it, grpc::Status status,
+                                 v1::MultiplexAnswer answer, Ready& ready) {
+  const uint64_t tag = it->first;
+  Pending p = std::move(it->second);
+  waiting_.erase(it);
+  if (p.done) {
+    deadlines_.erase({p.deadline, tag});
+    ready.emplace_back(std::move(p.done), std::make_pair(std::move(status), std::move(answer)));
+    return;
+  }
+  p.waiter->status = std::move(status);
+  p.waiter->answer = std::move(answer);
+  p.waiter->done = true;
+  p.waiter->cv.notify_one();
+}
+
 grpc::Status Multiplexer::Call(v1::MultiplexCall call, std::chrono::system_clock::time_point deadline,
                                v1::MultiplexAnswer* answer) {
-  const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::system_clock::now());
-  if (left.count() <= 0) return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline passed before sending");
+  if (deadline <= std::chrono::system_clock::now()) {
+    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline passed before sending");
+  }
   Waiter w;
   std::unique_lock lock(mu_);
   if (unsupported_) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, address_ + " has no Multiplex");
   if (closing_) return Unavailable(address_, "the client is closing");
-  const uint64_t tag = ++next_tag_;
-  call.set_tag(tag);
-  call.set_timeout_ms(static_cast<uint64_t>(left.count()));
-  queued_.add_calls()->Swap(&call);
-  waiting_.emplace(tag, Pending{.waiter = &w});
-  OpenLocked();
+  const uint64_t tag = EnqueueLocked(call, deadline, Pending{.waiter = &w});
   DrainLocked(lock);
   if (!w.cv.wait_until(lock, deadline, [&] { return w.done; })) {
     // Not answered in time. If it was never written it never will be: a definite failure.
@@ -65,6 +102,85 @@ grpc::Status Multiplexer::Call(v1::MultiplexCall call, std::chrono::system_clock
   }
   *answer = std::move(w.answer);
   return std::move(w.status);
+}
+
+namespace {
+// While a reader runs callbacks: the Multiplexers whose calls wait for it to write them.
+thread_local std::vector<Multiplexer*>* deferred_drains = nullptr;
+}  // namespace
+
+void Multiplexer::CallAsync(v1::MultiplexCall call, std::chrono::system_clock::time_point deadline, Done done) {
+  std::unique_lock lock(mu_);
+  grpc::Status refused;
+  if (unsupported_) {
+    refused = grpc::Status(grpc::StatusCode::UNIMPLEMENTED, address_ + " has no Multiplex");
+  } else if (closing_) {
+    refused = Unavailable(address_, "the client is closing");
+  } else if (deadline <= std::chrono::system_clock::now()) {
+    refused = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline passed before sending");
+  }
+  if (!refused.ok()) {
+    lock.unlock();
+    done(std::move(refused), {});
+    return;
+  }
+  (void)EnqueueLocked(call, deadline, Pending{.done = std::move(done)});
+  if (deferred_drains == nullptr) {
+    DrainLocked(lock);
+  } else if (std::find(deferred_drains->begin(), deferred_drains->end(), this) == deferred_drains->end()) {
+    deferred_drains->push_back(this);
+  }
+}
+
+void Multiplexer::RunReady(Ready& ready) {
+  if (ready.empty()) return;
+  std::vector<Multiplexer*> drains;
+  std::vector<Multiplexer*>* outer = deferred_drains;
+  deferred_drains = &drains;
+  for (auto& [done, result] : ready) done(std::move(result.first), std::move(result.second));
+  ready.clear();
+  deferred_drains = outer;
+  for (Multiplexer* m : drains) {
+    std::unique_lock lock(m->mu_);
+    m->DrainLocked(lock);
+  }
+}
+
+void Multiplexer::SweepLoop() {
+  std::unique_lock lock(mu_);
+  while (!closing_) {
+    if (deadlines_.empty()) {
+      sweep_.wait(lock);
+      continue;
+    }
+    const auto first = deadlines_.begin()->first;
+    if (std::chrono::system_clock::now() < first) {
+      sweep_.wait_until(lock, first);
+      continue;
+    }
+    Ready ready;
+    const auto now = std::chrono::system_clock::now();
+    while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+      const uint64_t tag = deadlines_.begin()->second;
+      deadlines_.erase(deadlines_.begin());
+      auto it = waiting_.find(tag);
+      if (it == waiting_.end()) continue;
+      // Never written: it never will be, a definite failure; written: the outcome is unknown.
+      auto* calls = queued_.mutable_calls();
+      auto queued = std::find_if(calls->begin(), calls->end(), [&](const v1::MultiplexCall& c) { return c.tag() == tag; });
+      grpc::Status status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline passed waiting for " + address_);
+      if (queued != calls->end()) {
+        calls->erase(queued);
+        status = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline passed before the call was sent to " + address_);
+      }
+      Pending p = std::move(it->second);
+      waiting_.erase(it);
+      ready.emplace_back(std::move(p.done), std::make_pair(std::move(status), v1::MultiplexAnswer()));
+    }
+    lock.unlock();
+    RunReady(ready);
+    lock.lock();
+  }
 }
 
 void Multiplexer::OpenLocked() {
@@ -99,8 +215,13 @@ void Multiplexer::ReadLoop(Stream* s) {
   }
   const grpc::Status status = rw->Finish();
   rw.reset();
+  Ready ready;
+  {
+    std::unique_lock lock(mu_);
+    OnStreamEnd(s, status, ready);
+  }
+  RunReady(ready);
   std::lock_guard lock(mu_);
-  OnStreamEnd(s, status);
   std::erase_if(streams_, [s](const std::unique_ptr<Stream>& p) { return p.get() == s; });
   changed_.notify_all();  // the destructor waits for streams_ to empty
 }
@@ -143,21 +264,23 @@ void Multiplexer::DrainLocked(std::unique_lock<std::mutex>& lock) {
 }
 
 void Multiplexer::OnAnswers(v1::MultiplexResponse& response) {
-  std::lock_guard lock(mu_);
-  for (v1::MultiplexAnswer& a : *response.mutable_answers()) {
-    auto it = waiting_.find(a.tag());
-    if (it == waiting_.end()) continue;  // its caller gave up
-    Waiter* w = it->second.waiter;
-    waiting_.erase(it);
-    w->status = a.code() == 0 ? grpc::Status::OK
-                              : grpc::Status(static_cast<grpc::StatusCode>(a.code()), a.message(), a.details());
-    w->answer.Swap(&a);
-    w->done = true;
-    w->cv.notify_one();
+  Ready ready;
+  {
+    std::lock_guard lock(mu_);
+    for (v1::MultiplexAnswer& a : *response.mutable_answers()) {
+      auto it = waiting_.find(a.tag());
+      if (it == waiting_.end()) continue;  // its caller gave up
+      grpc::Status status = a.code() == 0 ? grpc::Status::OK
+                                          : grpc::Status(static_cast<grpc::StatusCode>(a.code()), a.message(), a.details());
+      v1::MultiplexAnswer answer;
+      answer.Swap(&a);
+      CompleteLocked(it, std::move(status), std::move(answer), ready);
+    }
   }
+  RunReady(ready);
 }
 
-void Multiplexer::OnStreamEnd(Stream* s, const grpc::Status& status) {
+void Multiplexer::OnStreamEnd(Stream* s, const grpc::Status& status, Ready& ready) {
   const bool missing = status.error_code() == grpc::StatusCode::UNIMPLEMENTED;
   if (missing) unsupported_ = true;
   // Calls written to this stream and not answered: indeterminate (UNAVAILABLE), or UNIMPLEMENTED
@@ -165,14 +288,11 @@ void Multiplexer::OnStreamEnd(Stream* s, const grpc::Status& status) {
   const grpc::Status failed = missing ? grpc::Status(grpc::StatusCode::UNIMPLEMENTED, address_ + " has no Multiplex")
                                       : Unavailable(address_, status.error_message());
   for (auto it = waiting_.begin(); it != waiting_.end();) {
+    auto next = std::next(it);
     if (it->second.sent_on == s || (missing && it->second.sent_on == nullptr)) {
-      it->second.waiter->status = failed;
-      it->second.waiter->done = true;
-      it->second.waiter->cv.notify_one();
-      it = waiting_.erase(it);
-    } else {
-      ++it;
+      CompleteLocked(it, failed, {}, ready);
     }
+    it = next;
   }
   if (missing) queued_.Clear();
   OpenLocked();  // calls queued meanwhile get a new stream

@@ -4,12 +4,18 @@
 // HTTP/2 messages instead of paying for a unary RPC each. Answers come back in any order and are
 // matched by tag.
 //
+// Two ways to call: Call blocks its thread until the answer (or the deadline); CallAsync returns
+// at once and its callback runs later on a thread of the Multiplexer: the stream's reader when
+// the answer arrives, the deadline sweeper when the deadline passes first. No thread per call
+// and no hand-off per answer: the reader runs the callbacks of one message in a row, and calls
+// they start meanwhile (on any Multiplexer) go out together once they all returned.
+//
 // Failure model: a stream that ends (the node died, restarted, or the connection broke) fails
 // every call written to it and still unanswered with UNAVAILABLE, indeterminate like a unary call
 // cut off (the Dispatcher retries with the same request id); calls still queued go to a new
 // stream. A node that answers UNIMPLEMENTED has no Multiplex: unsupported() turns true and the
-// callers use unary RPCs. A caller that stops waiting at its deadline gets DEADLINE_EXCEEDED
-// (definite if its call was never written); a late answer is dropped.
+// callers use unary RPCs. A call whose deadline passes gets DEADLINE_EXCEEDED (definite if it was
+// never written); a late answer is dropped.
 //
 // Threads: each stream is a blocking gRPC bidi call owned by a reader thread, which opens the
 // call, reads answers until it ends, waits for any write in progress and reports the end. There
@@ -17,19 +23,24 @@
 // everything queued, again and again until the queue is empty, so that calls arriving meanwhile
 // ride along (combining) and an idle stream costs no thread hand-off on the way out. Blocking
 // calls keep every lifetime plain: no reaction can outlive the objects it touches, and the
-// destructor cancels and waits. Call may be called from many threads at once.
+// destructor cancels and waits. A sweeper thread, started with the first CallAsync, fails async
+// calls at their deadlines (a node that stopped answering never ends its stream by itself).
+// Call and CallAsync may be called from many threads at once, CallAsync also from a callback.
 //
 // Lifecycle: owned by the Dispatcher's per-address stubs (after the KV stub, whose channel the
-// streams use). The destructor fails waiting calls, cancels the open stream and joins its
-// threads; no Call may run concurrently with it.
+// streams use). The destructor fails waiting calls (async callbacks run on the destructor's
+// thread), cancels the open stream and joins its threads; no Call may run concurrently with it.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
+#include <utility>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -52,6 +63,13 @@ class Multiplexer {
   grpc::Status Call(v1::MultiplexCall call, std::chrono::system_clock::time_point deadline,
                     v1::MultiplexAnswer* answer);
 
+  // The same without waiting: `done` runs exactly once with the call's status and, when OK, its
+  // answer: on the stream's reader thread, the sweeper's at the deadline, or this thread when the
+  // call cannot be queued (closing; no Multiplex: UNIMPLEMENTED). `done` must not block for long
+  // (answers from this node wait meanwhile) and must not destroy what owns this Multiplexer.
+  using Done = std::function<void(grpc::Status status, v1::MultiplexAnswer answer)>;
+  void CallAsync(v1::MultiplexCall call, std::chrono::system_clock::time_point deadline, Done done);
+
   // The node answered UNIMPLEMENTED: it has no Multiplex.
   bool unsupported() const;
 
@@ -71,10 +89,23 @@ class Multiplexer {
     v1::MultiplexAnswer answer;
   };
   struct Pending {
-    Waiter* waiter = nullptr;
+    Waiter* waiter = nullptr;   // a blocking caller, or
+    Done done{};                // an async one
+    std::chrono::system_clock::time_point deadline{};  // async: its key in deadlines_
     Stream* sent_on = nullptr;  // the stream its call was written to; null while queued
   };
+  // Async callbacks to run once mu_ is released.
+  using Ready = std::vector<std::pair<Done, std::pair<grpc::Status, v1::MultiplexAnswer>>>;
 
+  // Queues `call` for `pending` under a new tag, which it returns. Needs mu_.
+  uint64_t EnqueueLocked(v1::MultiplexCall& call, std::chrono::system_clock::time_point deadline, Pending pending);
+  // Hands `status` and `answer` to the caller waiting for `it` and forgets it; an async caller's
+  // callback goes to `ready`. Needs mu_.
+  void CompleteLocked(std::unordered_map<uint64_t, Pending>::iterator it, grpc::Status status,
+                      v1::MultiplexAnswer answer, Ready& ready);
+  // Runs `ready`'s callbacks (mu_ not held); calls they start go out together afterwards.
+  void RunReady(Ready& ready);
+  void SweepLoop();
   // Opens a stream when calls are queued and none is open. Needs mu_.
   void OpenLocked();
   void ReadLoop(Stream* s);
@@ -82,7 +113,8 @@ class Multiplexer {
   // are left. Called with `lock` held; returns with it held (released around each write).
   void DrainLocked(std::unique_lock<std::mutex>& lock);
   void OnAnswers(v1::MultiplexResponse& response);
-  void OnStreamEnd(Stream* s, const grpc::Status& status);
+  // Needs mu_; callbacks of failed async calls go to `ready`.
+  void OnStreamEnd(Stream* s, const grpc::Status& status, Ready& ready);
 
   v1::KV::Stub* stub_;
   const std::string address_;
@@ -95,6 +127,9 @@ class Multiplexer {
   uint64_t next_tag_ = 0;
   v1::MultiplexRequest queued_;                    // calls not yet handed to a write
   std::unordered_map<uint64_t, Pending> waiting_;  // tag -> caller, until answered
+  std::set<std::pair<std::chrono::system_clock::time_point, uint64_t>> deadlines_;  // async calls waiting
+  std::condition_variable sweep_;  // deadlines_ got an earlier first entry, or closing_
+  std::thread sweeper_;            // started by the first CallAsync
 };
 
 }  // namespace claw::client

@@ -55,7 +55,9 @@ struct ClientOptions {
   // Retry back-off: full jitter over min(backoff_max, backoff_base * 2^attempt).
   std::chrono::milliseconds backoff_base{20};
   std::chrono::milliseconds backoff_max{1000};
-  // Threads running the *Async calls (each runs one blocking call at a time).
+  // Threads running the async calls that cannot go out at once over a Multiplex stream, and the
+  // retries of those that failed there (each thread runs one blocking call at a time, back-off
+  // sleeps included): as many as calls expected to retry at once, e.g. during a failover.
   size_t async_threads = 4;
   // Send Get, Put, Delete, Batch and Txn attempts over one claw.v1.KV.Multiplex stream per node,
   // where calls made at the same time share messages (client/multiplexer.h), instead of a unary

@@ -5,7 +5,10 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <functional>
+#include <future>
 #include <map>
+#include <mutex>
 #include <regex>
 #include <thread>
 
@@ -209,6 +212,94 @@ TEST_CASE("multiplex: the client's concurrent callers share streams; a killed le
     if (i != victim) multiplexed += MultiplexedStarted(c, i, "Put");
   }
   CHECK(multiplexed > 0);
+}
+
+TEST_CASE("multiplex: async calls chained from their callbacks; a killed leader's calls are retried, a stopped "
+          "node's end at their deadline",
+          "[e2e]") {
+  TestCluster c({.nodes = 3, .shards = 4});
+  c.StartAll();
+  for (int i = 0; i < 3; ++i) REQUIRE(c.WaitServing(i));
+  REQUIRE(c.WaitLeaders(0));
+  auto client = OpenClient(c, std::chrono::seconds(10));
+  const std::string hot = K(0x41, "hot");
+  const int victim = LeaderIndex(c, hot);
+  REQUIRE(victim >= 0);
+
+  // 32 chains of PutAsync over every shard, each starting its next put from the previous one's
+  // callback (on the client's stream reader, or a pool thread after a retry); halfway, the leader
+  // of `hot`'s shard is killed.
+  constexpr int kChains = 32, kPerChain = 40;
+  auto key_of = [](int chain, int i) {
+    return K(static_cast<unsigned char>(0x10 + 0x30 * (i % 4)), "c" + std::to_string(chain) + "-" + std::to_string(i));
+  };
+  std::atomic<int> ok{0}, done{0}, on_caller{0};
+  std::mutex mu;
+  std::vector<std::string> failures;
+  std::function<void(int, int)> step = [&](int chain, int i) {
+    if (i == kPerChain) return;
+    static thread_local bool starting = false;  // inside PutAsync on this thread
+    starting = true;
+    client->PutAsync(key_of(chain, i), "v" + std::to_string(i), {}, [&, chain, i](client::Result<client::PutResult> r) {
+      if (starting) ++on_caller;  // called back from within PutAsync: never
+      if (r) {
+        ++ok;
+      } else {
+        std::lock_guard lock(mu);
+        failures.push_back(key_of(chain, i) + ": " + r.error().ToString());
+      }
+      ++done;
+      step(chain, i + 1);
+    });
+    starting = false;
+  };
+  for (int chain = 0; chain < kChains; ++chain) step(chain, 0);
+  REQUIRE(Eventually([&] { return done.load() >= kChains * kPerChain / 2; }, std::chrono::seconds(60)));
+  c.Kill(victim);
+  REQUIRE(Eventually([&] { return done.load() == kChains * kPerChain; }, std::chrono::seconds(60)));
+  INFO((failures.empty() ? std::string() : failures.front()));
+  CHECK(ok.load() == kChains * kPerChain);
+  CHECK(on_caller.load() == 0);
+
+  // Read back with the future forms.
+  std::vector<std::pair<std::string, std::future<client::Result<std::optional<client::KeyValue>>>>> reads;
+  for (int chain = 0; chain < kChains; chain += 3) {
+    for (int i = 0; i < kPerChain; i += 5) reads.emplace_back("v" + std::to_string(i), client->GetAsync(key_of(chain, i)));
+  }
+  for (auto& [want, got] : reads) {
+    auto r = got.get();
+    REQUIRE(r.has_value());
+    REQUIRE(r->has_value());
+    CHECK((*r)->value == want);
+  }
+  auto deleted = client->DeleteAsync(key_of(0, 0)).get();
+  REQUIRE(deleted.has_value());
+  CHECK(deleted->deleted);
+  auto gone = client->GetAsync(key_of(0, 0)).get();
+  REQUIRE(gone.has_value());
+  CHECK(!gone->has_value());
+
+  // A node that stops answering (SIGSTOP) never ends its stream: the client's own deadline ends
+  // the calls sent to it. Its leaderships move while it is stopped; calls sent afterwards go
+  // to the new leaders and succeed.
+  client.reset();
+  c.Start(victim);
+  REQUIRE(c.WaitServing(victim));
+  auto fresh = OpenClient(c, std::chrono::seconds(10));
+  REQUIRE(fresh->Put(hot, "before").has_value());
+  const int stopped = LeaderIndex(c, hot, (victim + 1) % 3);
+  REQUIRE(stopped >= 0);
+  c.Pause(stopped);
+  const auto sent = std::chrono::steady_clock::now();
+  auto late = fresh->PutAsync(hot, "during", {.deadline = std::chrono::milliseconds(300)});
+  REQUIRE(late.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  const auto waited = std::chrono::steady_clock::now() - sent;
+  auto r = late.get();
+  REQUIRE(!r.has_value());
+  CHECK(r.error().code == client::ErrorCode::kDeadlineExceeded);
+  CHECK(waited >= std::chrono::milliseconds(290));
+  c.Resume(stopped);
+  REQUIRE(Eventually([&] { return fresh->Put(hot, "after").has_value(); }, std::chrono::seconds(30)));
 }
 
 }  // namespace claw::e2e
