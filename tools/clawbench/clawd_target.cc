@@ -1,7 +1,9 @@
 // The clawd target: requests go through the client library (client/client.h), as an
-// application's would, so the figures include its routing and retries. The library's calls
-// block; each connection (one Client: its own channels, route cache and request ids) gets a
-// pool of threads so that `clients` requests can be in flight at once.
+// application's would, so the figures include its routing and retries. Puts and gets use the
+// library's asynchronous calls (--client-calls async, the default): no thread per request in
+// flight. Other requests (and --client-calls blocking) use its blocking calls: each connection
+// (one Client: its own channels, route cache and request ids) gets a pool of threads so that
+// `clients` requests can be in flight at once.
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
@@ -83,7 +85,7 @@ class ClawdTarget : public Target {
     for (int i = 0; i < options_.conns; ++i) {
       auto opened = client::Client::Open({.endpoints = options_.endpoints,
                                           .default_deadline = options_.timeout,
-                                          .async_threads = 1,
+                                          .async_threads = per_conn,
                                           .multiplex = options_.multiplex,
                                           .seed = options_.seed + static_cast<uint64_t>(i) + 1});
       if (!opened) return opened.error().ToString();
@@ -101,6 +103,18 @@ class ClawdTarget : public Target {
 
   void Start(const Request& request, std::function<void(Outcome)> done) override {
     Conn& conn = *conns_[request.client % conns_.size()];
+    if (options_.async_calls && request.kind == OpKind::kPut) {
+      conn.client->PutAsync(request.keys[0], value_, call_, [done = std::move(done)](client::Result<client::PutResult> put) {
+        done(put ? Outcome{.ok = true} : Failed(put.error()));
+      });
+      return;
+    }
+    if (options_.async_calls && request.kind == OpKind::kGet) {
+      conn.client->GetAsync(request.keys[0], call_, [done = std::move(done)](client::Result<std::optional<client::KeyValue>> got) {
+        done(got ? Outcome{.ok = true, .found = got->has_value()} : Failed(got.error()));
+      });
+      return;
+    }
     conn.workers->Submit([this, &conn, request, done = std::move(done)] { done(Run(*conn.client, request)); });
   }
 

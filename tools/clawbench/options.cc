@@ -115,6 +115,14 @@ const std::map<std::string, FlagSpec>& Flags() {
           o.multiplex = v == "on";
           return std::nullopt;
         }}},
+      {"--client-calls",
+       {true, {}, [](Options& o, std::string_view v) -> std::optional<Error> {
+          if (v != "async" && v != "blocking") {
+            return "--client-calls must be async or blocking, not '" + std::string(v) + "'";
+          }
+          o.async_calls = v == "async";
+          return std::nullopt;
+        }}},
       {"-w",
        {true, {}, [](Options& o, std::string_view v) -> std::optional<Error> {
           if (v == "text" || v == "table") {
@@ -362,6 +370,9 @@ global flags:
   --timeout D                  deadline of one request, retries included (default 10s)
   --dial-timeout D             wait for a connection before starting (default 5s)
   --multiplex on|off           clawd: point requests over Multiplex streams (default on) or unary RPCs
+  --client-calls async|blocking
+                               clawd: puts and gets through the library's async calls (default; no
+                               thread per request) or its blocking calls, one pool thread per client
   -w, --write-out text|json    output format (default text)
   --seed N                     seed of the key choices (default 1)
   --key-size B                 key length in bytes (default 8)
