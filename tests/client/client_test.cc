@@ -2,9 +2,12 @@
 // reactions to NOT_LEADER / EPOCH_MISMATCH / OVERLOADED / UNAVAILABLE, request ids on retries,
 // deadlines, multi-shard Scan / DeleteRange / Batch, Txn, async calls and the admin passthroughs.
 
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -379,6 +382,124 @@ TEST_CASE("Client async calls complete on the pool", "[client]") {
   REQUIRE(batch);
   CHECK((*batch)[0].kv.has_value());
   CHECK_FALSE((*batch)[1].kv.has_value());
+}
+
+TEST_CASE("Client async calls go over Multiplex and call back from its reader; chains start from callbacks",
+          "[client]") {
+  FakeCluster cluster(3);
+  cluster.set_multiplex(true);
+  auto client = Connect(cluster);
+  REQUIRE(client->Put("warm", "up"));  // loads the routes: async calls can go out at once
+  const int before = cluster.multiplexed_calls();
+
+  // 8 chains of 40 puts, each started from the previous one's callback.
+  constexpr int kChains = 8, kPerChain = 40;
+  std::atomic<int> ok{0}, done{0}, inline_calls{0};
+  std::function<void(int, int)> step = [&](int chain, int i) {
+    if (i == kPerChain) return;
+    static thread_local bool starting = false;
+    starting = true;
+    client->PutAsync("c" + std::to_string(chain) + "/" + std::to_string(i), std::to_string(i), {},
+                     [&, chain, i](Result<PutResult> r) {
+                       if (starting) ++inline_calls;
+                       if (r) ++ok;
+                       ++done;
+                       step(chain, i + 1);
+                     });
+    starting = false;
+  };
+  for (int c = 0; c < kChains; ++c) step(c, 0);
+  for (int waited = 0; done.load() < kChains * kPerChain && waited < 1000; ++waited) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  CHECK(done.load() == kChains * kPerChain);
+  CHECK(ok.load() == kChains * kPerChain);
+  CHECK(inline_calls.load() == 0);
+  CHECK(cluster.multiplexed_calls() - before >= kChains * kPerChain);
+  CHECK(cluster.data().at("c3/17") == "17");
+
+  auto got = client->GetAsync("c5/39").get();
+  REQUIRE(got);
+  REQUIRE(got->has_value());
+  CHECK((*got)->value == "39");
+  auto deleted = client->DeleteAsync("c5/39").get();
+  REQUIRE(deleted);
+  CHECK(deleted->deleted == 1);
+  auto empty = client->PutAsync("", "v").get();
+  REQUIRE_FALSE(empty);
+  CHECK(empty.error().code == ErrorCode::kInvalidArgument);
+}
+
+TEST_CASE("Client async calls: a failed first attempt continues like a blocking call, with its request id",
+          "[client]") {
+  FakeCluster cluster(3);
+  cluster.set_multiplex(true);
+  auto client = Connect(cluster);
+  REQUIRE(client->Put("warm", "up"));
+
+  SECTION("NOT_LEADER: the hint is followed") {
+    cluster.SetLeader(1, 2);  // the client still thinks node 1 leads
+    cluster.ClearReceived();
+    auto put = client->PutAsync("k", "v").get();
+    REQUIRE(put);
+    const auto puts = Of(cluster, "Put");
+    REQUIRE(puts.size() == 2);
+    CHECK(puts[0].node_id == 1);
+    CHECK(puts[1].node_id == 2);
+    CHECK(puts[0].header.request_id() == puts[1].header.request_id());
+    CHECK(cluster.deliveries(puts[0].header.request_id()) == 1);
+  }
+  SECTION("an answer lost after the write applied: retried with the same id, applied once") {
+    cluster.Inject({.node_id = 1, .method = "Put", .grpc_code = grpc::StatusCode::UNAVAILABLE,
+                    .error = Detail(v1::Error::UNAVAILABLE), .apply_first = true});
+    cluster.ClearReceived();
+    auto put = client->PutAsync("k", "v").get();
+    REQUIRE(put);
+    const auto puts = Of(cluster, "Put");  // node 1, then elsewhere (NOT_LEADER back to 1), ...
+    REQUIRE(puts.size() >= 2);
+    for (const auto& p : puts) CHECK(p.header.request_id() == puts[0].header.request_id());
+    CHECK(cluster.deliveries(puts[0].header.request_id()) == 2);  // reached the leader twice
+    CHECK(cluster.version("k") == 1);                              // applied once
+  }
+  SECTION("a definite error is returned as the blocking call would") {
+    cluster.Inject({.node_id = 1, .method = "Put", .grpc_code = grpc::StatusCode::INVALID_ARGUMENT,
+                    .error = Detail(v1::Error::TOO_LARGE)});
+    auto put = client->PutAsync("k", "v").get();
+    REQUIRE_FALSE(put);
+    CHECK(put.error().code == ErrorCode::kTooLarge);
+    CHECK(put.error().definite);
+    CHECK(cluster.version("k") == 0);
+  }
+}
+
+TEST_CASE("Client async calls to a node that never answers end at their deadline; the destructor waits for them",
+          "[client]") {
+  FakeCluster cluster(3);
+  cluster.set_multiplex(true);
+  auto client = Connect(cluster);
+  REQUIRE(client->Put("warm", "up"));
+  cluster.set_stalled(1, true);
+
+  const auto start = std::chrono::steady_clock::now();
+  auto late = client->PutAsync("k", "v", {.deadline = milliseconds(200)});
+  REQUIRE(late.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  auto r = late.get();
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == ErrorCode::kDeadlineExceeded);
+  CHECK_FALSE(r.error().definite);  // it was written: the node may have applied it
+  CHECK(waited >= milliseconds(190));
+
+  // Calls in flight when the client goes: each gets its callback, once, by its deadline.
+  std::atomic<int> callbacks{0};
+  for (int i = 0; i < 10; ++i) {
+    client->GetAsync("k" + std::to_string(i), {.deadline = milliseconds(300)},
+                     [&](Result<std::optional<KeyValue>> got) {
+                       if (!got && got.error().code == ErrorCode::kDeadlineExceeded) ++callbacks;
+                     });
+  }
+  client.reset();
+  CHECK(callbacks.load() == 10);
 }
 
 TEST_CASE("Client passes Status, ListShards and ListMembers through", "[client]") {

@@ -58,6 +58,9 @@ struct FakeCluster::State {
   std::vector<Received> received;
   std::deque<Injection> injections;
   bool report_leaders = true;
+  bool multiplex = false;
+  std::set<uint64_t> stalled;
+  int multiplexed_calls = 0;
   int page_size = 2;
   int list_shards_calls = 0;
   uint64_t clock = 0;
@@ -241,6 +244,50 @@ class FakeCluster::KvService final : public v1::KV::Service {
     response->set_found(it != state_->data.end());
     if (it != state_->data.end()) *response->mutable_kv() = it->second;
     return verdict.after.value_or(grpc::Status::OK);
+  }
+
+  grpc::Status Multiplex(grpc::ServerContext* context,
+                         grpc::ServerReaderWriter<v1::MultiplexResponse, v1::MultiplexRequest>* stream) override {
+    {
+      std::lock_guard lock(state_->mu);
+      if (!state_->multiplex) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no Multiplex here");
+    }
+    v1::MultiplexRequest request;
+    while (stream->Read(&request)) {
+      bool stalled = false;
+      {
+        std::lock_guard lock(state_->mu);
+        state_->multiplexed_calls += request.calls_size();
+        stalled = state_->stalled.contains(node_id_);
+      }
+      if (stalled) continue;
+      v1::MultiplexResponse response;
+      for (const v1::MultiplexCall& call : request.calls()) {
+        v1::MultiplexAnswer* answer = response.add_answers();
+        answer->set_tag(call.tag());
+        grpc::Status status(grpc::StatusCode::INVALID_ARGUMENT, "a call with no request");
+        switch (call.request_case()) {
+          case v1::MultiplexCall::kGet: status = Get(context, &call.get(), answer->mutable_get()); break;
+          case v1::MultiplexCall::kPut: status = Put(context, &call.put(), answer->mutable_put()); break;
+          case v1::MultiplexCall::kDelete:
+            status = Delete(context, &call.delete_(), answer->mutable_delete_());
+            break;
+          case v1::MultiplexCall::kBatch: status = Batch(context, &call.batch(), answer->mutable_batch()); break;
+          case v1::MultiplexCall::kTxn: status = Txn(context, &call.txn(), answer->mutable_txn()); break;
+          case v1::MultiplexCall::REQUEST_NOT_SET: break;
+        }
+        if (!status.ok()) {
+          const uint64_t tag = answer->tag();
+          answer->Clear();
+          answer->set_tag(tag);
+          answer->set_code(static_cast<int32_t>(status.error_code()));
+          answer->set_message(status.error_message());
+          answer->set_details(status.error_details());
+        }
+      }
+      if (!stream->Write(response)) break;
+    }
+    return grpc::Status::OK;
   }
 
   grpc::Status Put(grpc::ServerContext*, const v1::PutRequest* request,
@@ -542,6 +589,25 @@ void FakeCluster::StopNode(uint64_t node_id) {
 void FakeCluster::set_report_leaders(bool report) {
   std::lock_guard lock(state_->mu);
   state_->report_leaders = report;
+}
+
+void FakeCluster::set_multiplex(bool serve) {
+  std::lock_guard lock(state_->mu);
+  state_->multiplex = serve;
+}
+
+void FakeCluster::set_stalled(uint64_t node_id, bool stalled) {
+  std::lock_guard lock(state_->mu);
+  if (stalled) {
+    state_->stalled.insert(node_id);
+  } else {
+    state_->stalled.erase(node_id);
+  }
+}
+
+int FakeCluster::multiplexed_calls() const {
+  std::lock_guard lock(state_->mu);
+  return state_->multiplexed_calls;
 }
 
 void FakeCluster::set_batch_barrier(int calls) {

@@ -67,6 +67,15 @@ class FakeCluster {
   // Whether ListShards reports leaders (false: the client must discover them).
   void set_report_leaders(bool report);
   void set_page_size(int keys);
+  // Whether the nodes serve claw.v1.KV.Multiplex (default false: UNIMPLEMENTED, as an older
+  // clawd). Each call of a message runs through its unary handler (recorded, injectable, the
+  // same answers); one answer message per request message.
+  void set_multiplex(bool serve);
+  // A stalled node reads Multiplex calls and never answers them (a SIGSTOPped clawd keeps its
+  // connections open): only the caller's deadline ends them.
+  void set_stalled(uint64_t node_id, bool stalled);
+  // Calls received over Multiplex streams, by every node.
+  int multiplexed_calls() const;
   // Batch calls hold until `calls` of them are in flight together (at most 2 s each), so that a
   // test sees whether the client sends a batch's per-shard requests at once.
   void set_batch_barrier(int calls);
