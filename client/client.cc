@@ -96,14 +96,6 @@ grpc::Status Send(const Dispatcher::Target& target, grpc::ClientContext& context
   return (target.kv->*unary)(&context, request, response);
 }
 
-template <typename T, typename Fn>
-std::future<T> SubmitFuture(ThreadPool& pool, Fn fn) {
-  auto task = std::make_shared<std::packaged_task<T()>>(std::move(fn));
-  std::future<T> future = task->get_future();
-  pool.Submit([task] { (*task)(); });
-  return future;
-}
-
 // The future form of a callback-taking async call.
 template <typename T, typename Start>
 std::future<T> AsFuture(Start start) {
@@ -146,6 +138,140 @@ struct AsyncPoint {
   grpc::Status (v1::KV::Stub::*unary)(grpc::ClientContext*, const Req&, Resp*) = nullptr;
   std::function<void(std::expected<Resp, Error>)> finish{};
 };
+
+// One shard's part of a Batch: its ops (indexes into the batch, in order), its call (request id
+// and deadline fixed for its retries) and its outcome.
+struct BatchGroup {
+  std::vector<size_t> members{};
+  std::vector<const Op*> ops{};
+  Dispatcher::Call call{};
+  v1::BatchResponse response{};
+  std::expected<ShardInfo, Error> done{};
+  bool keys_moved = false;
+};
+using BatchGroups = std::vector<std::unique_ptr<BatchGroup>>;
+
+// What a Batch has so far: the results of the parts done, and how many ops they applied.
+struct BatchProgress {
+  std::vector<OpResult> results{};
+  size_t applied = 0;
+
+  std::unexpected<Error> Failed(Error error) const {
+    if (applied > 0) {
+      error.definite = false;
+      error.message += " (" + std::to_string(applied) + " of " + std::to_string(results.size()) +
+                       " operations were applied on other shards)";
+    }
+    return std::unexpected(std::move(error));
+  }
+};
+
+// Splits `pending` into groups by shard, `route` naming each op's shard; nullopt (with `error`
+// set when there is one to report) when an op cannot be routed.
+template <class Route>
+std::optional<BatchGroups> GroupByShard(Dispatcher& d, const std::vector<Op>& ops, const std::vector<size_t>& pending,
+                                        const CallOptions& options, Dispatcher::Clock::time_point deadline,
+                                        const Route& route, std::optional<Error>* error) {
+  BatchGroups groups;
+  for (std::vector<size_t> rest = pending; !rest.empty();) {
+    std::expected<ShardInfo, Error> shard = route(ops[rest.front()].key);
+    if (!shard) {
+      *error = shard.error();
+      return std::nullopt;
+    }
+    if (!OpFits(ops[rest.front()], *shard)) {
+      *error = Fail(ErrorCode::kInvalidArgument, "a delete_range in a batch spans shards: " + ops[rest.front()].key)
+                   .error();
+      return std::nullopt;
+    }
+    auto g = std::make_unique<BatchGroup>();
+    std::vector<size_t> next;
+    Partition(ops, rest, *shard, &g->members, &next);
+    for (size_t i : g->members) g->ops.push_back(&ops[i]);
+    g->call = NewCall(d, ops[g->members.front()].key, AnyWrite(g->ops) ? Kind::kWrite : Kind::kRead, options);
+    g->call.deadline = deadline;
+    g->call.fits = [group = g.get()](const ShardInfo& routed) { return AllFit(group->ops, routed); };
+    groups.push_back(std::move(g));
+    rest = std::move(next);
+  }
+  return groups;
+}
+
+void FillBatch(const BatchGroup& g, const Dispatcher::Target& target, v1::BatchRequest* request) {
+  *request->mutable_header() = target.header;
+  for (const Op* op : g.ops) ToProto(*op, request->add_ops());
+}
+
+// A blocking attempt of group `g`'s request.
+Dispatcher::Attempt BatchAttempt(BatchGroup& g) {
+  return [&g](const Dispatcher::Target& target, grpc::ClientContext& context) {
+    g.response.Clear();
+    return Send(target, context, [&](v1::BatchRequest* request) { FillBatch(g, target, request); }, &g.response,
+                &v1::MultiplexCall::mutable_batch, &v1::MultiplexAnswer::mutable_batch, &v1::KV::Stub::Batch);
+  };
+}
+
+// Folds finished groups into `progress`; the ops of groups whose keys moved go to `moved` (in
+// the callers' order), to be regrouped. Returns the first error, if any.
+std::optional<Error> Collect(BatchGroups& groups, BatchProgress& progress, std::vector<size_t>& moved) {
+  std::optional<Error> first_error;
+  for (auto& g : groups) {
+    if (!g->done && g->keys_moved) {
+      moved.insert(moved.end(), g->members.begin(), g->members.end());
+      continue;
+    }
+    if (!g->done) {
+      if (!first_error) first_error = g->done.error();
+      continue;
+    }
+    if (static_cast<size_t>(g->response.results_size()) != g->members.size()) {
+      if (!first_error) first_error = Fail(ErrorCode::kInternal, "batch answer has the wrong number of results").error();
+      continue;
+    }
+    for (size_t k = 0; k < g->members.size(); ++k) {
+      progress.results[g->members[k]] = ToOpResult(g->response.results(static_cast<int>(k)));
+    }
+    progress.applied += g->members.size();
+  }
+  std::sort(moved.begin(), moved.end());
+  return first_error;
+}
+
+// Runs fn(0) .. fn(n - 1) at once: on fan-out threads and this one.
+void ForEachAtOnce(FanOutPool& fan_out, size_t n, const std::function<void(size_t)>& fn) {
+  std::vector<std::future<void>> others;
+  for (size_t k = 1; k < n; ++k) {
+    auto task = std::make_shared<std::packaged_task<void()>>([&fn, k] { fn(k); });
+    others.push_back(task->get_future());
+    fan_out.Run([task] { (*task)(); });
+  }
+  if (n > 0) fn(0);
+  for (auto& f : others) f.get();
+}
+
+// The blocking Batch from `pending` on. Each round routes every pending op, then sends one
+// request per shard, all at once (a batch of random keys spans most shards: one after another,
+// it took a round trip per shard). Ops whose shard moved (split, merge) are regrouped for the
+// next round, with new request ids.
+Result<std::vector<OpResult>> BatchRounds(Dispatcher& d, FanOutPool& fan_out, const std::vector<Op>& ops,
+                                          const CallOptions& options, Dispatcher::Clock::time_point deadline,
+                                          std::vector<size_t> pending, BatchProgress progress) {
+  while (!pending.empty()) {
+    std::optional<Error> error;
+    std::optional<BatchGroups> groups = GroupByShard(
+        d, ops, pending, options, deadline, [&](const std::string& key) { return d.Route(key, RouteBy::kKey, deadline); },
+        &error);
+    if (!groups) return progress.Failed(std::move(*error));
+    ForEachAtOnce(fan_out, groups->size(), [&](size_t k) {
+      BatchGroup& g = *(*groups)[k];
+      g.done = d.Run(g.call, BatchAttempt(g), &g.keys_moved);
+    });
+    std::vector<size_t> moved;
+    if (auto failed = Collect(*groups, progress, moved)) return progress.Failed(std::move(*failed));
+    pending = std::move(moved);
+  }
+  return std::move(progress.results);
+}
 
 }  // namespace
 
@@ -194,12 +320,138 @@ class Client::Impl {
                    });
   }
 
+  // Client::Batch: validation, then the blocking rounds from every op.
+  Result<std::vector<OpResult>> BlockingBatch(const std::vector<Op>& ops, const CallOptions& options,
+                                              Dispatcher::Clock::time_point deadline) {
+    for (const Op& op : ops) {
+      if (op.key.empty()) return Fail(ErrorCode::kInvalidArgument, "empty key in batch");
+    }
+    BatchProgress progress;
+    progress.results.resize(ops.size());
+    std::vector<size_t> pending(ops.size());
+    for (size_t i = 0; i < ops.size(); ++i) pending[i] = i;
+    return BatchRounds(dispatcher, fan_out, ops, options, deadline, std::move(pending), std::move(progress));
+  }
+
+  // An asynchronous Batch: grouped by the cached routes, every group's first attempt goes out at
+  // once over Multiplex and the last answer assembles the results on its reader thread. When a
+  // route is not cached or a group cannot go out that way, the whole batch runs as the
+  // blocking Batch on the pool (nothing was sent); when a group's first attempt failed, the
+  // groups that failed continue on the pool (Dispatcher::Resume, their request ids), then any
+  // ops whose shard moved go through the blocking rounds, as in Batch.
+  void StartBatchAsync(std::vector<Op> ops, CallOptions options, std::function<void(Result<std::vector<OpResult>>)> done) {
+    async_calls.Add();
+    auto batch = std::make_shared<AsyncBatch>();
+    batch->ops = std::move(ops);
+    batch->options = options;
+    batch->deadline = dispatcher.DeadlineOf(options);
+    batch->done = std::move(done);
+    auto blocking = [this, batch] {
+      pool.Submit([this, batch] {
+        batch->done(BlockingBatch(batch->ops, batch->options, batch->deadline));
+        async_calls.Done();
+      });
+    };
+    const bool empty_key =
+        std::any_of(batch->ops.begin(), batch->ops.end(), [](const Op& op) { return op.key.empty(); });
+    std::optional<Error> error;
+    std::optional<BatchGroups> groups;
+    if (!empty_key && !batch->ops.empty()) {
+      std::vector<size_t> all(batch->ops.size());
+      for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+      groups = GroupByShard(
+          dispatcher, batch->ops, all, batch->options, batch->deadline,
+          [this](const std::string& key) -> std::expected<ShardInfo, Error> {
+            if (auto shard = dispatcher.cache().Lookup(key)) return *shard;
+            return std::unexpected(Error{.code = ErrorCode::kUnavailable, .message = "not cached"});
+          },
+          &error);
+    }
+    if (!groups) return blocking();
+    std::vector<std::pair<Dispatcher::Target, v1::MultiplexCall>> sends;
+    for (auto& g : *groups) {
+      std::optional<Dispatcher::Target> target = dispatcher.FastTarget(g->call);
+      if (!target) return blocking();
+      v1::MultiplexCall call;
+      FillBatch(*g, *target, call.mutable_batch());
+      if (call.ByteSizeLong() > kMaxMultiplexedCallBytes) return blocking();
+      sends.emplace_back(std::move(*target), std::move(call));
+    }
+    batch->groups = std::move(*groups);
+    batch->failed.resize(batch->groups.size());
+    batch->outstanding.store(batch->groups.size());
+    const auto left = batch->deadline - Dispatcher::Clock::now();
+    const auto deadline =
+        std::chrono::system_clock::now() + std::chrono::duration_cast<std::chrono::system_clock::duration>(left);
+    for (size_t k = 0; k < sends.size(); ++k) {
+      Multiplexer* mux = sends[k].first.mux;
+      mux->CallAsync(std::move(sends[k].second), deadline,
+                     [this, batch, k, first = std::move(sends[k].first)](grpc::Status status,
+                                                                         v1::MultiplexAnswer answer) mutable {
+                       BatchGroup& g = *batch->groups[k];
+                       if (status.ok()) {
+                         answer.mutable_batch()->Swap(&g.response);
+                         g.done = first.shard;
+                       } else {
+                         batch->failed[k].emplace(std::move(first), std::move(status));
+                       }
+                       if (batch->outstanding.fetch_sub(1, std::memory_order_acq_rel) == 1) FinishBatch(batch);
+                     });
+    }
+  }
+
   Dispatcher dispatcher;
   FanOutPool fan_out;  // Batch's per-shard requests
   ThreadPool pool;  // destroyed first: queued calls finish while the dispatcher still lives
   InFlight async_calls;
 
  private:
+  struct AsyncBatch {
+    std::vector<Op> ops{};
+    CallOptions options{};
+    Dispatcher::Clock::time_point deadline{};
+    BatchGroups groups{};
+    // By group: the target and status of a first attempt that failed.
+    std::vector<std::optional<std::pair<Dispatcher::Target, grpc::Status>>> failed{};
+    std::atomic<size_t> outstanding{0};  // groups not answered yet
+    std::function<void(Result<std::vector<OpResult>>)> done{};
+  };
+
+  // After every group of an async batch answered (on the last one's thread).
+  void FinishBatch(const std::shared_ptr<AsyncBatch>& batch) {
+    const bool all_ok = std::none_of(batch->failed.begin(), batch->failed.end(), [](const auto& f) { return f.has_value(); });
+    if (!all_ok) {
+      pool.Submit([this, batch] {
+        std::vector<size_t> failed;
+        for (size_t k = 0; k < batch->groups.size(); ++k) {
+          if (batch->failed[k]) failed.push_back(k);
+        }
+        ForEachAtOnce(fan_out, failed.size(), [&](size_t i) {
+          BatchGroup& g = *batch->groups[failed[i]];
+          const auto& [first, status] = *batch->failed[failed[i]];
+          g.done = dispatcher.Resume(g.call, first, status, BatchAttempt(g), &g.keys_moved);
+        });
+        batch->done(Settle(*batch));
+        async_calls.Done();
+      });
+      return;
+    }
+    batch->done(Settle(*batch));
+    async_calls.Done();
+  }
+
+  // The results of an async batch whose groups are all done; ops whose shard moved run through
+  // the blocking rounds.
+  Result<std::vector<OpResult>> Settle(AsyncBatch& batch) {
+    BatchProgress progress;
+    progress.results.resize(batch.ops.size());
+    std::vector<size_t> moved;
+    if (auto failed = Collect(batch.groups, progress, moved)) return progress.Failed(std::move(*failed));
+    if (moved.empty()) return std::move(progress.results);
+    return BatchRounds(dispatcher, fan_out, batch.ops, batch.options, batch.deadline, std::move(moved),
+                       std::move(progress));
+  }
+
   // The rest of an async call on a pool thread: from its failed first attempt (`first`, its
   // `status`), or from the start (`first` null).
   template <class Req, class Resp>
@@ -211,11 +463,8 @@ class Client::Impl {
       return Send(target, context, [&](Req* request) { op->fill(request, target); }, &response, op->request_of,
                   op->response_of, op->unary);
     };
-    // A node without Multiplex never served the attempt: start over (unary from now on).
-    const bool unserved = first != nullptr && status.error_code() == grpc::StatusCode::UNIMPLEMENTED &&
-                          first->mux->unsupported();
-    auto done = first != nullptr && !unserved ? dispatcher.Resume(op->call, *first, status, attempt)
-                                              : dispatcher.Run(op->call, attempt);
+    auto done = first != nullptr ? dispatcher.Resume(op->call, *first, status, attempt)
+                                 : dispatcher.Run(op->call, attempt);
     if (done) {
       op->finish(std::move(response));
     } else {
@@ -433,100 +682,7 @@ Result<bool> Client::ScanEach(std::string_view start, std::string_view end,
 
 Result<std::vector<OpResult>> Client::Batch(const std::vector<Op>& ops,
                                             const CallOptions& options) {
-  Dispatcher& d = impl_->dispatcher;
-  const Dispatcher::Clock::time_point deadline = d.DeadlineOf(options);
-  for (const Op& op : ops) {
-    if (op.key.empty()) return Fail(ErrorCode::kInvalidArgument, "empty key in batch");
-  }
-  std::vector<OpResult> results(ops.size());
-  std::vector<size_t> pending(ops.size());
-  for (size_t i = 0; i < ops.size(); ++i) pending[i] = i;
-  size_t applied = 0;
-  auto fail = [&](Error error) {
-    if (applied > 0) {
-      error.definite = false;
-      error.message += " (" + std::to_string(applied) + " of " + std::to_string(ops.size()) +
-                       " operations were applied on other shards)";
-    }
-    return std::unexpected(std::move(error));
-  };
-  // Each round routes every pending op, then sends one request per shard, all at once (a batch
-  // of random keys spans most shards: one after another, it took a round trip per shard). Ops
-  // whose shard moved (split, merge) are regrouped for the next round.
-  struct Group {
-    std::vector<size_t> members;
-    std::vector<const Op*> ops;
-    v1::BatchResponse response;
-    std::expected<ShardInfo, Error> done{};
-    bool keys_moved = false;
-  };
-  while (!pending.empty()) {
-    std::vector<std::unique_ptr<Group>> groups;
-    for (std::vector<size_t> rest = pending; !rest.empty();) {
-      auto shard = d.Route(ops[rest.front()].key, RouteBy::kKey, deadline);
-      if (!shard) return fail(shard.error());
-      if (!OpFits(ops[rest.front()], *shard)) {
-        return fail(Fail(ErrorCode::kInvalidArgument,
-                         "a delete_range in a batch spans shards: " + ops[rest.front()].key)
-                        .error());
-      }
-      auto g = std::make_unique<Group>();
-      std::vector<size_t> next;
-      Partition(ops, rest, *shard, &g->members, &next);
-      for (size_t i : g->members) g->ops.push_back(&ops[i]);
-      groups.push_back(std::move(g));
-      rest = std::move(next);
-    }
-    auto send = [&](Group& g) {
-      Dispatcher::Call call = NewCall(d, ops[g.members.front()].key,
-                                      AnyWrite(g.ops) ? Kind::kWrite : Kind::kRead, options);
-      call.deadline = deadline;
-      call.fits = [&g](const ShardInfo& routed) { return AllFit(g.ops, routed); };
-      g.done = d.Run(
-          call,
-          [&g](const Dispatcher::Target& target, grpc::ClientContext& context) {
-            return Send(target, context, [&](v1::BatchRequest* request) {
-              *request->mutable_header() = target.header;
-              for (const Op* op : g.ops) ToProto(*op, request->add_ops());
-            }, &g.response, &v1::MultiplexCall::mutable_batch, &v1::MultiplexAnswer::mutable_batch, &v1::KV::Stub::Batch);
-          },
-          &g.keys_moved);
-    };
-    std::vector<std::future<void>> others;
-    for (size_t k = 1; k < groups.size(); ++k) {
-      auto task = std::make_shared<std::packaged_task<void()>>([&send, g = groups[k].get()] { send(*g); });
-      others.push_back(task->get_future());
-      impl_->fan_out.Run([task] { (*task)(); });
-    }
-    send(*groups.front());
-    for (auto& f : others) f.get();
-    std::vector<size_t> moved;
-    std::optional<Error> first_error;
-    for (auto& g : groups) {
-      if (!g->done && g->keys_moved) {
-        moved.insert(moved.end(), g->members.begin(), g->members.end());
-        continue;
-      }
-      if (!g->done) {
-        if (!first_error) first_error = g->done.error();
-        continue;
-      }
-      if (static_cast<size_t>(g->response.results_size()) != g->members.size()) {
-        if (!first_error) {
-          first_error = Fail(ErrorCode::kInternal, "batch answer has the wrong number of results").error();
-        }
-        continue;
-      }
-      for (size_t k = 0; k < g->members.size(); ++k) {
-        results[g->members[k]] = ToOpResult(g->response.results(static_cast<int>(k)));
-      }
-      applied += g->members.size();
-    }
-    if (first_error) return fail(std::move(*first_error));
-    std::sort(moved.begin(), moved.end());  // keep the callers' order within a shard
-    pending = std::move(moved);
-  }
-  return results;
+  return impl_->BlockingBatch(ops, options, impl_->dispatcher.DeadlineOf(options));
 }
 
 Result<TxnResult> Client::Txn(const std::vector<Compare>& compares, const std::vector<Op>& success,
@@ -599,8 +755,8 @@ std::future<Result<DeleteResult>> Client::DeleteAsync(std::string key, CallOptio
 
 std::future<Result<std::vector<OpResult>>> Client::BatchAsync(std::vector<Op> ops,
                                                               CallOptions options) {
-  return SubmitFuture<Result<std::vector<OpResult>>>(
-      impl_->pool, [this, ops = std::move(ops), options] { return Batch(ops, options); });
+  return AsFuture<Result<std::vector<OpResult>>>(
+      [&](auto done) { BatchAsync(std::move(ops), options, std::move(done)); });
 }
 
 void Client::GetAsync(std::string key, CallOptions options,
@@ -683,9 +839,7 @@ void Client::DeleteAsync(std::string key, CallOptions options,
 
 void Client::BatchAsync(std::vector<Op> ops, CallOptions options,
                         std::function<void(Result<std::vector<OpResult>>)> done) {
-  impl_->pool.Submit([this, ops = std::move(ops), options, done = std::move(done)] {
-    done(Batch(ops, options));
-  });
+  impl_->StartBatchAsync(std::move(ops), options, std::move(done));
 }
 
 Result<NodeStatus> Client::Status(const std::string& endpoint, const CallOptions& options) {

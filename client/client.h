@@ -24,12 +24,13 @@
 // certainly had no effect.
 //
 // Thread-safety: every method may be called from any number of threads at once.
-// Asynchronous calls: GetAsync, PutAsync and DeleteAsync send their first attempt at once over
-// the node's Multiplex stream (ClientOptions::multiplex) without a thread per call; the callback
-// then runs on the client's thread reading that node's answers, so it must be short (that node's
-// other answers wait meanwhile) and may start further calls. Any other case (no cached route, a
-// request over 256 KiB, a failed first attempt to retry, multiplex off) and BatchAsync run the
-// blocking call on an internal pool (ClientOptions::async_threads threads) and call back there.
+// Asynchronous calls: GetAsync, PutAsync, DeleteAsync and BatchAsync (each per-shard part) send
+// their first attempt at once over the node's Multiplex stream (ClientOptions::multiplex)
+// without a thread per call; the callback then runs on the client's thread reading that node's
+// answers, so it must be short (that node's other answers wait meanwhile) and may start further
+// calls. Any other case (no cached route, a request over 256 KiB, a failed first attempt to
+// retry, multiplex off) runs the blocking call on an internal pool
+// (ClientOptions::async_threads threads) and calls back there.
 // Callbacks never run on the thread that started the call and must not destroy the Client.
 // Lifecycle: Open -> calls -> destroy. The destructor waits for the async calls to finish
 // (each ends by its deadline at the latest).

@@ -338,13 +338,17 @@ std::optional<Dispatcher::Target> Dispatcher::FastTarget(const Call& call) {
 }
 
 std::expected<ShardInfo, Error> Dispatcher::Resume(const Call& call, const Target& first, const grpc::Status& status,
-                                                   const Attempt& attempt) {
+                                                   const Attempt& attempt, bool* keys_moved) {
   RunState state = NewRunState();
-  state.attempts = 1;
-  if (std::optional<Error> final_error = HandleFailure(call, first, status, state)) {
-    return std::unexpected(std::move(*final_error));
+  const bool unserved = status.error_code() == grpc::StatusCode::UNIMPLEMENTED && first.mux != nullptr &&
+                        first.mux->unsupported();
+  if (!unserved) {
+    state.attempts = 1;
+    if (std::optional<Error> final_error = HandleFailure(call, first, status, state)) {
+      return std::unexpected(std::move(*final_error));
+    }
   }
-  return Loop(call, attempt, nullptr, state);
+  return Loop(call, attempt, keys_moved, state);
 }
 
 std::expected<ShardInfo, Error> Dispatcher::Run(const Call& call, const Attempt& attempt,

@@ -92,9 +92,11 @@ class Dispatcher {
   [[nodiscard]] std::optional<Target> FastTarget(const Call& call);
   // Continues `call` after its first attempt, sent by the caller to `first`, failed with
   // `status`: that failure is handled as Run would have (hints, back-off, definiteness), then
-  // Run's loop goes on.
+  // Run's loop goes on (`keys_moved` as for Run). A first attempt that a node without Multiplex
+  // refused (UNIMPLEMENTED) was never served: the call starts over as Run.
   [[nodiscard]] std::expected<ShardInfo, Error> Resume(const Call& call, const Target& first,
-                                                       const grpc::Status& status, const Attempt& attempt);
+                                                       const grpc::Status& status, const Attempt& attempt,
+                                                       bool* keys_moved = nullptr);
 
   // The shard owning `key` (refreshing the cache on a miss), for callers that group keys.
   [[nodiscard]] std::expected<ShardInfo, Error> Route(const std::string& key, RouteBy by,

@@ -472,6 +472,60 @@ TEST_CASE("Client async calls: a failed first attempt continues like a blocking 
   }
 }
 
+TEST_CASE("Client async batches go out per shard over Multiplex and settle like Batch after failures", "[client]") {
+  FakeCluster cluster(3);
+  cluster.set_multiplex(true);
+  auto client = Connect(cluster);
+  ThreeShards(cluster, *client);
+  const std::vector<Op> ops = {Op::Put("b", "B"), Op::Get("z"), Op::Delete("i"), Op::Get("b"), Op::Get("nothing-here")};
+  auto check = [](const Result<std::vector<OpResult>>& results) {
+    REQUIRE(results);
+    REQUIRE(results->size() == 5);
+    CHECK((*results)[1].kv->value == "vz");
+    CHECK((*results)[3].kv->value == "B");  // after the put in the same shard's sub-batch
+    CHECK_FALSE((*results)[4].kv);
+  };
+
+  SECTION("one Multiplex call per shard, answered from the readers") {
+    const int before = cluster.multiplexed_calls();
+    cluster.ClearReceived();
+    check(client->BatchAsync(ops).get());
+    CHECK(Of(cluster, "Batch").size() == 3);
+    CHECK(cluster.multiplexed_calls() - before == 3);
+    CHECK(cluster.data().count("i") == 0);
+  }
+  SECTION("a shard whose leader moved: that part follows the hint with its request id") {
+    cluster.SetLeader(2, 3);  // shard 2 holds "i"
+    cluster.ClearReceived();
+    check(client->BatchAsync(ops).get());
+    std::vector<FakeCluster::Received> to_shard2;
+    for (const auto& r : Of(cluster, "Batch")) {
+      if (r.key == "i") to_shard2.push_back(r);
+    }
+    REQUIRE(to_shard2.size() == 2);
+    CHECK(to_shard2[0].node_id == 2);
+    CHECK(to_shard2[1].node_id == 3);
+    CHECK(to_shard2[0].header.request_id() == to_shard2[1].header.request_id());
+  }
+  SECTION("a shard that split under it: its ops are regrouped") {
+    cluster.Split("x", 4, 1);  // the cache still has shard 3 as [q, +inf)
+    auto results = client->BatchAsync({Op::Put("r", "R"), Op::Put("y", "Y"), Op::Put("c", "C")}).get();
+    REQUIRE(results);
+    CHECK(results->size() == 3);
+    CHECK(cluster.data().at("r") == "R");
+    CHECK(cluster.data().at("y") == "Y");
+    CHECK(cluster.data().at("c") == "C");
+  }
+  SECTION("invalid input fails as Batch does") {
+    auto empty = client->BatchAsync({Op::Put("", "v")}).get();
+    REQUIRE_FALSE(empty);
+    CHECK(empty.error().code == ErrorCode::kInvalidArgument);
+    auto none = client->BatchAsync({}).get();
+    REQUIRE(none);
+    CHECK(none->empty());
+  }
+}
+
 TEST_CASE("Client async calls to a node that never answers end at their deadline; the destructor waits for them",
           "[client]") {
   FakeCluster cluster(3);

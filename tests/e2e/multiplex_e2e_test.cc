@@ -74,6 +74,14 @@ double MultiplexedStarted(const TestCluster& c, int i, const std::string& method
   return std::regex_search(r.body, m, line) ? std::stod(m[1]) : 0;
 }
 
+// Starts `c`, waits until it serves with leaders known, and opens a client (10 s deadline).
+std::unique_ptr<client::Client> StartWithClient(TestCluster& c) {
+  c.StartAll();
+  for (int i = 0; i < c.size(); ++i) REQUIRE(c.WaitServing(i));
+  REQUIRE(c.WaitLeaders(0));
+  return OpenClient(c, std::chrono::seconds(10));
+}
+
 }  // namespace
 
 TEST_CASE("multiplex: calls of every kind in one message, each answered once as its unary RPC would be",
@@ -161,10 +169,7 @@ TEST_CASE("multiplex: calls of every kind in one message, each answered once as 
 TEST_CASE("multiplex: the client's concurrent callers share streams; a killed leader's calls are retried",
           "[e2e]") {
   TestCluster c({.nodes = 3, .shards = 4});
-  c.StartAll();
-  for (int i = 0; i < 3; ++i) REQUIRE(c.WaitServing(i));
-  REQUIRE(c.WaitLeaders(0));
-  auto client = OpenClient(c, std::chrono::seconds(10));
+  auto client = StartWithClient(c);
   const std::string hot = K(0x41, "hot");
   const int victim = LeaderIndex(c, hot);
   REQUIRE(victim >= 0);
@@ -218,10 +223,7 @@ TEST_CASE("multiplex: async calls chained from their callbacks; a killed leader'
           "node's end at their deadline",
           "[e2e]") {
   TestCluster c({.nodes = 3, .shards = 4});
-  c.StartAll();
-  for (int i = 0; i < 3; ++i) REQUIRE(c.WaitServing(i));
-  REQUIRE(c.WaitLeaders(0));
-  auto client = OpenClient(c, std::chrono::seconds(10));
+  auto client = StartWithClient(c);
   const std::string hot = K(0x41, "hot");
   const int victim = LeaderIndex(c, hot);
   REQUIRE(victim >= 0);
@@ -272,6 +274,16 @@ TEST_CASE("multiplex: async calls chained from their callbacks; a killed leader'
     REQUIRE(r->has_value());
     CHECK((*r)->value == want);
   }
+  // A batch over every shard, its parts answered by the stream readers.
+  std::vector<client::Op> ops;
+  for (int i = 0; i < 16; ++i) ops.push_back(client::Op::Put(key_of(99, i), "b" + std::to_string(i)));
+  auto batch = client->BatchAsync(ops).get();
+  REQUIRE(batch.has_value());
+  CHECK(batch->size() == ops.size());
+  auto batched = client->Get(key_of(99, 7));
+  REQUIRE(batched.has_value());
+  REQUIRE(batched->has_value());
+  CHECK((*batched)->value == "b7");
   auto deleted = client->DeleteAsync(key_of(0, 0)).get();
   REQUIRE(deleted.has_value());
   CHECK(deleted->deleted);

@@ -1,7 +1,7 @@
 // The clawd target: requests go through the client library (client/client.h), as an
-// application's would, so the figures include its routing and retries. Puts and gets use the
-// library's asynchronous calls (--client-calls async, the default): no thread per request in
-// flight. Other requests (and --client-calls blocking) use its blocking calls: each connection
+// application's would, so the figures include its routing and retries. Puts, gets and batches
+// use the library's asynchronous calls (--client-calls async, the default): no thread per
+// request in flight. Other requests (and --client-calls blocking) use its blocking calls: each connection
 // (one Client: its own channels, route cache and request ids) gets a pool of threads so that
 // `clients` requests can be in flight at once.
 #include <algorithm>
@@ -106,6 +106,15 @@ class ClawdTarget : public Target {
     if (options_.async_calls && request.kind == OpKind::kPut) {
       conn.client->PutAsync(request.keys[0], value_, call_, [done = std::move(done)](client::Result<client::PutResult> put) {
         done(put ? Outcome{.ok = true} : Failed(put.error()));
+      });
+      return;
+    }
+    if (options_.async_calls && request.kind == OpKind::kBatch) {
+      std::vector<client::Op> ops;
+      ops.reserve(request.keys.size());
+      for (const auto& k : request.keys) ops.push_back(client::Op::Put(k, value_));
+      conn.client->BatchAsync(std::move(ops), call_, [done = std::move(done)](client::Result<std::vector<client::OpResult>> batch) {
+        done(batch ? Outcome{.ok = true} : Failed(batch.error()));
       });
       return;
     }

@@ -371,8 +371,9 @@ global flags:
   --dial-timeout D             wait for a connection before starting (default 5s)
   --multiplex on|off           clawd: point requests over Multiplex streams (default on) or unary RPCs
   --client-calls async|blocking
-                               clawd: puts and gets through the library's async calls (default; no
-                               thread per request) or its blocking calls, one pool thread per client
+                               clawd: puts, gets and batches through the library's async calls
+                               (default; no thread per request) or its blocking calls, one pool
+                               thread per client
   -w, --write-out text|json    output format (default text)
   --seed N                     seed of the key choices (default 1)
   --key-size B                 key length in bytes (default 8)

@@ -43,8 +43,9 @@ struct Options {
   std::chrono::milliseconds dial_timeout{5000};
   // clawd: the client library's Multiplex streams (ClientOptions::multiplex); off = unary RPCs.
   bool multiplex = true;
-  // clawd: puts and gets through the library's asynchronous calls (PutAsync / GetAsync, answered
-  // on its stream readers) instead of its blocking calls on a pool of `clients` threads.
+  // clawd: puts, gets and batches through the library's asynchronous calls (PutAsync, GetAsync,
+  // BatchAsync: answered on its stream readers) instead of its blocking calls on a pool of
+  // `clients` threads.
   bool async_calls = true;
   OutputFormat format = OutputFormat::kText;
   WriteDurability durability = WriteDurability::kQuorum;
