@@ -73,12 +73,13 @@ void Partition(const std::vector<Op>& ops, const std::vector<size_t>& pending,
 constexpr size_t kMaxMultiplexedCallBytes = 256 << 10;
 
 // One attempt of a point request: over the node's Multiplex stream when there is one, else (or
-// for a large request, or a node without Multiplex) as a unary RPC. `fill` builds the request.
+// for a large request, a node without Multiplex, or a call made from an async callback, which
+// runs on a stream's reader) as a unary RPC. `fill` builds the request.
 template <class Req, class Resp, class Fill>
 grpc::Status Send(const Dispatcher::Target& target, grpc::ClientContext& context, const Fill& fill, Resp* response,
                   Req* (v1::MultiplexCall::*request_of)(), Resp* (v1::MultiplexAnswer::*response_of)(),
                   grpc::Status (v1::KV::Stub::*unary)(grpc::ClientContext*, const Req&, Resp*)) {
-  if (target.mux != nullptr && !target.mux->unsupported()) {
+  if (target.mux != nullptr && !target.mux->unsupported() && !Multiplexer::InCallback()) {
     v1::MultiplexCall call;
     Req* request = (call.*request_of)();
     fill(request);

@@ -28,7 +28,7 @@
 // their first attempt at once over the node's Multiplex stream (ClientOptions::multiplex)
 // without a thread per call; the callback then runs on the client's thread reading that node's
 // answers, so it must be short (that node's other answers wait meanwhile) and may start further
-// calls. Any other case (no cached route, a request over 256 KiB, a failed first attempt to
+// calls (a blocking call made there goes as a unary RPC, not waiting for its own thread). Any other case (no cached route, a request over 256 KiB, a failed first attempt to
 // retry, multiplex off) runs the blocking call on an internal pool
 // (ClientOptions::async_threads threads) and calls back there.
 // Callbacks never run on the thread that started the call and must not destroy the Client.

@@ -109,6 +109,8 @@ namespace {
 thread_local std::vector<Multiplexer*>* deferred_drains = nullptr;
 }  // namespace
 
+bool Multiplexer::InCallback() { return deferred_drains != nullptr; }
+
 void Multiplexer::CallAsync(v1::MultiplexCall call, std::chrono::system_clock::time_point deadline, Done done) {
   std::unique_lock lock(mu_);
   grpc::Status refused;

@@ -73,6 +73,11 @@ class Multiplexer {
   // The node answered UNIMPLEMENTED: it has no Multiplex.
   bool unsupported() const;
 
+  // Whether this thread is running async callbacks (a stream reader or the sweeper). A blocking
+  // Call from there could wait for the very thread that must read its answer: callers use a
+  // unary RPC instead.
+  static bool InCallback();
+
  private:
   using ReaderWriter = grpc::ClientReaderWriter<v1::MultiplexRequest, v1::MultiplexResponse>;
   struct Stream {

@@ -428,6 +428,17 @@ TEST_CASE("Client async calls go over Multiplex and call back from its reader; c
   auto empty = client->PutAsync("", "v").get();
   REQUIRE_FALSE(empty);
   CHECK(empty.error().code == ErrorCode::kInvalidArgument);
+
+  // A blocking call from a callback (on the stream's reader) does not wait for that reader: it
+  // goes as a unary RPC and succeeds well within its deadline.
+  std::promise<Result<PutResult>> nested;
+  client->PutAsync("outer", "o", {}, [&](Result<PutResult>) {
+    nested.set_value(client->Put("inner", "i", {.deadline = std::chrono::seconds(3)}));
+  });
+  auto inner = nested.get_future();
+  REQUIRE(inner.wait_for(std::chrono::seconds(2)) == std::future_status::ready);
+  CHECK(inner.get().has_value());
+  CHECK(cluster.data().at("inner") == "i");
 }
 
 TEST_CASE("Client async calls: a failed first attempt continues like a blocking call, with its request id",
