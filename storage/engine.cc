@@ -115,6 +115,8 @@ class UserKeyPrefix final : public rocksdb::SliceTransform {
   bool InDomain(const rocksdb::Slice& key) const override { return key.size() > 8; }
 };
 
+constexpr double kMemtableBloomRatio = 0.02;
+
 rocksdb::ColumnFamilyOptions BaseCfOptions(const StorageOptions& o,
                                            const std::shared_ptr<rocksdb::Cache>& cache,
                                            bool bloom) {
@@ -143,6 +145,11 @@ rocksdb::ColumnFamilyOptions BaseCfOptions(const StorageOptions& o,
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(o.bloom_bits_per_key));
     table.whole_key_filtering = false;  // filter on the user-key prefix instead
     cf.prefix_extractor = std::make_shared<UserKeyPrefix>();
+    // The same filter over the memtables: a point read (or a put's header read on a key-header
+    // cache miss) of a key with no version in a memtable skips that memtable's skiplist search,
+    // one cache miss per level (perf under puts to new keys: 3.7 % of the machine). 2 % of the
+    // write buffer (1.3 MiB per 64 MiB memtable) is about 50 bits per key for 300-byte versions.
+    cf.memtable_prefix_bloom_size_ratio = kMemtableBloomRatio;
   }
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   return cf;

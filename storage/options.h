@@ -26,7 +26,8 @@ struct StorageOptions {
 
   // Bloom filter bits per key on the data column family, built on the user key (the key without
   // its timestamp suffix) so that MVCC point reads skip files holding no version of the key.
-  // 10 bits ~ 1% false positives; 0 disables.
+  // 10 bits ~ 1% false positives; 0 disables. The memtables get a filter on the same prefix
+  // (2 % of write_buffer_bytes each) whenever this one is on.
   int bloom_bits_per_key = 10;
 
   // Memtable size per column family and how many may exist before writes stall.
