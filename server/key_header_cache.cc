@@ -6,36 +6,36 @@ namespace claw::server {
 
 std::optional<KeyHeader> KeyHeaderCache::Find(const std::string& key) {
   if (!enabled()) return std::nullopt;
-  if (auto it = young_.find(key); it != young_.end()) {
+  if (const KeyHeader* h = young_.Find(key)) {
     budget_->hits.fetch_add(1, std::memory_order_relaxed);
-    return it->second;
+    return *h;
   }
-  auto it = old_.find(key);
-  if (it == old_.end()) {
+  const KeyHeader* old = old_.Find(key);
+  if (old == nullptr) {
     budget_->misses.fetch_add(1, std::memory_order_relaxed);
     return std::nullopt;
   }
   budget_->hits.fetch_add(1, std::memory_order_relaxed);
   // A hit in the old generation moves the entry to the young one (the count does not change).
-  const KeyHeader h = it->second;
-  young_.insert(old_.extract(it));
+  const KeyHeader h = *old;
+  old_.Erase(key);
+  young_.Put(key, h);
   return h;
 }
 
 void KeyHeaderCache::Put(const std::string& key, const KeyHeader& header) {
   if (!enabled()) return;
   put_since_check_ = true;
-  if (auto it = young_.find(key); it != young_.end()) {
-    it->second = header;
+  if (KeyHeader* h = young_.Find(key)) {
+    *h = header;
     return;
   }
-  if (auto it = old_.find(key); it != old_.end()) {
-    it->second = header;
-    young_.insert(old_.extract(it));
+  if (old_.Erase(key)) {
+    young_.Put(key, header);
     return;
   }
   if (budget_->used.load(std::memory_order_relaxed) >= budget_->limit) Rotate();
-  young_.emplace(key, header);
+  young_.Put(key, header);
   budget_->used.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -46,8 +46,8 @@ void KeyHeaderCache::Rotate() {
 
 void KeyHeaderCache::Clear() {
   if (budget_ != nullptr) budget_->used.fetch_sub(static_cast<int64_t>(size()), std::memory_order_relaxed);
-  young_.clear();
-  old_.clear();
+  young_.Clear();
+  old_.Clear();
 }
 
 void KeyHeaderCache::ClearIfIdle() {

@@ -28,7 +28,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <unordered_map>
+
+#include "server/flat_string_map.h"
 
 namespace claw::server {
 
@@ -72,8 +73,8 @@ class KeyHeaderCache {
   void Rotate();
 
   KeyHeaderCacheBudget* budget_;
-  std::unordered_map<std::string, KeyHeader> young_;
-  std::unordered_map<std::string, KeyHeader> old_;
+  FlatStringMap<KeyHeader> young_;
+  FlatStringMap<KeyHeader> old_;
   bool put_since_check_ = false;
 };
 

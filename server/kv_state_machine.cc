@@ -172,7 +172,7 @@ std::expected<void, storage::StorageError> KvStateMachine::Load() {
     std::string id(key.substr(prefix.size()));
     order.emplace_back(rec.expires_ts, id);
     legacy_ids_.insert(id);
-    dedup_.insert_or_assign(std::move(id), std::move(rec));
+    dedup_.Put(id, std::move(rec));
     return true;
   });
   if (!scan) return std::unexpected(scan.error());
@@ -186,7 +186,7 @@ std::expected<void, storage::StorageError> KvStateMachine::Load() {
     malformed = !ForEachDedupRecord(v, [&](std::string_view id, uint64_t expires, v1::TxnResponse result) {
       latest = std::max(latest, expires);
       order.emplace_back(expires, std::string(id));
-      dedup_.insert_or_assign(std::string(id), DedupRecord{.expires_ts = expires, .result = std::move(result)});
+      dedup_.Put(id, DedupRecord{.expires_ts = expires, .result = std::move(result)});
     });
     buckets_.emplace_back(latest, GetBigEndian64(key.substr(bucket_prefix.size())));
     return !malformed;
@@ -218,8 +218,8 @@ std::expected<void, storage::StorageError> KvStateMachine::Load() {
 }
 
 const v1::TxnResponse* KvStateMachine::FindDuplicate(const std::string& request_id) const {
-  auto it = dedup_.find(request_id);
-  return it == dedup_.end() ? nullptr : &it->second.result;
+  const DedupRecord* rec = dedup_.Find(request_id);
+  return rec == nullptr ? nullptr : &rec->result;
 }
 
 std::expected<std::optional<StoredValue>, storage::StorageError> KvStateMachine::ReadKey(
@@ -416,15 +416,15 @@ void KvStateMachine::RecordDedup(const std::string& request_id, uint64_t ts,
   AppendDedupRecord(bucket_, request_id, rec.expires_ts, result);
   bucket_expires_ = std::max(bucket_expires_, rec.expires_ts);
   dedup_order_.emplace_back(rec.expires_ts, request_id);
-  dedup_[request_id] = std::move(rec);
+  dedup_.Put(request_id, std::move(rec));
 }
 
 void KvStateMachine::ExpireDedup(uint64_t now_ts, storage::WriteBatch& batch) {
   while (!dedup_order_.empty() && dedup_order_.front().first < now_ts) {
     auto& [expires, id] = dedup_order_.front();
-    auto it = dedup_.find(id);
+    const DedupRecord* rec = dedup_.Find(id);
     // A re-recorded id (after expiry) has a later expiry; only drop the record this entry names.
-    if (it != dedup_.end() && it->second.expires_ts == expires) dedup_.erase(it);
+    if (rec != nullptr && rec->expires_ts == expires) dedup_.Erase(id);
     if (!legacy_ids_.empty() && legacy_ids_.erase(id) > 0) {
       if (auto del = engine_->DeleteMeta(batch, storage::DedupKey(group_, id)); !del) {
         Fatal(del.error(), "expiring a request id");
@@ -584,12 +584,12 @@ void KvStateMachine::FillSnapshotState(v1::ShardSnapshotState* out) const {
     r->set_ts(ts);
   }
   for (const auto& [expires, id] : dedup_order_) {
-    auto it = dedup_.find(id);
-    if (it == dedup_.end() || it->second.expires_ts != expires) continue;
+    const DedupRecord* rec = dedup_.Find(id);
+    if (rec == nullptr || rec->expires_ts != expires) continue;
     v1::DedupEntry* e = out->add_dedup();
     e->set_request_id(id);
     e->set_expires_ts(expires);
-    *e->mutable_result() = it->second.result;
+    *e->mutable_result() = rec->result;
   }
 }
 
@@ -625,7 +625,7 @@ void KvStateMachine::InstallSnapshotState(uint64_t index, uint64_t term,
   buckets_.clear();
   bucket_.clear();
   bucket_expires_ = 0;
-  dedup_.clear();
+  dedup_.Clear();
   dedup_order_.clear();
   overlay_.clear();
   headers_.Clear();  // the shard's data was replaced
@@ -635,7 +635,7 @@ void KvStateMachine::InstallSnapshotState(uint64_t index, uint64_t term,
     AppendDedupRecord(bucket_, e.request_id(), e.expires_ts(), e.result());
     bucket_expires_ = std::max(bucket_expires_, e.expires_ts());
     dedup_order_.emplace_back(e.expires_ts(), e.request_id());
-    dedup_[e.request_id()] = DedupRecord{.expires_ts = e.expires_ts(), .result = e.result()};
+    dedup_.Put(e.request_id(), DedupRecord{.expires_ts = e.expires_ts(), .result = e.result()});
   }
   FinishBatch(batch);
 }

@@ -37,13 +37,13 @@
 #include <map>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include "claw/v1/command.pb.h"
 #include "claw/v1/kv.pb.h"
+#include "server/flat_string_map.h"
 #include "server/key_header_cache.h"
 #include "storage/engine.h"
 #include "storage/error.h"
@@ -195,7 +195,7 @@ class KvStateMachine {
     uint64_t expires_ts = 0;
     v1::TxnResponse result;
   };
-  std::unordered_map<std::string, DedupRecord> dedup_;
+  FlatStringMap<DedupRecord> dedup_;
   // Request ids in expiry order (timestamps only grow, so insertion order is expiry order).
   std::deque<std::pair<uint64_t, std::string>> dedup_order_;
   // On disk the records of one apply batch share one key (storage/README.md, meta `0x09`): one
