@@ -375,6 +375,10 @@ std::expected<std::vector<SnapshotFile>, StorageError> ExportRange(
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot;
   ro.fill_cache = false;  // a one-off scan must not evict the serving working set
+  // The scan crosses user keys: without total order, the data column family's prefix filters
+  // (SSTs and memtables) would judge the whole scan by the start key's prefix and skip files and
+  // memtables holding the range's data.
+  ro.total_order_seek = true;
   ro.iterate_lower_bound = &lower_slice;
   if (upper) {
     upper_slice = rocksdb::Slice(*upper);
@@ -408,6 +412,7 @@ Result CheckSstKeys(const std::string& path, const SnapshotFile& file, const std
   }
   rocksdb::ReadOptions ro;
   ro.fill_cache = false;
+  ro.total_order_seek = true;  // first and last key of the file, whatever its prefix filter says
   std::unique_ptr<rocksdb::Iterator> it(reader.NewIterator(ro));
   it->SeekToFirst();
   if (!it->Valid()) {
@@ -469,6 +474,7 @@ std::expected<std::optional<std::string>, StorageError> TombstoneEnd(Engine& eng
   const rocksdb::Slice lower_slice(lower);
   rocksdb::ReadOptions ro;
   ro.fill_cache = false;
+  ro.total_order_seek = true;  // the last key of the column family, not of one prefix
   ro.iterate_lower_bound = &lower_slice;
   std::unique_ptr<rocksdb::Iterator> it(engine.db()->NewIterator(ro, engine.data_cf()));
   it->SeekToLast();

@@ -346,13 +346,19 @@ TEST_CASE("collocated checkpoint: a shard of its own, led by the chosen node, wh
   v1::CheckpointStatus status;
   // Every node in turn: only the shard's leader serves it, and a node without a replica of the
   // new shard may not know its leader yet.
-  REQUIRE(Eventually([&] {
+  std::string refusals;
+  const bool accepted = Eventually([&] {
+    refusals.clear();
     for (int i = 0; i < c.size(); ++i) {
       auto stub = v1::Checkpoint::NewStub(grpc::CreateChannel(c.client_address(i), grpc::InsecureChannelCredentials()));
-      if (stub->SetActiveReplica(Ctx(2000).get(), move, &status).ok()) return true;
+      const grpc::Status s = stub->SetActiveReplica(Ctx(2000).get(), move, &status);
+      if (s.ok()) return true;
+      refusals += " n" + std::to_string(c.node_id(i)) + ": " + s.error_message() + ";";
     }
     return false;
-  }));
+  });
+  INFO("SetActiveReplica refused by every node:" << refusals);
+  REQUIRE(accepted);
   const bool moved = Eventually([&] { return leads(next); }, std::chrono::seconds(20));
   INFO("next node " << c.node_id(next) << "; " << last);
   REQUIRE(moved);
