@@ -183,7 +183,9 @@ TEST_CASE("limits: key sizes, value sizes and request sizes", "[e2e]") {
     REQUIRE(fits.ByteSizeLong() > 4 * kMiB);
     CHECK_ERROR(raw.Batch(fits), grpc::StatusCode::INVALID_ARGUMENT, v1::Error::TOO_LARGE);
     v1::BatchRequest three = BatchOfPuts(prefix + "req/", 3, kMiB);
-    CHECK(raw.Batch(three).status.ok());
+    const Answer written = raw.Batch(three);
+    INFO("3 x 1 MiB batch: " << written.status.error_message());
+    CHECK(written.status.ok());
     CHECK(Found(raw, prefix + "req/2"));
     v1::DeleteRangeResponse dr;
     REQUIRE(raw.DeleteRange(prefix + "req/", prefix + "req0", &dr).status.ok());
