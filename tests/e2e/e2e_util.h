@@ -39,7 +39,8 @@ v1::Error Detail(const grpc::Status& s);
 std::vector<v1::ShardRoute> Routes(const TestCluster& c, int via = 0);
 // The route of the shard owning `key`, from node `via`.
 v1::ShardRoute RouteFor(const TestCluster& c, const std::string& key, int via = 0);
-// The index of the node leading the shard of `key` (-1 if unknown), and one that does not lead it.
+// The index of the node leading the shard of `key` (-1 if unknown, or if no shard owns the key at
+// this moment: a split in flight), and one that does not lead it.
 int LeaderIndex(const TestCluster& c, const std::string& key, int via = 0);
 int FollowerIndex(const TestCluster& c, const std::string& key, int via = 0);
 
