@@ -176,7 +176,9 @@ TEST_CASE("membership: a replica moves to another node by learner, snapshot, pro
   REQUIRE(StartAndWait(c));
   CHECK_FALSE(LocalReplica(c, removed, kShard).has_value());
   REQUIRE(LocalReplica(c, 0, kShard).has_value());
-  CHECK(LocalReplica(c, 0, kShard)->shard().epoch().conf_version() == 4);
+  // At least the configuration of the removal above (4): the placement service may have changed
+  // the shard's membership since (a CI run saw 6), never to an older one.
+  CHECK(LocalReplica(c, 0, kShard)->shard().epoch().conf_version() >= 4);
   REQUIRE(Eventually([&] { return HasKeys(c, 0, 350); }));
 
   // Leadership moves on request, to a voter only.
