@@ -326,13 +326,20 @@ def check_exported(clawd, tmp):
     node = subprocess.Popen([str(a) for a in args], stdout=log, stderr=log)
     text = None
     try:
-        deadline = time.monotonic() + 30
+        # /metrics answers from the first moment (during recovery too), but the watch and
+        # checkpoint services register their families only as the node comes up: compare a node
+        # that /readyz calls ready.
+        deadline = time.monotonic() + 60
+        ready = False
         while time.monotonic() < deadline and node.poll() is None:
             try:
+                if not ready:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{http}/readyz", timeout=5):
+                        ready = True
                 with urllib.request.urlopen(f"http://127.0.0.1:{http}/metrics", timeout=5) as r:
                     text = r.read().decode()
                 break
-            except OSError:
+            except OSError:  # not listening yet, or 503 from /readyz (HTTPError is an OSError)
                 time.sleep(0.2)
     finally:
         node.terminate()
@@ -342,7 +349,7 @@ def check_exported(clawd, tmp):
             node.kill()
         log.close()
     if text is None:
-        fail("exported", "clawd served no /metrics within 30 s:\n" + (tmp / "exported.log").read_text()[-2000:])
+        fail("exported", "clawd was not ready with /metrics within 60 s:\n" + (tmp / "exported.log").read_text()[-2000:])
         return
     served = {}
     for line in text.splitlines():
