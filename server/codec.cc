@@ -189,13 +189,17 @@ std::expected<raft::MessageBody, std::string> DecodeBody(v1::RaftMessage& in) {
 }  // namespace
 
 void EncodeGroupMessage(const GroupMessage& m, v1::RaftMessage* out) {
-  if (m.gone_conf_version == 0) {
+  if (!IsHostNotice(m)) {
     EncodeRaftMessage(m.group, m.message, out);
     return;
   }
   out->set_group(m.group);
   out->set_from(m.message.from.value());
   out->set_to(m.message.to.value());
+  if (m.member_query) {
+    out->set_type(v1::RaftMessage::REPLICA_QUERY);
+    return;
+  }
   out->set_type(v1::RaftMessage::REPLICA_GONE);
   out->set_conf_version(m.gone_conf_version);
 }
@@ -209,6 +213,12 @@ std::expected<GroupMessage, std::string> DecodeRaftMessage(v1::RaftMessage&& in)
                         .message = raft::Message{.from = raft::NodeId(in.from()),
                                                  .to = raft::NodeId(in.to())},
                         .gone_conf_version = in.conf_version()};
+  }
+  if (in.type() == v1::RaftMessage::REPLICA_QUERY) {
+    return GroupMessage{.group = in.group(),
+                        .message = raft::Message{.from = raft::NodeId(in.from()),
+                                                 .to = raft::NodeId(in.to())},
+                        .member_query = true};
   }
   auto body = DecodeBody(in);
   if (!body) return std::unexpected(std::move(body.error()));

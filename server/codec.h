@@ -23,7 +23,14 @@ struct GroupMessage {
   // Non-zero: not a Raft message but the host-level notice that replica `message.to` is not a
   // member of the group at this conf_version (REPLICA_GONE; `message.body` is meaningless).
   uint64_t gone_conf_version = 0;
+  // True: not a Raft message but replica `message.from` asking whether it is still a member
+  // (REPLICA_QUERY; `message.body` is meaningless). A replica of the group whose applied
+  // configuration no longer lists the sender answers with REPLICA_GONE; others ignore it.
+  bool member_query = false;
 };
+
+// Host-level notices (REPLICA_GONE, REPLICA_QUERY) travel as such and are never stepped.
+inline bool IsHostNotice(const GroupMessage& m) { return m.gone_conf_version != 0 || m.member_query; }
 
 void EncodeRaftMessage(uint64_t group, const raft::Message& m, v1::RaftMessage* out);
 // The transport's form: a Raft message or a REPLICA_GONE notice.

@@ -126,6 +126,11 @@ struct Group {
   std::vector<ReplicationWait> replication_waits{};
   // When a REPLICA_GONE notice was last sent to each removed replica (rate limit).
   std::unordered_map<uint64_t, std::chrono::steady_clock::time_point> gone_sent{};
+  // When this replica last asked its peers whether it is still a member (a snapshot of another
+  // shard overlapping it was refused: RaftWorker::NudgeOverlappingReplica), and when such a
+  // refused snapshot of this group was last logged (rate limits).
+  std::chrono::steady_clock::time_point member_query_sent{};
+  std::chrono::steady_clock::time_point overlap_warned{};
 
   // Watch streams served from this replica (server/watch_stream.h); while any is open the state
   // machine records change events.

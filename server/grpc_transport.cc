@@ -431,7 +431,7 @@ bool GrpcTransport::SendLoop(Peer* peer, grpc::ClientWriter<v1::PeerBatch>* writ
     size_t count = 0;
     for (; next < pending.size() && bytes < options_.max_batch_bytes; ++next, ++count) {
       GroupMessage& m = pending[next];
-      if (m.gone_conf_version == 0 && IsCoalescible(m.message)) {
+      if (!IsHostNotice(m) && IsCoalescible(m.message)) {
         auto* h = std::holds_alternative<raft::Heartbeat>(m.message.body) ? batch.add_heartbeats()
                                                                           : batch.add_heartbeat_responses();
         EncodeHeartbeat(m.group, m.message, h);

@@ -217,6 +217,12 @@ void RaftWorker::HandleMessage(GroupMessage& m, Clock::time_point now) {
     HandleReplicaGone(g, m);
     return;
   }
+  if (m.member_query) {
+    // Whichever replica of ours was addressed (the asker's view may be old), ours judges by its
+    // applied configuration; never creates a replica.
+    if (g != nullptr && !g->destroy) MaybeSendGone(g, m.message.from.value(), now);
+    return;
+  }
   if (g == nullptr) {
     g = CreateReplica(m);
     if (g == nullptr) return;
@@ -1118,9 +1124,17 @@ void RaftWorker::OfferIncomingSnapshot(GroupMessage m, const std::string& dir) {
   if (state->has_desc() && g->id != kMetaShard) {
     for (const Route& r : store_->router_->All()) {
       if (r.local && r.shard.id() != g->id && Overlap(r.shard, state->desc())) {
-        SPDLOG_WARN("shard {}: refusing a snapshot whose range overlaps local shard {}; the leader will retry",
-                    g->id, r.shard.id());
+        // The leader retries every tick or so: say it every 10 s.
+        const auto now = Clock::now();
+        if (now - g->overlap_warned >= std::chrono::seconds(10)) {
+          g->overlap_warned = now;
+          SPDLOG_WARN("shard {}: refusing a snapshot whose range overlaps local shard {}; the leader will retry "
+                      "(asking that replica's peers whether it is still a member)",
+                      g->id, r.shard.id());
+        }
         std::filesystem::remove_all(dir, ec);
+        const uint64_t other = r.shard.id();
+        store_->WorkerFor(other).Post(Task([other](RaftWorker& w) { w.NudgeOverlappingReplica(other); }));
         return;
       }
     }
@@ -1135,6 +1149,28 @@ void RaftWorker::OfferIncomingSnapshot(GroupMessage m, const std::string& dir) {
   }
   g->replica->Step(std::move(m.message));
   dirty_.insert(g);
+}
+
+void RaftWorker::NudgeOverlappingReplica(uint64_t shard) {
+  Group* g = Find(shard);
+  if (g == nullptr || g->destroy || !g->initialized || g->IsLeader()) return;
+  // Ask every other replica the applied descriptor lists, at most once a second; a removed
+  // replica's former peers that applied the removal answer REPLICA_GONE (MaybeSendGone). Not
+  // woken: a current follower behind on a split catches up by its leader's traffic, and waking a
+  // sleeping follower of a sleeping group would only make it campaign.
+  const auto now = Clock::now();
+  if (now - g->member_query_sent < std::chrono::seconds(1)) return;
+  g->member_query_sent = now;
+  const uint64_t self_node = store_->options_.node_id;
+  std::unordered_map<uint64_t, std::vector<GroupMessage>> by_node;
+  for (const v1::Replica& r : g->desc.replicas()) {
+    if (r.node_id() == self_node) continue;
+    by_node[r.node_id()].push_back(GroupMessage{
+        .group = g->id,
+        .message = raft::Message{.from = raft::NodeId(g->self), .to = raft::NodeId(r.replica_id())},
+        .member_query = true});
+  }
+  for (auto& [node, out] : by_node) store_->transport_->Send(node, std::move(out));
 }
 
 void RaftWorker::InstallSnapshot(Group* g, const raft::SnapshotMeta& meta) {

@@ -79,6 +79,11 @@ class RaftWorker {
   // A verified snapshot for one of this worker's groups: remember its directory and step its
   // InstallSnapshot message.
   void OfferIncomingSnapshot(GroupMessage message, const std::string& dir);
+  // A snapshot of another shard was refused because it overlaps this worker's replica of
+  // `shard`: that replica asks its peers whether it is still a member (REPLICA_QUERY). One removed
+  // while its node was away hears nothing otherwise (a learner never campaigns); told "gone", it
+  // is destroyed and the refused snapshot's next attempt lands.
+  void NudgeOverlappingReplica(uint64_t shard);
   // Admin API (Store::ChangeReplicas / TransferLeader), on the shard's worker.
   using DescriptorDone = std::function<void(std::expected<v1::ShardDescriptor, RequestError>)>;
   void ChangeReplicas(const v1::ChangeReplicasRequest& request, std::chrono::steady_clock::time_point deadline,

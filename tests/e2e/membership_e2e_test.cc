@@ -1,8 +1,9 @@
 // Shard membership changes between real nodes (claw.v1.Cluster ChangeReplicas / TransferLeader):
 // a replica moved to a node that had none (learner -> snapshot -> promote -> remove), the data
 // intact on the new replica and through restarts, the removed replica destroyed with its data,
-// a replica removed while its node was down destroyed when the node comes back, leadership
-// moved on request, and every refusal answered with its error.
+// a replica removed while its node was down destroyed when the node comes back, a silent removed
+// learner found when its range blocks another shard's snapshot, leadership moved on request, and
+// every refusal answered with its error.
 #include <catch2/catch.hpp>
 
 #include <set>
@@ -57,14 +58,19 @@ int ShardLeader(TestCluster& c, int via) {
   return -1;
 }
 
-grpc::Status Change(TestCluster& c, int at, v1::ChangeReplicasRequest::Change change, int node,
-                    v1::ChangeReplicasResponse* out, const v1::Epoch* epoch = nullptr) {
+grpc::Status ChangeShard(TestCluster& c, int at, uint64_t shard, v1::ChangeReplicasRequest::Change change,
+                         int node, v1::ChangeReplicasResponse* out, const v1::Epoch* epoch = nullptr) {
   v1::ChangeReplicasRequest req;
-  req.set_shard_id(kShard);
+  req.set_shard_id(shard);
   req.set_change(change);
   req.set_node_id(c.node_id(node));
   if (epoch != nullptr) *req.mutable_epoch() = *epoch;
   return c.Admin(at)->ChangeReplicas(Ctx(10000).get(), req, out);
+}
+
+grpc::Status Change(TestCluster& c, int at, v1::ChangeReplicasRequest::Change change, int node,
+                    v1::ChangeReplicasResponse* out, const v1::Epoch* epoch = nullptr) {
+  return ChangeShard(c, at, kShard, change, node, out, epoch);
 }
 
 // Puts key0..key{n-1} through the leader of the shard.
@@ -222,6 +228,73 @@ TEST_CASE("membership: a replica removed while its node was down is destroyed wh
   CHECK(c.DumpLogs(200).find("is not a member at conf version") != std::string::npos);
   // It still serves its other shards.
   CHECK(LocalReplica(c, down, 3).has_value());
+}
+
+TEST_CASE("membership: a removed learner that never heard so is woken by an overlapping shard's snapshot",
+          "[e2e]") {
+  // A learner removed before it is promoted (an add-replica that gave up) while its node was down
+  // hears nothing after the removal, and a learner never campaigns: it sits on its old range. When the range splits and
+  // the right half is added to the same node, that node refuses the right half's snapshot (local
+  // replicas never overlap) — and the refusal must wake the stale learner, whose leader then
+  // tells it that it is gone, or the add never completes.
+  std::vector<std::string> flags = FastFlags();
+  TestCluster c({.nodes = 4, .shards = 2, .flags = flags});
+  REQUIRE(StartAndWait(c));
+  INFO(c.DumpLogs(120));
+  int leader = ShardLeader(c, 1);
+  REQUIRE(leader >= 1);
+  PutKeys(c, leader, 0, 20);
+
+  v1::ChangeReplicasResponse resp;
+  REQUIRE(Change(c, leader, v1::ChangeReplicasRequest::ADD_LEARNER, 0, &resp).ok());
+  REQUIRE(Eventually([&] { return LocalReplica(c, 0, kShard).has_value() && HasKeys(c, 0, 20); },
+                     std::chrono::seconds(20)));
+  // Removed while its node is down: the learner answers nothing after the removal (a learner
+  // that answers an append is told at once), and back up it campaigns for nothing either.
+  REQUIRE(c.Stop(0) == 0);
+  REQUIRE(Change(c, leader, v1::ChangeReplicasRequest::REMOVE, 0, &resp).ok());
+  c.Start(0);
+  REQUIRE(c.WaitServing(0));
+  // Some seconds later it is still there (the precondition).
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  REQUIRE(LocalReplica(c, 0, kShard).has_value());
+
+  // Split shard 2 at "key5"; add node 1 (index 0) to the right half.
+  v1::SplitShardRequest split;
+  split.set_shard_id(kShard);
+  split.set_split_key("key5");
+  v1::SplitShardResponse sresp;
+  REQUIRE(Eventually([&] {
+    leader = ShardLeader(c, 1);
+    return leader >= 0 && c.Admin(leader)->SplitShard(Ctx(10000).get(), split, &sresp).ok();
+  }, std::chrono::seconds(20)));
+  const uint64_t right = sresp.right().id();
+  int right_leader = -1;
+  REQUIRE(Eventually([&] {
+    for (const auto& r : Routes(c, 1)) {
+      if (r.shard().id() == right) right_leader = c.IndexOfAddress(r.leader_address());
+    }
+    return right_leader >= 0 &&
+           ChangeShard(c, right_leader, right, v1::ChangeReplicasRequest::ADD_LEARNER, 0, &resp).ok();
+  }, std::chrono::seconds(20)));
+  // Node 1 takes the right half's snapshot (key5..key9) once its stale learner of shard 2 is gone.
+  auto right_keys_at_node1 = [&] {
+    auto kv = c.Kv(0);
+    for (int k = 5; k < 10; ++k) {
+      v1::GetRequest get;
+      get.mutable_header()->set_consistency(v1::STALE);
+      get.mutable_header()->set_shard_id(right);
+      get.set_key("key" + std::to_string(k));
+      v1::GetResponse got;
+      if (!kv->Get(Ctx().get(), get, &got).ok() || !got.found()) return false;
+    }
+    return true;
+  };
+  REQUIRE(Eventually(right_keys_at_node1, std::chrono::seconds(30)));
+  CHECK_FALSE(LocalReplica(c, 0, kShard).has_value());
+  const std::string logs = c.DumpLogs(400);
+  CHECK(logs.find("refusing a snapshot whose range overlaps local shard 2") != std::string::npos);
+  CHECK(logs.find("is not a member at conf version") != std::string::npos);
 }
 
 }  // namespace claw::e2e

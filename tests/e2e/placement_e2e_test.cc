@@ -678,11 +678,7 @@ TEST_CASE("placement: rules pin a key range to a zone with its own replication f
         }
         return saw_pinned;
       },
-      // 180 s, not 90: a node holding a stale, hibernating replica of the pinned range's old
-      // shard refuses the right half's snapshot until the add-replica operator times out (2 min)
-      // and the next plan picks another node (seen in 2 of 4 loaded runs). Waking the stale
-      // replica on such a refusal, so that it learns it was removed, would fix it; not done yet.
-      std::chrono::seconds(180));
+      std::chrono::seconds(90));
   INFO(last);
   REQUIRE(placed);
   for (const std::string key : {"a", "m", "n", "o", "p", "z"}) {

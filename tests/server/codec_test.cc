@@ -393,6 +393,28 @@ TEST_CASE("codec: a replica-gone notice round-trips and needs its conf version",
   EncodeGroupMessage(plain, &pb2);
   CHECK(pb2.type() == v1::RaftMessage::TIMEOUT_NOW);
   CHECK(pb2.conf_version() == 0);
+  CHECK_FALSE(IsHostNotice(plain));
+}
+
+TEST_CASE("codec: a membership query round-trips as a host notice, never as a heartbeat", "[server]") {
+  // Its body is the default (not meaningful): the transport must not coalesce it as a heartbeat.
+  GroupMessage query{.group = 9,
+                     .message = Message{.from = raft::NodeId((uint64_t{1} << 32) | 1), .to = raft::NodeId(2),
+                                        .body = raft::Heartbeat{}},
+                     .member_query = true};
+  CHECK(IsHostNotice(query));
+  v1::RaftMessage pb;
+  EncodeGroupMessage(query, &pb);
+  CHECK(pb.type() == v1::RaftMessage::REPLICA_QUERY);
+  v1::RaftMessage parsed;
+  REQUIRE(parsed.ParseFromString(pb.SerializeAsString()));
+  auto back = DecodeRaftMessage(std::move(parsed));
+  REQUIRE(back.has_value());
+  CHECK(back->member_query);
+  CHECK(back->gone_conf_version == 0);
+  CHECK(back->group == 9);
+  CHECK(back->message.from == raft::NodeId((uint64_t{1} << 32) | 1));
+  CHECK(back->message.to == raft::NodeId(2));
 }
 
 }  // namespace claw::server
