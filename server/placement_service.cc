@@ -925,7 +925,10 @@ void PlacementReporter::Run() {
     if (on_nodes_ && resp.nodes_size() > 0) on_nodes_({resp.nodes().begin(), resp.nodes().end()});
     if (resp.directory_included()) {
       size_t learnt = 0;
-      for (const v1::ShardDescriptor& d : resp.directory()) learnt += router_->Learn(d) ? 1 : 0;
+      for (const v1::ShardDescriptor& d : resp.directory()) {
+        learnt += router_->Learn(d) ? 1 : 0;
+        store_->LearnDirectoryEntry(d);
+      }
       if (learnt > 0) SPDLOG_DEBUG("placement: {} routes learnt from the directory", learnt);
       directory_version_ = resp.directory_version();
       directory_from_ = resp.directory_from();

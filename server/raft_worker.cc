@@ -1151,6 +1151,16 @@ void RaftWorker::OfferIncomingSnapshot(GroupMessage m, const std::string& dir) {
   dirty_.insert(g);
 }
 
+void RaftWorker::DestroyIfRemovedBy(const v1::ShardDescriptor& entry) {
+  Group* g = Find(entry.id());
+  if (g == nullptr || g->destroy || g->IsLeader()) return;
+  if (g->initialized && g->desc.epoch().conf_version() >= entry.epoch().conf_version()) return;
+  if (!RemovedBy(entry, g->self)) return;
+  SPDLOG_INFO("shard {}: replica {} is not a member at conf version {} (the cluster directory says so); removing it",
+              g->id, g->self, entry.epoch().conf_version());
+  MarkForDestroy(g);
+}
+
 void RaftWorker::NudgeOverlappingReplica(uint64_t shard) {
   Group* g = Find(shard);
   if (g == nullptr || g->destroy || !g->initialized || g->IsLeader()) return;

@@ -84,6 +84,9 @@ class RaftWorker {
   // while its node was away hears nothing otherwise (a learner never campaigns); told "gone", it
   // is destroyed and the refused snapshot's next attempt lands.
   void NudgeOverlappingReplica(uint64_t shard);
+  // Store::LearnDirectoryEntry: destroys this worker's replica of `entry.id()` when the entry, a
+  // committed descriptor newer than the replica's, shows it removed (RemovedBy).
+  void DestroyIfRemovedBy(const v1::ShardDescriptor& entry);
   // Admin API (Store::ChangeReplicas / TransferLeader), on the shard's worker.
   using DescriptorDone = std::function<void(std::expected<v1::ShardDescriptor, RequestError>)>;
   void ChangeReplicas(const v1::ChangeReplicasRequest& request, std::chrono::steady_clock::time_point deadline,

@@ -229,6 +229,16 @@ class WatchTaskGuard {
 
 }  // namespace
 
+void Store::LearnDirectoryEntry(const v1::ShardDescriptor& entry) {
+  auto route = router_->Get(entry.id());
+  if (!route || !route->local || entry.id() == kMetaShard) return;
+  if (entry.epoch().conf_version() <= route->shard.epoch().conf_version()) return;
+  for (const v1::Replica& r : entry.replicas()) {
+    if (r.node_id() == options_.node_id) return;  // still hosted here (or re-added: the group says so)
+  }
+  WorkerFor(entry.id()).Post(RaftWorker::Task([entry](RaftWorker& w) { w.DestroyIfRemovedBy(entry); }));
+}
+
 void Store::Watch(WatchRegistration registration) {
   if (!accepting_.load()) {
     registration.done(std::unexpected(MakeError(RpcCode::kUnavailable, v1::Error::UNAVAILABLE,

@@ -158,6 +158,12 @@ class Store {
   // Watches (server/watch_stream.h): registers the stream on the shard's worker; `done` is called
   // exactly once (UNAVAILABLE when the node stops first). Any thread.
   void Watch(WatchRegistration registration);
+  // A cluster directory entry (the meta shard's copy of a shard's committed descriptor, from the
+  // placement heartbeat) for a shard this node hosts: when its configuration, newer than the local
+  // one, no longer lists this node, the local replica was removed and may never be told so (its
+  // former peers may all have moved away too); its worker checks the replica id and destroys it.
+  // Any thread.
+  void LearnDirectoryEntry(const v1::ShardDescriptor& entry);
   // MVCC GC (server/history_gc.h): raises every local data shard's GC threshold to `safe_point`
   // on its worker and returns the ranges (shard, start, end) now safe to collect up to it. Blocks
   // until every worker answered (a stopped worker's shards are left out).
