@@ -60,8 +60,13 @@ struct Group {
   // STALE reads waiting for a currency probe to show this replica current within their bound,
   // with the time they give up (RaftWorker::ServeParkedStaleReads).
   std::vector<std::pair<std::chrono::steady_clock::time_point, ReadRequest>> stale_reads{};
-  // Proposals by log index, on the leader.
-  std::map<uint64_t, PendingProposal> proposals;
+  // Proposals by log index, on the leader; an entry of packed commands has one per command, in
+  // the commands' order (a multimap keeps equal keys in insertion order).
+  std::multimap<uint64_t, PendingProposal> proposals;
+  // Client writes taken in this round of the worker, proposed together as one entry at the
+  // round's end (RaftWorker::ProposePack): serialized commands and their bytes.
+  std::vector<std::pair<std::string, PendingProposal>> pack{};
+  size_t pack_bytes = 0;
   // Linearizable reads by read id; ordered so that serving stops at the first unready one.
   std::map<uint64_t, WaitingRead> reads;
   uint64_t next_read_id = 1;

@@ -74,6 +74,11 @@ struct Metrics::Families {
                              .Help("Proposals that failed on this node: refused by Raft (not leader, too many "
                                    "uncommitted entries), or lost with the leadership before they committed.")
                              .Register(r)),
+        proposals_packed(BuildCounter()
+                             .Name("clawd_raft_proposals_packed_total")
+                             .Help("Client writes that leaders on this node proposed in one Raft entry with other "
+                                   "writes (a worker packs the writes it takes for a shard in one round).")
+                             .Register(r)),
         proposals_pending(BuildGauge()
                               .Name("clawd_raft_proposals_pending")
                               .Help("Client requests (writes and linearizable reads) admitted and not yet answered.")
@@ -325,6 +330,7 @@ struct Metrics::Families {
   Family<Counter>& proposals_committed;
   Family<Counter>& proposals_applied;
   Family<Counter>& proposals_failed;
+  Family<Counter>& proposals_packed;
   Family<Gauge>& proposals_pending;
   Family<Counter>& leader_changes;
   Family<Counter>& log_written_bytes;
@@ -451,6 +457,7 @@ Metrics::Metrics()
       proposals_committed(f_->proposals_committed.Add({})),
       proposals_applied(f_->proposals_applied.Add({})),
       proposals_failed(f_->proposals_failed.Add({})),
+      proposals_packed(f_->proposals_packed.Add({})),
       proposals_pending(f_->proposals_pending.Add({})),
       leader_changes(f_->leader_changes.Add({})),
       log_written_bytes(f_->log_written_bytes.Add({})),

@@ -67,6 +67,7 @@ class Metrics {
   prometheus::Counter& proposals_committed;
   prometheus::Counter& proposals_applied;
   prometheus::Counter& proposals_failed;
+  prometheus::Counter& proposals_packed;
   prometheus::Gauge& proposals_pending;
   prometheus::Counter& leader_changes;
   prometheus::Counter& log_written_bytes;

@@ -175,6 +175,7 @@ void RaftWorker::Run() {
     last_loop_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
     for (Event& e : events) HandleEvent(e, now);
     events.clear();
+    ProposePacks();
     if (now >= next_tick_) {
       store_->metrics_->slow.RecordTickLag(now - next_tick_);
       Tick(now);
@@ -398,34 +399,77 @@ void RaftWorker::HandleProposal(ProposalRequest& p) {
                                          std::to_string(store_->options_.max_command_bytes))));
     return;
   }
+  PendingProposal pending{.durability = p.durability, .deadline = p.deadline, .done = std::move(p.done)};
+  if (!p.command.has_batch() && !p.command.has_txn()) {
+    // Not a client write (a lease revoke, a meta command): its own entry, after what this round
+    // packed so far.
+    ProposePack(g);
+    std::vector<std::pair<std::string, PendingProposal>> one;
+    one.emplace_back(std::move(data), std::move(pending));
+    ProposeEntry(g, std::move(one));
+    return;
+  }
+  // Client writes wait for the round's end and go as one entry (each packed entry at most
+  // max_command_bytes and 256 commands).
+  if (!g->pack.empty() && (g->pack_bytes + data.size() > store_->options_.max_command_bytes || g->pack.size() >= 256)) {
+    ProposePack(g);
+  }
+  if (g->pack.empty()) packing_.push_back(g);
+  g->pack_bytes += data.size();
+  g->pack.emplace_back(std::move(data), std::move(pending));
+}
+
+void RaftWorker::ProposePack(Group* g) {
+  if (g->pack.empty()) return;
+  std::vector<std::pair<std::string, PendingProposal>> pack;
+  pack.swap(g->pack);
+  g->pack_bytes = 0;
+  ProposeEntry(g, std::move(pack));
+}
+
+void RaftWorker::ProposePacks() {
+  for (Group* g : packing_) ProposePack(g);
+  packing_.clear();
+}
+
+void RaftWorker::ProposeEntry(Group* g, std::vector<std::pair<std::string, PendingProposal>> commands) {
+  std::string data;
+  if (commands.size() == 1) {
+    data = std::move(commands.front().first);
+  } else {
+    v1::RaftCommand packed;
+    for (auto& [command, pending] : commands) packed.mutable_packed()->add_commands(std::move(command));
+    data = packed.SerializeAsString();
+    store_->metrics_->proposals_packed.Increment(static_cast<double>(commands.size()));
+  }
+  auto fail = [&](const RequestError& e) {
+    store_->metrics_->proposals_failed.Increment(static_cast<double>(commands.size()));
+    for (auto& [command, pending] : commands) pending.done(std::unexpected(e));
+  };
   auto index = g->replica->Propose(std::move(data));
   if (!index) {
-    store_->metrics_->proposals_failed.Increment();
     switch (index.error()) {
       case raft::ProposeError::kNotLeader:
-        p.done(std::unexpected(NotLeader(g)));
-        return;
+        return fail(NotLeader(g));
       case raft::ProposeError::kUncommittedLimit: {
         RequestError e = MakeError(RpcCode::kResourceExhausted, v1::Error::OVERLOADED,
                                    "shard " + std::to_string(g->id) + " has too many uncommitted writes");
         e.detail.set_retry_after_ms(store_->options_.tick_ms);
-        p.done(std::unexpected(std::move(e)));
-        return;
+        return fail(e);
       }
       default: {
         RequestError e = Unavailable("shard " + std::to_string(g->id) +
                                          " cannot take writes right now (new leader or transfer)",
                                      true);
         e.detail.set_retry_after_ms(store_->options_.tick_ms);
-        p.done(std::unexpected(std::move(e)));
-        return;
+        return fail(e);
       }
     }
   }
-  g->proposals[index->value()] = PendingProposal{.term = g->replica->term(),
-                                                 .durability = p.durability,
-                                                 .deadline = p.deadline,
-                                                 .done = std::move(p.done)};
+  for (auto& [command, pending] : commands) {
+    pending.term = g->replica->term();
+    g->proposals.emplace(index->value(), std::move(pending));
+  }
   dirty_.insert(g);
 }
 
@@ -743,77 +787,97 @@ void RaftWorker::HandleReady(Group* g, std::unordered_map<uint64_t, std::vector<
 void RaftWorker::ApplyEntries(Group* g, std::vector<raft::Entry>& entries) {
   if (round_.started == Clock::time_point{}) round_.started = Clock::now();
   store_->metrics_->proposals_applied.Increment(static_cast<double>(entries.size()));
+  // One command's effects at `index` (each command of a packed entry in turn): its result, or
+  // why every replica refused it.
+  auto apply_command = [&](uint64_t index, const raft::Entry& e, const v1::RaftCommand& cmd, v1::TxnResponse& result,
+                           std::optional<RequestError>& refused) {
+    if (cmd.has_epoch() && cmd.epoch().range_version() != g->desc.epoch().range_version()) {
+      // A split committed between proposal and apply: the keys may belong to another shard
+      // now. Every replica sees the same descriptor at this index, so all skip it alike.
+      g->fsm->ApplyEmpty(index, e.term.value());
+      RequestError err = MakeError(RpcCode::kFailedPrecondition, v1::Error::EPOCH_MISMATCH,
+                                   "shard " + std::to_string(g->id) +
+                                       " split while the request was in flight; it was not applied");
+      *err.detail.add_shards() = g->desc;
+      refused = std::move(err);
+    } else if (cmd.has_meta()) {
+      g->fsm->ApplyEmpty(index, e.term.value());
+      if (g->id == kMetaShard) {
+        store_->meta_.Apply(cmd.meta(), round_.batch);
+      } else {
+        SPDLOG_ERROR("shard {}: ignoring a meta shard command at index {}", g->id, index);
+      }
+    } else if (cmd.has_split()) {
+      g->fsm->ApplyEmpty(index, e.term.value());
+      ApplySplit(g, index, cmd.split());
+    } else if (cmd.has_consistency_check()) {
+      g->fsm->ApplyEmpty(index, e.term.value());
+      StartConsistencyCheck(g, index);
+    } else if (cmd.has_lease_keys()) {
+      if (g->id == kMetaShard || !InRange(g->desc, cmd.lease_keys().owner_key())) {
+        // The meta leader walked to this shard with a stale directory: the key moved (a split).
+        g->fsm->ApplyEmpty(index, e.term.value());
+        RequestError err = MakeError(RpcCode::kFailedPrecondition, v1::Error::KEY_OUT_OF_RANGE,
+                                     "shard " + std::to_string(g->id) + " no longer owns the key");
+        *err.detail.add_shards() = g->desc;
+        refused = std::move(err);
+      } else {
+        // Result: one delete_range count per lease id, then a get whose key is the shard's end
+        // key at this entry (where the meta leader's walk continues; empty = the last shard).
+        const std::vector<uint64_t> deleted =
+            g->fsm->ApplyLeaseRevoke(index, e.term.value(), cmd, g->desc.start_key(), g->desc.end_key(), round_.batch);
+        result.set_succeeded(true);
+        uint64_t total = 0;
+        for (uint64_t n : deleted) {
+          result.add_results()->mutable_delete_range()->set_deleted(n);
+          total += n;
+        }
+        result.add_results()->mutable_get()->mutable_kv()->set_key(g->desc.end_key());
+        if (g->IsLeader()) store_->metrics_->lease_keys_deleted.Increment(static_cast<double>(total));
+      }
+    } else if (auto revoked = g->fsm->RevokedLeaseOf(cmd)) {
+      // A put racing its lease's revoke: the revoke applied first, so the put must not create
+      // a key nobody will delete. Every replica has the same revoked set at this index.
+      g->fsm->ApplyEmpty(index, e.term.value());
+      refused = MakeError(RpcCode::kNotFound, v1::Error::LEASE_NOT_FOUND,
+                          "lease " + std::to_string(*revoked) + " was revoked; grant a new lease");
+    } else {
+      result = g->fsm->Apply(index, e.term.value(), cmd, round_.batch);
+#ifdef CLAW_BREAK_DIVERGE_REPLICA
+      DivergeOnce(g);
+#endif
+    }
+    // Keep this node's clock above every applied version, so that its own proposals (should it
+    // lead later) stamp above them. A timestamp too far ahead is not merged (HybridClock::Update
+    // refuses it); the apply rule max(ts, last + 1) keeps versions ordered regardless.
+    if (auto merged = store_->clock_->Update(storage::Timestamp(g->fsm->state().last_ts)); !merged) {
+      SPDLOG_DEBUG("shard {}: not merging timestamp: {}", g->id, merged.error().message);
+    }
+  };
   for (raft::Entry& e : entries) {
     const uint64_t index = e.index.value();
-    v1::TxnResponse result;
-    std::optional<RequestError> refused;
+    // One outcome per command: a packed entry has several, every other entry one.
+    std::vector<std::pair<v1::TxnResponse, std::optional<RequestError>>> outcomes(1);
     if (e.type == raft::EntryType::kNormal && !e.data.empty()) {
       v1::RaftCommand cmd;
       if (!cmd.ParseFromString(e.data)) {
         SPDLOG_CRITICAL("shard {}: committed entry {} is not a command; refusing to apply", g->id, index);
         std::abort();
       }
-      if (cmd.has_epoch() && cmd.epoch().range_version() != g->desc.epoch().range_version()) {
-        // A split committed between proposal and apply: the keys may belong to another shard
-        // now. Every replica sees the same descriptor at this index, so all skip it alike.
+      if (cmd.has_packed()) {
+        outcomes.resize(cmd.packed().commands_size());
         g->fsm->ApplyEmpty(index, e.term.value());
-        RequestError err = MakeError(RpcCode::kFailedPrecondition, v1::Error::EPOCH_MISMATCH,
-                                     "shard " + std::to_string(g->id) +
-                                         " split while the request was in flight; it was not applied");
-        *err.detail.add_shards() = g->desc;
-        refused = std::move(err);
-      } else if (cmd.has_meta()) {
-        g->fsm->ApplyEmpty(index, e.term.value());
-        if (g->id == kMetaShard) {
-          store_->meta_.Apply(cmd.meta(), round_.batch);
-        } else {
-          SPDLOG_ERROR("shard {}: ignoring a meta shard command at index {}", g->id, index);
-        }
-      } else if (cmd.has_split()) {
-        g->fsm->ApplyEmpty(index, e.term.value());
-        ApplySplit(g, index, cmd.split());
-      } else if (cmd.has_consistency_check()) {
-        g->fsm->ApplyEmpty(index, e.term.value());
-        StartConsistencyCheck(g, index);
-      } else if (cmd.has_lease_keys()) {
-        if (g->id == kMetaShard || !InRange(g->desc, cmd.lease_keys().owner_key())) {
-          // The meta leader walked to this shard with a stale directory: the key moved (a split).
-          g->fsm->ApplyEmpty(index, e.term.value());
-          RequestError err = MakeError(RpcCode::kFailedPrecondition, v1::Error::KEY_OUT_OF_RANGE,
-                                       "shard " + std::to_string(g->id) + " no longer owns the key");
-          *err.detail.add_shards() = g->desc;
-          refused = std::move(err);
-        } else {
-          // Result: one delete_range count per lease id, then a get whose key is the shard's end
-          // key at this entry (where the meta leader's walk continues; empty = the last shard).
-          const std::vector<uint64_t> deleted =
-              g->fsm->ApplyLeaseRevoke(index, e.term.value(), cmd, g->desc.start_key(), g->desc.end_key(), round_.batch);
-          result.set_succeeded(true);
-          uint64_t total = 0;
-          for (uint64_t n : deleted) {
-            result.add_results()->mutable_delete_range()->set_deleted(n);
-            total += n;
+        for (int i = 0; i < cmd.packed().commands_size(); ++i) {
+          v1::RaftCommand one;
+          if (!one.ParseFromString(cmd.packed().commands(i)) || (!one.has_batch() && !one.has_txn())) {
+            SPDLOG_CRITICAL("shard {}: committed entry {} packs a command ({}) that is not a client write; "
+                            "refusing to apply", g->id, index, i);
+            std::abort();
           }
-          result.add_results()->mutable_get()->mutable_kv()->set_key(g->desc.end_key());
-          if (g->IsLeader()) store_->metrics_->lease_keys_deleted.Increment(static_cast<double>(total));
+          apply_command(index, e, one, outcomes[i].first, outcomes[i].second);
         }
-      } else if (auto revoked = g->fsm->RevokedLeaseOf(cmd)) {
-        // A put racing its lease's revoke: the revoke applied first, so the put must not create
-        // a key nobody will delete. Every replica has the same revoked set at this index.
-        g->fsm->ApplyEmpty(index, e.term.value());
-        refused = MakeError(RpcCode::kNotFound, v1::Error::LEASE_NOT_FOUND,
-                            "lease " + std::to_string(*revoked) + " was revoked; grant a new lease");
       } else {
-        result = g->fsm->Apply(index, e.term.value(), cmd, round_.batch);
-#ifdef CLAW_BREAK_DIVERGE_REPLICA
-        DivergeOnce(g);
-#endif
-      }
-      // Keep this node's clock above every applied version, so that its own proposals (should it
-      // lead later) stamp above them. A timestamp too far ahead is not merged (HybridClock::Update
-      // refuses it); the apply rule max(ts, last + 1) keeps versions ordered regardless.
-      if (auto merged = store_->clock_->Update(storage::Timestamp(g->fsm->state().last_ts)); !merged) {
-        SPDLOG_DEBUG("shard {}: not merging timestamp: {}", g->id, merged.error().message);
+        apply_command(index, e, cmd, outcomes[0].first, outcomes[0].second);
       }
     } else if (e.type == raft::EntryType::kConfig) {
       g->fsm->ApplyEmpty(index, e.term.value());
@@ -821,20 +885,23 @@ void RaftWorker::ApplyEntries(Group* g, std::vector<raft::Entry>& entries) {
     } else {
       g->fsm->ApplyEmpty(index, e.term.value());
     }
-    auto it = g->proposals.find(index);
-    if (it == g->proposals.end()) continue;
-    PendingProposal p = std::move(it->second);
-    g->proposals.erase(it);
-    if (p.term == e.term) {
-      store_->metrics_->proposals_committed.Increment();
-    } else {
-      store_->metrics_->proposals_failed.Increment();
-    }
-    if (p.answered) continue;
-    if (p.term == e.term) {
-      round_.completions.push_back({g, std::move(p.done), std::move(result), std::move(refused)});
-    } else {
-      round_.superseded.push_back(std::move(p.done));
+    // This entry's proposals here, in the order of its commands (several only when packed).
+    auto [it, end] = g->proposals.equal_range(index);
+    for (size_t i = 0; it != end; ++i) {
+      PendingProposal p = std::move(it->second);
+      it = g->proposals.erase(it);
+      const bool ours = p.term == e.term && i < outcomes.size();
+      if (ours) {
+        store_->metrics_->proposals_committed.Increment();
+      } else {
+        store_->metrics_->proposals_failed.Increment();
+      }
+      if (p.answered) continue;
+      if (ours) {
+        round_.completions.push_back({g, std::move(p.done), std::move(outcomes[i].first), std::move(outcomes[i].second)});
+      } else {
+        round_.superseded.push_back(std::move(p.done));
+      }
     }
   }
   g->fsm->FinishBatch(round_.batch);
@@ -1543,7 +1610,7 @@ void RaftWorker::ChangeReplicas(const v1::ChangeReplicasRequest& req, Clock::tim
               v1::ChangeReplicasRequest::Change_Name(req.change()) + " of node " + std::to_string(node),
               index->value());
   const uint64_t group = g->id;
-  g->proposals[index->value()] = PendingProposal{
+  g->proposals.emplace(index->value(), PendingProposal{
       .term = g->replica->term(),
       .durability = v1::QUORUM,
       .deadline = deadline,
@@ -1551,7 +1618,7 @@ void RaftWorker::ChangeReplicas(const v1::ChangeReplicasRequest& req, Clock::tim
         if (!r) return done(std::unexpected(std::move(r.error())));
         Group* gg = Find(group);  // answered on this thread, after the apply
         done(gg != nullptr ? gg->desc : v1::ShardDescriptor{});
-      }};
+      }});
   dirty_.insert(g);
 }
 
@@ -1840,7 +1907,7 @@ void RaftWorker::SplitShard(const v1::SplitShardRequest& req, Clock::time_point 
               index->value());
   const uint64_t group = g->id;
   const uint64_t right = *id;
-  g->proposals[index->value()] = PendingProposal{
+  g->proposals.emplace(index->value(), PendingProposal{
       .term = g->replica->term(),
       .durability = v1::QUORUM,
       .deadline = deadline,
@@ -1850,7 +1917,7 @@ void RaftWorker::SplitShard(const v1::SplitShardRequest& req, Clock::time_point 
         if (Group* gg = Find(group)) *resp.mutable_left() = gg->desc;
         if (auto route = store_->router_->Get(right)) *resp.mutable_right() = route->shard;
         done(std::move(resp));
-      }};
+      }});
   dirty_.insert(g);
 }
 
@@ -1883,7 +1950,7 @@ void RaftWorker::CheckConsistency(uint64_t shard, Clock::time_point deadline, Ch
   }
   const uint64_t at = index->value();
   SPDLOG_DEBUG("shard {}: proposed a consistency check at index {}", g->id, at);
-  g->proposals[at] = PendingProposal{
+  g->proposals.emplace(at, PendingProposal{
       .term = g->replica->term(),
       .durability = v1::QUORUM,
       .deadline = deadline,
@@ -1894,7 +1961,7 @@ void RaftWorker::CheckConsistency(uint64_t shard, Clock::time_point deadline, Ch
         if (Group* gg = Find(shard)) *resp.mutable_shard() = gg->desc;
         resp.set_leader_node_id(store_->options_.node_id);
         done(std::move(resp));
-      }};
+      }});
   dirty_.insert(g);
 }
 

@@ -36,6 +36,7 @@ namespace claw::server {
 
 class Store;
 struct Group;
+struct PendingProposal;
 
 class RaftWorker {
  public:
@@ -140,6 +141,13 @@ class RaftWorker {
   // of the core's own): the answer is at least the group's commit when the probe was sent, so
   // no clock of another node and no delayed message can make it look newer than it is.
   void MaybeProbe(Group* g, std::chrono::steady_clock::time_point now);
+  // Client writes of one round go to the log together (HandleProposal collects them per group):
+  // ProposePacks proposes every group's pack at the round's end, ProposePack one group's (also
+  // before a command that must follow them), ProposeEntry one entry of one command or a
+  // PackedCommands of several, failing all of them alike when the replica refuses.
+  void ProposePacks();
+  void ProposePack(Group* g);
+  void ProposeEntry(Group* g, std::vector<std::pair<std::string, PendingProposal>> commands);
   void AdvanceCurrency(Group* g);
   // Whether `g`'s applied state is known to be at most `bound_ms` old.
   bool FreshWithin(const Group* g, std::chrono::steady_clock::time_point now, uint64_t bound_ms) const;
@@ -228,6 +236,7 @@ class RaftWorker {
     std::vector<std::function<void(std::expected<ProposalResult, RequestError>)>> superseded;
   };
   ApplyRound round_;
+  std::vector<Group*> packing_;  // groups with client writes packed in this round
   // Groups with watchers (progress notifications on ticks); GC thresholds of shards split off in
   // this pass (child id -> the parent's threshold).
   std::unordered_set<Group*> watched_;

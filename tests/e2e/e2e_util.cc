@@ -1,5 +1,6 @@
 #include "e2e_util.h"
 
+#include <cstdlib>
 #include <iostream>
 #include <set>
 
@@ -131,6 +132,12 @@ size_t Count(const std::string& text, const std::string& what) {
   size_t n = 0;
   for (size_t p = text.find(what); p != std::string::npos; p = text.find(what, p + 1)) ++n;
   return n;
+}
+
+double SampleValue(const std::string& text, const std::string& series) {
+  const size_t at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::strtod(text.c_str() + at + series.size() + 2, nullptr);
 }
 
 namespace {

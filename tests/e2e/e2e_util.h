@@ -74,4 +74,8 @@ ProcessResult RunClawctl(const std::string& endpoints, const std::vector<std::st
 // How many times `what` occurs in `text` (overlapping occurrences count).
 size_t Count(const std::string& text, const std::string& what);
 
+// The value of the first sample of `series` (the exact text before the value) in a Prometheus
+// exposition, or -1 when absent.
+double SampleValue(const std::string& text, const std::string& series);
+
 }  // namespace claw::e2e

@@ -22,14 +22,6 @@ namespace {
 
 using testing::HttpGet;
 
-// The value of the first sample of `series` (the exact text before the value) in an exposition,
-// or -1 when absent.
-double SampleValue(const std::string& text, const std::string& series) {
-  const size_t at = text.find("\n" + series + " ");
-  if (at == std::string::npos) return -1;
-  return std::strtod(text.c_str() + at + series.size() + 2, nullptr);
-}
-
 std::string UrlEncode(const std::string& s) {
   static const char* hex = "0123456789ABCDEF";
   std::string out;

@@ -206,7 +206,7 @@ TEST_CASE("a node's metrics render in valid text format with every documented fa
   CHECK(problems.empty());
   for (const char* family :
        {"clawd_raft_proposals_committed_total", "clawd_raft_proposals_applied_total",
-        "clawd_raft_proposals_failed_total", "clawd_raft_proposals_pending", "clawd_raft_leader_changes_total",
+        "clawd_raft_proposals_failed_total", "clawd_raft_proposals_packed_total", "clawd_raft_proposals_pending", "clawd_raft_leader_changes_total",
         "clawd_shards", "clawd_shards_without_leader", "clawd_shards_under_replicated",
         "clawd_raft_log_append_duration_seconds", "clawd_wal_fsync_duration_seconds",
         "clawd_raft_apply_duration_seconds", "clawd_snapshot_sent_total", "clawd_snapshot_sent_bytes_total",
