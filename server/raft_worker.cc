@@ -410,12 +410,13 @@ void RaftWorker::HandleProposal(ProposalRequest& p) {
     return;
   }
   // Client writes wait for the round's end and go as one entry (each packed entry at most
-  // max_command_bytes and 256 commands).
-  if (!g->pack.empty() && (g->pack_bytes + data.size() > store_->options_.max_command_bytes || g->pack.size() >= 256)) {
+  // max_command_bytes, framing included, and 256 commands).
+  const size_t framed = data.size() + 8;  // PackedCommands' tag and length per command, at most
+  if (!g->pack.empty() && (g->pack_bytes + framed > store_->options_.max_command_bytes || g->pack.size() >= 256)) {
     ProposePack(g);
   }
   if (g->pack.empty()) packing_.push_back(g);
-  g->pack_bytes += data.size();
+  g->pack_bytes += framed;
   g->pack.emplace_back(std::move(data), std::move(pending));
 }
 
