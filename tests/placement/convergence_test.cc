@@ -243,19 +243,30 @@ TEST_CASE("shards past the split size split until they fit, then balance", "[pla
   RequireBalanced(sim);
 }
 
-TEST_CASE("bytes balance evens out shards of different sizes", "[placement]") {
+// Two nodes, one replica per shard: 10 shards of `large` bytes on node 1, 10 of `large` / 10 on
+// node 2 (even replica counts, uneven bytes), simulated until settled.
+Sim TwoSizesSettled(uint64_t large) {
   PlacementPolicy policy;
   policy.default_rule.replication_factor = 1;
   ClusterView view{Topology(1, 1, 2), {}};
-  view.shards = ShardsOn(10, 100 * kMiB, {1});
-  std::vector<ShardInfo> small = MakeShards(10, 10 * kMiB, [](int) {
+  view.shards = ShardsOn(10, large, {1});
+  std::vector<ShardInfo> small = MakeShards(10, large / 10, [](int) {
     return std::vector<uint64_t>{2};
   }, 100);
   view.shards.insert(view.shards.end(), small.begin(), small.end());
   Sim sim(view, policy);
   CHECK(sim.WorstDeviation(sim.Bytes()) > 0.8);
   sim.Converge(50);
-  CHECK(HasAction(sim, [](const Operator& op) { return op.priority == Priority::kBytesBalance; }));
+  return sim;
+}
+
+bool BytesBalanced(const Sim& sim) {
+  return HasAction(sim, [](const Operator& op) { return op.priority == Priority::kBytesBalance; });
+}
+
+TEST_CASE("bytes balance evens out shards of different sizes", "[placement]") {
+  Sim sim = TwoSizesSettled(100 * kMiB);
+  CHECK(BytesBalanced(sim));
   // Within one large shard of even, and the counts within one replica of even.
   CHECK(sim.WorstDeviation(sim.Bytes(), 100.0 * kMiB) == 0);
   CHECK(sim.WorstDeviation(sim.Replicas(), 1) == 0);
@@ -264,18 +275,8 @@ TEST_CASE("bytes balance evens out shards of different sizes", "[placement]") {
 TEST_CASE("bytes balance leaves shards under 1 MiB alone", "[placement]") {
   // The same layout at a thousandth of the size: the sizes of such shards are estimation noise,
   // and moving them gains nothing (the replica counts are even already).
-  PlacementPolicy policy;
-  policy.default_rule.replication_factor = 1;
-  ClusterView view{Topology(1, 1, 2), {}};
-  view.shards = ShardsOn(10, 100 * 1024, {1});
-  std::vector<ShardInfo> small = MakeShards(10, 10 * 1024, [](int) {
-    return std::vector<uint64_t>{2};
-  }, 100);
-  view.shards.insert(view.shards.end(), small.begin(), small.end());
-  Sim sim(view, policy);
-  CHECK(sim.WorstDeviation(sim.Bytes()) > 0.8);
-  sim.Converge(50);
-  CHECK_FALSE(HasAction(sim, [](const Operator& op) { return op.priority == Priority::kBytesBalance; }));
+  Sim sim = TwoSizesSettled(100 * 1024);
+  CHECK_FALSE(BytesBalanced(sim));
   CHECK(sim.WorstDeviation(sim.Replicas(), 1) == 0);
 }
 
