@@ -373,8 +373,11 @@ std::string TestCluster::DumpStacks(int frames) const {
     if (n.pid <= 0) continue;
     const ProcessResult r = RunProcess({"/usr/bin/gdb", "-batch", "-nx", "-p", std::to_string(n.pid), "-ex",
                                         "thread apply all bt " + std::to_string(frames)},
-                                       "", std::chrono::seconds(20));
+                                       "", std::chrono::seconds(60));
     out << "---- stacks of " << n.name << " (pid " << n.pid << ")\n";
+    // gdb reads clawd's symbols first: over 20 s on a loaded 2-core machine (a CI run's dump
+    // was cut off there, before the raft workers' threads).
+    if (r.exit_code == -1000) out << "gdb timed out after 60 s; what it printed so far:\n";
     if (r.exit_code != 0 && r.out.empty()) {
       out << "gdb failed (exit " << r.exit_code << "): " << r.err << "\n";
       continue;

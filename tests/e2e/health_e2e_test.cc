@@ -45,8 +45,9 @@ TEST_CASE("health: every node reports SERVING on its client port", "[e2e]") {
 }
 
 // The failure reports' stack dump (gdb) works on live nodes: every node shows its raft workers.
-// On a cluster of its own: gdb stops a node while it reads the symbols, up to its 20 s timeout
-// on a loaded machine, which the shared cluster's later tests (leaders, deadlines) must not see.
+// On a cluster of its own: gdb stops a node while it reads the symbols, over 20 s on a loaded
+// machine (DumpStacks allows 60), which the shared cluster's later tests (leaders, deadlines)
+// must not see.
 TEST_CASE("e2e: DumpStacks shows every running node's threads", "[e2e]") {
   TestCluster c(ClusterOptions{.nodes = 2, .shards = 1, .flags = FastFlags()});
   REQUIRE(c.StartAllAndWait());
