@@ -428,7 +428,9 @@ std::expected<GcStats, StorageError> MvccGc(Engine& engine, std::string_view sta
   rocksdb::WriteBatch batch;
   auto flush = [&]() -> std::expected<void, StorageError> {
     if (batch.Count() == 0) return {};
-    auto written = engine.Write(batch, Durability::kNoSync);
+    // Without the WAL, like the applies whose versions it removes: a crash keeps a prefix of
+    // both, never a removal without the newer version that made it possible.
+    auto written = engine.Write(batch, Durability::kNoWal);
     batch.Clear();
     return written;
   };
