@@ -100,12 +100,6 @@ struct Group {
     std::chrono::steady_clock::time_point until{};
   };
   std::map<uint64_t, SnapshotHold> snapshot_holds{};
-  // Applies are written without the WAL (storage::Durability::kNoWal) and reach disk with the
-  // next memtable flush, so the log is never compacted past the applied index as flushed (the
-  // apply state in SST files): a crash replays the entries above it. Cached here, read again
-  // once the engine completed another flush.
-  uint64_t flushed_applied = 0;
-  uint64_t flushed_applied_at = UINT64_MAX;  // Engine::flushes_completed() when read; MAX: never
 
   // A replica created for a membership change has no state until its first snapshot installs:
   // it knows neither its range nor its members and serves nothing.

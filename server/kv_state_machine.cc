@@ -146,19 +146,6 @@ void KvStateMachine::Fatal(const storage::StorageError& e, const char* what) {
   std::abort();
 }
 
-std::expected<uint64_t, storage::StorageError> KvStateMachine::PersistedAppliedIndex() const {
-  auto raw = engine_->GetPersistedMeta(storage::ApplyStateKey(group_));
-  if (!raw) return std::unexpected(raw.error());
-  if (!raw->has_value()) return 0;
-  auto state = DecodeApplyState(**raw);
-  if (!state) {
-    return std::unexpected(storage::StorageError{
-        .code = storage::StorageErrorCode::kCorruption,
-        .message = "shard " + std::to_string(group_) + ": flushed " + state.error()});
-  }
-  return state->applied_index;
-}
-
 std::expected<void, storage::StorageError> KvStateMachine::Load() {
   auto raw = engine_->GetMeta(storage::ApplyStateKey(group_));
   if (!raw) return std::unexpected(raw.error());

@@ -150,10 +150,6 @@ class KvStateMachine {
   std::vector<ChangeEvent> TakeEvents() { return std::exchange(events_, {}); }
 
   const ApplyState& state() const { return state_; }
-  // The applied index of the apply state as flushed to SST files (Engine::GetPersistedMeta):
-  // applies are written without the WAL, so this is what a crash keeps at least. 0 while none
-  // of this shard's apply state is flushed.
-  [[nodiscard]] std::expected<uint64_t, storage::StorageError> PersistedAppliedIndex() const;
   uint64_t dedup_entries() const { return dedup_.size(); }
   // Dedup window length in timestamp units (ms << 18); set from config.
   void set_dedup_window_ms(uint64_t ms) { dedup_window_ = ms << storage::Timestamp::kLogicalBits; }

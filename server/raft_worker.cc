@@ -999,7 +999,7 @@ void RaftWorker::StartConsistencyCheck(Group* g, uint64_t index) {
   // group's entries through this one, with its apply state; other groups' finished applies), so
   // that entries after it in this round go to a fresh batch. Reads still wait for FlushApplies.
   g->fsm->FinishBatch(round_.batch);
-  if (auto w = store_->engine_->Write(round_.batch, storage::Durability::kNoWal); !w) {
+  if (auto w = store_->engine_->Write(round_.batch, storage::Durability::kNoSync); !w) {
     SPDLOG_CRITICAL("applying committed entries failed: {}", w.error().message);
     std::abort();
   }
@@ -1051,9 +1051,7 @@ void RaftWorker::OpenSplitShard(const v1::ShardDescriptor& desc, bool campaign, 
 }
 
 bool RaftWorker::WriteApplies() {
-  // Without the WAL: the Raft log is this write's durable copy (server/README.md "Applies
-  // without the WAL"); MaybeCompact keeps the log above what the flushes persisted.
-  auto w = store_->engine_->Write(round_.batch, storage::Durability::kNoWal, storage::Engine::Headroom::kApply);
+  auto w = store_->engine_->Write(round_.batch, storage::Durability::kNoSync, storage::Engine::Headroom::kApply);
   if (!w) {
     if (w.error().code != storage::StorageErrorCode::kNoSpace) {
       SPDLOG_CRITICAL("applying committed entries failed: {}", w.error().message);
@@ -1264,15 +1262,6 @@ void RaftWorker::InstallSnapshot(Group* g, const raft::SnapshotMeta& meta) {
   const v1::ShardSnapshotState state = it->second.state;
   const v1::ShardDescriptor desc = state.has_desc() ? state.desc() : g->desc;
   uint64_t keys = 0;
-  // This replica's applies so far may sit in memtables (written without the WAL). Flush them
-  // first: the ingest would flush an overlapping data memtable on its own, and no flush may
-  // persist data without the apply state that goes with it; and the state recorded below goes
-  // through the WAL, which must not survive a crash that loses applies made before it.
-  if (auto flushed = store_->engine_->FlushMemtables(); !flushed) {
-    SPDLOG_CRITICAL("shard {}: flushing before snapshot {} failed: {}", g->id, meta.index.value(),
-                    flushed.error().message);
-    std::abort();
-  }
   // The meta shard owns no user keys: its snapshots carry state only and are never ingested.
   if (g->id != kMetaShard) {
     storage::ShardRange range{.start = desc.start_key(), .end = desc.end_key()};
@@ -1299,9 +1288,6 @@ void RaftWorker::InstallSnapshot(Group* g, const raft::SnapshotMeta& meta) {
                     put.error().message);
     std::abort();
   }
-  // Through the WAL, unlike applies: the log's snapshot point, which the log writer syncs next
-  // (and with it this record), may only survive a crash together with this state. The applies
-  // after it are replayed from the log after a crash.
   if (auto w = store_->engine_->Write(batch, storage::Durability::kNoSync); !w) {
     SPDLOG_CRITICAL("shard {}: recording snapshot {} failed: {}", g->id, meta.index.value(), w.error().message);
     std::abort();
@@ -1364,18 +1350,6 @@ void RaftWorker::MaybeCompact(Group* g) {
   const uint64_t first = g->log->FirstIndex().value();
   if (keep == 0 || applied < first + 2 * keep || g->replica->conf().IsJoint()) return;
   uint64_t through = applied - keep;
-  // Never past what a crash keeps of the applies (Group::flushed_applied).
-  if (const uint64_t flushes = store_->engine_->flushes_completed(); flushes != g->flushed_applied_at) {
-    auto flushed = g->fsm->PersistedAppliedIndex();
-    if (!flushed) {
-      SPDLOG_CRITICAL("shard {}: reading the flushed apply state failed: {}", g->id, flushed.error().message);
-      std::abort();
-    }
-    g->flushed_applied = *flushed;
-    g->flushed_applied_at = flushes;
-  }
-  through = std::min(through, g->flushed_applied);
-  if (through < first) return;
   if (!g->snapshot_holds.empty()) {
     const auto now = Clock::now();
     const raft::Status st = g->replica->GetStatus();

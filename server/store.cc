@@ -95,19 +95,7 @@ std::expected<std::unique_ptr<Store>, std::string> Store::Open(
   for (int i = 0; i < n; ++i) store->workers_.push_back(std::make_unique<RaftWorker>(store.get(), i));
 
   for (const v1::ShardDescriptor& d : *shards) {
-    uint64_t self = LocalReplica(d, options.node_id);
-    // A replica a membership change created: the stored descriptor may be its snapshot's, from
-    // before the entry that added it (applies after it were lost with the memtables); the log
-    // replays that entry (storage::RecordLocalReplica).
-    auto recorded = storage::LocalReplicaRecord(*engine, d.id());
-    if (!recorded) return std::unexpected("reading the local replica of shard " + std::to_string(d.id()) + ": " +
-                                          recorded.error().message);
-    if (*recorded != 0 && *recorded != self) {
-      SPDLOG_INFO("shard {}: opening replica {}, which the stored descriptor does not list yet; the log replays "
-                  "the entry that added it",
-                  d.id(), *recorded);
-      self = *recorded;
-    }
+    const uint64_t self = LocalReplica(d, options.node_id);
     router->Upsert(d, self != 0);
     if (self == 0) continue;
     auto log = storage::GroupLog::Open(engine, d.id());
@@ -171,9 +159,6 @@ std::expected<std::unique_ptr<Group>, std::string> Store::CreateUninitializedGro
     }
     log = storage::GroupLog::Bootstrap(engine_, group, point);
     if (!log) return std::unexpected(log.error().message);
-  }
-  if (auto r = storage::RecordLocalReplica(*engine_, group, self); !r) {
-    return std::unexpected("recording the new replica: " + r.error().message);
   }
   v1::ShardDescriptor d;
   d.set_id(group);

@@ -214,47 +214,6 @@ TEST_CASE("membership: a replica moves to another node by learner, snapshot, pro
   CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
 }
 
-TEST_CASE("membership: a new replica killed before its applies were flushed reopens and replays them", "[e2e]") {
-  // Applies are written without the WAL. The new replica's snapshot is the one the leader
-  // exported when the shard started (its log is never compacted here), from before the entry
-  // that added node 1, so after a kill -9 the descriptor on node 1's disk does not list it: the
-  // node must still open the replica (storage::RecordLocalReplica) and replay the log. Before,
-  // it created an empty replica next to the old hard state and stopped ("commit index beyond the
-  // last entry"; fault scenario S11).
-  TestCluster c({.nodes = 4, .shards = 2, .flags = ManualFlags()});
-  // Node 4 starts late, so that shard 2's leader exports a snapshot for it at the shard's first
-  // index; node 1's replica later gets that same snapshot.
-  c.Start(1);
-  c.Start(2);
-  REQUIRE(c.WaitServing(1));
-  REQUIRE(c.WaitServing(2));
-  REQUIRE(Eventually([&] { return ShardLeader(c, 1) >= 1; }, std::chrono::seconds(20)));
-  REQUIRE(Eventually([&] { return c.DumpLogs(200).find("exported a snapshot") != std::string::npos; }));
-  c.Start(3);
-  c.Start(0);
-  REQUIRE(c.WaitServing(3));
-  REQUIRE(c.WaitServing(0));
-  INFO(c.DumpLogs(80));
-  const int leader = ShardLeader(c, 1);
-  REQUIRE(leader >= 1);
-  PutKeys(c, leader, 0, 50);
-  v1::ChangeReplicasResponse resp;
-  REQUIRE(Change(c, leader, v1::ChangeReplicasRequest::ADD_LEARNER, 0, &resp).ok());
-  REQUIRE(Eventually([&] { return HasKeys(c, 0, 50); }, std::chrono::seconds(20)));
-  REQUIRE(Eventually([&] { return Change(c, leader, v1::ChangeReplicasRequest::PROMOTE, 0, &resp).ok(); }));
-  PutKeys(c, leader, 50, 20);
-  REQUIRE(Eventually([&] { return HasKeys(c, 0, 70); }));
-
-  c.Kill(0);
-  c.Start(0);
-  REQUIRE(c.WaitServing(0));
-  REQUIRE(Eventually([&] { return LocalReplica(c, 0, kShard).has_value() && HasKeys(c, 0, 70); },
-                     std::chrono::seconds(20)));
-  CHECK(LocalReplica(c, 0, kShard)->shard().epoch().conf_version() >= 3);
-  int status = 0;
-  CHECK_FALSE(c.ReapIfExited(0, &status));
-}
-
 TEST_CASE("membership: a replica removed while its node was down is destroyed when it returns", "[e2e]") {
   std::vector<std::string> flags = ManualFlags();
   TestCluster c({.nodes = 4, .shards = 2, .flags = flags});
