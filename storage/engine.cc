@@ -4,7 +4,6 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -14,25 +13,12 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/env.h>
 #include <rocksdb/filter_policy.h>
-#include <rocksdb/listener.h>
 #include <rocksdb/rate_limiter.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
 
 namespace claw::storage {
-
-// Counts the flushes RocksDB completed (on its flush threads).
-class FlushCounter final : public rocksdb::EventListener {
- public:
-  void OnFlushCompleted(rocksdb::DB* /*db*/, const rocksdb::FlushJobInfo& /*info*/) override {
-    count_.fetch_add(1, std::memory_order_release);
-  }
-  uint64_t count() const { return count_.load(std::memory_order_acquire); }
-
- private:
-  std::atomic<uint64_t> count_{0};
-};
 
 std::string StorageOptions::Validate() const {
   if (dir.empty()) return "storage dir must be set";
@@ -196,12 +182,6 @@ std::expected<std::unique_ptr<Engine>, StorageError> Engine::Open(const StorageO
   db.bytes_per_sync = o.bytes_per_sync;
   db.wal_bytes_per_sync = o.wal_bytes_per_sync;
   db.paranoid_checks = true;
-  // The apply stage writes without the WAL (Durability::kNoWal): the data it wrote and the
-  // apply state that says how far it got (meta) must reach SST files together, or a crash
-  // could keep one without the other.
-  db.atomic_flush = true;
-  engine->flush_counter_ = std::make_shared<FlushCounter>();
-  db.listeners.push_back(engine->flush_counter_);
 #ifdef CLAW_BREAK_IGNORE_CRC
   // POSITIVE CONTROL, never in clawd (tests/fault's clawd_broken_ignore_crc): no paranoid checks.
   db.paranoid_checks = false;
@@ -293,7 +273,6 @@ std::expected<void, StorageError> Engine::Write(rocksdb::WriteBatch& batch, Dura
   }
   rocksdb::WriteOptions wo;
   wo.sync = durability == Durability::kSync;
-  wo.disableWAL = durability == Durability::kNoWal;
   rocksdb::Status s = db_->Write(wo, &batch);
   // An ENOSPC past the free-space check (the disk filled faster than the margin) is still
   // kNoSpace: DB::Resume() recovers from many of them (a failed flush, a WAL switch); from a
@@ -308,26 +287,6 @@ std::expected<std::optional<std::string>, StorageError> Engine::GetMeta(std::str
   if (s.IsNotFound()) return std::optional<std::string>{};
   if (!s.ok()) return std::unexpected(FromRocks(s, "reading a meta record in " + dir_));
   return std::optional<std::string>(std::move(value));
-}
-
-std::expected<std::optional<std::string>, StorageError> Engine::GetPersistedMeta(std::string_view key) const {
-  rocksdb::ReadOptions ro;
-  ro.read_tier = rocksdb::kPersistedTier;
-  std::string value;
-  rocksdb::Status s = db_->Get(ro, meta_cf(), rocksdb::Slice(key.data(), key.size()), &value);
-  if (s.IsNotFound()) return std::optional<std::string>{};
-  if (!s.ok()) return std::unexpected(FromRocks(s, "reading a flushed meta record in " + dir_));
-  return std::optional<std::string>(std::move(value));
-}
-
-uint64_t Engine::flushes_completed() const { return flush_counter_->count(); }
-
-std::expected<void, StorageError> Engine::FlushMemtables() {
-  rocksdb::FlushOptions fo;
-  fo.wait = true;
-  rocksdb::Status s = db_->Flush(fo, {raft_cf(), data_cf(), meta_cf()});
-  if (!s.ok()) return std::unexpected(FromRocks(s, "flushing the memtables of " + dir_));
-  return {};
 }
 
 std::expected<void, StorageError> Engine::ScanMeta(

@@ -2,12 +2,8 @@
 // with StorageOptions. The only owner of rocksdb::DB in clawd (DESIGN.md "Storage").
 //
 // Thread-safety: RocksDB is thread-safe; Engine adds no state after Open, so all methods may be
-// called concurrently. Lifecycle: Open -> use -> destroy (closes the DB; RocksDB flushes the
-// memtables first when they hold writes made without the WAL, Durability::kNoWal).
-//
-// Flushes are atomic across the column families (RocksDB's atomic_flush): whatever a crash
-// leaves of kNoWal writes is a prefix of their order in every column family at once, so the
-// server's apply state (meta) never runs ahead of, or behind, the data it describes.
+// called concurrently. Lifecycle: Open -> use -> destroy (closes the DB after a final flush of
+// nothing: the WAL makes unflushed memtables durable).
 #pragma once
 
 #include <expected>
@@ -48,13 +44,6 @@ struct EngineStats {
 enum class Durability : uint8_t {
   kSync,    // the WAL is fsynced before Write returns
   kNoSync,  // in the WAL (survives a process crash), not yet fsynced (may be lost on power loss)
-  // Not in the WAL at all: durable only once a flush writes its memtable to an SST, lost by any
-  // crash before that (kill -9 included). For writes the caller can redo: the server's apply
-  // stage, which replays the Raft log from the applied index a flush persisted. A crash keeps a
-  // prefix of the kNoWal writes (atomic flush, above); a WAL write made after a lost kNoWal
-  // write survives it, so mix them on the same keys only where the WAL write replaces all that
-  // came before (a snapshot's state, a replica's removal).
-  kNoWal,
 };
 
 class Engine {
@@ -93,17 +82,6 @@ class Engine {
   [[nodiscard]] std::expected<void, StorageError> DeleteMeta(WriteBatch& batch,
                                                              std::string_view key) const;
 
-  // The meta record as flushed to SST files, ignoring every memtable (RocksDB's kPersistedTier):
-  // never newer than what survives a crash, possibly older (a record whose newest value came
-  // through the WAL reads as its previous flushed value, or as absent). For bounds that must
-  // hold across a crash, e.g. how far a group's log may be compacted.
-  [[nodiscard]] std::expected<std::optional<std::string>, StorageError> GetPersistedMeta(
-      std::string_view key) const;
-  // Flushes completed since Open: a cached GetPersistedMeta result is current until this moves.
-  uint64_t flushes_completed() const;
-  // Flushes every memtable (atomically) and waits for it.
-  [[nodiscard]] std::expected<void, StorageError> FlushMemtables();
-
   // Monitoring figures (thread-safe, cheap).
   EngineStats Stats() const;
 
@@ -134,8 +112,6 @@ class Engine {
   uint64_t min_free_bytes_ = 0;
   bool direct_io_ = false;
   std::vector<std::string> warnings_;
-  // Counts completed flushes (an EventListener registered at Open).
-  std::shared_ptr<class FlushCounter> flush_counter_;
 };
 
 // Whether the filesystem holding `dir` accepts O_DIRECT (tmpfs, for one, does not). `dir` must

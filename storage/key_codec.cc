@@ -66,7 +66,6 @@ std::string DedupBucketKey(GroupId group, uint64_t index) {
 std::string ShardDescriptorKey(GroupId group) { return GroupKey(0x04, group); }
 std::string ShardDescriptorPrefix() { return std::string(1, char(0x04)); }
 std::string ReplicaTombstoneKey(GroupId group) { return GroupKey(0x05, group); }
-std::string LocalReplicaKey(GroupId group) { return GroupKey(0x0b, group); }
 std::string ShardIdSequenceKey() { return std::string(1, char(0x06)); }
 std::string PeerTableKey() { return std::string(1, char(0x08)); }
 std::string HostStatePrefix(GroupId group) { return GroupKey(0x07, group); }

@@ -61,8 +61,6 @@ std::string ShardDescriptorPrefix();
 // Decodes a ShardDescriptorKey; nullopt when `key` is not one.
 std::optional<GroupId> ParseShardDescriptorKey(std::string_view key);
 std::string ReplicaTombstoneKey(GroupId group);
-// The id of the live local replica of `group` created for a membership change (snapshot.h).
-std::string LocalReplicaKey(GroupId group);
 std::string ShardIdSequenceKey();
 // The cluster's nodes as this node last learnt them (peer addresses of nodes that joined).
 std::string PeerTableKey();

@@ -428,9 +428,7 @@ std::expected<GcStats, StorageError> MvccGc(Engine& engine, std::string_view sta
   rocksdb::WriteBatch batch;
   auto flush = [&]() -> std::expected<void, StorageError> {
     if (batch.Count() == 0) return {};
-    // Without the WAL, like the applies whose versions it removes: a crash keeps a prefix of
-    // both, never a removal without the newer version that made it possible.
-    auto written = engine.Write(batch, Durability::kNoWal);
+    auto written = engine.Write(batch, Durability::kNoSync);
     batch.Clear();
     return written;
   };

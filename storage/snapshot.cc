@@ -698,10 +698,6 @@ std::expected<void, StorageError> DestroyReplica(Engine& engine, GroupId group,
     return std::unexpected(Error(StorageErrorCode::kInvalidArgument,
                                  "cannot destroy group " + std::to_string(group)));
   }
-  // Applies are written without the WAL (Durability::kNoWal). Flush them first: this synced
-  // removal must not survive a crash that loses what the group applied before it, since its log
-  // goes with it and can no longer replay that (a split's new shard, for one).
-  if (auto flushed = engine.FlushMemtables(); !flushed) return std::unexpected(flushed.error());
   rocksdb::WriteBatch batch;
   rocksdb::Status s = batch.DeleteRange(engine.raft_cf(), RaftEntryKey(group, 0), RaftEntryKey(group + 1, 0));
   if (s.ok()) s = batch.Delete(engine.raft_cf(), RaftHardStateKey(group));
@@ -711,7 +707,6 @@ std::expected<void, StorageError> DestroyReplica(Engine& engine, GroupId group,
   if (s.ok()) s = batch.DeleteRange(engine.meta_cf(), HostStatePrefix(group), HostStatePrefix(group + 1));
   if (s.ok()) s = batch.Delete(engine.meta_cf(), ApplyStateKey(group));
   if (s.ok()) s = batch.Delete(engine.meta_cf(), ShardDescriptorKey(group));
-  if (s.ok()) s = batch.Delete(engine.meta_cf(), LocalReplicaKey(group));
   std::string id;
   PutBigEndian64(id, replica_id);
   if (s.ok()) s = batch.Put(engine.meta_cf(), ReplicaTombstoneKey(group), id);
@@ -749,39 +744,15 @@ std::expected<uint64_t, StorageError> ApproximateShardBytes(Engine& engine, cons
   return size;
 }
 
-namespace {
-
-// A meta record holding one replica id (8 B BE); 0 when absent.
-std::expected<uint64_t, StorageError> ReplicaIdRecord(Engine& engine, const std::string& key, const char* what,
-                                                      GroupId group) {
-  auto value = engine.GetMeta(key);
+std::expected<uint64_t, StorageError> ReplicaTombstone(Engine& engine, GroupId group) {
+  auto value = engine.GetMeta(ReplicaTombstoneKey(group));
   if (!value) return std::unexpected(value.error());
   if (!*value) return uint64_t{0};
   if ((*value)->size() != 8) {
-    return std::unexpected(Corruption(std::string(what) + " of group " + std::to_string(group) + " has " +
-                                      std::to_string((*value)->size()) + " bytes"));
+    return std::unexpected(Corruption("replica tombstone of group " + std::to_string(group) +
+                                      " has " + std::to_string((*value)->size()) + " bytes"));
   }
   return GetBigEndian64(**value);
-}
-
-}  // namespace
-
-std::expected<uint64_t, StorageError> ReplicaTombstone(Engine& engine, GroupId group) {
-  return ReplicaIdRecord(engine, ReplicaTombstoneKey(group), "replica tombstone", group);
-}
-
-std::expected<void, StorageError> RecordLocalReplica(Engine& engine, GroupId group, uint64_t replica_id) {
-  std::string id;
-  PutBigEndian64(id, replica_id);
-  rocksdb::WriteBatch batch;
-  if (rocksdb::Status s = batch.Put(engine.meta_cf(), LocalReplicaKey(group), id); !s.ok()) {
-    return std::unexpected(FromRocks(s, "batch local replica record"));
-  }
-  return engine.Write(batch, Durability::kSync);
-}
-
-std::expected<uint64_t, StorageError> LocalReplicaRecord(Engine& engine, GroupId group) {
-  return ReplicaIdRecord(engine, LocalReplicaKey(group), "local replica record", group);
 }
 
 }  // namespace claw::storage

@@ -129,8 +129,7 @@ struct SnapshotManifest {
 // nullopt: a replica that never received data, or the meta shard). Records `replica_id` as the
 // group's tombstone (ReplicaTombstone), so that late messages to a destroyed replica do not
 // recreate it. The caller guarantees no other local replica owns any key of `range` and no write
-// of the group is in flight. Flushes every memtable first (and waits): writes made without the
-// WAL before the removal are durable before it is.
+// of the group is in flight.
 [[nodiscard]] std::expected<void, StorageError> DestroyReplica(Engine& engine, GroupId group,
                                                                const std::optional<ShardRange>& range,
                                                                uint64_t replica_id);
@@ -141,15 +140,6 @@ struct SnapshotManifest {
 
 // The replica id last destroyed in `group` on this node (0 = none).
 [[nodiscard]] std::expected<uint64_t, StorageError> ReplicaTombstone(Engine& engine, GroupId group);
-
-// The local replica of `group` that a membership change created (its id), in one synced write;
-// DestroyReplica removes it. A restarted node opens that replica even while the shard
-// descriptor on disk does not list it yet: applies are written without the WAL, so the stored
-// descriptor can be one from before the entry that added the replica (its snapshot's), and the
-// log replays that entry.
-[[nodiscard]] std::expected<void, StorageError> RecordLocalReplica(Engine& engine, GroupId group, uint64_t replica_id);
-// The id RecordLocalReplica stored for `group` (0 = none).
-[[nodiscard]] std::expected<uint64_t, StorageError> LocalReplicaRecord(Engine& engine, GroupId group);
 
 // MANIFEST bytes (storage/README.md "Snapshots"). Decode checks the trailing CRC-32C, the magic,
 // the version, every length and the range's validity; kCorruption on any failure. Exposed for

@@ -16,13 +16,11 @@
 // (RocksDB's background flushes race the writes); the properties hold for every interleaving.
 #include <catch2/catch.hpp>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <map>
 #include <memory>
-#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -174,120 +172,6 @@ TEST_CASE("engine crash: synced batches survive power loss, atomically and in or
 TEST_CASE("engine crash: a wider sweep of crash points", "[storage][fault][slow]") {
   const uint64_t seed = GENERATE(range(1000, 1200));
   RunCrashSeed(seed, 4);
-}
-
-// --- Writes without the WAL (Durability::kNoWal), as the server's apply stage makes them: batch n
-// puts data key "d<n>" (2-6 KiB, so the data memtable fills well before the meta one) and the
-// meta record "applied" = n; synced WAL writes to the raft column family go in between, as the
-// log writer's do. After any crash the survivors must be one prefix: "applied" = A and exactly
-// d1..dA (a flush of one column family without the other breaks this: atomic_flush), with A at
-// least what a successful FlushMemtables covered and what GetPersistedMeta ever reported.
-
-std::string NoWalKey(uint64_t n) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "d%08llu", static_cast<unsigned long long>(n));
-  return buf;
-}
-
-std::string NoWalValue(uint64_t n) { return std::string(2048 + 1024 * (n % 5), static_cast<char>('a' + n % 26)); }
-
-uint64_t AppliedOf(const std::optional<std::string>& raw) {
-  return raw.has_value() ? std::stoull(*raw) : 0;
-}
-
-void RunNoWalSeed(uint64_t seed, int cycles) {
-  INFO("seed " << seed);
-  std::mt19937_64 rng(seed);
-  CrashRig rig;
-  REQUIRE(!rig.tmp.path().empty());
-  rig.Open();
-  uint64_t applied = 0;    // the last batch written
-  uint64_t durable = 0;    // what must survive: flushed, or reported flushed
-  uint64_t wal_writes = 0;
-  for (int cycle = 0; cycle < cycles; ++cycle) {
-    INFO("cycle " << cycle);
-    const bool mid_operation = rng() % 2 == 0;
-    const uint64_t crash_after = rng() % 400;
-    for (uint64_t i = 0; i < crash_after + 8; ++i) {
-      if (i == crash_after) {
-        if (!mid_operation) break;
-        rig.fs->DeactivateAfter(rng() % 24);
-      }
-      rocksdb::WriteBatch batch;
-      const uint64_t n = applied + 1;
-      REQUIRE(batch.Put(rig.engine->data_cf(), NoWalKey(n), NoWalValue(n)).ok());
-      REQUIRE(rig.engine->PutMeta(batch, "applied", std::to_string(n)).has_value());
-      if (!rig.engine->Write(batch, Durability::kNoWal).has_value()) {
-        REQUIRE(i >= crash_after);  // only the injected crash may fail a write
-        break;
-      }
-      applied = n;
-      if (rng() % 8 == 0) {
-        rocksdb::WriteBatch wal;
-        REQUIRE(wal.Put(rig.engine->raft_cf(), "w" + std::to_string(++wal_writes), "entry").ok());
-        if (!rig.engine->Write(wal, Durability::kSync).has_value()) {
-          REQUIRE(i >= crash_after);
-          break;
-        }
-      }
-      if (rng() % 16 == 0) {
-        auto persisted = rig.engine->GetPersistedMeta("applied");
-        if (!persisted.has_value()) {
-          REQUIRE(i >= crash_after);
-          break;
-        }
-        const uint64_t reported = AppliedOf(*persisted);
-        CHECK(reported <= applied);
-        durable = std::max(durable, reported);
-      }
-      if (rng() % 100 == 0) {
-        if (!rig.engine->FlushMemtables().has_value()) {
-          REQUIRE(i >= crash_after);
-          break;
-        }
-        durable = applied;
-      }
-    }
-    INFO("mid-operation " << mid_operation << ", crash after " << crash_after << ", durable " << durable
-                          << ", applied " << applied);
-    rig.Crash();
-    rig.Open();
-    auto recovered = rig.engine->GetMeta("applied");
-    REQUIRE(recovered.has_value());
-    const uint64_t a = AppliedOf(*recovered);
-    CHECK(a >= durable);
-    CHECK(a <= applied);
-    uint64_t expected = 1;
-    std::unique_ptr<rocksdb::Iterator> it(rig.engine->db()->NewIterator(rocksdb::ReadOptions(), rig.engine->data_cf()));
-    for (it->SeekToFirst(); it->Valid(); it->Next(), ++expected) {
-      INFO("data key " << it->key().ToString() << ", recovered applied " << a);
-      REQUIRE(it->key().ToString() == NoWalKey(expected));
-      REQUIRE(it->value().ToString() == NoWalValue(expected));
-    }
-    REQUIRE(it->status().ok());
-    CHECK(expected - 1 == a);  // no data beyond the applied record, none missing below it
-    // What recovery found is on disk now (RocksDB flushes recovered memtables): the "replay"
-    // goes on from there.
-    applied = a;
-    durable = a;
-  }
-  // A clean close flushes what was written without the WAL.
-  rocksdb::WriteBatch last;
-  REQUIRE(rig.engine->PutMeta(last, "applied", std::to_string(applied + 1)).has_value());
-  REQUIRE(last.Put(rig.engine->data_cf(), NoWalKey(applied + 1), NoWalValue(applied + 1)).ok());
-  REQUIRE(rig.engine->Write(last, Durability::kNoWal).has_value());
-  rig.engine.reset();
-  rig.Crash();
-  rig.Open();
-  auto closed = rig.engine->GetMeta("applied");
-  REQUIRE(closed.has_value());
-  CHECK(AppliedOf(*closed) == applied + 1);
-}
-
-TEST_CASE("engine crash: writes without the WAL survive as one prefix of data and meta",
-          "[storage][fault]") {
-  const uint64_t seed = GENERATE(range(1, 9));
-  RunNoWalSeed(seed, 3);
 }
 
 TEST_CASE("fault fs: a new file vanishes unless its directory was synced", "[storage][fault]") {
